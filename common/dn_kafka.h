@@ -1,0 +1,46 @@
+/* dn_kafka: the consumer and the idempotent producer every service uses.
+ *
+ * Consumer: a consumer group with auto-commit off. Offsets are committed only by
+ * dn_kafka_consumer_commit, which the caller calls after the database COMMIT of
+ * what the records caused. Producer: enable.idempotence=true, acks=all.
+ * Any DUNNING_RDKAFKA_<name> variable is passed through to rd_kafka_conf_set
+ * (DUNNING_RDKAFKA_session_timeout_ms=6000 sets session.timeout.ms: '_' -> '.'). */
+#ifndef DN_KAFKA_H
+#define DN_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+typedef struct dn_kafka_consumer dn_kafka_consumer_t;
+typedef struct dn_kafka_producer dn_kafka_producer_t;
+
+/* Applies DUNNING_RDKAFKA_* from the environment to conf. 0/-1 (errstr names the variable). */
+int dn_kafka_conf_passthrough(rd_kafka_conf_t *conf, const char *prefix_filter, char *errstr, size_t errstr_size);
+
+dn_kafka_consumer_t *dn_kafka_consumer_new(const char *brokers, const char *group, const char *const *topics,
+                                           size_t ntopics, char *errstr, size_t errstr_size);
+/* Fills msgs with up to max records, waiting at most timeout_ms for the first. Broker
+ * errors are logged and not returned. Returns the count (0 on timeout). The caller owns
+ * each message: release with dn_kafka_messages_destroy. */
+size_t dn_kafka_consumer_poll_batch(dn_kafka_consumer_t *c, rd_kafka_message_t **msgs, size_t max, int timeout_ms);
+/* Commits, synchronously, the offset after the last of msgs per partition. 0/-1. */
+int dn_kafka_consumer_commit(dn_kafka_consumer_t *c, rd_kafka_message_t **msgs, size_t n);
+/* Assigned partitions count (0 before the first rebalance). */
+int dn_kafka_consumer_assigned(dn_kafka_consumer_t *c);
+/* Leaves the group (rd_kafka_consumer_close) and frees. NULL does nothing. */
+void dn_kafka_consumer_destroy(dn_kafka_consumer_t *c);
+void dn_kafka_messages_destroy(rd_kafka_message_t **msgs, size_t n);
+
+dn_kafka_producer_t *dn_kafka_producer_new(const char *brokers, char *errstr, size_t errstr_size);
+/* Queues one record (key and value are copied). 0/-1 (queue full after retries, unknown topic). */
+int dn_kafka_producer_send(dn_kafka_producer_t *p, const char *topic, const void *key, size_t key_len,
+                           const void *value, size_t value_len);
+/* Waits up to timeout_ms until everything queued is acknowledged. Returns 0 if all records
+ * sent since the previous flush were delivered, -1 if any failed or the wait timed out. */
+int dn_kafka_producer_flush(dn_kafka_producer_t *p, int timeout_ms);
+/* Serves delivery reports without blocking. */
+void dn_kafka_producer_poll(dn_kafka_producer_t *p);
+/* Flushes with the given bound, then frees. NULL does nothing. */
+void dn_kafka_producer_destroy(dn_kafka_producer_t *p, int flush_timeout_ms);
+
+#endif
