@@ -70,4 +70,59 @@ int dn_avro_from_json(const char *name, json_t *json, avro_value_t *out, dn_avro
 /* Framed bytes -> JSON object (any schema id in the registry). Returns a new reference or NULL. */
 json_t *dn_avro_to_json(const void *buf, size_t len, dn_avro_err_t *err);
 
+/* Field tables: tools/avrogen emits one dn_record_desc_t per record type, and the
+ * generic functions below walk them, so no per-field code is written by hand or
+ * generated (the schemas are the single source). */
+typedef enum {
+    DN_F_STRING,   /* char * */
+    DN_F_NSTRING,  /* char *, NULL = null */
+    DN_F_LONG,     /* int64_t */
+    DN_F_NLONG,    /* int64_t + bool has_<f> (aux) */
+    DN_F_INT,      /* int32_t */
+    DN_F_NINT,     /* int32_t + bool has_<f> (aux) */
+    DN_F_BOOL,     /* bool */
+    DN_F_BYTES,    /* uint8_t * + size_t <f>_len (aux) */
+    DN_F_NBYTES,   /* uint8_t * (NULL = null) + size_t <f>_len (aux) */
+    DN_F_ENUM,     /* int-sized C enum, symbols in `enm` */
+    DN_F_RECORD,   /* embedded struct described by `rec` */
+    DN_F_NRECORD,  /* pointer to a malloc'd struct described by `rec`, NULL = null */
+    DN_F_STRARRAY, /* char ** + size_t <f>_n (aux) */
+} dn_field_kind_t;
+
+typedef enum { DN_L_NONE = 0, DN_L_UUID, DN_L_DATE, DN_L_TIMESTAMP_MS } dn_logical_t;
+
+typedef struct dn_enum_desc {
+    const char *name;
+    const char *const *symbols;
+    int nsymbols;
+} dn_enum_desc_t;
+
+typedef struct dn_record_desc dn_record_desc_t;
+
+typedef struct dn_field_desc {
+    const char *name;
+    dn_field_kind_t kind;
+    dn_logical_t logical;
+    size_t offset;
+    size_t aux; /* offset of has_<f>, <f>_len or <f>_n */
+    const dn_record_desc_t *rec;
+    const dn_enum_desc_t *enm;
+} dn_field_desc_t;
+
+struct dn_record_desc {
+    const char *name;       /* full Avro name without namespace, e.g. "InvoiceIssued" */
+    size_t size;            /* sizeof the C struct */
+    const dn_field_desc_t *fields;
+    size_t nfields;
+};
+
+/* Avro value (of the record's schema) -> struct. On error the struct holds what was
+ * read so far; free it with dn_record_free. */
+int dn_record_from_value(const dn_record_desc_t *d, avro_value_t *v, void *out, dn_avro_err_t *err);
+int dn_record_to_value(const dn_record_desc_t *d, const void *in, avro_value_t *v);
+void dn_record_free(const dn_record_desc_t *d, void *rec);
+/* Framed bytes <-> struct, with the current schema of d->name. */
+int dn_record_decode(const dn_record_desc_t *d, const void *buf, size_t len, void *out, dn_avro_err_t *err);
+int dn_record_encode(const dn_record_desc_t *d, const void *in, char **buf, size_t *len);
+
 #endif

@@ -1,0 +1,525 @@
+#include "dn_template.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dn_currency.h"
+
+/* ---- parse: template text -> tree of nodes ---------------------------------------------- */
+
+typedef enum { N_TEXT, N_VAR, N_RAW, N_SECTION, N_INVERTED } node_kind_t;
+
+typedef struct node {
+    node_kind_t kind;
+    const char *s; /* TEXT: the text; others: the name (not NUL-terminated) */
+    size_t len;
+    int line;
+    char sigil;         /* how the tag was written, for messages: 0 '&' '{' '#' '^' */
+    struct node *child; /* SECTION/INVERTED: first child */
+    struct node *next;
+} node_t;
+
+#define MAX_DEPTH 64
+#define MAX_NAME  255
+
+typedef struct parser {
+    const char *tmpl;
+    char *errstr;
+    size_t errstr_size;
+    /* open sections: the node and the address of the next-pointer to append to */
+    node_t *open[MAX_DEPTH + 1];
+    node_t **tail[MAX_DEPTH + 1];
+    int depth;
+} parser_t;
+
+static void set_err(char *errstr, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *errstr, size_t size, const char *fmt, ...)
+{
+    if (!errstr || size == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errstr, size, fmt, ap);
+    va_end(ap);
+}
+
+static void free_nodes(node_t *n)
+{
+    while (n) {
+        node_t *next = n->next;
+        free_nodes(n->child);
+        free(n);
+        n = next;
+    }
+}
+
+static node_t *append(parser_t *p, node_kind_t kind, const char *s, size_t len, int line, char sigil)
+{
+    node_t *n = calloc(1, sizeof(*n));
+    if (!n) {
+        set_err(p->errstr, p->errstr_size, "out of memory");
+        return NULL;
+    }
+    n->kind = kind;
+    n->s = s;
+    n->len = len;
+    n->line = line;
+    n->sigil = sigil;
+    *p->tail[p->depth] = n;
+    p->tail[p->depth] = &n->next;
+    return n;
+}
+
+static int count_lines(const char *from, const char *to)
+{
+    int n = 0;
+    for (; from < to; from++)
+        n += *from == '\n';
+    return n;
+}
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Parses tmpl into a tree (returned via *root). 0/-1 with errstr. */
+static int parse(parser_t *p, node_t **root)
+{
+    const char *t = p->tmpl;
+    const char *text = t; /* start of pending text */
+    const char *pos = t;
+    int line = 1; /* line number at `pos` */
+    *root = NULL;
+    p->depth = 0;
+    p->open[0] = NULL;
+    p->tail[0] = root;
+    for (;;) {
+        const char *open = strstr(pos, "{{");
+        if (!open)
+            break;
+        line += count_lines(pos, open);
+        int tag_line = line;
+        char sigil = open[2];
+        const char *body = open + 2;
+        const char *close_str = "}}";
+        if (sigil == '{') {
+            close_str = "}}}";
+            body++;
+        } else if (sigil == '&' || sigil == '#' || sigil == '^' || sigil == '/' || sigil == '!' || sigil == '>' ||
+                   sigil == '=') {
+            body++;
+        } else {
+            sigil = 0;
+        }
+        const char *close = strstr(body, close_str);
+        if (!close) {
+            set_err(p->errstr, p->errstr_size, "line %d: tag opened here is not closed with %s", tag_line, close_str);
+            return -1;
+        }
+        const char *end = close + strlen(close_str); /* first char after the tag */
+        const char *name = body, *name_end = close;
+        while (name < name_end && (is_blank(*name) || *name == '\n' || *name == '\r'))
+            name++;
+        while (name_end > name && (is_blank(name_end[-1]) || name_end[-1] == '\n' || name_end[-1] == '\r'))
+            name_end--;
+        size_t name_len = (size_t)(name_end - name);
+        if (sigil == '>' || sigil == '=') {
+            set_err(p->errstr, p->errstr_size, "line %d: %s are not supported", tag_line,
+                    sigil == '>' ? "partials ({{> name}})" : "delimiter changes ({{=...=}})");
+            return -1;
+        }
+        if (sigil != '!') {
+            if (name_len == 0) {
+                set_err(p->errstr, p->errstr_size, "line %d: empty tag", tag_line);
+                return -1;
+            }
+            if (name_len > MAX_NAME) {
+                set_err(p->errstr, p->errstr_size, "line %d: name longer than %d characters", tag_line, MAX_NAME);
+                return -1;
+            }
+            for (const char *c = name; c < name_end; c++) {
+                if (is_blank(*c) || *c == '\n' || *c == '\r' || *c == '{' || *c == '}') {
+                    set_err(p->errstr, p->errstr_size, "line %d: invalid name in tag {{%.*s}}", tag_line,
+                            (int)(close - open - 2), open + 2);
+                    return -1;
+                }
+            }
+        }
+        /* Standalone: a block tag alone on its line (blanks around it) removes the line. */
+        const char *text_end = open, *resume = end;
+        if (sigil == '#' || sigil == '^' || sigil == '/' || sigil == '!') {
+            const char *ls = open;
+            while (ls > t && ls[-1] != '\n')
+                ls--;
+            int ok = ls >= text;
+            for (const char *c = ls; ok && c < open; c++)
+                ok = is_blank(*c);
+            const char *le = end;
+            while (ok && is_blank(*le))
+                le++;
+            if (ok && *le == '\r' && le[1] == '\n')
+                le++;
+            if (ok && (*le == '\n' || *le == '\0')) {
+                text_end = ls;
+                resume = *le ? le + 1 : le;
+            }
+        }
+        if (text_end > text && !append(p, N_TEXT, text, (size_t)(text_end - text), tag_line, 0))
+            return -1;
+        line += count_lines(open, resume);
+        text = pos = resume;
+
+        if (sigil == '!')
+            continue;
+        if (sigil == '#' || sigil == '^') {
+            if (p->depth == MAX_DEPTH) {
+                set_err(p->errstr, p->errstr_size, "line %d: sections nested deeper than %d", tag_line, MAX_DEPTH);
+                return -1;
+            }
+            node_t *n = append(p, sigil == '#' ? N_SECTION : N_INVERTED, name, name_len, tag_line, sigil);
+            if (!n)
+                return -1;
+            p->depth++;
+            p->open[p->depth] = n;
+            p->tail[p->depth] = &n->child;
+        } else if (sigil == '/') {
+            node_t *top = p->open[p->depth];
+            if (!top) {
+                set_err(p->errstr, p->errstr_size, "line %d: {{/%.*s}} has no matching {{#%.*s}}", tag_line,
+                        (int)name_len, name, (int)name_len, name);
+                return -1;
+            }
+            if (top->len != name_len || memcmp(top->s, name, name_len) != 0) {
+                set_err(p->errstr, p->errstr_size, "line %d: {{/%.*s}} does not close {{%c%.*s}} opened on line %d",
+                        tag_line, (int)name_len, name, top->sigil, (int)top->len, top->s, top->line);
+                return -1;
+            }
+            p->depth--;
+        } else if (!append(p, sigil ? N_RAW : N_VAR, name, name_len, tag_line, sigil)) {
+            return -1;
+        }
+    }
+    if (*text && !append(p, N_TEXT, text, strlen(text), line, 0))
+        return -1;
+    if (p->depth > 0) {
+        node_t *top = p->open[p->depth];
+        set_err(p->errstr, p->errstr_size, "line %d: {{%c%.*s}} is not closed", top->line, top->sigil, (int)top->len,
+                top->s);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- render: tree + context stack -> text ----------------------------------------------- */
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+} buf_t;
+
+static int buf_add(buf_t *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *grown = realloc(b->p, cap);
+        if (!grown)
+            return -1;
+        b->p = grown;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+static int buf_add_html(buf_t *b, const char *s, size_t n)
+{
+    const char *run = s;
+    for (size_t i = 0; i < n; i++) {
+        const char *rep;
+        switch (s[i]) {
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        default:
+            continue;
+        }
+        if (buf_add(b, run, (size_t)(s + i - run)) < 0 || buf_add(b, rep, strlen(rep)) < 0)
+            return -1;
+        run = s + i + 1;
+    }
+    return buf_add(b, run, (size_t)(s + n - run));
+}
+
+typedef struct frame {
+    json_t *v;
+    const struct frame *up;
+} frame_t;
+
+typedef struct renderer {
+    dn_template_mode_t mode;
+    buf_t out;
+    char *errstr;
+    size_t errstr_size;
+} renderer_t;
+
+/* Resolves a (dotted) name against the stack. Returns the value (borrowed) or NULL if not defined. */
+static json_t *lookup(const frame_t *f, const char *name, size_t len)
+{
+    if (len == 1 && name[0] == '.')
+        return f->v;
+    char seg[MAX_NAME + 1];
+    const char *end = name + len;
+    const char *dot = memchr(name, '.', len);
+    size_t n = (size_t)((dot ? dot : end) - name);
+    memcpy(seg, name, n);
+    seg[n] = '\0';
+    json_t *v = NULL;
+    for (; f && !v; f = f->up) {
+        if (json_is_object(f->v))
+            v = json_object_get(f->v, seg);
+    }
+    /* The first part found, the rest must be right below it. */
+    while (v && dot) {
+        name = dot + 1;
+        dot = memchr(name, '.', (size_t)(end - name));
+        n = (size_t)((dot ? dot : end) - name);
+        memcpy(seg, name, n);
+        seg[n] = '\0';
+        v = json_is_object(v) ? json_object_get(v, seg) : NULL;
+    }
+    return v;
+}
+
+static int truthy(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+    case JSON_FALSE:
+        return 0;
+    case JSON_STRING:
+        return json_string_length(v) > 0;
+    case JSON_ARRAY:
+        return json_array_size(v) > 0;
+    case JSON_INTEGER:
+        return json_integer_value(v) != 0;
+    case JSON_REAL:
+        return json_real_value(v) != 0.0;
+    default:
+        return 1;
+    }
+}
+
+static int render_nodes(renderer_t *r, const node_t *n, const frame_t *f);
+
+static int not_defined(renderer_t *r, const node_t *n)
+{
+    const char *open = n->sigil == '{' ? "{{{" : "{{";
+    const char *close = n->sigil == '{' ? "}}}" : "}}";
+    char sig[2] = {n->sigil && n->sigil != '{' ? n->sigil : 0, 0};
+    set_err(r->errstr, r->errstr_size, "line %d: %s%s%.*s%s is not defined", n->line, open, sig, (int)n->len, n->s,
+            close);
+    return -1;
+}
+
+static int render_value(renderer_t *r, const node_t *n, json_t *v)
+{
+    char num[64];
+    const char *s;
+    size_t len;
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        s = json_string_value(v);
+        len = json_string_length(v);
+        break;
+    case JSON_INTEGER:
+        len = (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        s = num;
+        break;
+    case JSON_REAL:
+        len = (size_t)snprintf(num, sizeof(num), "%.15g", json_real_value(v));
+        s = num;
+        break;
+    case JSON_TRUE:
+        s = "true", len = 4;
+        break;
+    case JSON_FALSE:
+        s = "false", len = 5;
+        break;
+    case JSON_NULL:
+        return 0;
+    default:
+        set_err(r->errstr, r->errstr_size, "line %d: {{%.*s}} is %s, not a value", n->line, (int)n->len, n->s,
+                json_is_object(v) ? "an object" : "an array");
+        return -1;
+    }
+    int rc = n->kind == N_VAR && r->mode == DN_TEMPLATE_HTML ? buf_add_html(&r->out, s, len) : buf_add(&r->out, s, len);
+    if (rc < 0)
+        set_err(r->errstr, r->errstr_size, "out of memory");
+    return rc;
+}
+
+static int render_nodes(renderer_t *r, const node_t *n, const frame_t *f)
+{
+    for (; n; n = n->next) {
+        if (n->kind == N_TEXT) {
+            if (buf_add(&r->out, n->s, n->len) < 0) {
+                set_err(r->errstr, r->errstr_size, "out of memory");
+                return -1;
+            }
+            continue;
+        }
+        json_t *v = lookup(f, n->s, n->len);
+        if (!v)
+            return not_defined(r, n);
+        if (n->kind == N_VAR || n->kind == N_RAW) {
+            if (render_value(r, n, v) < 0)
+                return -1;
+        } else if (n->kind == N_INVERTED) {
+            if (!truthy(v) && render_nodes(r, n->child, f) < 0)
+                return -1;
+        } else if (truthy(v)) {
+            if (json_is_array(v)) {
+                for (size_t i = 0; i < json_array_size(v); i++) {
+                    frame_t inner = {json_array_get(v, i), f};
+                    if (render_nodes(r, n->child, &inner) < 0)
+                        return -1;
+                }
+            } else {
+                frame_t inner = {v, f};
+                if (render_nodes(r, n->child, &inner) < 0)
+                    return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+char *dn_template_render(const char *tmpl, json_t *ctx, dn_template_mode_t mode, char *errstr, size_t errstr_size)
+{
+    parser_t p = {.tmpl = tmpl, .errstr = errstr, .errstr_size = errstr_size};
+    renderer_t r = {.mode = mode, .errstr = errstr, .errstr_size = errstr_size};
+    node_t *root = NULL;
+    char *result = NULL;
+    set_err(errstr, errstr_size, "%s", "");
+    if (parse(&p, &root) < 0)
+        goto out;
+    frame_t top = {ctx, NULL};
+    if (buf_add(&r.out, "", 0) < 0) {
+        set_err(errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    if (render_nodes(&r, root, &top) < 0)
+        goto out;
+    result = r.out.p;
+    r.out.p = NULL; /* now owned by the caller */
+out:
+    free(r.out.p);
+    free_nodes(root);
+    return result;
+}
+
+/* ---- money ------------------------------------------------------------------------------- */
+
+typedef struct money_locale {
+    const char *prefix; /* matches "de", "de-AT", "de_CH" */
+    char group, decimal;
+    int symbol_after; /* 1: "1.234,56 €"; 0: "€1,234.56" */
+} money_locale_t;
+
+static const money_locale_t locales[] = {
+    {"en", ',', '.', 0}, /* first = the default for any locale not listed */
+    {"de", '.', ',', 1},
+};
+
+typedef struct money_symbol {
+    const char *code, *symbol;
+} money_symbol_t;
+
+static const money_symbol_t symbols[] = {
+    {"EUR", "\xe2\x82\xac"}, /* € */
+    {"USD", "$"},
+    {"GBP", "\xc2\xa3"}, /* £ */
+    {"JPY", "\xc2\xa5"}, /* ¥ */
+};
+
+static const money_locale_t *find_locale(const char *locale)
+{
+    for (size_t i = 0; locale && i < sizeof(locales) / sizeof(locales[0]); i++) {
+        size_t n = strlen(locales[i].prefix);
+        if (strncmp(locale, locales[i].prefix, n) == 0 && (locale[n] == '\0' || locale[n] == '-' || locale[n] == '_'))
+            return &locales[i];
+    }
+    return &locales[0];
+}
+
+int dn_money_format(int64_t minor, const char *currency, const char *locale, char *buf, size_t size)
+{
+    if (size > 0)
+        buf[0] = '\0';
+    int exp = dn_currency_exponent(currency);
+    if (exp < 0 || size == 0)
+        return -1;
+    const money_locale_t *loc = find_locale(locale);
+    const char *symbol = NULL;
+    for (size_t i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
+        if (strcmp(symbols[i].code, currency) == 0)
+            symbol = symbols[i].symbol;
+    }
+
+    /* Digits of |minor| (via uint64 so INT64_MIN works), right to left. */
+    uint64_t mag = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
+    char digits[24];
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + mag % 10);
+        mag /= 10;
+    } while (mag);
+    while (nd <= exp)
+        digits[nd++] = '0'; /* 5 minor with exponent 2 -> "0.05" */
+
+    char num[64];
+    size_t k = 0;
+    for (int i = nd - 1; i >= 0; i--) {
+        num[k++] = digits[i];
+        int pos = i - exp; /* digits left of the decimal point still to come */
+        if (pos > 0 && pos % 3 == 0)
+            num[k++] = loc->group;
+        if (i == exp && exp > 0)
+            num[k++] = loc->decimal;
+    }
+    num[k] = '\0';
+
+    const char *sign = minor < 0 ? "-" : "";
+    int n;
+    if (loc->symbol_after)
+        n = snprintf(buf, size, "%s%s %s", sign, num, symbol ? symbol : currency);
+    else if (symbol)
+        n = snprintf(buf, size, "%s%s%s", sign, symbol, num);
+    else
+        n = snprintf(buf, size, "%s%s %s", sign, currency, num);
+    if (n < 0 || (size_t)n >= size) {
+        buf[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
