@@ -1,0 +1,58 @@
+/* dunning-engine internals: one loop, one thread (see main.c). */
+#ifndef DN_ENGINE_H
+#define DN_ENGINE_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdint.h>
+
+#include "dn_config.h"
+#include "dn_kafka.h"
+#include "dn_pg.h"
+#include "dn_timers.h"
+#include "dn_uuid.h"
+#include "policy.h"
+
+typedef struct engine_cfg {
+    dn_common_cfg_t common;
+    char *group;
+    char *policy_file;
+    char *timer_key;
+    int64_t timer_lease_ms; /* real time */
+    int64_t reconcile_ms;   /* how often to check that Redis still has the index */
+} engine_cfg_t;
+
+/* A Redis change to make once the transaction that caused it has committed. */
+typedef struct timer_op {
+    char member[DN_UUID_STR_LEN];
+    int64_t due_ms; /* -1 = remove */
+} timer_op_t;
+
+typedef struct engine {
+    engine_cfg_t cfg;
+    policy_set_t *policies;
+    dn_pg_t *pg;
+    dn_timers_t *timers;
+    dn_kafka_consumer_t *consumer;
+    dn_kafka_producer_t *producer;
+    timer_op_t *ops;
+    size_t nops, ops_cap;
+    int redis_stale; /* a Redis write failed: re-add every timer from PostgreSQL */
+    /* Why the record in hand is rejected (dead-lettered), set by the handlers. */
+    const char *reject_code;
+    char reject_reason[512];
+} engine_t;
+
+/* Handler results. */
+enum { H_OK = 0, H_REJECT = 1, H_DBERR = -1 };
+
+/* handlers.c */
+int handle_record(engine_t *e, const rd_kafka_message_t *m);
+int fire_timer(engine_t *e, const char *case_id, int64_t now_ms);
+int reject(engine_t *e, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* main.c */
+void engine_timer_op(engine_t *e, const char *case_id, int64_t due_ms);
+/* Re-adds every pending timer from PostgreSQL (idempotent). Returns the count or -1. */
+long engine_reconcile_timers(engine_t *e);
+
+#endif

@@ -1,0 +1,356 @@
+/* dunning-engine: consumes invoice and payment events, keeps each case in PostgreSQL,
+ * fires due stages from the Redis timer index, and publishes through the outbox.
+ *
+ * One thread, one loop:
+ *   1. poll a batch of input records; handle them in ONE transaction (a savepoint
+ *      per record: a record the database rejects is dead-lettered alone); COMMIT;
+ *      then apply the timer changes to Redis; then commit the Kafka offsets;
+ *   2. claim due timers (atomically, with a lease) and fire them the same way;
+ *   3. relay the outbox to Kafka;
+ *   4. every few seconds check that Redis still holds the index, else rebuild it. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dn_avro.h"
+#include "dn_clock.h"
+#include "dn_log.h"
+#include "dn_outbox.h"
+#include "dn_signal.h"
+#include "dn_topics.h"
+#include "engine.h"
+
+static const dn_cfg_entry_t config_table[] = {
+    DN_CFG_COMMON(engine_cfg_t),
+    DN_CFG("DUNNING_ENGINE_GROUP", DN_CFG_STRING, "dunning-engine", 0, 0,
+           "Kafka consumer group of the engine instances.", engine_cfg_t, group),
+    DN_CFG("DUNNING_POLICY_FILE", DN_CFG_STRING, "", 0, 0,
+           "Policy file (default: $DUNNING_HOME/config/policies/default.yaml).", engine_cfg_t, policy_file),
+    DN_CFG("DUNNING_TIMER_KEY", DN_CFG_STRING, "dunning:timers", 0, 0, "Redis sorted set holding the timer index.",
+           engine_cfg_t, timer_key),
+    DN_CFG("DUNNING_TIMER_LEASE", DN_CFG_DURATION, "30s", 1000, 3600000,
+           "Real time a claimed timer stays hidden from other instances before it can fire again.", engine_cfg_t,
+           timer_lease_ms),
+    DN_CFG("DUNNING_RECONCILE_INTERVAL", DN_CFG_DURATION, "5s", 100, 3600000,
+           "How often to check that Redis still holds the timer index.", engine_cfg_t, reconcile_ms),
+};
+#define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))
+
+void engine_timer_op(engine_t *e, const char *case_id, int64_t due_ms)
+{
+    if (e->nops == e->ops_cap) {
+        size_t cap = e->ops_cap ? e->ops_cap * 2 : 256;
+        timer_op_t *grown = realloc(e->ops, cap * sizeof(*grown));
+        if (!grown) {
+            e->redis_stale = 1; /* the reconcile pass will add what we could not remember */
+            return;
+        }
+        e->ops = grown;
+        e->ops_cap = cap;
+    }
+    snprintf(e->ops[e->nops].member, sizeof(e->ops[e->nops].member), "%s", case_id);
+    e->ops[e->nops++].due_ms = due_ms;
+}
+
+static void apply_timer_ops(engine_t *e)
+{
+    int rc = 0;
+    for (size_t i = 0; i < e->nops && rc == 0; i++)
+        rc = e->ops[i].due_ms >= 0 ? dn_timers_add(e->timers, e->ops[i].member, e->ops[i].due_ms)
+                                   : dn_timers_remove(e->timers, e->ops[i].member);
+    if (rc < 0 || dn_timers_flush(e->timers) < 0) {
+        dn_log_warn("redis update failed", "detail", dn_timers_errstr(e->timers), "hint",
+                    "timers will be re-added from postgres when redis answers", NULL);
+        e->redis_stale = 1;
+    }
+    e->nops = 0;
+}
+
+long engine_reconcile_timers(engine_t *e)
+{
+    long total = 0;
+    char last[DN_UUID_STR_LEN] = "00000000-0000-0000-0000-000000000000";
+    for (;;) {
+        const char *params[] = {last};
+        PGresult *r = dn_pg_query(e->pg,
+                                  "SELECT case_id, (extract(epoch from next_action_at) * 1000)::bigint FROM cases "
+                                  "WHERE next_action_at IS NOT NULL AND case_id > $1 ORDER BY case_id LIMIT 10000",
+                                  1, params);
+        if (!r)
+            return -1;
+        int n = PQntuples(r);
+        int rc = 0;
+        for (int i = 0; i < n && rc == 0; i++)
+            rc = dn_timers_add(e->timers, PQgetvalue(r, i, 0), strtoll(PQgetvalue(r, i, 1), NULL, 10));
+        if (n > 0)
+            snprintf(last, sizeof(last), "%s", PQgetvalue(r, n - 1, 0));
+        PQclear(r);
+        if (rc < 0 || dn_timers_flush(e->timers) < 0)
+            return -1;
+        total += n;
+        if (n < 10000)
+            break;
+    }
+    if (dn_timers_marker_set(e->timers) < 0)
+        return -1;
+    return total;
+}
+
+static void reconcile_if_needed(engine_t *e, int64_t *next_check)
+{
+    int64_t real = dn_clock_real_now_ms();
+    if (!e->redis_stale && real < *next_check)
+        return;
+    *next_check = real + e->cfg.reconcile_ms;
+    int marker = dn_timers_marker_exists(e->timers);
+    if (marker == 1 && !e->redis_stale)
+        return;
+    if (marker < 0)
+        return; /* Redis still away; try again later */
+    long n = engine_reconcile_timers(e);
+    if (n >= 0) {
+        char cnt[24];
+        snprintf(cnt, sizeof(cnt), "%ld", n);
+        dn_log_info("timer index rebuilt from postgres", "timers", cnt, "reason",
+                    e->redis_stale ? "a redis write failed" : "index marker missing", NULL);
+        e->redis_stale = 0;
+    }
+}
+
+static int write_dead_letter(engine_t *e, const rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    char partition[16], offset[24], event_id[DN_UUID_STR_LEN];
+    snprintf(partition, sizeof(partition), "%d", (int)m->partition);
+    snprintf(offset, sizeof(offset), "%" PRId64, m->offset);
+    const char *parts[] = {"dead-letter", topic, partition, offset};
+    dn_uuid_derive(event_id, parts, 4);
+    int32_t schema_id = -1;
+    const void *body;
+    size_t body_len;
+    dn_avro_err_t ferr;
+    int framed = m->payload && dn_avro_frame_read(m->payload, m->len, &schema_id, &body, &body_len, &ferr) == 0;
+    char *key = m->key ? strndup(m->key, m->key_len) : NULL;
+    dn_dead_letter_t dl = {.event_id = event_id, .occurred_at = dn_clock_now_ms(), .tenant_id = "",
+                           .service = "dunning-engine", .source_topic = (char *)topic,
+                           .source_partition = m->partition, .source_offset = m->offset,
+                           .schema_id = framed ? schema_id : 0, .has_schema_id = framed,
+                           .error_code = (char *)e->reject_code, .reason = e->reject_reason,
+                           .key = m->key, .key_len = m->key_len,
+                           .payload = m->payload ? m->payload : (void *)"", .payload_len = m->len};
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = dn_dead_letter_encode(&dl, &buf, &len) == 0 &&
+                     dn_outbox_add(e->pg, event_id, dn_topic_name(DN_TOPIC_DEAD_LETTER), key ? key : "", buf, len) == 0
+                 ? 0
+                 : -1;
+    dn_log_warn("record dead-lettered", "topic", topic, "partition", partition, "offset", offset, "error_code",
+                e->reject_code, "reason", e->reject_reason, NULL);
+    free(buf);
+    free(key);
+    return rc;
+}
+
+static void backoff(int attempt)
+{
+    int ms = 100 << (attempt < 6 ? attempt : 6);
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+typedef int (*item_fn)(engine_t *e, void *item, int64_t now);
+
+static int item_record(engine_t *e, void *item, int64_t now)
+{
+    (void)now;
+    rd_kafka_message_t *m = item;
+    int rc = handle_record(e, m);
+    if (rc == H_REJECT) {
+        if (dn_pg_exec(e->pg, "ROLLBACK TO SAVEPOINT item") < 0 || write_dead_letter(e, m) < 0)
+            return H_DBERR;
+    }
+    return rc == H_DBERR ? H_DBERR : H_OK;
+}
+
+static int item_timer(engine_t *e, void *item, int64_t now)
+{
+    return fire_timer(e, item, now);
+}
+
+/* Runs fn over every item in one transaction with a savepoint per item, retrying the
+ * whole transaction on retriable database errors. An item the database rejects for
+ * good is rolled back to its savepoint and, for records, dead-lettered. Returns 0 once
+ * committed, -1 if shutting down before that (nothing committed, offsets untouched). */
+static int run_transaction(engine_t *e, void **items, size_t n, item_fn fn, const char *what)
+{
+    for (int attempt = 0;; attempt++) {
+        e->nops = 0;
+        int64_t now = dn_clock_now_ms();
+        int ok = dn_pg_begin(e->pg) == 0;
+        for (size_t i = 0; ok && i < n; i++) {
+            if (dn_pg_exec(e->pg, "SAVEPOINT item") < 0) {
+                ok = 0;
+                break;
+            }
+            if (fn(e, items[i], now) == H_DBERR) {
+                if (dn_pg_retriable(e->pg)) {
+                    ok = 0;
+                    break;
+                }
+                /* Permanent database error on this item alone. */
+                char detail[512];
+                snprintf(detail, sizeof(detail), "%s", dn_pg_errstr(e->pg));
+                if (dn_pg_exec(e->pg, "ROLLBACK TO SAVEPOINT item") < 0) {
+                    ok = 0;
+                    break;
+                }
+                if (fn == item_record) {
+                    e->reject_code = "database_error";
+                    snprintf(e->reject_reason, sizeof(e->reject_reason), "%s", detail);
+                    if (write_dead_letter(e, items[i]) < 0) {
+                        ok = 0;
+                        break;
+                    }
+                } else {
+                    dn_log_error("timer failed, will be retried after its lease", "case_id", (char *)items[i],
+                                 "detail", detail, NULL);
+                }
+            }
+            if (dn_pg_exec(e->pg, "RELEASE SAVEPOINT item") < 0)
+                ok = 0;
+        }
+        if (ok && dn_pg_commit(e->pg) == 0)
+            return 0;
+        dn_log_warn("transaction failed, retrying", "work", what, "detail", dn_pg_errstr(e->pg), NULL);
+        dn_pg_rollback(e->pg);
+        e->nops = 0;
+        if (dn_signal_stopping())
+            return -1;
+        backoff(attempt);
+    }
+}
+
+static void fire_due_timers(engine_t *e)
+{
+    int64_t lease = e->cfg.timer_lease_ms * dn_clock_speed();
+    for (int rounds = 0; rounds < 20 && !dn_signal_stopping(); rounds++) {
+        char **members = NULL;
+        int n = dn_timers_claim_due(e->timers, dn_clock_now_ms(), lease, (size_t)e->cfg.common.batch_max, &members);
+        if (n < 0) {
+            e->redis_stale = 1;
+            dn_log_warn("timer claim failed", "detail", dn_timers_errstr(e->timers), NULL);
+            return;
+        }
+        if (n == 0)
+            return;
+        if (run_transaction(e, (void **)members, (size_t)n, item_timer, "timers") == 0)
+            apply_timer_ops(e);
+        dn_timers_free_members(members, n);
+        if (n < e->cfg.common.batch_max)
+            return;
+    }
+}
+
+static void relay(engine_t *e)
+{
+    for (int rounds = 0; rounds < 20; rounds++) {
+        int n = dn_outbox_relay(e->pg, e->producer, 1000, 10000);
+        if (n < 1000)
+            return;
+    }
+}
+
+static int run(engine_t *e)
+{
+    rd_kafka_message_t **msgs = calloc((size_t)e->cfg.common.batch_max, sizeof(*msgs));
+    int64_t next_check = 0;
+    e->redis_stale = 1; /* re-add every timer at start: a crash may have lost Redis writes */
+    while (!dn_signal_stopping()) {
+        size_t n = dn_kafka_consumer_poll_batch(e->consumer, msgs, (size_t)e->cfg.common.batch_max,
+                                                (int)e->cfg.common.poll_ms);
+        if (n > 0) {
+            if (run_transaction(e, (void **)msgs, n, item_record, "records") == 0) {
+                apply_timer_ops(e);
+                dn_kafka_consumer_commit(e->consumer, msgs, n);
+            }
+            dn_kafka_messages_destroy(msgs, n);
+        }
+        reconcile_if_needed(e, &next_check);
+        fire_due_timers(e);
+        relay(e);
+        dn_kafka_producer_poll(e->producer);
+    }
+    free(msgs);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static engine_t engine;
+    engine_t *e = &engine;
+    char errstr[512];
+    int status = 1;
+    if (argc > 1 && strcmp(argv[1], "--config-doc") == 0) {
+        dn_config_print_doc(stdout, "dunning-engine", config_table, CONFIG_N);
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "usage: dunning-engine [--config-doc]\nConfigured by DUNNING_* environment variables.\n");
+        return 2;
+    }
+    if (dn_config_load(config_table, CONFIG_N, &e->cfg, errstr, sizeof(errstr)) < 0) {
+        dn_log_init("dunning-engine", "info");
+        dn_log_error("invalid configuration", "detail", errstr, NULL);
+        return 2;
+    }
+    if (dn_log_init("dunning-engine", e->cfg.common.log_level) < 0) {
+        dn_log_error("invalid configuration", "detail", "DUNNING_LOG_LEVEL: use debug, info, warn or error", NULL);
+        return 2;
+    }
+    dn_clock_init_from_cfg(&e->cfg.common);
+    dn_topics_init(e->cfg.common.topic_prefix);
+    dn_signal_install();
+    char policy_path[4096];
+    if (e->cfg.policy_file[0])
+        snprintf(policy_path, sizeof(policy_path), "%s", e->cfg.policy_file);
+    else
+        snprintf(policy_path, sizeof(policy_path), "%s/config/policies/default.yaml", e->cfg.common.home);
+    if (dn_avro_init(errstr, sizeof(errstr)) < 0 ||
+        !(e->policies = policy_set_load(policy_path, errstr, sizeof(errstr)))) {
+        dn_log_error("cannot start", "detail", errstr, NULL);
+        status = 2;
+        goto out;
+    }
+    if (!(e->pg = dn_pg_new(e->cfg.common.pg_dsn, errstr, sizeof(errstr))) ||
+        !(e->timers = dn_timers_new(e->cfg.common.redis_url, e->cfg.timer_key, errstr, sizeof(errstr))) ||
+        !(e->producer = dn_kafka_producer_new(e->cfg.common.kafka_brokers, errstr, sizeof(errstr)))) {
+        dn_log_error("cannot start", "detail", errstr, NULL);
+        goto out;
+    }
+    const char *topics[] = {dn_topic_name(DN_TOPIC_INVOICE_ISSUED), dn_topic_name(DN_TOPIC_PAYMENT_RECEIVED)};
+    e->consumer = dn_kafka_consumer_new(e->cfg.common.kafka_brokers, e->cfg.group, topics, 2, errstr, sizeof(errstr));
+    if (!e->consumer) {
+        dn_log_error("cannot start", "detail", errstr, NULL);
+        goto out;
+    }
+    dn_log_info("started", "group", e->cfg.group, "policies", policy_path, NULL);
+    status = run(e);
+    dn_log_info("stopping", NULL);
+out:
+    /* Shutdown order: the batch in hand was committed by run(); leave the group, publish
+     * what the outbox holds, flush the producer within the bound, close connections. */
+    dn_kafka_consumer_destroy(e->consumer);
+    if (e->producer && e->pg && status == 0)
+        relay(e);
+    dn_kafka_producer_destroy(e->producer, (int)e->cfg.common.shutdown_ms);
+    dn_timers_destroy(e->timers);
+    dn_pg_destroy(e->pg);
+    policy_set_destroy(e->policies);
+    free(e->ops);
+    dn_config_free(config_table, CONFIG_N, &e->cfg);
+    if (status == 0)
+        dn_log_info("stopped", NULL);
+    return status;
+}

@@ -1,0 +1,335 @@
+#include "policy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "dn_config.h"
+
+static const char *const channel_names[] = {"email", "sms", "letter"};
+static const char *const actions[] = {"final_notice", "collections_handover", "suspend_service"};
+
+const char *channel_name(channel_t ch)
+{
+    return channel_names[ch];
+}
+
+typedef struct loader {
+    yaml_document_t doc;
+    const char *path;
+    char *errstr;
+    size_t errstr_size;
+} loader_t;
+
+static int fail(loader_t *l, const yaml_node_t *n, const char *field, const char *problem)
+{
+    snprintf(l->errstr, l->errstr_size, "%s:%zu: %s: %s", l->path, n ? n->start_mark.line + 1 : 0, field, problem);
+    return -1;
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static yaml_node_t *map_get(loader_t *l, yaml_node_t *map, const char *key)
+{
+    if (!map || map->type != YAML_MAPPING_NODE)
+        return NULL;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        const char *k = scalar(yaml_document_get_node(&l->doc, p->key));
+        if (k && strcmp(k, key) == 0)
+            return yaml_document_get_node(&l->doc, p->value);
+    }
+    return NULL;
+}
+
+/* Rejects keys outside `allowed` so a typo ("ofset") is an error, not a silent default. */
+static int check_keys(loader_t *l, yaml_node_t *map, const char *where, const char *const *allowed)
+{
+    if (!map || map->type != YAML_MAPPING_NODE)
+        return fail(l, map, where, "expected a mapping");
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yaml_document_get_node(&l->doc, p->key);
+        const char *k = scalar(kn);
+        int ok = 0;
+        for (const char *const *a = allowed; k && *a; a++)
+            ok |= strcmp(k, *a) == 0;
+        if (!ok) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "unknown key '%s'", k ? k : "?");
+            return fail(l, kn, where, msg);
+        }
+    }
+    return 0;
+}
+
+static int req_string(loader_t *l, yaml_node_t *map, const char *key, const char *where, char **out)
+{
+    yaml_node_t *n = map_get(l, map, key);
+    char field[256];
+    snprintf(field, sizeof(field), "%s.%s", where, key);
+    if (!n)
+        return fail(l, map, field, "required");
+    const char *s = scalar(n);
+    if (!s || !*s)
+        return fail(l, n, field, "expected a non-empty string");
+    *out = strdup(s);
+    return 0;
+}
+
+static int parse_offset(const char *s, int64_t *ms)
+{
+    int neg = s[0] == '-';
+    if (dn_config_parse_duration(s + (neg || s[0] == '+'), ms) < 0)
+        return -1;
+    if (neg)
+        *ms = -*ms;
+    return 0;
+}
+
+static int load_stage(loader_t *l, yaml_node_t *n, const char *where, stage_t *st)
+{
+    static const char *const keys[] = {"name", "offset", "channels", "template", "action", NULL};
+    if (check_keys(l, n, where, keys) < 0 || req_string(l, n, "name", where, &st->name) < 0)
+        return -1;
+    char field[256];
+    snprintf(field, sizeof(field), "%s.offset", where);
+    yaml_node_t *off = map_get(l, n, "offset");
+    if (!off)
+        return fail(l, n, field, "required");
+    if (!scalar(off) || parse_offset(scalar(off), &st->offset_ms) < 0)
+        return fail(l, off, field, "expected a duration such as 3d, -2d, 36h, 30m or 45s");
+    snprintf(field, sizeof(field), "%s.channels", where);
+    yaml_node_t *chs = map_get(l, n, "channels");
+    if (!chs || chs->type != YAML_SEQUENCE_NODE || chs->data.sequence.items.top == chs->data.sequence.items.start)
+        return fail(l, chs ? chs : n, field, "expected a non-empty list of email, sms, letter");
+    for (yaml_node_item_t *it = chs->data.sequence.items.start; it < chs->data.sequence.items.top; it++) {
+        yaml_node_t *cn = yaml_document_get_node(&l->doc, *it);
+        const char *c = scalar(cn);
+        int found = -1;
+        for (int i = 0; c && i < 3; i++)
+            if (strcmp(c, channel_names[i]) == 0)
+                found = i;
+        if (found < 0)
+            return fail(l, cn, field, "unknown channel (use email, sms or letter)");
+        for (size_t i = 0; i < st->nchannels; i++)
+            if (st->channels[i] == (channel_t)found)
+                return fail(l, cn, field, "channel listed twice");
+        st->channels[st->nchannels++] = (channel_t)found;
+    }
+    snprintf(field, sizeof(field), "%s", where);
+    if (req_string(l, n, "template", field, &st->template_key) < 0)
+        return -1;
+    yaml_node_t *act = map_get(l, n, "action");
+    if (act) {
+        const char *a = scalar(act);
+        for (size_t i = 0; a && i < sizeof(actions) / sizeof(actions[0]); i++)
+            if (strcmp(a, actions[i]) == 0)
+                st->action = strdup(a);
+        snprintf(field, sizeof(field), "%s.action", where);
+        if (!st->action)
+            return fail(l, act, field, "expected final_notice, collections_handover or suspend_service");
+    }
+    return 0;
+}
+
+static int load_policy(loader_t *l, const char *name, yaml_node_t *n, const char *where, policy_t *p)
+{
+    static const char *const keys[] = {"stages", NULL};
+    p->name = strdup(name);
+    if (check_keys(l, n, where, keys) < 0)
+        return -1;
+    yaml_node_t *stages = map_get(l, n, "stages");
+    char field[256];
+    snprintf(field, sizeof(field), "%s.stages", where);
+    if (!stages || stages->type != YAML_SEQUENCE_NODE)
+        return fail(l, stages ? stages : n, field, "expected a list of stages");
+    size_t cnt = (size_t)(stages->data.sequence.items.top - stages->data.sequence.items.start);
+    if (cnt == 0)
+        return fail(l, stages, field, "a policy needs at least one stage");
+    p->stages = calloc(cnt, sizeof(*p->stages));
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_t *sn = yaml_document_get_node(&l->doc, stages->data.sequence.items.start[i]);
+        char sw[300];
+        snprintf(sw, sizeof(sw), "%s[%zu]", field, i);
+        p->nstages = i + 1;
+        if (load_stage(l, sn, sw, &p->stages[i]) < 0)
+            return -1;
+        if (i > 0 && p->stages[i].offset_ms <= p->stages[i - 1].offset_ms)
+            return fail(l, sn, sw, "offsets must increase from stage to stage");
+    }
+    return 0;
+}
+
+static const policy_t *find_in(const tenant_policies_t *t, const char *name)
+{
+    for (size_t i = 0; t && name && i < t->npolicies; i++)
+        if (strcmp(t->policies[i].name, name) == 0)
+            return &t->policies[i];
+    return NULL;
+}
+
+static int load_tenant(loader_t *l, const char *tenant, yaml_node_t *n, tenant_policies_t *t)
+{
+    static const char *const keys[] = {"default_policy", "segments", "policies", NULL};
+    char where[256];
+    snprintf(where, sizeof(where), "tenants.%s", tenant);
+    t->tenant = strdup(tenant);
+    if (check_keys(l, n, where, keys) < 0 || req_string(l, n, "default_policy", where, &t->default_policy) < 0)
+        return -1;
+    yaml_node_t *pols = map_get(l, n, "policies");
+    char field[300];
+    snprintf(field, sizeof(field), "%s.policies", where);
+    if (!pols || pols->type != YAML_MAPPING_NODE)
+        return fail(l, pols ? pols : n, field, "expected a mapping of policy name to policy");
+    size_t cnt = (size_t)(pols->data.mapping.pairs.top - pols->data.mapping.pairs.start);
+    t->policies = calloc(cnt ? cnt : 1, sizeof(*t->policies));
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_pair_t *pr = &pols->data.mapping.pairs.start[i];
+        const char *pname = scalar(yaml_document_get_node(&l->doc, pr->key));
+        char pw[400];
+        snprintf(pw, sizeof(pw), "%s.%s", field, pname ? pname : "?");
+        t->npolicies = i + 1;
+        if (load_policy(l, pname ? pname : "?", yaml_document_get_node(&l->doc, pr->value), pw, &t->policies[i]) < 0)
+            return -1;
+    }
+    if (!find_in(t, t->default_policy))
+        return fail(l, map_get(l, n, "default_policy"), where, "default_policy names no policy of this tenant");
+    yaml_node_t *segs = map_get(l, n, "segments");
+    if (segs) {
+        snprintf(field, sizeof(field), "%s.segments", where);
+        if (segs->type != YAML_MAPPING_NODE)
+            return fail(l, segs, field, "expected a mapping of segment to policy name");
+        cnt = (size_t)(segs->data.mapping.pairs.top - segs->data.mapping.pairs.start);
+        t->segment_names = calloc(cnt ? cnt : 1, sizeof(char *));
+        t->segment_policies = calloc(cnt ? cnt : 1, sizeof(char *));
+        for (size_t i = 0; i < cnt; i++) {
+            yaml_node_pair_t *pr = &segs->data.mapping.pairs.start[i];
+            yaml_node_t *vn = yaml_document_get_node(&l->doc, pr->value);
+            const char *seg = scalar(yaml_document_get_node(&l->doc, pr->key)), *pol = scalar(vn);
+            if (!seg || !pol || !find_in(t, pol))
+                return fail(l, vn, field, "segment maps to a policy this tenant does not define");
+            t->segment_names[i] = strdup(seg);
+            t->segment_policies[i] = strdup(pol);
+            t->nsegments = i + 1;
+        }
+    }
+    return 0;
+}
+
+policy_set_t *policy_set_load(const char *path, char *errstr, size_t errstr_size)
+{
+    loader_t l = {.path = path, .errstr = errstr, .errstr_size = errstr_size};
+    policy_set_t *ps = calloc(1, sizeof(*ps));
+    yaml_parser_t parser;
+    int have_doc = 0, ok = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(errstr, errstr_size, "%s: cannot open", path);
+        free(ps);
+        return NULL;
+    }
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, f);
+    if (!yaml_parser_load(&parser, &l.doc)) {
+        snprintf(errstr, errstr_size, "%s:%zu: invalid YAML: %s", path, parser.problem_mark.line + 1,
+                 parser.problem ? parser.problem : "cannot parse");
+        goto out;
+    }
+    have_doc = 1;
+    yaml_node_t *root = yaml_document_get_root_node(&l.doc);
+    static const char *const keys[] = {"tenants", NULL};
+    if (check_keys(&l, root, "(top level)", keys) < 0)
+        goto out;
+    yaml_node_t *tenants = map_get(&l, root, "tenants");
+    if (!tenants || tenants->type != YAML_MAPPING_NODE) {
+        fail(&l, tenants ? tenants : root, "tenants", "expected a mapping of tenant id to its policies");
+        goto out;
+    }
+    size_t cnt = (size_t)(tenants->data.mapping.pairs.top - tenants->data.mapping.pairs.start);
+    ps->tenants = calloc(cnt ? cnt : 1, sizeof(*ps->tenants));
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_pair_t *pr = &tenants->data.mapping.pairs.start[i];
+        const char *tn = scalar(yaml_document_get_node(&l.doc, pr->key));
+        ps->ntenants = i + 1;
+        if (load_tenant(&l, tn ? tn : "?", yaml_document_get_node(&l.doc, pr->value), &ps->tenants[i]) < 0)
+            goto out;
+    }
+    if (!policy_select(ps, "default", NULL, NULL)) {
+        fail(&l, tenants, "tenants.default", "required: the policies of tenants without an entry of their own");
+        goto out;
+    }
+    ok = 1;
+out:
+    if (have_doc)
+        yaml_document_delete(&l.doc);
+    yaml_parser_delete(&parser);
+    fclose(f);
+    if (!ok) {
+        policy_set_destroy(ps);
+        return NULL;
+    }
+    return ps;
+}
+
+static const tenant_policies_t *tenant_entry(const policy_set_t *ps, const char *tenant)
+{
+    const tenant_policies_t *def = NULL;
+    for (size_t i = 0; i < ps->ntenants; i++) {
+        if (strcmp(ps->tenants[i].tenant, tenant) == 0)
+            return &ps->tenants[i];
+        if (strcmp(ps->tenants[i].tenant, "default") == 0)
+            def = &ps->tenants[i];
+    }
+    return def;
+}
+
+const policy_t *policy_find(const policy_set_t *ps, const char *tenant, const char *name)
+{
+    return find_in(tenant_entry(ps, tenant), name);
+}
+
+const policy_t *policy_select(const policy_set_t *ps, const char *tenant, const char *name, const char *segment)
+{
+    const tenant_policies_t *t = tenant_entry(ps, tenant);
+    if (!t)
+        return NULL;
+    if (name)
+        return find_in(t, name);
+    for (size_t i = 0; segment && i < t->nsegments; i++)
+        if (strcmp(t->segment_names[i], segment) == 0)
+            return find_in(t, t->segment_policies[i]);
+    return find_in(t, t->default_policy);
+}
+
+void policy_set_destroy(policy_set_t *ps)
+{
+    if (!ps)
+        return;
+    for (size_t i = 0; i < ps->ntenants; i++) {
+        tenant_policies_t *t = &ps->tenants[i];
+        for (size_t j = 0; j < t->npolicies; j++) {
+            for (size_t k = 0; k < t->policies[j].nstages; k++) {
+                stage_t *st = &t->policies[j].stages[k];
+                free(st->name);
+                free(st->template_key);
+                free(st->action);
+            }
+            free(t->policies[j].stages);
+            free(t->policies[j].name);
+        }
+        for (size_t j = 0; j < t->nsegments; j++) {
+            free(t->segment_names[j]);
+            free(t->segment_policies[j]);
+        }
+        free(t->segment_names);
+        free(t->segment_policies);
+        free(t->policies);
+        free(t->tenant);
+        free(t->default_policy);
+    }
+    free(ps->tenants);
+    free(ps);
+}
