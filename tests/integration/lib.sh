@@ -1,0 +1,120 @@
+# Sourced by every integration test. Runs against the stack of scripts/stack (which
+# scripts/test starts); each test resets the state, fixes its own simulated clock,
+# starts the services it needs and stops them on exit, whatever happens.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+STACK_ENV=$("$ROOT/scripts/stack" env) || { echo "FAIL: the stack is not running (scripts/stack start)"; exit 1; }
+eval "$STACK_ENV"
+BIN=${DUNNING_BIN:-$ROOT/build/bin}
+export DUNNING_HOME=$ROOT
+TEST=$(basename "$0" .sh)
+WORK=$(mktemp -d "${DUNNING_RUN_DIR:-/tmp}/$TEST.XXXXXX")
+TENANT="t-$TEST-$$"
+declare -A SERVICE_PIDS=()
+# Faster consumer-group recovery after a SIGKILLed member (the mock broker honours it).
+export DUNNING_RDKAFKA_session_timeout_ms=6000
+export DUNNING_RDKAFKA_heartbeat_interval_ms=500
+export DUNNING_POLICY_FILE=${DUNNING_POLICY_FILE:-$ROOT/tests/integration/policy.yaml}
+
+log() { printf '[%s %s] %s\n' "$TEST" "$(date +%T)" "$*"; }
+fail() {
+    printf '[%s] FAIL: %s\n' "$TEST" "$*"
+    for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- last lines of $f"; tail -n 15 "$f"; }; done
+    exit 1
+}
+
+cleanup() {
+    local rc=$?
+    for name in "${!SERVICE_PIDS[@]}"; do stop_service "$name" TERM || true; done
+    [ $rc -eq 0 ] && rm -rf "$WORK"
+    exit $rc
+}
+trap cleanup EXIT
+
+# clock_start ISO_EPOCH SPEED: simulated time starts now at ISO_EPOCH, SPEED times real time.
+clock_start() {
+    export DUNNING_CLOCK_EPOCH_MS=$(($(date -u -d "$1" +%s) * 1000))
+    export DUNNING_CLOCK_ORIGIN_MS=$(($(date +%s%N) / 1000000))
+    export DUNNING_CLOCK_SPEED=$2
+}
+# Simulated now in ms.
+sim_now_ms() {
+    local real=$(($(date +%s%N) / 1000000))
+    echo $((DUNNING_CLOCK_EPOCH_MS + (real - DUNNING_CLOCK_ORIGIN_MS) * DUNNING_CLOCK_SPEED))
+}
+# wait_sim ISO: sleeps until the simulated clock passes ISO.
+wait_sim() {
+    local target=$(($(date -u -d "$1" +%s) * 1000))
+    while [ "$(sim_now_ms)" -lt "$target" ]; do sleep 0.1; done
+}
+
+psql_q() { psql "$DUNNING_PG_DSN" -v ON_ERROR_STOP=1 -qAt -c "$1"; }
+
+reset_state() {
+    psql_q "TRUNCATE processed_events, invoices, cases, payments, audit, outbox, deliveries" >/dev/null
+    redis-cli -u "$DUNNING_REDIS_URL" FLUSHDB >/dev/null
+    rm -f "$DUNNING_MAIL_DIR"/*.eml 2>/dev/null || true
+}
+
+# start_service NAME BINARY [ENV=VALUE...]: runs it in the background, logs in $WORK/NAME.log.
+start_service() {
+    local name=$1 binary=$2
+    shift 2
+    env "$@" "$BIN/$binary" >>"$WORK/$name.log" 2>&1 &
+    SERVICE_PIDS[$name]=$!
+    sleep 0.2
+    kill -0 "${SERVICE_PIDS[$name]}" 2>/dev/null || fail "$name exited at start"
+}
+# stop_service NAME [SIGNAL]: TERM waits for a clean exit (status 0); KILL just kills.
+stop_service() {
+    local name=$1 sig=${2:-TERM} pid=${SERVICE_PIDS[$1]:-}
+    [ -n "$pid" ] || return 0
+    unset "SERVICE_PIDS[$name]"
+    kill -s "$sig" "$pid" 2>/dev/null || return 0
+    local rc=0
+    wait "$pid" || rc=$?
+    if [ "$sig" = TERM ] && [ $rc -ne 0 ]; then fail "$name exited with status $rc after SIGTERM"; fi
+    return 0
+}
+service_alive() { kill -0 "${SERVICE_PIDS[$1]}" 2>/dev/null; }
+
+# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds.
+wait_until() {
+    local limit=$1 what=$2
+    shift 2
+    local deadline=$((SECONDS + limit))
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -lt $deadline ] || fail "timed out after ${limit}s waiting for: $what"
+        sleep 0.2
+    done
+}
+
+publish() { "$BIN/dunningctl" publish "$@" 2>>"$WORK/dunningctl.log"; }
+# consume TOPIC: every record of the topic (all tests' records; filter by tenant).
+consume() { "$BIN/dunningctl" consume "$1" --idle-ms "${2:-1500}"; }
+# Records of this test's tenant on TOPIC, as JSON lines of their values.
+consume_tenant() { consume "$1" | jq -c --arg t "$TENANT" 'select(.value.tenant_id == $t) | .value'; }
+
+assert_eq() {
+    [ "$1" = "$2" ] || fail "$3: expected '$1', got '$2'"
+    log "ok: $3 = $1"
+}
+
+mail_count_to() { grep -l -i "^To: .*<\?$1>\?" "$DUNNING_MAIL_DIR"/*.eml 2>/dev/null | wc -l; }
+
+# invoice_json ID CUSTOMER AMOUNT DUE_DATE EMAIL: an InvoiceIssued for this test's tenant.
+invoice_json() {
+    jq -cn --arg t "$TENANT" --arg id "$1" --arg c "$2" --argjson amt "$3" --arg due "$4" --arg email "$5" \
+        --arg eid "${6:-$(cat /proc/sys/kernel/random/uuid)}" \
+        '{event_id: $eid, tenant_id: $t, customer_id: $c, invoice_id: $id, invoice_number: ("N-" + $id),
+          amount_minor: $amt, currency: "EUR", issue_date: "2026-03-01", due_date: $due,
+          contact: {name: ("Customer " + $c), email: $email, locale: "en", time_zone: "Europe/Berlin"}}'
+}
+# payment_json PAYMENT_ID INVOICE CUSTOMER AMOUNT [CURRENCY]
+payment_json() {
+    jq -cn --arg t "$TENANT" --arg p "$1" --arg id "$2" --arg c "$3" --argjson amt "$4" --arg cur "${5:-EUR}" \
+        '{tenant_id: $t, customer_id: $c, payment_id: $p, invoice_id: $id, amount_minor: $amt, currency: $cur,
+          method: "bank_transfer"}'
+}
+case_field() { psql_q "SELECT $2 FROM cases WHERE tenant_id = '$TENANT' AND invoice_id = '$1'"; }
