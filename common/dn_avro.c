@@ -151,7 +151,9 @@ int dn_avro_decode(const void *buf, size_t len, const char *expect_name, avro_va
             avro_value_decref(&resolved);
         }
     }
-    int trailing = !rc && !avro_reader_is_eof(reader);
+    /* avro_reader_is_eof() only works on file readers: probe for one more byte instead. */
+    char extra;
+    int trailing = !rc && avro_read(reader, &extra, 1) == 0;
     avro_reader_free(reader);
     if (rc || trailing) {
         avro_value_decref(out);

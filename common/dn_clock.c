@@ -3,22 +3,92 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "dn_config.h"
 
+static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t clock_speed = 1, clock_epoch_ms, clock_origin_ms;
+static char clock_file[4096];
+static int64_t file_checked_ms; /* real time of the last stat() */
+static struct timespec file_mtime;
+static off_t file_size;
+
+/* How often (real ms) a clock file is checked for changes. */
+#define CLOCK_FILE_CHECK_MS 20
 
 void dn_clock_init(int64_t speed, int64_t epoch_ms, int64_t origin_ms)
 {
-    clock_speed = speed > 0 ? speed : 1;
+    pthread_mutex_lock(&clock_lock);
+    clock_speed = speed >= 0 ? speed : 1;
     clock_epoch_ms = epoch_ms;
     clock_origin_ms = origin_ms;
+    clock_file[0] = '\0';
+    pthread_mutex_unlock(&clock_lock);
 }
 
-void dn_clock_init_from_cfg(const dn_common_cfg_t *cfg)
+int dn_clock_parse_line(const char *line, int64_t *speed, int64_t *epoch_ms, int64_t *origin_ms)
+{
+    long long s, e, o;
+    char extra;
+    if (sscanf(line, "%lld %lld %lld %c", &s, &e, &o, &extra) != 3 || s < 0 || s > 10000000 || e < 0 || o < 0)
+        return -1;
+    *speed = s;
+    *epoch_ms = e;
+    *origin_ms = o;
+    return 0;
+}
+
+/* Called with clock_lock held. Keeps the old values when the file is missing or half written. */
+static void reload_file(int64_t real)
+{
+    if (!clock_file[0] || real - file_checked_ms < CLOCK_FILE_CHECK_MS)
+        return;
+    file_checked_ms = real;
+    struct stat st;
+    if (stat(clock_file, &st) != 0)
+        return;
+    if (st.st_mtim.tv_sec == file_mtime.tv_sec && st.st_mtim.tv_nsec == file_mtime.tv_nsec && st.st_size == file_size)
+        return;
+    FILE *f = fopen(clock_file, "r");
+    if (!f)
+        return;
+    char line[128];
+    int64_t sp, ep, or;
+    if (fgets(line, sizeof(line), f) && dn_clock_parse_line(line, &sp, &ep, &or) == 0) {
+        clock_speed = sp;
+        clock_epoch_ms = ep;
+        clock_origin_ms = or;
+        file_mtime = st.st_mtim;
+        file_size = st.st_size;
+    }
+    fclose(f);
+}
+
+int dn_clock_init_file(const char *path)
+{
+    pthread_mutex_lock(&clock_lock);
+    snprintf(clock_file, sizeof(clock_file), "%s", path);
+    file_checked_ms = 0;
+    file_mtime.tv_sec = 0;
+    file_mtime.tv_nsec = 0;
+    file_size = -1;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    reload_file((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    int ok = file_size >= 0;
+    pthread_mutex_unlock(&clock_lock);
+    return ok ? 0 : -1;
+}
+
+int dn_clock_init_from_cfg(const dn_common_cfg_t *cfg)
 {
     dn_clock_init(cfg->clock_speed, cfg->clock_epoch_ms, cfg->clock_origin_ms);
+    if (cfg->clock_file && cfg->clock_file[0])
+        return dn_clock_init_file(cfg->clock_file);
+    return 0;
 }
 
 int64_t dn_clock_real_now_ms(void)
@@ -31,14 +101,27 @@ int64_t dn_clock_real_now_ms(void)
 int64_t dn_clock_now_ms(void)
 {
     int64_t real = dn_clock_real_now_ms();
-    if (clock_epoch_ms == 0)
-        return real;
-    return clock_epoch_ms + (real - clock_origin_ms) * clock_speed;
+    pthread_mutex_lock(&clock_lock);
+    reload_file(real);
+    int64_t now = clock_epoch_ms == 0 ? real : clock_epoch_ms + (real - clock_origin_ms) * clock_speed;
+    pthread_mutex_unlock(&clock_lock);
+    return now;
 }
 
 int64_t dn_clock_speed(void)
 {
-    return clock_epoch_ms == 0 ? 1 : clock_speed;
+    pthread_mutex_lock(&clock_lock);
+    int64_t s = clock_epoch_ms == 0 || clock_speed == 0 ? 1 : clock_speed;
+    pthread_mutex_unlock(&clock_lock);
+    return s;
+}
+
+int dn_clock_frozen(void)
+{
+    pthread_mutex_lock(&clock_lock);
+    int frozen = clock_epoch_ms != 0 && clock_speed == 0;
+    pthread_mutex_unlock(&clock_lock);
+    return frozen;
 }
 
 int64_t dn_clock_real_delay_ms(int64_t sim_ms)
@@ -46,6 +129,8 @@ int64_t dn_clock_real_delay_ms(int64_t sim_ms)
     int64_t d = sim_ms - dn_clock_now_ms();
     if (d <= 0)
         return 0;
+    if (dn_clock_frozen())
+        return CLOCK_FILE_CHECK_MS; /* only a change of the clock file moves time */
     return d / dn_clock_speed();
 }
 

@@ -42,6 +42,7 @@ typedef struct dn_common_cfg {
     int64_t clock_speed;
     int64_t clock_epoch_ms;
     int64_t clock_origin_ms;
+    char *clock_file;
     int64_t batch_max;
     int64_t poll_ms;
     int64_t shutdown_ms;
@@ -60,14 +61,18 @@ typedef struct dn_common_cfg {
            common.log_level),                                                                               \
     DN_CFG("DUNNING_HOME", DN_CFG_STRING, ".", 0, 0, "Directory holding schemas/ and config/.", st,         \
            common.home),                                                                                    \
-    DN_CFG("DUNNING_CLOCK_SPEED", DN_CFG_INT, "1", 1, 10000000,                                             \
-           "Simulated seconds per real second (86400 = a day per second); 1 = real time.", st,              \
+    DN_CFG("DUNNING_CLOCK_SPEED", DN_CFG_INT, "1", 0, 10000000,                                             \
+           "Simulated seconds per real second (86400 = a day per second); 0 = frozen.", st,                 \
            common.clock_speed),                                                                             \
     DN_CFG("DUNNING_CLOCK_EPOCH_MS", DN_CFG_INT, "0", 0, INT64_MAX,                                         \
            "Simulated time (Unix ms) at DUNNING_CLOCK_ORIGIN_MS; 0 = real time.", st, common.clock_epoch_ms), \
     DN_CFG("DUNNING_CLOCK_ORIGIN_MS", DN_CFG_INT, "0", 0, INT64_MAX,                                        \
            "Real time (Unix ms) at which the simulated clock showed its epoch.", st,                        \
            common.clock_origin_ms),                                                                         \
+    DN_CFG("DUNNING_CLOCK_FILE", DN_CFG_STRING, "", 0, 0,                                                   \
+           "File with one line \"speed epoch_ms origin_ms\", re-read when it changes; overrides the three " \
+           "above (scripts/stack writes .run/clock).",                                                     \
+           st, common.clock_file),                                                                          \
     DN_CFG("DUNNING_BATCH_MAX", DN_CFG_INT, "500", 1, 100000,                                               \
            "Most records handled in one database transaction.", st, common.batch_max),                      \
     DN_CFG("DUNNING_POLL_MS", DN_CFG_DURATION, "100ms", 1, 10000, "Kafka poll timeout per loop turn.", st,  \

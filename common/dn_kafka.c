@@ -18,14 +18,25 @@ struct dn_kafka_producer {
     int failed; /* delivery failures since the last flush */
 };
 
-int dn_kafka_conf_passthrough(rd_kafka_conf_t *conf, const char *prefix_filter, char *errstr, size_t errstr_size)
+int dn_kafka_conf_passthrough(rd_kafka_conf_t *conf, const char *role, char *errstr, size_t errstr_size)
 {
     static const char prefix[] = "DUNNING_RDKAFKA_";
-    (void)prefix_filter;
+    static const char *const roles[] = {"CONSUMER_", "PRODUCER_"};
     for (char **e = environ; *e; e++) {
         if (strncmp(*e, prefix, sizeof(prefix) - 1) != 0)
             continue;
         const char *name = *e + sizeof(prefix) - 1;
+        int skip = 0;
+        for (size_t r = 0; r < sizeof(roles) / sizeof(roles[0]); r++) {
+            size_t rl = strlen(roles[r]);
+            if (strncmp(name, roles[r], rl) == 0) {
+                skip = !role || strncmp(roles[r], role, rl - 1) != 0;
+                name += rl;
+                break;
+            }
+        }
+        if (skip)
+            continue;
         const char *eq = strchr(name, '=');
         if (!eq || eq == name)
             continue;
@@ -115,7 +126,7 @@ dn_kafka_consumer_t *dn_kafka_consumer_new(const char *brokers, const char *grou
         goto fail;
     if (rd_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) != RD_KAFKA_CONF_OK ||
         conf_set_all(conf, settings, errstr, errstr_size) < 0 ||
-        dn_kafka_conf_passthrough(conf, NULL, errstr, errstr_size) < 0)
+        dn_kafka_conf_passthrough(conf, "CONSUMER", errstr, errstr_size) < 0)
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, c);
@@ -226,7 +237,7 @@ dn_kafka_producer_t *dn_kafka_producer_new(const char *brokers, char *errstr, si
     if (!p || !conf)
         goto fail;
     if (conf_set_all(conf, settings, errstr, errstr_size) < 0 ||
-        dn_kafka_conf_passthrough(conf, NULL, errstr, errstr_size) < 0)
+        dn_kafka_conf_passthrough(conf, "PRODUCER", errstr, errstr_size) < 0)
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_opaque(conf, p);

@@ -14,8 +14,10 @@
 typedef struct dn_kafka_consumer dn_kafka_consumer_t;
 typedef struct dn_kafka_producer dn_kafka_producer_t;
 
-/* Applies DUNNING_RDKAFKA_* from the environment to conf. 0/-1 (errstr names the variable). */
-int dn_kafka_conf_passthrough(rd_kafka_conf_t *conf, const char *prefix_filter, char *errstr, size_t errstr_size);
+/* Applies DUNNING_RDKAFKA_<property> (dots written as underscores) from the environment to conf.
+ * DUNNING_RDKAFKA_CONSUMER_<property> and DUNNING_RDKAFKA_PRODUCER_<property> apply only to that
+ * kind of client; role is "CONSUMER" or "PRODUCER". 0/-1 (errstr names the variable). */
+int dn_kafka_conf_passthrough(rd_kafka_conf_t *conf, const char *role, char *errstr, size_t errstr_size);
 
 dn_kafka_consumer_t *dn_kafka_consumer_new(const char *brokers, const char *group, const char *const *topics,
                                            size_t ntopics, char *errstr, size_t errstr_size);

@@ -42,7 +42,7 @@ int ctl_consume(ctl_cfg_t *cfg, int argc, char **argv)
     if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->common.kafka_brokers, errstr, sizeof(errstr)) ||
         rd_kafka_conf_set(conf, "group.id", "dunningctl-consume", errstr, sizeof(errstr)) ||
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) ||
-        dn_kafka_conf_passthrough(conf, NULL, errstr, sizeof(errstr)) < 0 ||
+        dn_kafka_conf_passthrough(conf, "CONSUMER", errstr, sizeof(errstr)) < 0 ||
         !(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr)))) {
         fprintf(stderr, "dunningctl consume: %s\n", errstr);
         rd_kafka_conf_destroy(conf);

@@ -1,6 +1,9 @@
 /* dunningctl: the command line for users, tests and the demo. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "dn_avro.h"
@@ -24,6 +27,9 @@ static const char usage[] =
     "  case show INVOICE [--tenant T] [--json]\n"
     "                                  a case's state and its audit trail\n"
     "  clock now                       the (possibly simulated) time of the stack\n"
+    "  clock set TIME [--speed N]      move the simulated clock (DUNNING_CLOCK_FILE) to TIME\n"
+    "                                  (ISO 8601), running N times real time (0 = frozen;\n"
+    "                                  default: keep the current speed)\n"
     "  migrate                         apply sql/*.sql migrations not applied yet\n"
     "  config-doc                      print the configuration reference (Markdown)\n"
     "\n"
@@ -48,6 +54,49 @@ static int cmd_migrate(ctl_cfg_t *cfg)
     return 0;
 }
 
+/* Rewrites the clock file atomically: every service picks the new line up within ~20 ms. */
+static int cmd_clock_set(const ctl_cfg_t *cfg, int argc, char **argv)
+{
+    if (!cfg->common.clock_file || !cfg->common.clock_file[0]) {
+        fprintf(stderr, "dunningctl clock set: DUNNING_CLOCK_FILE is not set (eval \"$(scripts/stack env)\")\n");
+        return 2;
+    }
+    int64_t at, speed = -1;
+    if (argc < 1 || dn_time_parse(argv[0], &at) < 0) {
+        fprintf(stderr, "dunningctl clock set: give a time like 2026-03-06T00:00:00Z\n");
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        char *end;
+        if (strcmp(argv[i], "--speed") == 0 && i + 1 < argc) {
+            speed = strtoll(argv[++i], &end, 10);
+            if (*end || speed < 0 || speed > 10000000) {
+                fprintf(stderr, "dunningctl clock set: --speed takes 0..10000000\n");
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "dunningctl clock set: unknown argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (speed < 0)
+        speed = dn_clock_frozen() ? 0 : dn_clock_speed();
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", cfg->common.clock_file, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "dunningctl clock set: %s: %s\n", tmp, strerror(errno));
+        return 1;
+    }
+    fprintf(f, "%lld %lld %lld\n", (long long)speed, (long long)at, (long long)dn_clock_real_now_ms());
+    if (fclose(f) != 0 || rename(tmp, cfg->common.clock_file) != 0) {
+        fprintf(stderr, "dunningctl clock set: %s: %s\n", cfg->common.clock_file, strerror(errno));
+        unlink(tmp);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static ctl_cfg_t cfg;
@@ -61,7 +110,10 @@ int main(int argc, char **argv)
         return 2;
     }
     dn_log_init("dunningctl", strcmp(cfg.common.log_level, "info") == 0 ? "warn" : cfg.common.log_level);
-    dn_clock_init_from_cfg(&cfg.common);
+    if (dn_clock_init_from_cfg(&cfg.common) < 0) {
+        fprintf(stderr, "dunningctl: DUNNING_CLOCK_FILE %s: cannot read a clock line from it\n", cfg.common.clock_file);
+        return 2;
+    }
     dn_topics_init(cfg.common.topic_prefix);
     if (dn_avro_init(errstr, sizeof(errstr)) < 0) {
         fprintf(stderr, "dunningctl: %s\n", errstr);
@@ -82,7 +134,9 @@ int main(int argc, char **argv)
         dn_time_format(dn_clock_now_ms(), buf, sizeof(buf));
         printf("%s\n", buf);
         rc = 0;
-    } else if (strcmp(cmd, "migrate") == 0)
+    } else if (strcmp(cmd, "clock") == 0 && argc > 2 && strcmp(argv[2], "set") == 0)
+        rc = cmd_clock_set(&cfg, argc - 3, argv + 3);
+    else if (strcmp(cmd, "migrate") == 0)
         rc = cmd_migrate(&cfg);
     else if (strcmp(cmd, "config-doc") == 0) {
         dn_config_print_doc(stdout, "dunningctl", config_table, CONFIG_N);

@@ -36,7 +36,8 @@ typedef struct engine {
     dn_kafka_producer_t *producer;
     timer_op_t *ops;
     size_t nops, ops_cap;
-    int redis_stale; /* a Redis write failed: re-add every timer from PostgreSQL */
+    int redis_stale;          /* re-add every timer from PostgreSQL at the next reconcile pass */
+    const char *stale_reason; /* why, for the log */
     /* Why the record in hand is rejected (dead-lettered), set by the handlers. */
     const char *reject_code;
     char reject_reason[512];

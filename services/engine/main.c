@@ -45,6 +45,7 @@ void engine_timer_op(engine_t *e, const char *case_id, int64_t due_ms)
         timer_op_t *grown = realloc(e->ops, cap * sizeof(*grown));
         if (!grown) {
             e->redis_stale = 1; /* the reconcile pass will add what we could not remember */
+            e->stale_reason = "out of memory for timer updates";
             return;
         }
         e->ops = grown;
@@ -64,6 +65,7 @@ static void apply_timer_ops(engine_t *e)
         dn_log_warn("redis update failed", "detail", dn_timers_errstr(e->timers), "hint",
                     "timers will be re-added from postgres when redis answers", NULL);
         e->redis_stale = 1;
+        e->stale_reason = "a redis write failed";
     }
     e->nops = 0;
 }
@@ -114,7 +116,7 @@ static void reconcile_if_needed(engine_t *e, int64_t *next_check)
         char cnt[24];
         snprintf(cnt, sizeof(cnt), "%ld", n);
         dn_log_info("timer index rebuilt from postgres", "timers", cnt, "reason",
-                    e->redis_stale ? "a redis write failed" : "index marker missing", NULL);
+                    e->redis_stale ? e->stale_reason : "index marker missing", NULL);
         e->redis_stale = 0;
     }
 }
@@ -240,6 +242,7 @@ static void fire_due_timers(engine_t *e)
         int n = dn_timers_claim_due(e->timers, dn_clock_now_ms(), lease, (size_t)e->cfg.common.batch_max, &members);
         if (n < 0) {
             e->redis_stale = 1;
+            e->stale_reason = "a timer claim failed";
             dn_log_warn("timer claim failed", "detail", dn_timers_errstr(e->timers), NULL);
             return;
         }
@@ -267,6 +270,7 @@ static int run(engine_t *e)
     rd_kafka_message_t **msgs = calloc((size_t)e->cfg.common.batch_max, sizeof(*msgs));
     int64_t next_check = 0;
     e->redis_stale = 1; /* re-add every timer at start: a crash may have lost Redis writes */
+    e->stale_reason = "start";
     while (!dn_signal_stopping()) {
         size_t n = dn_kafka_consumer_poll_batch(e->consumer, msgs, (size_t)e->cfg.common.batch_max,
                                                 (int)e->cfg.common.poll_ms);
@@ -309,7 +313,10 @@ int main(int argc, char **argv)
         dn_log_error("invalid configuration", "detail", "DUNNING_LOG_LEVEL: use debug, info, warn or error", NULL);
         return 2;
     }
-    dn_clock_init_from_cfg(&e->cfg.common);
+    if (dn_clock_init_from_cfg(&e->cfg.common) < 0) {
+        dn_log_error("invalid configuration", "detail", "DUNNING_CLOCK_FILE: cannot read a clock line from it", NULL);
+        return 2;
+    }
     dn_topics_init(e->cfg.common.topic_prefix);
     dn_signal_install();
     char policy_path[4096];

@@ -674,7 +674,11 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
-    dn_clock_init_from_cfg(&s->cfg.common);
+    if (dn_clock_init_from_cfg(&s->cfg.common) < 0) {
+        dn_log_error("invalid configuration", "detail", "DUNNING_CLOCK_FILE: cannot read a clock line from it", NULL);
+        status = 2;
+        goto out;
+    }
     if (check) {
         int problems = templates_check(s->template_dir, stdout);
         status = problems ? 1 : 0;

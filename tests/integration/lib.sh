@@ -13,8 +13,8 @@ WORK=$(mktemp -d "${DUNNING_RUN_DIR:-/tmp}/$TEST.XXXXXX")
 TENANT="t-$TEST-$$"
 declare -A SERVICE_PIDS=()
 # Faster consumer-group recovery after a SIGKILLed member (the mock broker honours it).
-export DUNNING_RDKAFKA_session_timeout_ms=6000
-export DUNNING_RDKAFKA_heartbeat_interval_ms=500
+export DUNNING_RDKAFKA_CONSUMER_session_timeout_ms=6000
+export DUNNING_RDKAFKA_CONSUMER_heartbeat_interval_ms=500
 export DUNNING_POLICY_FILE=${DUNNING_POLICY_FILE:-$ROOT/tests/integration/policy.yaml}
 
 log() { printf '[%s %s] %s\n' "$TEST" "$(date +%T)" "$*"; }
@@ -32,16 +32,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# clock_start ISO_EPOCH SPEED: simulated time starts now at ISO_EPOCH, SPEED times real time.
+# clock_start ISO SPEED: this test's own clock file; simulated time starts now at ISO and
+# runs SPEED times real time (0 = frozen until clock_set moves it).
 clock_start() {
-    export DUNNING_CLOCK_EPOCH_MS=$(($(date -u -d "$1" +%s) * 1000))
-    export DUNNING_CLOCK_ORIGIN_MS=$(($(date +%s%N) / 1000000))
-    export DUNNING_CLOCK_SPEED=$2
+    export DUNNING_CLOCK_FILE=$WORK/clock
+    echo "$2 $(($(date -u -d "$1" +%s) * 1000)) $(($(date +%s%N) / 1000000))" >"$DUNNING_CLOCK_FILE"
 }
+# clock_set ISO [SPEED]: moves every service's clock to ISO (services re-read the file).
+clock_set() { "$BIN/dunningctl" clock set "$1" ${2:+--speed "$2"}; }
 # Simulated now in ms.
 sim_now_ms() {
-    local real=$(($(date +%s%N) / 1000000))
-    echo $((DUNNING_CLOCK_EPOCH_MS + (real - DUNNING_CLOCK_ORIGIN_MS) * DUNNING_CLOCK_SPEED))
+    local speed epoch origin real=$(($(date +%s%N) / 1000000))
+    read -r speed epoch origin <"$DUNNING_CLOCK_FILE"
+    echo $((epoch + (real - origin) * speed))
 }
 # wait_sim ISO: sleeps until the simulated clock passes ISO.
 wait_sim() {
@@ -73,19 +76,31 @@ stop_service() {
     unset "SERVICE_PIDS[$name]"
     kill -s "$sig" "$pid" 2>/dev/null || return 0
     local rc=0
-    wait "$pid" || rc=$?
+    wait "$pid" 2>/dev/null || rc=$?
     if [ "$sig" = TERM ] && [ $rc -ne 0 ]; then fail "$name exited with status $rc after SIGTERM"; fi
     return 0
 }
 service_alive() { kill -0 "${SERVICE_PIDS[$1]}" 2>/dev/null; }
 
-# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds.
+# wait_until SECONDS DESCRIPTION 'SHELL CONDITION': evaluates the condition (single-quote
+# it, so that it is evaluated afresh each time) until it holds.
 wait_until() {
-    local limit=$1 what=$2
-    shift 2
+    local limit=$1 what=$2 cond=$3
     local deadline=$((SECONDS + limit))
-    until "$@" >/dev/null 2>&1; do
+    until eval "$cond" >/dev/null 2>&1; do
         [ $SECONDS -lt $deadline ] || fail "timed out after ${limit}s waiting for: $what"
+        sleep 0.2
+    done
+}
+# wait_eq SECONDS DESCRIPTION EXPECTED COMMAND...: polls until COMMAND prints EXPECTED.
+wait_eq() {
+    local limit=$1 what=$2 expected=$3 got=
+    shift 3
+    local deadline=$((SECONDS + limit))
+    while :; do
+        got=$("$@" 2>/dev/null) || true
+        [ "$got" = "$expected" ] && return 0
+        [ $SECONDS -lt $deadline ] || fail "timed out after ${limit}s waiting for: $what (expected '$expected', last '$got')"
         sleep 0.2
     done
 }
@@ -117,4 +132,12 @@ payment_json() {
         '{tenant_id: $t, customer_id: $c, payment_id: $p, invoice_id: $id, amount_minor: $amt, currency: $cur,
           method: "bank_transfer"}'
 }
+# cases_summary: "INVOICE:STATE ..." of this tenant's cases, by invoice id.
+cases_summary() {
+    psql_q "SELECT coalesce(string_agg(invoice_id || ':' || state, ' ' ORDER BY invoice_id), '') FROM cases WHERE tenant_id = '$TENANT'"
+}
+audit_count() { psql_q "SELECT count(*) FROM audit WHERE tenant_id = '$TENANT' AND kind = '$1'"; }
+delivered_count() { psql_q "SELECT count(*) FROM deliveries WHERE tenant_id = '$TENANT' AND status = 'delivered'"; }
+# dead_letters KEY: dead-letter records with that key, as JSON lines.
+dead_letters() { consume dead-letter | jq -c --arg k "$1" 'select(.key == $k)'; }
 case_field() { psql_q "SELECT $2 FROM cases WHERE tenant_id = '$TENANT' AND invoice_id = '$1'"; }

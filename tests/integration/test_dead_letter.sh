@@ -3,7 +3,7 @@
 # engine keeps running and processing what comes after them.
 source "$(dirname "$0")/lib.sh"
 reset_state
-clock_start 2026-03-02T00:00:00Z 3600 # one simulated hour per second
+clock_start 2026-03-02T00:00:00Z 0
 start_service engine dunning-engine
 
 good=$(invoice_json OK cust-1 5000 2026-03-20 ok@example.com | "$BIN/dunningctl" encode InvoiceIssued)
@@ -21,13 +21,13 @@ payment_hex=$(payment_json pay-1 OK cust-1 5000 | "$BIN/dunningctl" encode Payme
     invoice_json INJ cust-1 5000 2026-03-20 $'evil@example.com\r\nBcc: all@example.com'
 } | publish invoice-issued
 publish invoice-issued --raw --key "$TENANT/cust-1" <<<"$good"
+wait_eq 30 "the valid invoice after the bad ones has its case" open case_field OK state
+# Topics are not ordered against each other: the payment goes once its invoice is known.
 payment_json pay-usd OK cust-1 5000 USD | publish payment-received
-
-wait_until 20 "the valid invoice after the bad ones has its case" test "$(case_field OK state)" = open
-wait_until 20 "nine dead letters" test "$(consume dead-letter | jq -c --arg k "$TENANT/cust-1" 'select(.key == $k)' | wc -l)" -ge 9
+wait_eq 20 "nine dead letters" 9 eval 'dead_letters "$TENANT/cust-1" | wc -l'
 service_alive engine || fail "the engine died"
 
-codes=$(consume dead-letter | jq -r --arg k "$TENANT/cust-1" 'select(.key == $k) | .value | [.source_topic, .error_code, .service] | join(",")' | sort)
+codes=$(dead_letters "$TENANT/cust-1" | jq -r '.value | [.source_topic, .error_code, .service] | join(",")' | sort)
 expected="invoice-issued,bad_framing,dunning-engine
 invoice-issued,bad_framing,dunning-engine
 invoice-issued,decode_error,dunning-engine
@@ -39,13 +39,13 @@ invoice-issued,wrong_record_type,dunning-engine
 payment-received,currency_mismatch,dunning-engine"
 # The first line of the raw batch has magic 0xde, the last is a single byte: both bad_framing.
 assert_eq "$expected" "$codes" "dead letters by topic and code"
-reasons=$(consume dead-letter | jq -r --arg k "$TENANT/cust-1" 'select(.key == $k) | .value.reason')
+reasons=$(dead_letters "$TENANT/cust-1" | jq -r .value.reason)
 grep -q "field amount_minor: -5 is not a positive amount" <<<"$reasons" || fail "no reason for the negative amount"
 grep -q "field currency: 'XYZ' is not an ISO 4217 currency" <<<"$reasons" || fail "no reason for the currency"
 grep -q "field contact.email: contains a line break" <<<"$reasons" || fail "no reason for the header injection"
 grep -q "payment in USD for invoice OK in EUR" <<<"$reasons" || fail "no reason for the currency mismatch"
 # The dead letter keeps the original bytes.
-assert_eq "3q2+7w==" "$(consume dead-letter | jq -r --arg k "$TENANT/cust-1" 'select(.key == $k and .value.error_code == "bad_framing") | .value.payload' | head -1)" \
+assert_eq "3q2+7w==" "$(dead_letters "$TENANT/cust-1" | jq -r 'select(.value.error_code == "bad_framing") | .value.payload' | head -1)" \
     "payload of the first dead letter (base64 of deadbeef)"
 assert_eq 1 "$(psql_q "SELECT count(*) FROM cases WHERE tenant_id = '$TENANT'")" "cases (only the valid invoice)"
 assert_eq 0 "$(psql_q "SELECT count(*) FROM payments WHERE tenant_id = '$TENANT'")" "payments (the mismatched one was not kept)"

@@ -3,7 +3,7 @@
 # event id, the same payment twice, the same reminder redelivered to the sender.
 source "$(dirname "$0")/lib.sh"
 reset_state
-clock_start 2026-03-02T00:00:00Z 86400
+clock_start 2026-03-02T00:00:00Z 0
 start_service engine dunning-engine
 start_service sender sender-email
 
@@ -16,18 +16,21 @@ pay=$(payment_json pay-d1 D cust-d 15000)
 { echo "$pay"; echo "$pay"; } | publish payment-received                    # same payment event twice
 payment_json pay-d1 D cust-d 15000 | publish payment-received                 # same payment id, new event
 
-wait_until 20 "first reminder of D mailed" test "$(mail_count_to d@example.com)" -ge 1
+wait_eq 30 "the conflicting copy dead-lettered" 1 eval 'dead_letters "$TENANT/cust-d" | wc -l'
+wait_eq 20 "D paid once" "15000|25000" case_field D "paid_minor || '|' || outstanding_minor"
+clock_set 2026-03-05T08:00:00Z # first reminder: due 03-03 + 2 days
+wait_eq 20 "first reminder of D mailed" 1 mail_count_to d@example.com
 assert_eq 1 "$(psql_q "SELECT count(*) FROM cases WHERE tenant_id = '$TENANT'")" "cases"
 assert_eq 1 "$(psql_q "SELECT count(*) FROM audit WHERE tenant_id = '$TENANT' AND kind = 'opened'")" "opened rows"
 assert_eq "15000|25000" "$(case_field D "paid_minor || '|' || outstanding_minor")" "paid once"
 assert_eq conflicting_duplicate \
-    "$(consume dead-letter | jq -r --arg k "$TENANT/cust-d" 'select(.key == $k) | .value.error_code')" "the conflicting copy"
+    "$(dead_letters "$TENANT/cust-d" | jq -r .value.error_code)" "the conflicting copy"
 
 # Redeliver the reminder to the sender: no second mail.
 reminder=$(consume_tenant reminder-due.email | head -1)
 assert_eq 25000 "$(jq -r .outstanding_minor <<<"$reminder")" "outstanding in the reminder"
 { echo "$reminder"; echo "$reminder"; } | publish reminder-due.email
-sleep 3
+wait_eq 20 "the redeliveries seen by the sender" 2 eval 'grep -c "reminder already handled, skipped" "$WORK/sender.log"'
 assert_eq 1 "$(mail_count_to d@example.com)" "mails for D after the redelivery"
 assert_eq 1 "$(psql_q "SELECT count(*) FROM deliveries WHERE tenant_id = '$TENANT' AND status = 'delivered'")" "deliveries"
 log "PASS"
