@@ -253,7 +253,7 @@ static int read_string(avro_value_t *v, const char *path, dn_logical_t logical, 
 
 /* ---- field tables --------------------------------------------------------------- */
 
-#define AT(base, off, type) ((type *)((char *)(base) + (off)))
+#define AT(base, off, type)  ((type *)((char *)(base) + (off)))
 #define CAT(base, off, type) ((type const *)((const char *)(base) + (off)))
 
 static int from_value(const dn_record_desc_t *d, avro_value_t *v, void *out, const char *prefix, dn_avro_err_t *err);
@@ -267,8 +267,7 @@ static int union_branch(avro_value_t *u, avro_value_t *b)
     return disc == 0 ? 0 : 1;
 }
 
-static int field_from_value(const dn_field_desc_t *f, avro_value_t *fv, void *out, const char *path,
-                            dn_avro_err_t *err)
+static int field_from_value(const dn_field_desc_t *f, avro_value_t *fv, void *out, const char *path, dn_avro_err_t *err)
 {
     avro_value_t b;
     int set = 1;
@@ -608,7 +607,8 @@ static json_t *find_named(json_t *node, const char *name)
         strcmp(n, name) == 0)
         return node;
     json_t *hit;
-    if ((hit = find_named(json_object_get(node, "type"), name)) || (hit = find_named(json_object_get(node, "items"), name)))
+    if ((hit = find_named(json_object_get(node, "type"), name)) ||
+        (hit = find_named(json_object_get(node, "items"), name)))
         return hit;
     json_t *fields = json_object_get(node, "fields");
     size_t i;
@@ -620,8 +620,8 @@ static json_t *find_named(json_t *node, const char *name)
 static json_t *deref(json_t *root, json_t *node)
 {
     const char *t = type_name(node);
-    static const char *const prims[] = {"null", "boolean", "int", "long", "float", "double", "bytes", "string",
-                                        "record", "enum", "array", "map", "fixed"};
+    static const char *const prims[] = {"null",   "boolean", "int",  "long",  "float", "double", "bytes",
+                                        "string", "record",  "enum", "array", "map",   "fixed"};
     if (!t || json_is_array(node))
         return node;
     for (size_t i = 0; i < sizeof(prims) / sizeof(prims[0]); i++)
@@ -634,8 +634,7 @@ static json_t *deref(json_t *root, json_t *node)
 
 static int json_to_avro(json_t *root, json_t *node, json_t *j, avro_value_t *v, const char *path, dn_avro_err_t *err);
 
-static int union_from_json(json_t *root, json_t *node, json_t *j, avro_value_t *v, const char *path,
-                           dn_avro_err_t *err)
+static int union_from_json(json_t *root, json_t *node, json_t *j, avro_value_t *v, const char *path, dn_avro_err_t *err)
 {
     size_t i;
     json_t *branch;
@@ -662,7 +661,8 @@ static int json_to_avro(json_t *root, json_t *node, json_t *j, avro_value_t *v, 
     if (!t)
         return set_err(err, DN_AVRO_JSON_ERROR, "field %s: schema type unknown", path);
     if (strcmp(t, "null") == 0)
-        return json_is_null(j) ? avro_value_set_null(v) : set_err(err, DN_AVRO_JSON_ERROR, "field %s: expected null", path);
+        return json_is_null(j) ? avro_value_set_null(v)
+                               : set_err(err, DN_AVRO_JSON_ERROR, "field %s: expected null", path);
     if (strcmp(t, "boolean") == 0)
         return json_is_boolean(j) ? avro_value_set_boolean(v, json_is_true(j))
                                   : set_err(err, DN_AVRO_JSON_ERROR, "field %s: expected true or false", path);
@@ -851,7 +851,8 @@ static json_t *avro_to_json(json_t *root, json_t *node, avro_value_t *v)
             n = 0;
         for (size_t i = 0; i < n; i++) {
             avro_value_t e;
-            json_t *x = avro_value_get_by_index(v, i, &e, NULL) ? NULL : avro_to_json(root, json_object_get(node, "items"), &e);
+            json_t *x =
+                avro_value_get_by_index(v, i, &e, NULL) ? NULL : avro_to_json(root, json_object_get(node, "items"), &e);
             if (!x) {
                 json_decref(arr);
                 return NULL;
@@ -867,7 +868,8 @@ static json_t *avro_to_json(json_t *root, json_t *node, avro_value_t *v)
         {
             const char *name = json_string_value(json_object_get(f, "name"));
             avro_value_t fv;
-            json_t *x = avro_value_get_by_name(v, name, &fv, NULL) ? NULL : avro_to_json(root, json_object_get(f, "type"), &fv);
+            json_t *x =
+                avro_value_get_by_name(v, name, &fv, NULL) ? NULL : avro_to_json(root, json_object_get(f, "type"), &fv);
             if (!x) {
                 json_decref(obj);
                 return NULL;
@@ -884,8 +886,9 @@ json_t *dn_avro_to_json(const void *buf, size_t len, dn_avro_err_t *err)
     avro_value_t v;
     if (dn_avro_decode(buf, len, NULL, &v, err) < 0)
         return NULL;
-    int32_t id = (int32_t)((uint32_t)((const unsigned char *)buf)[1] << 24 | (uint32_t)((const unsigned char *)buf)[2] << 16 |
-                           (uint32_t)((const unsigned char *)buf)[3] << 8 | ((const unsigned char *)buf)[4]);
+    int32_t id =
+        (int32_t)((uint32_t)((const unsigned char *)buf)[1] << 24 | (uint32_t)((const unsigned char *)buf)[2] << 16 |
+                  (uint32_t)((const unsigned char *)buf)[3] << 8 | ((const unsigned char *)buf)[4]);
     loaded_t *l = current(by_id(id)->info->name);
     json_t *j = avro_to_json(l->json, l->json, &v);
     avro_value_decref(&v);

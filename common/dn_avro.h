@@ -21,18 +21,18 @@
 /* Why a record could not be decoded; the code goes into DeadLetter.error_code. */
 typedef enum {
     DN_AVRO_OK = 0,
-    DN_AVRO_BAD_FRAMING,     /* too short or magic byte != 0: "bad_framing" */
-    DN_AVRO_UNKNOWN_SCHEMA,  /* schema id not in the registry: "unknown_schema" */
-    DN_AVRO_WRONG_TYPE,      /* a known schema, but not the record this topic carries: "wrong_record_type" */
-    DN_AVRO_DECODE_ERROR,    /* truncated/garbage body or trailing bytes: "decode_error" */
-    DN_AVRO_INVALID_FIELD,   /* decoded, but a field breaks the contract (bad UUID, invalid UTF-8): "invalid_field" */
-    DN_AVRO_JSON_ERROR,      /* JSON input does not match the schema: "invalid_json" */
+    DN_AVRO_BAD_FRAMING,    /* too short or magic byte != 0: "bad_framing" */
+    DN_AVRO_UNKNOWN_SCHEMA, /* schema id not in the registry: "unknown_schema" */
+    DN_AVRO_WRONG_TYPE,     /* a known schema, but not the record this topic carries: "wrong_record_type" */
+    DN_AVRO_DECODE_ERROR,   /* truncated/garbage body or trailing bytes: "decode_error" */
+    DN_AVRO_INVALID_FIELD,  /* decoded, but a field breaks the contract (bad UUID, invalid UTF-8): "invalid_field" */
+    DN_AVRO_JSON_ERROR,     /* JSON input does not match the schema: "invalid_json" */
 } dn_avro_code_t;
 
 typedef struct dn_avro_err {
     dn_avro_code_t code;
-    int32_t schema_id;       /* from the framing, -1 if unknown */
-    char msg[256];           /* human-readable, names the field: "field contact.email: expected string or null" */
+    int32_t schema_id; /* from the framing, -1 if unknown */
+    char msg[256];     /* human-readable, names the field: "field contact.email: expected string or null" */
 } dn_avro_err_t;
 
 const char *dn_avro_code_str(dn_avro_code_t code);
@@ -40,15 +40,15 @@ const char *dn_avro_code_str(dn_avro_code_t code);
 /* One record schema known to this build. */
 typedef struct dn_schema_info {
     int32_t id;
-    const char *name;        /* "InvoiceIssued" */
-    const char *json;        /* the .avsc text */
+    const char *name; /* "InvoiceIssued" */
+    const char *json; /* the .avsc text */
 } dn_schema_info_t;
 
 /* Loads (once, thread-safe enough for start-up) every embedded schema. 0/-1. */
 int dn_avro_init(char *errstr, size_t errstr_size);
 const dn_schema_info_t *dn_avro_schema_by_id(int32_t id);
 const dn_schema_info_t *dn_avro_schema_by_name(const char *name); /* the current (highest id) version */
-avro_schema_t dn_avro_schema(int32_t id); /* borrowed; valid until process exit */
+avro_schema_t dn_avro_schema(int32_t id);                         /* borrowed; valid until process exit */
 
 /* Framing. dn_avro_frame_read: checks magic and length, returns schema id and body. */
 int dn_avro_frame_read(const void *buf, size_t len, int32_t *schema_id, const void **body, size_t *body_len,
@@ -110,8 +110,8 @@ typedef struct dn_field_desc {
 } dn_field_desc_t;
 
 struct dn_record_desc {
-    const char *name;       /* full Avro name without namespace, e.g. "InvoiceIssued" */
-    size_t size;            /* sizeof the C struct */
+    const char *name; /* full Avro name without namespace, e.g. "InvoiceIssued" */
+    size_t size;      /* sizeof the C struct */
     const dn_field_desc_t *fields;
     size_t nfields;
 };

@@ -56,11 +56,11 @@ static void reload_file(int64_t real)
     if (!f)
         return;
     char line[128];
-    int64_t sp, ep, or;
-    if (fgets(line, sizeof(line), f) && dn_clock_parse_line(line, &sp, &ep, &or) == 0) {
+    int64_t sp, ep, or ;
+    if (fgets(line, sizeof(line), f) && dn_clock_parse_line(line, &sp, &ep, & or) == 0) {
         clock_speed = sp;
         clock_epoch_ms = ep;
-        clock_origin_ms = or;
+        clock_origin_ms = or ;
         file_mtime = st.st_mtim;
         file_size = st.st_size;
     }

@@ -90,8 +90,8 @@ static int load_one(const dn_cfg_entry_t *e, void *target, char *errstr, size_t 
     }
     if (e->min != 0 || e->max != 0) {
         if (v < e->min || v > e->max) {
-            snprintf(errstr, errstr_size, "%s: %s is outside [%" PRId64 ", %" PRId64 "]%s", e->env, src, e->min,
-                     e->max, e->type == DN_CFG_DURATION ? " ms" : "");
+            snprintf(errstr, errstr_size, "%s: %s is outside [%" PRId64 ", %" PRId64 "]%s", e->env, src, e->min, e->max,
+                     e->type == DN_CFG_DURATION ? " ms" : "");
             return -1;
         }
     }

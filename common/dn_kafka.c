@@ -95,8 +95,7 @@ static int conf_set_all(rd_kafka_conf_t *conf, const char *const *kv, char *errs
     return 0;
 }
 
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
-                         void *opaque)
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     dn_kafka_consumer_t *c = opaque;
     char count[16];
@@ -118,7 +117,9 @@ dn_kafka_consumer_t *dn_kafka_consumer_new(const char *brokers, const char *grou
 {
     static const char *const settings[] = {
         "enable.auto.commit", "false", "enable.auto.offset.store", "false", "auto.offset.reset", "earliest",
-        "enable.partition.eof", "false", NULL};
+        "enable.partition.eof", "false",
+        /* Reminders are latency-sensitive and traffic is light: do not let an idle fetch sit 500 ms. */
+        "fetch.wait.max.ms", "100", NULL};
     dn_kafka_consumer_t *c = calloc(1, sizeof(*c));
     rd_kafka_topic_partition_list_t *subs = NULL;
     rd_kafka_conf_t *conf = base_conf(brokers, errstr, errstr_size);
@@ -163,8 +164,8 @@ size_t dn_kafka_consumer_poll_batch(dn_kafka_consumer_t *c, rd_kafka_message_t *
             break;
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                dn_log_warn("consume error", "error", rd_kafka_err2name(m->err), "detail",
-                            rd_kafka_message_errstr(m), NULL);
+                dn_log_warn("consume error", "error", rd_kafka_err2name(m->err), "detail", rd_kafka_message_errstr(m),
+                            NULL);
             rd_kafka_message_destroy(m);
             continue;
         }
@@ -224,8 +225,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     dn_kafka_producer_t *p = opaque;
     if (m->err) {
         p->failed++;
-        dn_log_warn("delivery failed", "topic", rd_kafka_topic_name(m->rkt), "error", rd_kafka_err2name(m->err),
-                    NULL);
+        dn_log_warn("delivery failed", "topic", rd_kafka_topic_name(m->rkt), "error", rd_kafka_err2name(m->err), NULL);
     }
 }
 

@@ -19,9 +19,17 @@ int dn_log_enabled(dn_log_level_t level);
 void dn_log(dn_log_level_t level, const char *msg, ...) __attribute__((sentinel));
 void dn_logv(dn_log_level_t level, const char *msg, va_list kv);
 
-#define dn_log_debug(...) do { if (dn_log_enabled(DN_LOG_DEBUG)) dn_log(DN_LOG_DEBUG, __VA_ARGS__); } while (0)
-#define dn_log_info(...) do { if (dn_log_enabled(DN_LOG_INFO)) dn_log(DN_LOG_INFO, __VA_ARGS__); } while (0)
-#define dn_log_warn(...) dn_log(DN_LOG_WARN, __VA_ARGS__)
+#define dn_log_debug(...)                                                                                              \
+    do {                                                                                                               \
+        if (dn_log_enabled(DN_LOG_DEBUG))                                                                              \
+            dn_log(DN_LOG_DEBUG, __VA_ARGS__);                                                                         \
+    } while (0)
+#define dn_log_info(...)                                                                                               \
+    do {                                                                                                               \
+        if (dn_log_enabled(DN_LOG_INFO))                                                                               \
+            dn_log(DN_LOG_INFO, __VA_ARGS__);                                                                          \
+    } while (0)
+#define dn_log_warn(...)  dn_log(DN_LOG_WARN, __VA_ARGS__)
 #define dn_log_error(...) dn_log(DN_LOG_ERROR, __VA_ARGS__)
 
 #endif

@@ -23,8 +23,8 @@ int dn_pg_exec(dn_pg_t *pg, const char *sql);
  * is COMMAND_OK or TUPLES_OK, else NULL with the error kept. */
 PGresult *dn_pg_query(dn_pg_t *pg, const char *sql, int nparams, const char *const *params);
 /* Same with per-parameter lengths and formats (1 = binary, for bytea). */
-PGresult *dn_pg_query_bin(dn_pg_t *pg, const char *sql, int nparams, const char *const *params,
-                          const int *lengths, const int *formats);
+PGresult *dn_pg_query_bin(dn_pg_t *pg, const char *sql, int nparams, const char *const *params, const int *lengths,
+                          const int *formats);
 int dn_pg_begin(dn_pg_t *pg);
 int dn_pg_commit(dn_pg_t *pg);
 void dn_pg_rollback(dn_pg_t *pg); /* best effort */

@@ -73,8 +73,8 @@ int main(int argc, char **argv)
     for (int t = 0; t < DN_TOPIC__COUNT; t++) {
         rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mc, dn_topic_name((dn_topic_id_t)t), partitions, 1);
         if (err) {
-            dn_log_error("cannot create topic", "topic", dn_topic_name((dn_topic_id_t)t), "error", rd_kafka_err2str(err),
-                         NULL);
+            dn_log_error("cannot create topic", "topic", dn_topic_name((dn_topic_id_t)t), "error",
+                         rd_kafka_err2str(err), NULL);
             goto out;
         }
     }

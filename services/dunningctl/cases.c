@@ -22,8 +22,7 @@ static void money(const char *minor_txt, const char *currency, char *buf, size_t
         char frac[24];
         snprintf(frac, sizeof(frac), "%" PRId64, a % scale + scale); /* scale + x keeps the leading zeros */
         snprintf(buf, size, "%s%" PRId64 ".%s %s", sign, a / scale, frac + 1, currency);
-    }
-    else
+    } else
         snprintf(buf, size, "%s%" PRId64 " %s", sign, a, currency);
 }
 

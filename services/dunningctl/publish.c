@@ -12,7 +12,10 @@
 
 static int hex_value(int c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 /* Decodes hex in place; returns the byte count or -1. */
@@ -90,8 +93,8 @@ int ctl_publish(ctl_cfg_t *cfg, int argc, char **argv)
     }
     dn_topic_id_t topic;
     if (!topic_arg || dn_topic_lookup(topic_arg, &topic) < 0) {
-        fprintf(stderr, "dunningctl publish: %s topic%s%s\n", topic_arg ? "unknown" : "missing",
-                topic_arg ? " " : "", topic_arg ? topic_arg : "");
+        fprintf(stderr, "dunningctl publish: %s topic%s%s\n", topic_arg ? "unknown" : "missing", topic_arg ? " " : "",
+                topic_arg ? topic_arg : "");
         return 2;
     }
     char errstr[512];

@@ -15,8 +15,8 @@
 #include "dn_topics.h"
 #include "engine.h"
 
-#define ID_MAX 200      /* longest tenant, customer, invoice or payment id accepted */
-#define TEXT_MAX 1000   /* longest name, link or other free text accepted */
+#define ID_MAX   200  /* longest tenant, customer, invoice or payment id accepted */
+#define TEXT_MAX 1000 /* longest name, link or other free text accepted */
 
 typedef struct case_row {
     char case_id[DN_UUID_STR_LEN];
@@ -110,8 +110,17 @@ static int save_case(engine_t *e, const case_row_t *c, const char *resolved_reas
     dn_time_format(c->next_action_ms, next_at, sizeof(next_at));
     dn_time_format(now, upd, sizeof(upd));
     int has_next = c->next_action_ms >= 0;
-    const char *params[] = {c->case_id, c->state, stage, paid, outstanding, fee, interest,
-                            has_next ? next_stage : NULL, has_next ? next_at : NULL, resolved_reason, upd};
+    const char *params[] = {c->case_id,
+                            c->state,
+                            stage,
+                            paid,
+                            outstanding,
+                            fee,
+                            interest,
+                            has_next ? next_stage : NULL,
+                            has_next ? next_at : NULL,
+                            resolved_reason,
+                            upd};
     PGresult *r = dn_pg_query(e->pg,
                               "UPDATE cases SET state = $2, stage = $3, paid_minor = $4, outstanding_minor = $5, "
                               "fee_minor = $6, interest_minor = $7, next_stage = $8, next_action_at = $9, "
@@ -140,7 +149,7 @@ static int record(engine_t *e, const case_row_t *c, const char *kind, const char
     if (reason)
         json_object_set_new(detail, "reason", json_string(reason));
     detail_txt = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-    const char *params[] = {c->tenant_id, c->customer_id, c->invoice_id, c->case_id, at,     kind,
+    const char *params[] = {c->tenant_id, c->customer_id, c->invoice_id, c->case_id,  at,        kind,
                             from,         c->state,       stage,         outstanding, caused_by, detail_txt};
     PGresult *r = dn_pg_query(e->pg,
                               "INSERT INTO audit (tenant_id, customer_id, invoice_id, case_id, at, kind, from_state, "
@@ -154,12 +163,22 @@ static int record(engine_t *e, const case_row_t *c, const char *kind, const char
     char event_id[DN_UUID_STR_LEN];
     const char *parts[] = {"case-event", c->case_id, kind, caused_by ? caused_by : "", stage};
     dn_uuid_derive(event_id, parts, 5);
-    dn_dunning_case_event_t ev = {
-        .event_id = event_id, .occurred_at = now, .tenant_id = (char *)c->tenant_id,
-        .customer_id = (char *)c->customer_id, .case_id = (char *)c->case_id, .invoice_id = (char *)c->invoice_id,
-        .event_type = (char *)kind, .from_state = (char *)from, .to_state = (char *)c->state, .stage = c->stage,
-        .outstanding_minor = c->outstanding, .fee_minor = c->fee, .interest_minor = c->interest,
-        .currency = (char *)c->currency, .reason = (char *)reason, .caused_by_event_id = (char *)caused_by};
+    dn_dunning_case_event_t ev = {.event_id = event_id,
+                                  .occurred_at = now,
+                                  .tenant_id = (char *)c->tenant_id,
+                                  .customer_id = (char *)c->customer_id,
+                                  .case_id = (char *)c->case_id,
+                                  .invoice_id = (char *)c->invoice_id,
+                                  .event_type = (char *)kind,
+                                  .from_state = (char *)from,
+                                  .to_state = (char *)c->state,
+                                  .stage = c->stage,
+                                  .outstanding_minor = c->outstanding,
+                                  .fee_minor = c->fee,
+                                  .interest_minor = c->interest,
+                                  .currency = (char *)c->currency,
+                                  .reason = (char *)reason,
+                                  .caused_by_event_id = (char *)caused_by};
     char key[2 * ID_MAX + 2];
     dn_topic_key(c->tenant_id, c->customer_id, key, sizeof(key));
     if (dn_dunning_case_event_encode(&ev, &buf, &len) < 0) {
@@ -230,8 +249,10 @@ static int validate_invoice(engine_t *e, const dn_invoice_issued_t *v)
     if ((rc = check_id(e, "tenant_id", v->tenant_id)) || (rc = check_id(e, "customer_id", v->customer_id)) ||
         (rc = check_id(e, "invoice_id", v->invoice_id)) || (rc = check_money(e, v->amount_minor, v->currency)) ||
         (rc = check_text(e, "invoice_number", v->invoice_number)) ||
-        (rc = check_text(e, "payment_link", v->payment_link)) || (rc = check_text(e, "contact.name", v->contact.name)) ||
-        (rc = check_text(e, "contact.email", v->contact.email)) || (rc = check_text(e, "contact.phone", v->contact.phone)))
+        (rc = check_text(e, "payment_link", v->payment_link)) ||
+        (rc = check_text(e, "contact.name", v->contact.name)) ||
+        (rc = check_text(e, "contact.email", v->contact.email)) ||
+        (rc = check_text(e, "contact.phone", v->contact.phone)))
         return rc;
     if (!v->contact.name[0])
         return reject(e, "invalid_field", "field contact.name: must not be empty");
@@ -316,19 +337,20 @@ static int handle_invoice(engine_t *e, const rd_kafka_message_t *m)
         rc = reject(e, "invalid_field", "field contact: cannot be represented as JSON");
         goto out;
     }
-    const char *params[] = {v.tenant_id, v.invoice_id, v.customer_id, v.invoice_number, amount,     v.currency,
-                            issue,       due,          v.policy,      v.customer_segment, v.payment_link, contact,
-                            m->payload,  v.event_id,   at};
+    const char *params[] = {v.tenant_id,    v.invoice_id, v.customer_id, v.invoice_number, amount,
+                            v.currency,     issue,        due,           v.policy,         v.customer_segment,
+                            v.payment_link, contact,      m->payload,    v.event_id,       at};
     int lengths[15] = {0};
     int formats[15] = {0};
     lengths[12] = (int)m->len;
     formats[12] = 1;
-    PGresult *r = dn_pg_query_bin(e->pg,
-                                  "INSERT INTO invoices (tenant_id, invoice_id, customer_id, invoice_number, "
-                                  "amount_minor, currency, issue_date, due_date, policy, customer_segment, "
-                                  "payment_link, contact, source, issued_event_id, issued_at) VALUES ($1, $2, $3, $4, "
-                                  "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING RETURNING 1",
-                                  15, params, lengths, formats);
+    PGresult *r =
+        dn_pg_query_bin(e->pg,
+                        "INSERT INTO invoices (tenant_id, invoice_id, customer_id, invoice_number, "
+                        "amount_minor, currency, issue_date, due_date, policy, customer_segment, "
+                        "payment_link, contact, source, issued_event_id, issued_at) VALUES ($1, $2, $3, $4, "
+                        "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING RETURNING 1",
+                        15, params, lengths, formats);
     if (!r) {
         rc = H_DBERR;
         goto out;
@@ -357,8 +379,8 @@ static int handle_invoice(engine_t *e, const rd_kafka_message_t *m)
         goto out;
     }
 
-    case_row_t c = {.stage = 0, .amount = v.amount_minor, .outstanding = v.amount_minor, .due_date = v.due_date,
-                    .next_stage = 1};
+    case_row_t c = {
+        .stage = 0, .amount = v.amount_minor, .outstanding = v.amount_minor, .due_date = v.due_date, .next_stage = 1};
     case_id_for(v.tenant_id, v.invoice_id, c.case_id);
     snprintf(c.tenant_id, sizeof(c.tenant_id), "%s", v.tenant_id);
     snprintf(c.invoice_id, sizeof(c.invoice_id), "%s", v.invoice_id);
@@ -380,10 +402,9 @@ static int handle_invoice(engine_t *e, const rd_kafka_message_t *m)
         goto out;
     }
     PQclear(r);
-    if (save_case(e, &c, NULL, now) < 0 ||
-        record(e, &c, "opened", NULL, NULL, v.event_id, now,
-               json_pack("{s:s, s:s, s:I}", "policy", c.policy, "due_date", due, "amount_minor",
-                         (json_int_t)v.amount_minor)) < 0) {
+    if (save_case(e, &c, NULL, now) < 0 || record(e, &c, "opened", NULL, NULL, v.event_id, now,
+                                                  json_pack("{s:s, s:s, s:I}", "policy", c.policy, "due_date", due,
+                                                            "amount_minor", (json_int_t)v.amount_minor)) < 0) {
         rc = H_DBERR;
         goto out;
     }
@@ -410,8 +431,8 @@ static int handle_invoice(engine_t *e, const rd_kafka_message_t *m)
             rc = H_DBERR;
     }
     PQclear(r);
-    dn_log_info("case opened", "event_id", v.event_id, "tenant_id", v.tenant_id, "invoice_id", v.invoice_id,
-                "case_id", c.case_id, "state", c.state, NULL);
+    dn_log_info("case opened", "event_id", v.event_id, "tenant_id", v.tenant_id, "invoice_id", v.invoice_id, "case_id",
+                c.case_id, "state", c.state, NULL);
 out:
     json_decref(whole);
     free(contact);
@@ -452,7 +473,7 @@ static int handle_payment(engine_t *e, const rd_kafka_message_t *m)
     char amount[24], at[40];
     fmt_i64(amount, sizeof(amount), v.amount_minor);
     dn_time_format(v.occurred_at, at, sizeof(at));
-    const char *pp[] = {v.tenant_id, v.payment_id, v.invoice_id, v.customer_id, amount, v.currency,
+    const char *pp[] = {v.tenant_id, v.payment_id, v.invoice_id, v.customer_id,    amount, v.currency,
                         v.method,    v.event_id,   at,           found ? "t" : "f"};
     PGresult *r = dn_pg_query(e->pg,
                               "INSERT INTO payments (tenant_id, payment_id, invoice_id, customer_id, amount_minor, "
@@ -484,8 +505,8 @@ static int handle_payment(engine_t *e, const rd_kafka_message_t *m)
                     json_pack("{s:s, s:I}", "payment_id", v.payment_id, "amount_minor", (json_int_t)v.amount_minor)) < 0
                  ? H_DBERR
                  : H_OK;
-        dn_log_info("payment held for unknown invoice", "event_id", v.event_id, "tenant_id", v.tenant_id,
-                    "invoice_id", v.invoice_id, NULL);
+        dn_log_info("payment held for unknown invoice", "event_id", v.event_id, "tenant_id", v.tenant_id, "invoice_id",
+                    v.invoice_id, NULL);
         goto out;
     }
     rc = apply_payment(e, &c, v.amount_minor, v.payment_id, v.event_id, now);
@@ -536,8 +557,8 @@ static const dn_channel_t channel_enums[] = {DN_CHANNEL_EMAIL, DN_CHANNEL_SMS, D
 
 /* Writes one ReminderDue per available channel of `stage` into the outbox. Returns the
  * number emitted, or -1. */
-static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol, int stage, int64_t due_ms,
-                          int64_t now, json_t *emitted)
+static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol, int stage, int64_t due_ms, int64_t now,
+                          json_t *emitted)
 {
     const stage_t *st = &pol->stages[stage - 1];
     int n = -1;
@@ -545,8 +566,8 @@ static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol,
     dn_invoice_issued_t inv = {0};
     dn_avro_err_t err;
     const char *params[] = {c->tenant_id, c->invoice_id};
-    r = dn_pg_query_bin(e->pg, "SELECT source FROM invoices WHERE tenant_id = $1 AND invoice_id = $2", 2, params,
-                        NULL, NULL);
+    r = dn_pg_query_bin(e->pg, "SELECT source FROM invoices WHERE tenant_id = $1 AND invoice_id = $2", 2, params, NULL,
+                        NULL);
     if (!r || PQntuples(r) != 1)
         goto out;
     size_t srclen;
@@ -569,16 +590,31 @@ static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol,
         char event_id[DN_UUID_STR_LEN];
         const char *parts[] = {"reminder", c->case_id, stage_txt, channel_name(ch)};
         dn_uuid_derive(event_id, parts, 4);
-        dn_reminder_due_t rd = {
-            .event_id = event_id, .occurred_at = now, .tenant_id = (char *)c->tenant_id,
-            .customer_id = (char *)c->customer_id, .case_id = (char *)c->case_id, .invoice_id = (char *)c->invoice_id,
-            .invoice_number = inv.invoice_number, .channel = channel_enums[ch], .stage = stage,
-            .stage_name = st->name, .template_key = st->template_key, .policy = pol->name,
-            .issue_date = inv.issue_date, .due_date = inv.due_date,
-            .days_overdue = (int32_t)((due_ms - dn_date_to_ms(inv.due_date)) / 86400000), .amount_minor = c->amount,
-            .outstanding_minor = c->outstanding, .fee_minor = c->fee, .interest_minor = c->interest,
-            .total_due_minor = c->outstanding + c->fee + c->interest, .currency = (char *)c->currency,
-            .action = st->action, .payment_link = inv.payment_link, .due_at = due_ms, .contact = inv.contact};
+        dn_reminder_due_t rd = {.event_id = event_id,
+                                .occurred_at = now,
+                                .tenant_id = (char *)c->tenant_id,
+                                .customer_id = (char *)c->customer_id,
+                                .case_id = (char *)c->case_id,
+                                .invoice_id = (char *)c->invoice_id,
+                                .invoice_number = inv.invoice_number,
+                                .channel = channel_enums[ch],
+                                .stage = stage,
+                                .stage_name = st->name,
+                                .template_key = st->template_key,
+                                .policy = pol->name,
+                                .issue_date = inv.issue_date,
+                                .due_date = inv.due_date,
+                                .days_overdue = (int32_t)((due_ms - dn_date_to_ms(inv.due_date)) / 86400000),
+                                .amount_minor = c->amount,
+                                .outstanding_minor = c->outstanding,
+                                .fee_minor = c->fee,
+                                .interest_minor = c->interest,
+                                .total_due_minor = c->outstanding + c->fee + c->interest,
+                                .currency = (char *)c->currency,
+                                .action = st->action,
+                                .payment_link = inv.payment_link,
+                                .due_at = due_ms,
+                                .contact = inv.contact};
         char *buf = NULL;
         size_t len = 0;
         int ok = dn_reminder_due_encode(&rd, &buf, &len) == 0 &&
@@ -637,8 +673,8 @@ int fire_timer(engine_t *e, const char *case_id, int64_t now)
     c.stage = stage;
     snprintf(c.state, sizeof(c.state), "%s",
              st->action && strcmp(st->action, "final_notice") == 0 ? "final_notice"
-             : st->offset_ms < 0                                  ? "pre_due_reminded"
-                                                                  : "overdue");
+             : st->offset_ms < 0                                   ? "pre_due_reminded"
+                                                                   : "overdue");
     json_t *emitted = json_array();
     int n = emit_reminders(e, &c, pol, stage, due_ms, now, emitted);
     if (n < 0) {
@@ -664,7 +700,7 @@ int fire_timer(engine_t *e, const char *case_id, int64_t now)
         return H_DBERR;
     if (st->action && record(e, &c, st->action, from, NULL, caused_by, now, NULL) < 0)
         return H_DBERR;
-    dn_log_info("stage fired", "tenant_id", c.tenant_id, "invoice_id", c.invoice_id, "case_id", c.case_id,
-                "stage_name", st->name, "state", c.state, NULL);
+    dn_log_info("stage fired", "tenant_id", c.tenant_id, "invoice_id", c.invoice_id, "case_id", c.case_id, "stage_name",
+                st->name, "state", c.state, NULL);
     return H_OK;
 }

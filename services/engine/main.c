@@ -135,13 +135,21 @@ static int write_dead_letter(engine_t *e, const rd_kafka_message_t *m)
     dn_avro_err_t ferr;
     int framed = m->payload && dn_avro_frame_read(m->payload, m->len, &schema_id, &body, &body_len, &ferr) == 0;
     char *key = m->key ? strndup(m->key, m->key_len) : NULL;
-    dn_dead_letter_t dl = {.event_id = event_id, .occurred_at = dn_clock_now_ms(), .tenant_id = "",
-                           .service = "dunning-engine", .source_topic = (char *)topic,
-                           .source_partition = m->partition, .source_offset = m->offset,
-                           .schema_id = framed ? schema_id : 0, .has_schema_id = framed,
-                           .error_code = (char *)e->reject_code, .reason = e->reject_reason,
-                           .key = m->key, .key_len = m->key_len,
-                           .payload = m->payload ? m->payload : (void *)"", .payload_len = m->len};
+    dn_dead_letter_t dl = {.event_id = event_id,
+                           .occurred_at = dn_clock_now_ms(),
+                           .tenant_id = "",
+                           .service = "dunning-engine",
+                           .source_topic = (char *)topic,
+                           .source_partition = m->partition,
+                           .source_offset = m->offset,
+                           .schema_id = framed ? schema_id : 0,
+                           .has_schema_id = framed,
+                           .error_code = (char *)e->reject_code,
+                           .reason = e->reject_reason,
+                           .key = m->key,
+                           .key_len = m->key_len,
+                           .payload = m->payload ? m->payload : (void *)"",
+                           .payload_len = m->len};
     char *buf = NULL;
     size_t len = 0;
     int rc = dn_dead_letter_encode(&dl, &buf, &len) == 0 &&
@@ -216,8 +224,8 @@ static int run_transaction(engine_t *e, void **items, size_t n, item_fn fn, cons
                         break;
                     }
                 } else {
-                    dn_log_error("timer failed, will be retried after its lease", "case_id", (char *)items[i],
-                                 "detail", detail, NULL);
+                    dn_log_error("timer failed, will be retried after its lease", "case_id", (char *)items[i], "detail",
+                                 detail, NULL);
                 }
             }
             if (dn_pg_exec(e->pg, "RELEASE SAVEPOINT item") < 0)

@@ -23,20 +23,20 @@ typedef enum { CH_EMAIL = 0, CH_SMS, CH_LETTER } channel_t;
 typedef struct stage {
     char *name;
     char *template_key;
-    int64_t offset_ms;              /* from the due date (00:00 UTC); negative = before it */
+    int64_t offset_ms; /* from the due date (00:00 UTC); negative = before it */
     channel_t channels[POLICY_MAX_CHANNELS];
     size_t nchannels;
-    char *action;                   /* final_notice, collections_handover, suspend_service or NULL */
+    char *action; /* final_notice, collections_handover, suspend_service or NULL */
 } stage_t;
 
 typedef struct policy {
     char *name;
-    stage_t *stages;                /* ordered by offset; stage numbers are index + 1 */
+    stage_t *stages; /* ordered by offset; stage numbers are index + 1 */
     size_t nstages;
 } policy_t;
 
 typedef struct tenant_policies {
-    char *tenant;                   /* "default" for the fallback */
+    char *tenant; /* "default" for the fallback */
     char *default_policy;
     char **segment_names, **segment_policies;
     size_t nsegments;

@@ -146,7 +146,8 @@ static shape_t shape_of(json_t *t, const char *field)
     static char ctype[160];
     int nullable = 0;
     if (json_is_array(t)) {
-        if (json_array_size(t) != 2 || strcmp(prim_of(json_array_get(t, 0)) ? prim_of(json_array_get(t, 0)) : "", "null"))
+        if (json_array_size(t) != 2 ||
+            strcmp(prim_of(json_array_get(t, 0)) ? prim_of(json_array_get(t, 0)) : "", "null"))
             die("field %s: only [\"null\", T] unions are supported", field);
         nullable = 1;
         t = json_array_get(t, 1);
@@ -278,15 +279,18 @@ static void emit_tables(FILE *c, named_t *n)
     json_t *x;
     if (n->is_enum) {
         fprintf(c, "static const char *const dn_%s_symbols[] = {", sn);
-        json_array_foreach(json_object_get(n->node, "symbols"), i, x) fprintf(c, "%s\"%s\"", i ? ", " : "",
-                                                                               json_string_value(x));
+        json_array_foreach(json_object_get(n->node, "symbols"), i, x)
+            fprintf(c, "%s\"%s\"", i ? ", " : "", json_string_value(x));
         fprintf(c, "};\nconst dn_enum_desc_t dn_%s_enum = {\"%s\", dn_%s_symbols, %zu};\n", sn, n->name, sn,
                 json_array_size(json_object_get(n->node, "symbols")));
-        fprintf(c, "const char *dn_%s_str(dn_%s_t v)\n{\n    return (int)v >= 0 && (int)v < %zu ? dn_%s_symbols[v] : \"?\";\n}\n",
+        fprintf(c,
+                "const char *dn_%s_str(dn_%s_t v)\n{\n    return (int)v >= 0 && (int)v < %zu ? dn_%s_symbols[v] : "
+                "\"?\";\n}\n",
                 sn, sn, json_array_size(json_object_get(n->node, "symbols")), sn);
-        fprintf(c, "int dn_%s_parse(const char *s, dn_%s_t *out)\n{\n    for (int i = 0; i < %zu; i++)\n"
-                   "        if (strcmp(s, dn_%s_symbols[i]) == 0)\n            return *out = (dn_%s_t)i, 0;\n"
-                   "    return -1;\n}\n\n",
+        fprintf(c,
+                "int dn_%s_parse(const char *s, dn_%s_t *out)\n{\n    for (int i = 0; i < %zu; i++)\n"
+                "        if (strcmp(s, dn_%s_symbols[i]) == 0)\n            return *out = (dn_%s_t)i, 0;\n"
+                "    return -1;\n}\n\n",
                 sn, sn, json_array_size(json_object_get(n->node, "symbols")), sn, sn);
         return;
     }
@@ -308,8 +312,8 @@ static void emit_tables(FILE *c, named_t *n)
         fprintf(c, "    {\"%s\", %s, %s, offsetof(dn_%s_t, %s), %s, %s, %s},\n", fname, s.kind, s.logical, sn, fname,
                 aux, ref, enm);
     }
-    fprintf(c, "};\nconst dn_record_desc_t dn_%s_desc = {\"%s\", sizeof(dn_%s_t), dn_%s_fields, %zu};\n\n", sn,
-            n->name, sn, sn, json_array_size(json_object_get(n->node, "fields")));
+    fprintf(c, "};\nconst dn_record_desc_t dn_%s_desc = {\"%s\", sizeof(dn_%s_t), dn_%s_fields, %zu};\n\n", sn, n->name,
+            sn, sn, json_array_size(json_object_get(n->node, "fields")));
 }
 
 int main(int argc, char **argv)
