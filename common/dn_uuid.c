@@ -20,7 +20,7 @@ void dn_uuid_derive(char out[DN_UUID_STR_LEN], const char *const *parts, size_t 
     size_t len = 0;
     for (size_t i = 0; i < nparts; i++)
         len += strlen(parts[i]) + 1;
-    char small[512];
+    char small[512] = {0};
     char *buf = len <= sizeof(small) ? small : malloc(len);
     if (!buf)
         abort(); /* out of memory deriving an id: nothing sensible to continue with */
