@@ -1,5 +1,6 @@
-/* dunningctl consume: a topic's records as JSON lines, from the beginning, without
- * joining any consumer group (nothing is committed). */
+/* dunningctl consume: a topic's records as JSON lines, from the beginning up to the end
+ * the topic had when the command started, without joining a consumer group (nothing is
+ * committed). So `consume` right after a write sees that write, on any machine speed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 int ctl_consume(ctl_cfg_t *cfg, int argc, char **argv)
 {
     const char *topic_arg = NULL;
-    long max = -1, idle_ms = 2000;
+    long max = -1, idle_ms = 10000;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--max") == 0 && i + 1 < argc)
             max = atol(argv[++i]);
@@ -61,10 +62,33 @@ int ctl_consume(ctl_cfg_t *cfg, int argc, char **argv)
     for (int i = 0; i < md->topics[0].partition_cnt; i++)
         rd_kafka_topic_partition_list_add(parts, name, md->topics[0].partitions[i].id)->offset =
             RD_KAFKA_OFFSET_BEGINNING;
+    /* The end to read up to: each partition's high watermark now. */
+    int np = parts->cnt, pending = 0;
+    int64_t *end = calloc((size_t)np, sizeof(*end)), *next = calloc((size_t)np, sizeof(*next));
+    if (!end || !next) {
+        free(end);
+        free(next);
+        fprintf(stderr, "dunningctl consume: out of memory\n");
+        goto out;
+    }
+    for (int i = 0; i < np; i++) {
+        int64_t lo, hi;
+        err = rd_kafka_query_watermark_offsets(rk, name, parts->elems[i].partition, &lo, &hi, 10000);
+        if (err) {
+            fprintf(stderr, "dunningctl consume: %s [%d]: %s\n", name, parts->elems[i].partition,
+                    rd_kafka_err2str(err));
+            free(end);
+            free(next);
+            goto out;
+        }
+        end[i] = hi;
+        next[i] = lo;
+        pending += lo < hi;
+    }
     rd_kafka_assign(rk, parts);
     long seen = 0;
     int64_t last = dn_clock_real_now_ms();
-    while ((max < 0 || seen < max) && dn_clock_real_now_ms() - last < idle_ms) {
+    while (pending > 0 && (max < 0 || seen < max) && dn_clock_real_now_ms() - last < idle_ms) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m)
             continue;
@@ -73,6 +97,14 @@ int ctl_consume(ctl_cfg_t *cfg, int argc, char **argv)
             continue;
         }
         last = dn_clock_real_now_ms();
+        for (int i = 0; i < np; i++)
+            if (parts->elems[i].partition == m->partition) {
+                int was_pending = next[i] < end[i];
+                next[i] = m->offset + 1;
+                if (was_pending && next[i] >= end[i])
+                    pending--;
+                break;
+            }
         dn_avro_err_t aerr;
         json_t *out = json_pack("{s:s, s:i, s:I}", "topic", name, "partition", (int)m->partition, "offset",
                                 (json_int_t)m->offset);
@@ -91,7 +123,12 @@ int ctl_consume(ctl_cfg_t *cfg, int argc, char **argv)
         seen++;
     }
     fflush(stdout);
-    rc = 0;
+    if (pending > 0 && (max < 0 || seen < max))
+        fprintf(stderr, "dunningctl consume: %d partition(s) of %s not read to the end after %ld ms without records\n",
+                pending, name, idle_ms);
+    rc = pending > 0 && (max < 0 || seen < max) ? 1 : 0;
+    free(end);
+    free(next);
 out:
     if (parts)
         rd_kafka_topic_partition_list_destroy(parts);

@@ -107,7 +107,7 @@ wait_eq() {
 
 publish() { "$BIN/dunningctl" publish "$@" 2>>"$WORK/dunningctl.log"; }
 # consume TOPIC: every record of the topic (all tests' records; filter by tenant).
-consume() { "$BIN/dunningctl" consume "$1" --idle-ms "${2:-1500}"; }
+consume() { "$BIN/dunningctl" consume "$1"; }
 # Records of this test's tenant on TOPIC, as JSON lines of their values.
 consume_tenant() { consume "$1" | jq -c --arg t "$TENANT" 'select(.value.tenant_id == $t) | .value'; }
 
