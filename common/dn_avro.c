@@ -120,6 +120,120 @@ int dn_avro_frame_read(const void *buf, size_t len, int32_t *schema_id, const vo
     return 0;
 }
 
+/* Walks an Avro body against its writer schema without allocating, checking that every
+ * length and count fits in what is left. libavro trusts a string's length prefix and
+ * allocates it before reading (a 10-byte record can ask for 2 GiB), so nothing reaches
+ * it unchecked. Returns the bytes the record spans, or -1 if the body is not an instance. */
+typedef struct scan {
+    const unsigned char *p, *end;
+    int depth;
+} scan_t;
+
+static int scan_varint(scan_t *s, int64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (s->p >= s->end)
+            return -1;
+        unsigned char b = *s->p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int scan_skip(scan_t *s, int64_t n)
+{
+    if (n < 0 || n > s->end - s->p)
+        return -1;
+    s->p += n;
+    return 0;
+}
+
+static int scan_value(scan_t *s, avro_schema_t sc)
+{
+    int64_t n;
+    if (++s->depth > 64)
+        return -1;
+    int rc = 0;
+    switch (avro_typeof(sc)) {
+    case AVRO_NULL:
+        break;
+    case AVRO_BOOLEAN:
+        rc = scan_skip(s, 1);
+        break;
+    case AVRO_INT32:
+    case AVRO_INT64:
+    case AVRO_ENUM:
+        rc = scan_varint(s, &n);
+        if (!rc && avro_typeof(sc) == AVRO_ENUM && (n < 0 || n >= (int64_t)avro_schema_enum_number_of_symbols(sc)))
+            rc = -1;
+        break;
+    case AVRO_FLOAT:
+        rc = scan_skip(s, 4);
+        break;
+    case AVRO_DOUBLE:
+        rc = scan_skip(s, 8);
+        break;
+    case AVRO_STRING:
+    case AVRO_BYTES:
+        rc = scan_varint(s, &n) || scan_skip(s, n);
+        break;
+    case AVRO_FIXED:
+        rc = scan_skip(s, avro_schema_fixed_size(sc));
+        break;
+    case AVRO_RECORD:
+        for (size_t i = 0; !rc && i < avro_schema_record_size(sc); i++)
+            rc = scan_value(s, avro_schema_record_field_get_by_index(sc, (int)i));
+        break;
+    case AVRO_UNION:
+        rc = scan_varint(s, &n);
+        if (!rc && (n < 0 || n >= (int64_t)avro_schema_union_size(sc)))
+            rc = -1;
+        if (!rc)
+            rc = scan_value(s, avro_schema_union_branch(sc, (int)n));
+        break;
+    case AVRO_ARRAY:
+    case AVRO_MAP:
+        for (;;) {
+            if ((rc = scan_varint(s, &n)) || n == 0)
+                break;
+            if (n < 0) { /* a block with its byte size */
+                int64_t bytes;
+                if ((rc = scan_varint(s, &bytes)))
+                    break;
+                n = -n;
+            }
+            if (n > s->end - s->p) { /* every item takes at least one byte */
+                rc = -1;
+                break;
+            }
+            for (int64_t i = 0; !rc && i < n; i++) {
+                if (avro_typeof(sc) == AVRO_MAP) {
+                    int64_t kl;
+                    rc = scan_varint(s, &kl) || scan_skip(s, kl);
+                }
+                if (!rc)
+                    rc = scan_value(s, avro_typeof(sc) == AVRO_MAP ? avro_schema_map_values(sc)
+                                                                    : avro_schema_array_items(sc));
+            }
+            if (rc)
+                break;
+        }
+        break;
+    case AVRO_LINK:
+        rc = scan_value(s, avro_schema_link_target(sc));
+        break;
+    default:
+        rc = -1;
+    }
+    s->depth--;
+    return rc;
+}
+
 int dn_avro_decode(const void *buf, size_t len, const char *expect_name, avro_value_t *out, dn_avro_err_t *err)
 {
     int32_t id;
@@ -133,6 +247,12 @@ int dn_avro_decode(const void *buf, size_t len, const char *expect_name, avro_va
     if (expect_name && strcmp(w->info->name, expect_name) != 0)
         return set_err(err, DN_AVRO_WRONG_TYPE, "record is a %s (schema id %d), this topic carries %s", w->info->name,
                        id, expect_name);
+    scan_t sc = {.p = body, .end = (const unsigned char *)body + body_len};
+    if (scan_value(&sc, w->schema) != 0)
+        return set_err(err, DN_AVRO_DECODE_ERROR, "body does not decode as %s: a length or value runs past the end",
+                       w->info->name);
+    if (sc.p != sc.end)
+        return set_err(err, DN_AVRO_DECODE_ERROR, "bytes left over after the %s record", w->info->name);
     loaded_t *r = current(w->info->name);
     if (avro_generic_value_new(r->iface, out))
         return set_err(err, DN_AVRO_DECODE_ERROR, "out of memory");

@@ -14,6 +14,8 @@
 #include "dn_outbox.h"
 #include "dn_topics.h"
 #include "engine.h"
+#include "fsm.h"
+#include "rules.h"
 
 #define ID_MAX   200  /* longest tenant, customer, invoice or payment id accepted */
 #define TEXT_MAX 1000 /* longest name, link or other free text accepted */
@@ -26,12 +28,24 @@ typedef struct case_row {
     int64_t amount, paid, outstanding, fee, interest;
     int64_t next_action_ms; /* -1 = none */
     int32_t due_date;
+    int64_t fees_charged, interest_micro, interest_paid, credited, overpaid;
+    int32_t interest_through; /* -1 = not yet accrued (counts from the due date) */
+    char next_action[16];     /* stage, retry, retry_result, resume */
+    int retry_attempt;
+    int64_t retry_base_ms; /* -1 = none */
+    char last_decline[65];
+    char paused_from[32], pause_reason[32];
+    int32_t paused_until; /* -1 = none */
 } case_row_t;
 
 static const char *const case_columns =
     "c.case_id, c.tenant_id, c.invoice_id, c.customer_id, c.policy, c.state, c.stage, c.amount_minor, "
     "c.paid_minor, c.outstanding_minor, c.fee_minor, c.interest_minor, c.currency, coalesce(c.next_stage, 0), "
-    "coalesce((extract(epoch from c.next_action_at) * 1000)::bigint, -1), (i.due_date - date '1970-01-01')";
+    "coalesce((extract(epoch from c.next_action_at) * 1000)::bigint, -1), (i.due_date - date '1970-01-01'), "
+    "c.fees_charged_minor, c.interest_micro, coalesce(c.interest_through - date '1970-01-01', -1), "
+    "c.interest_paid_minor, c.credited_minor, c.overpaid_minor, c.next_action, c.retry_attempt, "
+    "coalesce((extract(epoch from c.retry_base_at) * 1000)::bigint, -1), coalesce(c.last_decline_code, ''), "
+    "coalesce(c.paused_from, ''), coalesce(c.pause_reason, ''), coalesce(c.paused_until - date '1970-01-01', -1)";
 
 int reject(engine_t *e, const char *code, const char *fmt, ...)
 {
@@ -41,6 +55,18 @@ int reject(engine_t *e, const char *code, const char *fmt, ...)
     va_end(ap);
     e->reject_code = code;
     return H_REJECT;
+}
+
+static case_state_t state_of(const case_row_t *c)
+{
+    case_state_t s = ST_OPEN;
+    fsm_state_parse(c->state, &s);
+    return s;
+}
+
+static void set_state(case_row_t *c, case_state_t s)
+{
+    snprintf(c->state, sizeof(c->state), "%s", fsm_state_name(s));
 }
 
 static int is_resolved(const char *state)
@@ -59,6 +85,11 @@ static void case_id_for(const char *tenant, const char *invoice, char out[DN_UUI
     dn_uuid_derive(out, parts, 3);
 }
 
+static int64_t col_i64(PGresult *r, int col)
+{
+    return strtoll(PQgetvalue(r, 0, col), NULL, 10);
+}
+
 static void case_from_row(PGresult *r, case_row_t *c)
 {
     snprintf(c->case_id, sizeof(c->case_id), "%s", PQgetvalue(r, 0, 0));
@@ -67,22 +98,35 @@ static void case_from_row(PGresult *r, case_row_t *c)
     snprintf(c->customer_id, sizeof(c->customer_id), "%s", PQgetvalue(r, 0, 3));
     snprintf(c->policy, sizeof(c->policy), "%s", PQgetvalue(r, 0, 4));
     snprintf(c->state, sizeof(c->state), "%s", PQgetvalue(r, 0, 5));
-    c->stage = atoi(PQgetvalue(r, 0, 6));
-    c->amount = strtoll(PQgetvalue(r, 0, 7), NULL, 10);
-    c->paid = strtoll(PQgetvalue(r, 0, 8), NULL, 10);
-    c->outstanding = strtoll(PQgetvalue(r, 0, 9), NULL, 10);
-    c->fee = strtoll(PQgetvalue(r, 0, 10), NULL, 10);
-    c->interest = strtoll(PQgetvalue(r, 0, 11), NULL, 10);
+    c->stage = (int)col_i64(r, 6);
+    c->amount = col_i64(r, 7);
+    c->paid = col_i64(r, 8);
+    c->outstanding = col_i64(r, 9);
+    c->fee = col_i64(r, 10);
+    c->interest = col_i64(r, 11);
     snprintf(c->currency, sizeof(c->currency), "%s", PQgetvalue(r, 0, 12));
-    c->next_stage = atoi(PQgetvalue(r, 0, 13));
-    c->next_action_ms = strtoll(PQgetvalue(r, 0, 14), NULL, 10);
-    c->due_date = (int32_t)atoi(PQgetvalue(r, 0, 15));
+    c->next_stage = (int)col_i64(r, 13);
+    c->next_action_ms = col_i64(r, 14);
+    c->due_date = (int32_t)col_i64(r, 15);
+    c->fees_charged = col_i64(r, 16);
+    c->interest_micro = col_i64(r, 17);
+    c->interest_through = (int32_t)col_i64(r, 18);
+    c->interest_paid = col_i64(r, 19);
+    c->credited = col_i64(r, 20);
+    c->overpaid = col_i64(r, 21);
+    snprintf(c->next_action, sizeof(c->next_action), "%s", PQgetvalue(r, 0, 22));
+    c->retry_attempt = (int)col_i64(r, 23);
+    c->retry_base_ms = col_i64(r, 24);
+    snprintf(c->last_decline, sizeof(c->last_decline), "%s", PQgetvalue(r, 0, 25));
+    snprintf(c->paused_from, sizeof(c->paused_from), "%s", PQgetvalue(r, 0, 26));
+    snprintf(c->pause_reason, sizeof(c->pause_reason), "%s", PQgetvalue(r, 0, 27));
+    c->paused_until = (int32_t)col_i64(r, 28);
 }
 
 /* Loads and row-locks a case. 1 found, 0 none, -1 database error. */
 static int load_case(engine_t *e, const char *case_id, case_row_t *c)
 {
-    char sql[1024];
+    char sql[2048];
     snprintf(sql, sizeof(sql),
              "SELECT %s FROM cases c JOIN invoices i USING (tenant_id, invoice_id) WHERE c.case_id = $1 "
              "FOR UPDATE OF c",
@@ -101,6 +145,8 @@ static int load_case(engine_t *e, const char *case_id, case_row_t *c)
 static int save_case(engine_t *e, const case_row_t *c, const char *resolved_reason, int64_t now)
 {
     char stage[16], paid[24], outstanding[24], fee[24], interest[24], next_stage[16], next_at[40], upd[40];
+    char fees_charged[24], micro[24], through[16], ipaid[24], credited[24], overpaid[24], attempt[16], base[40],
+        until[16];
     snprintf(stage, sizeof(stage), "%d", c->stage);
     fmt_i64(paid, sizeof(paid), c->paid);
     fmt_i64(outstanding, sizeof(outstanding), c->outstanding);
@@ -109,6 +155,15 @@ static int save_case(engine_t *e, const case_row_t *c, const char *resolved_reas
     snprintf(next_stage, sizeof(next_stage), "%d", c->next_stage);
     dn_time_format(c->next_action_ms, next_at, sizeof(next_at));
     dn_time_format(now, upd, sizeof(upd));
+    fmt_i64(fees_charged, sizeof(fees_charged), c->fees_charged);
+    fmt_i64(micro, sizeof(micro), c->interest_micro);
+    dn_date_format(c->interest_through, through, sizeof(through));
+    fmt_i64(ipaid, sizeof(ipaid), c->interest_paid);
+    fmt_i64(credited, sizeof(credited), c->credited);
+    fmt_i64(overpaid, sizeof(overpaid), c->overpaid);
+    snprintf(attempt, sizeof(attempt), "%d", c->retry_attempt);
+    dn_time_format(c->retry_base_ms, base, sizeof(base));
+    dn_date_format(c->paused_until, until, sizeof(until));
     int has_next = c->next_action_ms >= 0;
     const char *params[] = {c->case_id,
                             c->state,
@@ -120,12 +175,29 @@ static int save_case(engine_t *e, const case_row_t *c, const char *resolved_reas
                             has_next ? next_stage : NULL,
                             has_next ? next_at : NULL,
                             resolved_reason,
-                            upd};
-    PGresult *r = dn_pg_query(e->pg,
-                              "UPDATE cases SET state = $2, stage = $3, paid_minor = $4, outstanding_minor = $5, "
-                              "fee_minor = $6, interest_minor = $7, next_stage = $8, next_action_at = $9, "
-                              "resolved_reason = coalesce($10, resolved_reason), updated_at = $11 WHERE case_id = $1",
-                              11, params);
+                            upd,
+                            fees_charged,
+                            micro,
+                            c->interest_through >= 0 ? through : NULL,
+                            ipaid,
+                            credited,
+                            overpaid,
+                            c->next_action[0] ? c->next_action : "stage",
+                            attempt,
+                            c->retry_base_ms >= 0 ? base : NULL,
+                            c->last_decline[0] ? c->last_decline : NULL,
+                            c->paused_from[0] ? c->paused_from : NULL,
+                            c->pause_reason[0] ? c->pause_reason : NULL,
+                            c->paused_until >= 0 ? until : NULL};
+    PGresult *r = dn_pg_query(
+        e->pg,
+        "UPDATE cases SET state = $2, stage = $3, paid_minor = $4, outstanding_minor = $5, fee_minor = $6, "
+        "interest_minor = $7, next_stage = $8, next_action_at = $9, resolved_reason = coalesce($10, resolved_reason), "
+        "updated_at = $11, fees_charged_minor = $12, interest_micro = $13, interest_through = $14, "
+        "interest_paid_minor = $15, credited_minor = $16, overpaid_minor = $17, next_action = $18, "
+        "retry_attempt = $19, retry_base_at = $20, last_decline_code = $21, paused_from = $22, pause_reason = $23, "
+        "paused_until = $24 WHERE case_id = $1",
+        24, params);
     if (!r)
         return -1;
     PQclear(r);
@@ -266,11 +338,6 @@ static int validate_invoice(engine_t *e, const dn_invoice_issued_t *v)
     return H_OK;
 }
 
-static int64_t stage_due_ms(const case_row_t *c, const policy_t *p, int stage)
-{
-    return dn_date_to_ms(c->due_date) + p->stages[stage - 1].offset_ms;
-}
-
 static const policy_t *case_policy(engine_t *e, const case_row_t *c)
 {
     const policy_t *p = policy_find(e->policies, c->tenant_id, c->policy);
@@ -282,44 +349,204 @@ static const policy_t *case_policy(engine_t *e, const case_row_t *c)
     return p;
 }
 
-/* Applies `amount` to an open case; resolves it when nothing is left to pay. */
-static int apply_payment(engine_t *e, case_row_t *c, int64_t amount, const char *payment_id, const char *caused_by,
-                         int64_t now)
+static int64_t stage_time_ms(const case_row_t *c, const policy_t *p, int stage)
+{
+    return rules_stage_time_ms(c->due_date, p->stages[stage - 1].offset_ms, p->grace_days);
+}
+
+/* Brings interest up to `now`: simple daily interest on the principal still owed, for
+ * every day after the due date; no interest accrues while paused or once terminal. */
+static void accrue(case_row_t *c, const policy_t *p, int64_t now)
+{
+    interest_acc_t acc = {.micro = c->interest_micro,
+                          .through = c->interest_through >= 0 ? c->interest_through : c->due_date};
+    case_state_t s = state_of(c);
+    int64_t rate = s == ST_PAUSED || fsm_is_terminal(s) ? 0 : p->interest_rate_e4;
+    rules_accrue(&acc, c->outstanding, rate, dn_date_from_ms(now));
+    c->interest_micro = acc.micro;
+    c->interest_through = acc.through;
+    c->interest = rules_interest_minor(&acc) - c->interest_paid;
+    if (c->interest < 0)
+        c->interest = 0;
+}
+
+static int64_t total_due(const case_row_t *c)
+{
+    return c->outstanding + c->fee + c->interest;
+}
+
+/* Sets the one pending timer from the case's state: the next stage, the next retry,
+ * the end of a pause, or nothing. */
+static void schedule_next(case_row_t *c, const policy_t *p, int64_t now)
+{
+    case_state_t s = state_of(c);
+    c->next_action_ms = -1;
+    snprintf(c->next_action, sizeof(c->next_action), "stage");
+    if (fsm_is_terminal(s))
+        return;
+    if (s == ST_PAUSED) {
+        if (c->paused_until >= 0) {
+            snprintf(c->next_action, sizeof(c->next_action), "resume");
+            c->next_action_ms = dn_date_to_ms(c->paused_until);
+        }
+        return;
+    }
+    if (s == ST_RETRYING) {
+        if ((size_t)c->retry_attempt < p->retries.nschedule) {
+            snprintf(c->next_action, sizeof(c->next_action), "retry");
+            c->next_action_ms = c->retry_base_ms + p->retries.schedule_ms[c->retry_attempt];
+        } else {
+            snprintf(c->next_action, sizeof(c->next_action), "retry_result");
+            c->next_action_ms = now + p->retries.result_wait_ms;
+        }
+        return;
+    }
+    if (c->next_stage >= 1 && c->next_stage <= (int)p->nstages)
+        c->next_action_ms = stage_time_ms(c, p, c->next_stage);
+}
+
+/* Applies a transition or explains why it is not allowed. */
+static int transition(case_row_t *c, case_event_t ev)
+{
+    case_state_t from = state_of(c), to, pf = ST_OPEN;
+    fsm_state_parse(c->paused_from, &pf);
+    if (fsm_next(from, ev, pf, &to) < 0)
+        return -1;
+    set_state(c, to);
+    return 0;
+}
+
+/* Applies money (a payment or a credit note) to a case: fees first, then interest, then
+ * principal; resolves the case when what is left is within the policy's tolerance. */
+static int apply_money(engine_t *e, case_row_t *c, const policy_t *pol, int64_t amount, int is_credit, const char *ref,
+                       const char *caused_by, int64_t now)
 {
     char from[32];
     snprintf(from, sizeof(from), "%s", c->state);
-    int was_resolved = is_resolved(c->state);
-    c->paid += amount;
-    int64_t left = c->amount - c->paid;
-    c->outstanding = left > 0 ? left : 0;
-    json_t *detail = json_pack("{s:s, s:I}", "payment_id", payment_id, "amount_minor", (json_int_t)amount);
-    if (left < 0)
-        json_object_set_new(detail, "overpaid_minor", json_integer(-left));
-    if (!was_resolved && left <= 0) {
-        snprintf(c->state, sizeof(c->state), "resolved");
+    accrue(c, pol, now);
+    allocation_t a = rules_allocate(amount, c->fee, c->interest, c->outstanding);
+    c->fee -= a.to_fees;
+    c->interest_paid += a.to_interest;
+    c->interest -= a.to_interest;
+    c->outstanding -= a.to_principal;
+    c->overpaid += a.overpaid;
+    if (is_credit)
+        c->credited += amount;
+    else
+        c->paid += amount;
+    int64_t left = total_due(c);
+    int settles = !is_resolved(c->state) && rules_settled(left, money_for(&pol->tolerance, c->currency));
+    transition(c, settles ? EV_SETTLED : EV_PARTIAL_PAYMENT);
+    const char *reason = NULL;
+    if (settles) {
+        reason = is_credit ? "credited" : left > 0 ? "paid_within_tolerance" : "paid";
         c->next_stage = 0;
-        c->next_action_ms = -1;
+        c->paused_from[0] = c->pause_reason[0] = '\0';
+        c->paused_until = -1;
     }
-    if (save_case(e, c, !was_resolved && left <= 0 ? "paid" : NULL, now) < 0 ||
-        record(e, c, "payment_applied", from, NULL, caused_by, now, detail) < 0)
+    schedule_next(c, pol, now);
+    json_t *detail =
+        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", is_credit ? "credit_id" : "payment_id", ref, "amount_minor",
+                  (json_int_t)amount, "to_fees", (json_int_t)a.to_fees, "to_interest", (json_int_t)a.to_interest,
+                  "to_principal", (json_int_t)a.to_principal, "overpaid_minor", (json_int_t)a.overpaid);
+    if (save_case(e, c, reason, now) < 0 ||
+        record(e, c, is_credit ? "credit_applied" : "payment_applied", from, NULL, caused_by, now, detail) < 0)
         return H_DBERR;
-    if (!was_resolved && left <= 0 && record(e, c, "resolved", from, "paid", caused_by, now, NULL) < 0)
+    if (settles && record(e, c, "resolved", from, reason, caused_by, now,
+                          left > 0 ? json_pack("{s:I}", "written_off_minor", (json_int_t)left) : NULL) < 0)
         return H_DBERR;
     return H_OK;
 }
 
-static int handle_invoice(engine_t *e, const rd_kafka_message_t *m)
+/* Input about an invoice not seen yet: kept, and replayed when the invoice arrives. */
+static int hold_event(engine_t *e, const char *tenant, const char *customer, const char *invoice, const char *event_id,
+                      dn_topic_id_t topic, const void *payload, size_t len, int64_t now)
+{
+    const char *params[] = {tenant, invoice, event_id, dn_topic_name(topic), payload};
+    int lengths[5] = {0, 0, 0, 0, (int)len}, formats[5] = {0, 0, 0, 0, 1};
+    PGresult *r = dn_pg_query_bin(e->pg,
+                                  "INSERT INTO held_events (tenant_id, invoice_id, event_id, topic, payload) "
+                                  "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+                                  5, params, lengths, formats);
+    if (!r)
+        return H_DBERR;
+    PQclear(r);
+    case_row_t held = {.interest_through = -1, .paused_until = -1, .retry_base_ms = -1};
+    case_id_for(tenant, invoice, held.case_id);
+    snprintf(held.tenant_id, sizeof(held.tenant_id), "%s", tenant);
+    snprintf(held.invoice_id, sizeof(held.invoice_id), "%s", invoice);
+    snprintf(held.customer_id, sizeof(held.customer_id), "%s", customer);
+    snprintf(held.state, sizeof(held.state), "awaiting_invoice");
+    dn_log_info("event held for unknown invoice", "event_id", event_id, "tenant_id", tenant, "invoice_id", invoice,
+                "topic", dn_topic_name(topic), NULL);
+    return record(e, &held, "event_held", NULL, "invoice not yet known", event_id, now,
+                  json_pack("{s:s}", "topic", dn_topic_name(topic))) < 0
+               ? H_DBERR
+               : H_OK;
+}
+
+static int handle_bytes(engine_t *e, dn_topic_id_t topic, const void *payload, size_t len, int replay);
+
+/* Replays held input in arrival order once its invoice exists. A held record that turns
+ * out to be invalid for the case is recorded in the audit trail, not dead-lettered. */
+static int replay_held(engine_t *e, const case_row_t *c, int64_t now)
+{
+    const char *params[] = {c->tenant_id, c->invoice_id};
+    PGresult *r = dn_pg_query_bin(e->pg,
+                                  "DELETE FROM held_events WHERE tenant_id = $1 AND invoice_id = $2 "
+                                  "RETURNING id, topic, payload, event_id",
+                                  2, params, NULL, NULL);
+    if (!r)
+        return H_DBERR;
+    int n = PQntuples(r), rc = H_OK;
+    /* RETURNING has no order: replay by id. */
+    int *order = calloc((size_t)(n ? n : 1), sizeof(int));
+    for (int i = 0; i < n; i++)
+        order[i] = i;
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && atoll(PQgetvalue(r, order[j], 0)) < atoll(PQgetvalue(r, order[j - 1], 0)); j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    for (int k = 0; k < n && rc == H_OK; k++) {
+        int i = order[k];
+        dn_topic_id_t topic;
+        size_t blen;
+        unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 2), &blen);
+        if (!bytes || dn_topic_lookup(PQgetvalue(r, i, 1), &topic) < 0) {
+            PQfreemem(bytes);
+            continue;
+        }
+        int hr = handle_bytes(e, topic, bytes, blen, 1);
+        PQfreemem(bytes);
+        if (hr == H_REJECT) {
+            case_row_t note = *c;
+            hr = record(e, &note, "held_event_rejected", NULL, e->reject_reason, PQgetvalue(r, i, 3), now,
+                        json_pack("{s:s, s:s}", "topic", PQgetvalue(r, i, 1), "error_code", e->reject_code)) < 0
+                     ? H_DBERR
+                     : H_OK;
+            e->reject_code = NULL;
+        }
+        rc = hr;
+    }
+    free(order);
+    PQclear(r);
+    return rc;
+}
+
+static int handle_invoice(engine_t *e, const void *payload, size_t len)
 {
     dn_invoice_issued_t v = {0};
     dn_avro_err_t err;
     int rc = H_OK;
     json_t *whole = NULL;
     char *contact = NULL;
-    if (dn_invoice_issued_decode(m->payload, m->len, &v, &err) < 0)
+    if (dn_invoice_issued_decode(payload, len, &v, &err) < 0)
         return reject(e, dn_avro_code_str(err.code), "%s", err.msg);
     if ((rc = validate_invoice(e, &v)) != H_OK)
         goto out;
-    int first = first_time(e, v.event_id, rd_kafka_topic_name(m->rkt));
+    int first = first_time(e, v.event_id, dn_topic_name(DN_TOPIC_INVOICE_ISSUED));
     if (first <= 0) {
         rc = first < 0 ? H_DBERR : H_OK;
         goto out;
@@ -331,7 +558,7 @@ static int handle_invoice(engine_t *e, const rd_kafka_message_t *m)
     dn_date_format(v.issue_date, issue, sizeof(issue));
     dn_date_format(v.due_date, due, sizeof(due));
     dn_time_format(v.occurred_at, at, sizeof(at));
-    whole = dn_avro_to_json(m->payload, m->len, &err);
+    whole = dn_avro_to_json(payload, len, &err);
     contact = whole ? json_dumps(json_object_get(whole, "contact"), JSON_COMPACT) : NULL;
     if (!contact) {
         rc = reject(e, "invalid_field", "field contact: cannot be represented as JSON");
@@ -339,10 +566,10 @@ static int handle_invoice(engine_t *e, const rd_kafka_message_t *m)
     }
     const char *params[] = {v.tenant_id,    v.invoice_id, v.customer_id, v.invoice_number, amount,
                             v.currency,     issue,        due,           v.policy,         v.customer_segment,
-                            v.payment_link, contact,      m->payload,    v.event_id,       at};
+                            v.payment_link, contact,      payload,       v.event_id,       at};
     int lengths[15] = {0};
     int formats[15] = {0};
-    lengths[12] = (int)m->len;
+    lengths[12] = (int)len;
     formats[12] = 1;
     PGresult *r =
         dn_pg_query_bin(e->pg,
@@ -379,16 +606,22 @@ static int handle_invoice(engine_t *e, const rd_kafka_message_t *m)
         goto out;
     }
 
-    case_row_t c = {
-        .stage = 0, .amount = v.amount_minor, .outstanding = v.amount_minor, .due_date = v.due_date, .next_stage = 1};
+    case_row_t c = {.stage = 0,
+                    .amount = v.amount_minor,
+                    .outstanding = v.amount_minor,
+                    .due_date = v.due_date,
+                    .next_stage = 1,
+                    .interest_through = -1,
+                    .retry_base_ms = -1,
+                    .paused_until = -1};
     case_id_for(v.tenant_id, v.invoice_id, c.case_id);
     snprintf(c.tenant_id, sizeof(c.tenant_id), "%s", v.tenant_id);
     snprintf(c.invoice_id, sizeof(c.invoice_id), "%s", v.invoice_id);
     snprintf(c.customer_id, sizeof(c.customer_id), "%s", v.customer_id);
     snprintf(c.policy, sizeof(c.policy), "%s", pol->name);
     snprintf(c.currency, sizeof(c.currency), "%s", v.currency);
-    snprintf(c.state, sizeof(c.state), "open");
-    c.next_action_ms = stage_due_ms(&c, pol, 1);
+    set_state(&c, ST_OPEN);
+    schedule_next(&c, pol, now);
     char now_txt[40];
     dn_time_format(now, now_txt, sizeof(now_txt));
     const char *cp[] = {c.case_id, c.tenant_id, c.invoice_id, c.customer_id, c.policy, amount, c.currency, now_txt};
@@ -427,12 +660,14 @@ static int handle_invoice(engine_t *e, const rd_kafka_message_t *m)
                 rc = H_DBERR;
             continue;
         }
-        if (apply_payment(e, &c, strtoll(PQgetvalue(r, i, 1), NULL, 10), pid, pev, now) != H_OK)
+        if (apply_money(e, &c, pol, strtoll(PQgetvalue(r, i, 1), NULL, 10), 0, pid, pev, now) != H_OK)
             rc = H_DBERR;
     }
     PQclear(r);
+    if (rc == H_OK)
+        rc = replay_held(e, &c, now);
     dn_log_info("case opened", "event_id", v.event_id, "tenant_id", v.tenant_id, "invoice_id", v.invoice_id, "case_id",
-                c.case_id, "state", c.state, NULL);
+                c.case_id, "policy", c.policy, NULL);
 out:
     json_decref(whole);
     free(contact);
@@ -440,18 +675,18 @@ out:
     return rc;
 }
 
-static int handle_payment(engine_t *e, const rd_kafka_message_t *m)
+static int handle_payment(engine_t *e, const void *payload, size_t len)
 {
     dn_payment_received_t v = {0};
     dn_avro_err_t err;
     int rc;
-    if (dn_payment_received_decode(m->payload, m->len, &v, &err) < 0)
+    if (dn_payment_received_decode(payload, len, &v, &err) < 0)
         return reject(e, dn_avro_code_str(err.code), "%s", err.msg);
     if ((rc = check_id(e, "tenant_id", v.tenant_id)) || (rc = check_id(e, "customer_id", v.customer_id)) ||
         (rc = check_id(e, "invoice_id", v.invoice_id)) || (rc = check_id(e, "payment_id", v.payment_id)) ||
         (rc = check_text(e, "method", v.method)) || (rc = check_money(e, v.amount_minor, v.currency)))
         goto out;
-    int first = first_time(e, v.event_id, rd_kafka_topic_name(m->rkt));
+    int first = first_time(e, v.event_id, dn_topic_name(DN_TOPIC_PAYMENT_RECEIVED));
     if (first <= 0) {
         rc = first < 0 ? H_DBERR : H_OK;
         goto out;
@@ -494,7 +729,7 @@ static int handle_payment(engine_t *e, const rd_kafka_message_t *m)
     }
     if (!found) {
         /* Held until the invoice arrives; recorded against the case id the invoice will get. */
-        case_row_t held = {.outstanding = 0};
+        case_row_t held = {.interest_through = -1, .paused_until = -1, .retry_base_ms = -1};
         snprintf(held.case_id, sizeof(held.case_id), "%s", case_id);
         snprintf(held.tenant_id, sizeof(held.tenant_id), "%s", v.tenant_id);
         snprintf(held.invoice_id, sizeof(held.invoice_id), "%s", v.invoice_id);
@@ -509,30 +744,12 @@ static int handle_payment(engine_t *e, const rd_kafka_message_t *m)
                     v.invoice_id, NULL);
         goto out;
     }
-    rc = apply_payment(e, &c, v.amount_minor, v.payment_id, v.event_id, now);
+    rc = apply_money(e, &c, case_policy(e, &c), v.amount_minor, 0, v.payment_id, v.event_id, now);
     dn_log_info("payment applied", "event_id", v.event_id, "tenant_id", v.tenant_id, "invoice_id", v.invoice_id,
                 "case_id", c.case_id, "state", c.state, NULL);
 out:
     dn_payment_received_free(&v);
     return rc;
-}
-
-int handle_record(engine_t *e, const rd_kafka_message_t *m)
-{
-    dn_topic_id_t topic;
-    e->reject_code = NULL;
-    if (dn_topic_lookup(rd_kafka_topic_name(m->rkt), &topic) < 0)
-        return reject(e, "unknown_topic", "no handler for topic %s", rd_kafka_topic_name(m->rkt));
-    if (!m->payload || m->len == 0)
-        return reject(e, "bad_framing", "empty record");
-    switch (topic) {
-    case DN_TOPIC_INVOICE_ISSUED:
-        return handle_invoice(e, m);
-    case DN_TOPIC_PAYMENT_RECEIVED:
-        return handle_payment(e, m);
-    default:
-        return reject(e, "unknown_topic", "no handler for topic %s", rd_kafka_topic_name(m->rkt));
-    }
 }
 
 static int contact_has(const dn_customer_contact_t *ct, channel_t ch)
@@ -555,12 +772,23 @@ static const dn_topic_id_t channel_topics[] = {DN_TOPIC_REMINDER_DUE_EMAIL, DN_T
                                                DN_TOPIC_REMINDER_DUE_LETTER};
 static const dn_channel_t channel_enums[] = {DN_CHANNEL_EMAIL, DN_CHANNEL_SMS, DN_CHANNEL_LETTER};
 
-/* Writes one ReminderDue per available channel of `stage` into the outbox. Returns the
- * number emitted, or -1. */
-static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol, int stage, int64_t due_ms, int64_t now,
+/* What one reminder says: a stage of the policy, or the "update your payment method"
+ * message after a hard decline. */
+typedef struct reminder_spec {
+    int stage;
+    const char *stage_name, *template_key, *action;
+    const channel_t *channels;
+    size_t nchannels;
+    int64_t due_ms;      /* when it was due (days_overdue counts to it) */
+    const char *id_salt; /* makes the event ids: "stage N" or the causing event id */
+} reminder_spec_t;
+
+/* Writes one ReminderDue per channel of `rs` that reaches the customer (contact known,
+ * not opted out) into the outbox; when none does, the first channel of the policy's
+ * channel_order that does. Returns the number emitted, or -1. */
+static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol, const reminder_spec_t *rs, int64_t now,
                           json_t *emitted)
 {
-    const stage_t *st = &pol->stages[stage - 1];
     int n = -1;
     PGresult *r = NULL;
     dn_invoice_issued_t inv = {0};
@@ -579,16 +807,21 @@ static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol,
                      NULL);
         goto out;
     }
-    char stage_txt[16], key[2 * ID_MAX + 2];
-    snprintf(stage_txt, sizeof(stage_txt), "%d", stage);
+    channel_t use[POLICY_MAX_CHANNELS];
+    size_t nuse = 0;
+    for (size_t i = 0; i < rs->nchannels; i++)
+        if (contact_has(&inv.contact, rs->channels[i]))
+            use[nuse++] = rs->channels[i];
+    for (size_t i = 0; nuse == 0 && i < pol->nchannel_order; i++)
+        if (contact_has(&inv.contact, pol->channel_order[i]))
+            use[nuse++] = pol->channel_order[i];
+    char key[2 * ID_MAX + 2];
     dn_topic_key(c->tenant_id, c->customer_id, key, sizeof(key));
     n = 0;
-    for (size_t i = 0; i < st->nchannels; i++) {
-        channel_t ch = st->channels[i];
-        if (!contact_has(&inv.contact, ch))
-            continue;
+    for (size_t i = 0; i < nuse; i++) {
+        channel_t ch = use[i];
         char event_id[DN_UUID_STR_LEN];
-        const char *parts[] = {"reminder", c->case_id, stage_txt, channel_name(ch)};
+        const char *parts[] = {"reminder", c->case_id, rs->id_salt, channel_name(ch)};
         dn_uuid_derive(event_id, parts, 4);
         dn_reminder_due_t rd = {.event_id = event_id,
                                 .occurred_at = now,
@@ -598,22 +831,22 @@ static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol,
                                 .invoice_id = (char *)c->invoice_id,
                                 .invoice_number = inv.invoice_number,
                                 .channel = channel_enums[ch],
-                                .stage = stage,
-                                .stage_name = st->name,
-                                .template_key = st->template_key,
+                                .stage = rs->stage,
+                                .stage_name = (char *)rs->stage_name,
+                                .template_key = (char *)rs->template_key,
                                 .policy = pol->name,
                                 .issue_date = inv.issue_date,
                                 .due_date = inv.due_date,
-                                .days_overdue = (int32_t)((due_ms - dn_date_to_ms(inv.due_date)) / 86400000),
+                                .days_overdue = rules_days_overdue(inv.due_date, rs->due_ms),
                                 .amount_minor = c->amount,
                                 .outstanding_minor = c->outstanding,
                                 .fee_minor = c->fee,
                                 .interest_minor = c->interest,
-                                .total_due_minor = c->outstanding + c->fee + c->interest,
+                                .total_due_minor = total_due(c),
                                 .currency = (char *)c->currency,
-                                .action = st->action,
+                                .action = (char *)rs->action,
                                 .payment_link = inv.payment_link,
-                                .due_at = due_ms,
+                                .due_at = rs->due_ms,
                                 .contact = inv.contact};
         char *buf = NULL;
         size_t len = 0;
@@ -633,6 +866,165 @@ out:
     return n;
 }
 
+static case_event_t stage_event(const stage_t *st)
+{
+    if (st->action && strcmp(st->action, "final_notice") == 0)
+        return EV_STAGE_FINAL;
+    return st->offset_ms < 0 ? EV_STAGE_PRE_DUE : EV_STAGE_OVERDUE;
+}
+
+static int fire_stage(engine_t *e, case_row_t *c, const policy_t *pol, int64_t now)
+{
+    int stage = c->next_stage;
+    char from[32];
+    snprintf(from, sizeof(from), "%s", c->state);
+    if (stage < 1 || stage > (int)pol->nstages) {
+        c->next_action_ms = -1;
+        return save_case(e, c, NULL, now) < 0 ? H_DBERR : H_OK;
+    }
+    accrue(c, pol, now);
+    if (!rules_above_minimum(c->outstanding, money_for(&pol->min_amount, c->currency))) {
+        /* Too little left to be worth dunning: stop, say so once. */
+        c->next_stage = 0;
+        c->next_action_ms = -1;
+        if (save_case(e, c, NULL, now) < 0 ||
+            record(e, c, "below_minimum", from, "outstanding amount below the policy minimum", NULL, now,
+                   json_pack("{s:I}", "min_amount_minor", (json_int_t)money_for(&pol->min_amount, c->currency))) < 0)
+            return H_DBERR;
+        return H_OK;
+    }
+    /* Catch-up (catch_up: latest): if the engine was away past several stages, fire only
+     * the latest that applies now and record the ones passed over; never a burst. With
+     * catch_up: each, every stage is sent, one per day at most. */
+    if (pol->catch_up == CATCH_UP_LATEST) {
+        while (stage < (int)pol->nstages && stage_time_ms(c, pol, stage + 1) <= now) {
+            c->stage = stage;
+            if (record(e, c, "stage_skipped", from, "a later stage is already due", NULL, now,
+                       json_pack("{s:s}", "stage_name", pol->stages[stage - 1].name)) < 0)
+                return H_DBERR;
+            stage++;
+        }
+    }
+    const stage_t *st = &pol->stages[stage - 1];
+    if (transition(c, stage_event(st)) < 0) {
+        /* A stage timer on a case that cannot take it (paused, retrying): re-derive. */
+        schedule_next(c, pol, now);
+        return save_case(e, c, NULL, now) < 0 ? H_DBERR : H_OK;
+    }
+    int64_t due_ms = stage_time_ms(c, pol, stage);
+    c->stage = stage;
+    int64_t fee = rules_stage_fee(c->outstanding, money_for(&st->fee_fixed, c->currency), st->fee_percent_e4);
+    c->fee += fee;
+    c->fees_charged += fee;
+    char salt[24];
+    snprintf(salt, sizeof(salt), "stage %d", stage);
+    reminder_spec_t rs = {.stage = stage,
+                          .stage_name = st->name,
+                          .template_key = st->template_key,
+                          .action = st->action,
+                          .channels = st->channels,
+                          .nchannels = st->nchannels,
+                          .due_ms = due_ms,
+                          .id_salt = salt};
+    json_t *emitted = json_array();
+    int n = emit_reminders(e, c, pol, &rs, now, emitted);
+    if (n < 0) {
+        json_decref(emitted);
+        return H_DBERR;
+    }
+    c->next_stage = stage < (int)pol->nstages ? stage + 1 : 0;
+    if (st->action && strcmp(st->action, "collections_handover") == 0)
+        transition(c, EV_HANDOVER);
+    schedule_next(c, pol, now);
+    if (pol->catch_up == CATCH_UP_EACH && c->next_action_ms >= 0 && c->next_action_ms < now + RULES_DAY_MS)
+        c->next_action_ms = now + RULES_DAY_MS;
+    char caused_by[DN_UUID_STR_LEN], stage_txt[16];
+    snprintf(stage_txt, sizeof(stage_txt), "%d", stage);
+    const char *parts[] = {"timer", c->case_id, stage_txt};
+    dn_uuid_derive(caused_by, parts, 3);
+    if (save_case(e, c, NULL, now) < 0 ||
+        record(e, c, n > 0 ? "reminder_emitted" : "reminder_undeliverable", from,
+               n > 0 ? NULL : "no channel reaches the customer", caused_by, now,
+               json_pack("{s:s, s:s, s:o, s:I}", "stage_name", st->name, "template", st->template_key, "reminders",
+                         emitted, "fee_minor", (json_int_t)fee)) < 0)
+        return H_DBERR;
+    if (st->action && record(e, c, st->action, from, NULL, caused_by, now, NULL) < 0)
+        return H_DBERR;
+    dn_log_info("stage fired", "tenant_id", c->tenant_id, "invoice_id", c->invoice_id, "case_id", c->case_id,
+                "stage_name", st->name, "state", c->state, NULL);
+    return H_OK;
+}
+
+/* Asks the billing system to charge the card again (PaymentRetryDue), on the policy's schedule. */
+static int fire_retry(engine_t *e, case_row_t *c, const policy_t *pol, int64_t now)
+{
+    accrue(c, pol, now);
+    int attempt = c->retry_attempt + 1;
+    char event_id[DN_UUID_STR_LEN], att[16], key[2 * ID_MAX + 2];
+    snprintf(att, sizeof(att), "%d", attempt);
+    const char *parts[] = {"retry", c->case_id, att};
+    dn_uuid_derive(event_id, parts, 3);
+    dn_payment_retry_due_t rd = {.event_id = event_id,
+                                 .occurred_at = now,
+                                 .tenant_id = c->tenant_id,
+                                 .customer_id = c->customer_id,
+                                 .case_id = c->case_id,
+                                 .invoice_id = c->invoice_id,
+                                 .payment_id = NULL,
+                                 .attempt = attempt,
+                                 .max_attempts = (int32_t)pol->retries.nschedule,
+                                 .amount_minor = total_due(c),
+                                 .currency = c->currency,
+                                 .last_decline_code = c->last_decline[0] ? c->last_decline : NULL};
+    char *buf = NULL;
+    size_t len = 0;
+    dn_topic_key(c->tenant_id, c->customer_id, key, sizeof(key));
+    int ok = dn_payment_retry_due_encode(&rd, &buf, &len) == 0 &&
+             dn_outbox_add(e->pg, event_id, dn_topic_name(DN_TOPIC_PAYMENT_RETRY_DUE), key, buf, len) == 0;
+    free(buf);
+    if (!ok)
+        return H_DBERR;
+    c->retry_attempt = attempt;
+    schedule_next(c, pol, now);
+    if (save_case(e, c, NULL, now) < 0 ||
+        record(e, c, "retry_requested", c->state, NULL, event_id, now,
+               json_pack("{s:i, s:i, s:I}", "attempt", attempt, "max_attempts", (int)pol->retries.nschedule,
+                         "amount_minor", (json_int_t)total_due(c))) < 0)
+        return H_DBERR;
+    return H_OK;
+}
+
+/* The retry schedule ran out without a payment: back into the overdue stages. */
+static int exhaust_retries(engine_t *e, case_row_t *c, const policy_t *pol, const char *caused_by, const char *why,
+                           int64_t now)
+{
+    char from[32];
+    snprintf(from, sizeof(from), "%s", c->state);
+    if (transition(c, EV_RETRIES_EXHAUSTED) < 0)
+        return H_OK;
+    schedule_next(c, pol, now);
+    if (save_case(e, c, NULL, now) < 0 || record(e, c, "retries_exhausted", from, why, caused_by, now,
+                                                 json_pack("{s:i}", "attempts", c->retry_attempt)) < 0)
+        return H_DBERR;
+    return H_OK;
+}
+
+static int fire_resume(engine_t *e, case_row_t *c, const policy_t *pol, int64_t now, const char *caused_by,
+                       const char *why)
+{
+    char from[32];
+    snprintf(from, sizeof(from), "%s", c->state);
+    accrue(c, pol, now); /* closes the paused days without interest */
+    if (transition(c, EV_RESUME) < 0)
+        return H_REJECT;
+    c->paused_from[0] = c->pause_reason[0] = '\0';
+    c->paused_until = -1;
+    schedule_next(c, pol, now);
+    if (save_case(e, c, NULL, now) < 0 || record(e, c, "resumed", from, why, caused_by, now, NULL) < 0)
+        return H_DBERR;
+    return H_OK;
+}
+
 int fire_timer(engine_t *e, const char *case_id, int64_t now)
 {
     case_row_t c;
@@ -643,7 +1035,7 @@ int fire_timer(engine_t *e, const char *case_id, int64_t now)
     int found = load_case(e, case_id, &c);
     if (found < 0)
         return H_DBERR;
-    if (!found || is_resolved(c.state) || c.next_action_ms < 0) {
+    if (!found || fsm_is_terminal(state_of(&c)) || c.next_action_ms < 0) {
         engine_timer_op(e, case_id, -1); /* stale index entry */
         return H_OK;
     }
@@ -652,55 +1044,269 @@ int fire_timer(engine_t *e, const char *case_id, int64_t now)
         return H_OK;
     }
     const policy_t *pol = case_policy(e, &c);
-    int stage = c.next_stage;
-    if (stage < 1 || stage > (int)pol->nstages) {
-        c.next_action_ms = -1;
-        return save_case(e, &c, NULL, now) < 0 ? H_DBERR : H_OK;
+    char caused_by[DN_UUID_STR_LEN], at[24];
+    fmt_i64(at, sizeof(at), c.next_action_ms);
+    const char *parts[] = {"timer", c.case_id, c.next_action, at};
+    dn_uuid_derive(caused_by, parts, 4);
+    if (strcmp(c.next_action, "retry") == 0)
+        return fire_retry(e, &c, pol, now);
+    if (strcmp(c.next_action, "retry_result") == 0)
+        return exhaust_retries(e, &c, pol, caused_by, "no successful payment after the last retry", now);
+    if (strcmp(c.next_action, "resume") == 0) {
+        int rc = fire_resume(e, &c, pol, now, caused_by, "pause ended");
+        return rc == H_REJECT ? H_OK : rc;
     }
-    /* Catch-up: if the engine was away past several stages, fire only the latest that
-     * applies now and record the ones passed over; never a burst of stale reminders. */
+    return fire_stage(e, &c, pol, now);
+}
+
+/* A card charge failed. Soft declines start (or continue) the policy's retry schedule;
+ * hard declines are never retried: the customer is asked to update the payment method. */
+static int handle_failed(engine_t *e, const void *payload, size_t len, int replay)
+{
+    dn_payment_failed_t v = {0};
+    dn_avro_err_t err;
+    int rc;
+    if (dn_payment_failed_decode(payload, len, &v, &err) < 0)
+        return reject(e, dn_avro_code_str(err.code), "%s", err.msg);
+    if ((rc = check_id(e, "tenant_id", v.tenant_id)) || (rc = check_id(e, "customer_id", v.customer_id)) ||
+        (rc = check_id(e, "invoice_id", v.invoice_id)) || (rc = check_id(e, "payment_id", v.payment_id)) ||
+        (rc = check_id(e, "decline_code", v.decline_code)) ||
+        (rc = check_text(e, "decline_message", v.decline_message)) || (rc = check_money(e, v.amount_minor, v.currency)))
+        goto out;
+    if (strlen(v.decline_code) > 64) {
+        rc = reject(e, "invalid_field", "field decline_code: longer than 64 bytes");
+        goto out;
+    }
+    if (!replay) {
+        int first = first_time(e, v.event_id, dn_topic_name(DN_TOPIC_PAYMENT_FAILED));
+        if (first <= 0) {
+            rc = first < 0 ? H_DBERR : H_OK;
+            goto out;
+        }
+    }
+    int64_t now = dn_clock_now_ms();
+    case_row_t c;
+    char case_id[DN_UUID_STR_LEN];
+    case_id_for(v.tenant_id, v.invoice_id, case_id);
+    int found = load_case(e, case_id, &c);
+    if (found <= 0) {
+        rc = found < 0 ? H_DBERR
+                       : hold_event(e, v.tenant_id, v.customer_id, v.invoice_id, v.event_id, DN_TOPIC_PAYMENT_FAILED,
+                                    payload, len, now);
+        goto out;
+    }
+    if (strcmp(c.currency, v.currency) != 0) {
+        rc = reject(e, "currency_mismatch", "failed charge in %.8s for invoice %.64s in %s", v.currency, v.invoice_id,
+                    c.currency);
+        goto out;
+    }
+    const policy_t *pol = case_policy(e, &c);
     char from[32];
     snprintf(from, sizeof(from), "%s", c.state);
-    while (stage < (int)pol->nstages && stage_due_ms(&c, pol, stage + 1) <= now) {
-        c.stage = stage;
-        if (record(e, &c, "stage_skipped", from, "a later stage is already due", NULL, now,
-                   json_pack("{s:s}", "stage_name", pol->stages[stage - 1].name)) < 0)
-            return H_DBERR;
-        stage++;
+    case_state_t s = state_of(&c);
+    json_t *detail = json_pack("{s:s, s:s, s:i, s:I}", "payment_id", v.payment_id, "decline_code", v.decline_code,
+                               "attempt", (int)v.attempt, "amount_minor", (json_int_t)v.amount_minor);
+    if (fsm_is_terminal(s) || s == ST_PAUSED) {
+        rc = record(e, &c, "payment_failed", from, s == ST_PAUSED ? "case is paused" : "case is closed", v.event_id,
+                    now, detail) < 0
+                 ? H_DBERR
+                 : H_OK;
+        goto out;
     }
-    const stage_t *st = &pol->stages[stage - 1];
-    int64_t due_ms = stage_due_ms(&c, pol, stage);
-    c.stage = stage;
-    snprintf(c.state, sizeof(c.state), "%s",
-             st->action && strcmp(st->action, "final_notice") == 0 ? "final_notice"
-             : st->offset_ms < 0                                   ? "pre_due_reminded"
-                                                                   : "overdue");
-    json_t *emitted = json_array();
-    int n = emit_reminders(e, &c, pol, stage, due_ms, now, emitted);
-    if (n < 0) {
-        json_decref(emitted);
-        return H_DBERR;
+    accrue(&c, pol, now);
+    snprintf(c.last_decline, sizeof(c.last_decline), "%s", v.decline_code);
+    if (policy_is_hard_decline(pol, v.decline_code)) {
+        /* No retry can succeed: ask for a new payment method now, and dun as usual. */
+        json_t *emitted = json_array();
+        reminder_spec_t rs = {.stage = c.stage,
+                              .stage_name = "update_payment_method",
+                              .template_key =
+                                  pol->retries.update_template ? pol->retries.update_template : "update_payment_method",
+                              .channels = pol->channel_order,
+                              .nchannels = 1,
+                              .due_ms = now,
+                              .id_salt = v.event_id};
+        int n = emit_reminders(e, &c, pol, &rs, now, emitted);
+        json_object_set_new(detail, "reminders", emitted);
+        if (n < 0 || save_case(e, &c, NULL, now) < 0 ||
+            record(e, &c, "hard_decline", from, "the card cannot be charged again", v.event_id, now, detail) < 0) {
+            rc = H_DBERR;
+            goto out;
+        }
+        rc = s == ST_RETRYING ? exhaust_retries(e, &c, pol, v.event_id, "hard decline", now) : H_OK;
+        goto out;
     }
-    if (stage < (int)pol->nstages) {
-        c.next_stage = stage + 1;
-        c.next_action_ms = stage_due_ms(&c, pol, stage + 1);
-    } else {
+    if (pol->retries.nschedule == 0) {
+        rc = save_case(e, &c, NULL, now) < 0 || record(e, &c, "payment_failed", from,
+                                                       "the policy has no retry schedule", v.event_id, now, detail) < 0
+                 ? H_DBERR
+                 : H_OK;
+        goto out;
+    }
+    if (s != ST_RETRYING) {
+        transition(&c, EV_SOFT_DECLINE);
+        c.retry_attempt = 0;
+        c.retry_base_ms = now;
+        snprintf(c.paused_from, sizeof(c.paused_from), "%s", "");
+        schedule_next(&c, pol, now);
+        rc = save_case(e, &c, NULL, now) < 0 ||
+                     record(e, &c, "retrying", from, "card declined, retries scheduled", v.event_id, now, detail) < 0
+                 ? H_DBERR
+                 : H_OK;
+        goto out;
+    }
+    /* A retry failed. After the last one there is nothing left to try. */
+    if (save_case(e, &c, NULL, now) < 0 || record(e, &c, "retry_failed", from, NULL, v.event_id, now, detail) < 0) {
+        rc = H_DBERR;
+        goto out;
+    }
+    rc = (size_t)c.retry_attempt >= pol->retries.nschedule
+             ? exhaust_retries(e, &c, pol, v.event_id, "the last retry failed", now)
+             : H_OK;
+out:
+    dn_payment_failed_free(&v);
+    return rc;
+}
+
+static int handle_command(engine_t *e, const void *payload, size_t len, int replay)
+{
+    dn_case_command_t v = {0};
+    dn_avro_err_t err;
+    int rc;
+    if (dn_case_command_decode(payload, len, &v, &err) < 0)
+        return reject(e, dn_avro_code_str(err.code), "%s", err.msg);
+    if ((rc = check_id(e, "tenant_id", v.tenant_id)) || (rc = check_id(e, "customer_id", v.customer_id)) ||
+        (rc = check_id(e, "invoice_id", v.invoice_id)) || (rc = check_text(e, "reason", v.reason)) ||
+        (rc = check_text(e, "actor", v.actor)))
+        goto out;
+    const char *cmd = dn_case_command_kind_str(v.command);
+    if (v.command == DN_CASE_COMMAND_KIND_PAUSE &&
+        (!v.reason || (strcmp(v.reason, "dispute") != 0 && strcmp(v.reason, "promise_to_pay") != 0 &&
+                       strcmp(v.reason, "manual_hold") != 0))) {
+        rc = reject(e, "invalid_field", "field reason: a pause needs dispute, promise_to_pay or manual_hold");
+        goto out;
+    }
+    if (v.command == DN_CASE_COMMAND_KIND_CREDIT && (!v.has_amount_minor || v.amount_minor <= 0)) {
+        rc = reject(e, "invalid_field", "field amount_minor: a credit needs a positive amount");
+        goto out;
+    }
+    if (!replay) {
+        int first = first_time(e, v.event_id, dn_topic_name(DN_TOPIC_CASE_COMMANDS));
+        if (first <= 0) {
+            rc = first < 0 ? H_DBERR : H_OK;
+            goto out;
+        }
+    }
+    int64_t now = dn_clock_now_ms();
+    if (v.command == DN_CASE_COMMAND_KIND_PAUSE && v.has_until && dn_date_to_ms(v.until) <= now) {
+        rc = reject(e, "invalid_field", "field until: the pause would end before it starts");
+        goto out;
+    }
+    case_row_t c;
+    char case_id[DN_UUID_STR_LEN];
+    case_id_for(v.tenant_id, v.invoice_id, case_id);
+    int found = load_case(e, case_id, &c);
+    if (found <= 0) {
+        rc = found < 0 ? H_DBERR
+                       : hold_event(e, v.tenant_id, v.customer_id, v.invoice_id, v.event_id, DN_TOPIC_CASE_COMMANDS,
+                                    payload, len, now);
+        goto out;
+    }
+    const policy_t *pol = case_policy(e, &c);
+    char from[32];
+    snprintf(from, sizeof(from), "%s", c.state);
+    json_t *detail = json_object();
+    if (v.actor)
+        json_object_set_new(detail, "actor", json_string(v.actor));
+    const char *kind = NULL, *resolved = NULL;
+    accrue(&c, pol, now);
+    switch (v.command) {
+    case DN_CASE_COMMAND_KIND_PAUSE:
+        if (transition(&c, EV_PAUSE) < 0)
+            break;
+        if (strcmp(from, "paused") != 0)
+            snprintf(c.paused_from, sizeof(c.paused_from), "%s", from);
+        snprintf(c.pause_reason, sizeof(c.pause_reason), "%s", v.reason);
+        c.paused_until = v.has_until ? v.until : -1;
+        if (v.has_until) {
+            char until[16];
+            dn_date_format(v.until, until, sizeof(until));
+            json_object_set_new(detail, "until", json_string(until));
+        }
+        kind = "paused";
+        break;
+    case DN_CASE_COMMAND_KIND_RESUME:
+        json_decref(detail);
+        rc = fire_resume(e, &c, pol, now, v.event_id, v.reason ? v.reason : "resumed by command");
+        if (rc == H_REJECT)
+            rc = reject(e, "invalid_state", "case of invoice %.64s is %s, not paused", v.invoice_id, from);
+        goto out;
+    case DN_CASE_COMMAND_KIND_CREDIT:
+        json_decref(detail);
+        rc = apply_money(e, &c, pol, v.amount_minor, 1, v.event_id, v.event_id, now);
+        goto out;
+    case DN_CASE_COMMAND_KIND_CANCEL:
+        if (transition(&c, EV_CANCELLED) == 0) {
+            kind = "cancelled";
+            resolved = "cancelled";
+        }
+        break;
+    case DN_CASE_COMMAND_KIND_WRITE_OFF:
+        if (transition(&c, EV_WRITE_OFF) == 0) {
+            kind = "written_off";
+            json_object_set_new(detail, "written_off_minor", json_integer(total_due(&c)));
+        }
+        break;
+    case DN_CASE_COMMAND_KIND_HAND_OVER:
+        if (transition(&c, EV_HANDOVER) == 0)
+            kind = "collections_handover";
+        break;
+    }
+    if (!kind) {
+        json_decref(detail);
+        rc = reject(e, "invalid_state", "cannot %s the case of invoice %.64s: it is %s", cmd, v.invoice_id, from);
+        goto out;
+    }
+    if (fsm_is_terminal(state_of(&c))) {
         c.next_stage = 0;
-        c.next_action_ms = -1;
+        c.paused_from[0] = c.pause_reason[0] = '\0';
+        c.paused_until = -1;
     }
-    char caused_by[DN_UUID_STR_LEN], stage_txt[16];
-    snprintf(stage_txt, sizeof(stage_txt), "%d", stage);
-    const char *parts[] = {"timer", c.case_id, stage_txt};
-    dn_uuid_derive(caused_by, parts, 3);
-    if (save_case(e, &c, NULL, now) < 0 ||
-        record(e, &c, n > 0 ? "reminder_emitted" : "reminder_undeliverable", from,
-               n > 0 ? NULL : "no channel of the stage reaches the customer", caused_by, now,
-               json_pack("{s:s, s:s, s:o}", "stage_name", st->name, "template", st->template_key, "reminders",
-                         emitted)) < 0)
-        return H_DBERR;
-    if (st->action && record(e, &c, st->action, from, NULL, caused_by, now, NULL) < 0)
-        return H_DBERR;
-    dn_log_info("stage fired", "tenant_id", c.tenant_id, "invoice_id", c.invoice_id, "case_id", c.case_id, "stage_name",
-                st->name, "state", c.state, NULL);
-    return H_OK;
+    schedule_next(&c, pol, now);
+    rc = save_case(e, &c, resolved, now) < 0 || record(e, &c, kind, from, v.reason, v.event_id, now, detail) < 0
+             ? H_DBERR
+             : H_OK;
+    if (rc == H_OK)
+        dn_log_info("case command applied", "event_id", v.event_id, "tenant_id", v.tenant_id, "invoice_id",
+                    v.invoice_id, "command", cmd, "state", c.state, NULL);
+out:
+    dn_case_command_free(&v);
+    return rc;
+}
+
+static int handle_bytes(engine_t *e, dn_topic_id_t topic, const void *payload, size_t len, int replay)
+{
+    switch (topic) {
+    case DN_TOPIC_INVOICE_ISSUED:
+        return handle_invoice(e, payload, len);
+    case DN_TOPIC_PAYMENT_RECEIVED:
+        return handle_payment(e, payload, len);
+    case DN_TOPIC_PAYMENT_FAILED:
+        return handle_failed(e, payload, len, replay);
+    case DN_TOPIC_CASE_COMMANDS:
+        return handle_command(e, payload, len, replay);
+    default:
+        return reject(e, "unknown_topic", "no handler for topic %s", dn_topic_name(topic));
+    }
+}
+
+int handle_record(engine_t *e, const rd_kafka_message_t *m)
+{
+    dn_topic_id_t topic;
+    e->reject_code = NULL;
+    if (dn_topic_lookup(rd_kafka_topic_name(m->rkt), &topic) < 0)
+        return reject(e, "unknown_topic", "no handler for topic %s", rd_kafka_topic_name(m->rkt));
+    if (!m->payload || m->len == 0)
+        return reject(e, "bad_framing", "empty record");
+    return handle_bytes(e, topic, m->payload, m->len, 0);
 }

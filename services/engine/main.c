@@ -1,4 +1,4 @@
-/* dunning-engine: consumes invoice and payment events, keeps each case in PostgreSQL,
+/* dunning-engine: consumes invoice, payment, failed-charge and case-command events, keeps each case in PostgreSQL,
  * fires due stages from the Redis timer index, and publishes through the outbox.
  *
  * One thread, one loop:
@@ -344,8 +344,9 @@ int main(int argc, char **argv)
         dn_log_error("cannot start", "detail", errstr, NULL);
         goto out;
     }
-    const char *topics[] = {dn_topic_name(DN_TOPIC_INVOICE_ISSUED), dn_topic_name(DN_TOPIC_PAYMENT_RECEIVED)};
-    e->consumer = dn_kafka_consumer_new(e->cfg.common.kafka_brokers, e->cfg.group, topics, 2, errstr, sizeof(errstr));
+    const char *topics[] = {dn_topic_name(DN_TOPIC_INVOICE_ISSUED), dn_topic_name(DN_TOPIC_PAYMENT_RECEIVED),
+                            dn_topic_name(DN_TOPIC_PAYMENT_FAILED), dn_topic_name(DN_TOPIC_CASE_COMMANDS)};
+    e->consumer = dn_kafka_consumer_new(e->cfg.common.kafka_brokers, e->cfg.group, topics, 4, errstr, sizeof(errstr));
     if (!e->consumer) {
         dn_log_error("cannot start", "detail", errstr, NULL);
         goto out;

@@ -6,9 +6,33 @@
 #include <yaml.h>
 
 #include "dn_config.h"
+#include "dn_currency.h"
+#include "rules.h"
 
 static const char *const channel_names[] = {"email", "sms", "letter"};
 static const char *const actions[] = {"final_notice", "collections_handover", "suspend_service"};
+/* Decline codes that mean "this card will not work again" when a policy lists none. */
+static const char *const default_hard_declines[] = {
+    "lost_card",       "stolen_card",         "pickup_card",        "restricted_card",
+    "invalid_account", "account_closed",      "card_not_supported", "expired_card",
+    "do_not_honor",    "invalid_card_number", "fraudulent",         "revocation_of_authorization",
+};
+
+int64_t money_for(const money_map_t *m, const char *currency)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->currency[i], currency) == 0)
+            return m->minor[i];
+    return m->fallback;
+}
+
+int policy_is_hard_decline(const policy_t *p, const char *code)
+{
+    for (size_t i = 0; code && i < p->retries.nhard; i++)
+        if (strcmp(p->retries.hard_decline_codes[i], code) == 0)
+            return 1;
+    return 0;
+}
 
 const char *channel_name(channel_t ch)
 {
@@ -79,6 +103,84 @@ static int req_string(loader_t *l, yaml_node_t *map, const char *key, const char
     return 0;
 }
 
+static int parse_count(const char *s, int64_t max, int64_t *out)
+{
+    if (!s || !*s)
+        return -1;
+    int64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (*p - '0');
+        if (v > max)
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* {EUR: 500, JPY: 5, default: 0}: minor units per ISO 4217 currency. */
+static int load_money_map(loader_t *l, yaml_node_t *n, const char *field, money_map_t *m)
+{
+    if (!n || n->type != YAML_MAPPING_NODE)
+        return fail(l, n, field, "expected a mapping of currency to an amount in minor units, e.g. {EUR: 500}");
+    size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    m->currency = calloc(cnt ? cnt : 1, sizeof(*m->currency));
+    m->minor = calloc(cnt ? cnt : 1, sizeof(*m->minor));
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_pair_t *pr = &n->data.mapping.pairs.start[i];
+        yaml_node_t *kn = yaml_document_get_node(&l->doc, pr->key), *vn = yaml_document_get_node(&l->doc, pr->value);
+        const char *cur = scalar(kn);
+        int64_t v;
+        if (!cur || (strcmp(cur, "default") != 0 && dn_currency_exponent(cur) < 0))
+            return fail(l, kn, field, "keys are ISO 4217 currency codes (EUR, JPY, ...) or default");
+        if (parse_count(scalar(vn), INT64_MAX / 1000, &v) < 0)
+            return fail(l, vn, field, "expected a whole amount in minor units (500 = 5.00 EUR)");
+        if (strcmp(cur, "default") == 0) {
+            m->fallback = v;
+            continue;
+        }
+        snprintf(m->currency[m->n], sizeof(m->currency[m->n]), "%s", cur);
+        m->minor[m->n++] = v;
+    }
+    return 0;
+}
+
+static void free_money_map(money_map_t *m)
+{
+    free(m->currency);
+    free(m->minor);
+}
+
+static int load_e4(loader_t *l, yaml_node_t *n, const char *field, int64_t *out)
+{
+    if (!scalar(n) || rules_parse_e4(scalar(n), out) < 0)
+        return fail(l, n, field, "expected a percentage such as 8, 8.12 or 0.5 (at most 4 decimals)");
+    return 0;
+}
+
+static int load_channel_list(loader_t *l, yaml_node_t *chs, const char *field, channel_t *out, size_t *nout)
+{
+    *nout = 0;
+    if (!chs || chs->type != YAML_SEQUENCE_NODE || chs->data.sequence.items.top == chs->data.sequence.items.start)
+        return fail(l, chs, field, "expected a non-empty list of email, sms, letter");
+    for (yaml_node_item_t *it = chs->data.sequence.items.start; it < chs->data.sequence.items.top; it++) {
+        yaml_node_t *cn = yaml_document_get_node(&l->doc, *it);
+        const char *c = scalar(cn);
+        int found = -1;
+        for (int i = 0; c && i < 3; i++)
+            if (strcmp(c, channel_names[i]) == 0)
+                found = i;
+        if (found < 0)
+            return fail(l, cn, field, "unknown channel (use email, sms or letter)");
+        for (size_t i = 0; i < *nout; i++)
+            if (out[i] == (channel_t)found)
+                return fail(l, cn, field, "channel listed twice");
+        out[(*nout)++] = (channel_t)found;
+    }
+    return 0;
+}
+
 static int parse_offset(const char *s, int64_t *ms)
 {
     int neg = s[0] == '-';
@@ -91,7 +193,7 @@ static int parse_offset(const char *s, int64_t *ms)
 
 static int load_stage(loader_t *l, yaml_node_t *n, const char *where, stage_t *st)
 {
-    static const char *const keys[] = {"name", "offset", "channels", "template", "action", NULL};
+    static const char *const keys[] = {"name", "offset", "channels", "template", "action", "fee", NULL};
     if (check_keys(l, n, where, keys) < 0 || req_string(l, n, "name", where, &st->name) < 0)
         return -1;
     char field[256];
@@ -102,22 +204,21 @@ static int load_stage(loader_t *l, yaml_node_t *n, const char *where, stage_t *s
     if (!scalar(off) || parse_offset(scalar(off), &st->offset_ms) < 0)
         return fail(l, off, field, "expected a duration such as 3d, -2d, 36h, 30m or 45s");
     snprintf(field, sizeof(field), "%s.channels", where);
-    yaml_node_t *chs = map_get(l, n, "channels");
-    if (!chs || chs->type != YAML_SEQUENCE_NODE || chs->data.sequence.items.top == chs->data.sequence.items.start)
-        return fail(l, chs ? chs : n, field, "expected a non-empty list of email, sms, letter");
-    for (yaml_node_item_t *it = chs->data.sequence.items.start; it < chs->data.sequence.items.top; it++) {
-        yaml_node_t *cn = yaml_document_get_node(&l->doc, *it);
-        const char *c = scalar(cn);
-        int found = -1;
-        for (int i = 0; c && i < 3; i++)
-            if (strcmp(c, channel_names[i]) == 0)
-                found = i;
-        if (found < 0)
-            return fail(l, cn, field, "unknown channel (use email, sms or letter)");
-        for (size_t i = 0; i < st->nchannels; i++)
-            if (st->channels[i] == (channel_t)found)
-                return fail(l, cn, field, "channel listed twice");
-        st->channels[st->nchannels++] = (channel_t)found;
+    if (load_channel_list(l, map_get(l, n, "channels"), field, st->channels, &st->nchannels) < 0)
+        return -1;
+    yaml_node_t *fee = map_get(l, n, "fee");
+    if (fee) {
+        static const char *const fee_keys[] = {"fixed", "percent", NULL};
+        snprintf(field, sizeof(field), "%s.fee", where);
+        if (check_keys(l, fee, field, fee_keys) < 0)
+            return -1;
+        yaml_node_t *fixed = map_get(l, fee, "fixed"), *pct = map_get(l, fee, "percent");
+        snprintf(field, sizeof(field), "%s.fee.fixed", where);
+        if (fixed && load_money_map(l, fixed, field, &st->fee_fixed) < 0)
+            return -1;
+        snprintf(field, sizeof(field), "%s.fee.percent", where);
+        if (pct && load_e4(l, pct, field, &st->fee_percent_e4) < 0)
+            return -1;
     }
     snprintf(field, sizeof(field), "%s", where);
     if (req_string(l, n, "template", field, &st->template_key) < 0)
@@ -135,11 +236,121 @@ static int load_stage(loader_t *l, yaml_node_t *n, const char *where, stage_t *s
     return 0;
 }
 
+static int load_retries(loader_t *l, yaml_node_t *n, const char *where, retry_policy_t *r)
+{
+    static const char *const keys[] = {"schedule", "hard_decline_codes", "update_template", "result_wait", NULL};
+    char field[512];
+    snprintf(field, sizeof(field), "%s.retries", where);
+    if (check_keys(l, n, field, keys) < 0)
+        return -1;
+    yaml_node_t *sch = map_get(l, n, "schedule");
+    snprintf(field, sizeof(field), "%s.retries.schedule", where);
+    size_t cnt = sch && sch->type == YAML_SEQUENCE_NODE
+                     ? (size_t)(sch->data.sequence.items.top - sch->data.sequence.items.start)
+                     : 0;
+    if (!sch || sch->type != YAML_SEQUENCE_NODE || cnt == 0 || cnt > POLICY_MAX_RETRIES)
+        return fail(l, sch ? sch : n, field,
+                    "expected a list of 1 to 16 durations after the failed charge, e.g. [1d, 3d]");
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_t *dn = yaml_document_get_node(&l->doc, sch->data.sequence.items.start[i]);
+        int64_t ms;
+        if (!scalar(dn) || dn_config_parse_duration(scalar(dn), &ms) < 0 || ms <= 0)
+            return fail(l, dn, field, "expected a positive duration such as 1d, 36h or 30m");
+        if (i > 0 && ms <= r->schedule_ms[i - 1])
+            return fail(l, dn, field, "retry times must increase");
+        r->schedule_ms[i] = ms;
+        r->nschedule = i + 1;
+    }
+    yaml_node_t *codes = map_get(l, n, "hard_decline_codes");
+    snprintf(field, sizeof(field), "%s.retries.hard_decline_codes", where);
+    if (codes) {
+        if (codes->type != YAML_SEQUENCE_NODE)
+            return fail(l, codes, field, "expected a list of decline codes");
+        cnt = (size_t)(codes->data.sequence.items.top - codes->data.sequence.items.start);
+        r->hard_decline_codes = calloc(cnt ? cnt : 1, sizeof(char *));
+        for (size_t i = 0; i < cnt; i++) {
+            yaml_node_t *cn = yaml_document_get_node(&l->doc, codes->data.sequence.items.start[i]);
+            if (!scalar(cn) || !*scalar(cn))
+                return fail(l, cn, field, "expected a decline code");
+            r->hard_decline_codes[r->nhard++] = strdup(scalar(cn));
+        }
+    } else {
+        cnt = sizeof(default_hard_declines) / sizeof(default_hard_declines[0]);
+        r->hard_decline_codes = calloc(cnt, sizeof(char *));
+        for (size_t i = 0; i < cnt; i++)
+            r->hard_decline_codes[r->nhard++] = strdup(default_hard_declines[i]);
+    }
+    yaml_node_t *tpl = map_get(l, n, "update_template");
+    snprintf(field, sizeof(field), "%s.retries.update_template", where);
+    if (tpl && (!scalar(tpl) || !*scalar(tpl)))
+        return fail(l, tpl, field, "expected a template key");
+    r->update_template = strdup(tpl ? scalar(tpl) : "update_payment_method");
+    yaml_node_t *wait = map_get(l, n, "result_wait");
+    snprintf(field, sizeof(field), "%s.retries.result_wait", where);
+    r->result_wait_ms = 86400000;
+    if (wait && (!scalar(wait) || dn_config_parse_duration(scalar(wait), &r->result_wait_ms) < 0))
+        return fail(l, wait, field, "expected a duration such as 1d or 12h");
+    return 0;
+}
+
+static int load_policy_options(loader_t *l, yaml_node_t *n, const char *where, policy_t *p)
+{
+    char field[512];
+    yaml_node_t *v;
+    int64_t x;
+    if ((v = map_get(l, n, "grace_days"))) {
+        snprintf(field, sizeof(field), "%s.grace_days", where);
+        if (parse_count(scalar(v), 3650, &x) < 0)
+            return fail(l, v, field, "expected a whole number of days (0 to 3650)");
+        p->grace_days = (int32_t)x;
+    }
+    snprintf(field, sizeof(field), "%s.min_amount", where);
+    if ((v = map_get(l, n, "min_amount")) && load_money_map(l, v, field, &p->min_amount) < 0)
+        return -1;
+    snprintf(field, sizeof(field), "%s.tolerance", where);
+    if ((v = map_get(l, n, "tolerance")) && load_money_map(l, v, field, &p->tolerance) < 0)
+        return -1;
+    if ((v = map_get(l, n, "interest"))) {
+        static const char *const keys[] = {"annual_rate", NULL};
+        snprintf(field, sizeof(field), "%s.interest", where);
+        if (check_keys(l, v, field, keys) < 0)
+            return -1;
+        yaml_node_t *rate = map_get(l, v, "annual_rate");
+        snprintf(field, sizeof(field), "%s.interest.annual_rate", where);
+        if (!rate)
+            return fail(l, v, field, "required");
+        if (load_e4(l, rate, field, &p->interest_rate_e4) < 0)
+            return -1;
+    }
+    if ((v = map_get(l, n, "catch_up"))) {
+        snprintf(field, sizeof(field), "%s.catch_up", where);
+        const char *c = scalar(v);
+        if (c && strcmp(c, "latest") == 0)
+            p->catch_up = CATCH_UP_LATEST;
+        else if (c && strcmp(c, "each") == 0)
+            p->catch_up = CATCH_UP_EACH;
+        else
+            return fail(l, v, field, "expected latest or each");
+    }
+    snprintf(field, sizeof(field), "%s.channel_order", where);
+    if ((v = map_get(l, n, "channel_order")) &&
+        load_channel_list(l, v, field, p->channel_order, &p->nchannel_order) < 0)
+        return -1;
+    if ((v = map_get(l, n, "retries")) && load_retries(l, v, where, &p->retries) < 0)
+        return -1;
+    return 0;
+}
+
 static int load_policy(loader_t *l, const char *name, yaml_node_t *n, const char *where, policy_t *p)
 {
-    static const char *const keys[] = {"stages", NULL};
+    static const char *const keys[] = {"stages",   "grace_days",    "min_amount", "tolerance", "interest",
+                                       "catch_up", "channel_order", "retries",    NULL};
     p->name = strdup(name);
-    if (check_keys(l, n, where, keys) < 0)
+    p->channel_order[0] = CH_EMAIL;
+    p->channel_order[1] = CH_SMS;
+    p->channel_order[2] = CH_LETTER;
+    p->nchannel_order = 3;
+    if (check_keys(l, n, where, keys) < 0 || load_policy_options(l, n, where, p) < 0)
         return -1;
     yaml_node_t *stages = map_get(l, n, "stages");
     char field[256];
@@ -316,7 +527,15 @@ void policy_set_destroy(policy_set_t *ps)
                 free(st->name);
                 free(st->template_key);
                 free(st->action);
+                free_money_map(&st->fee_fixed);
             }
+            policy_t *p = &t->policies[j];
+            for (size_t k = 0; k < p->retries.nhard; k++)
+                free(p->retries.hard_decline_codes[k]);
+            free(p->retries.hard_decline_codes);
+            free(p->retries.update_template);
+            free_money_map(&p->min_amount);
+            free_money_map(&p->tolerance);
             free(t->policies[j].stages);
             free(t->policies[j].name);
         }

@@ -1,4 +1,5 @@
-/* Dunning policies from a YAML file in config/policies/ (see docs/policies.md).
+/* Dunning policies from a YAML file in config/policies/ (see docs/policies.md for the
+ * whole format with a complete example).
  *
  *   tenants:
  *     default:                       # any tenant without an entry of its own
@@ -6,8 +7,12 @@
  *       segments: {chronic_late: strict}
  *       policies:
  *         standard:
+ *           grace_days: 3
+ *           min_amount: {EUR: 500}
+ *           interest: {annual_rate: 8.12}
  *           stages:
- *             - {name: first_reminder, offset: 3d, channels: [email], template: first_reminder}
+ *             - {name: first_reminder, offset: 3d, channels: [email], template: first_reminder,
+ *                fee: {fixed: {EUR: 500}, percent: 1.5}}
  *
  * Loaded and validated once at start; errors name the file, line and field. */
 #ifndef DN_ENGINE_POLICY_H
@@ -17,6 +22,17 @@
 #include <stdint.h>
 
 #define POLICY_MAX_CHANNELS 3
+#define POLICY_MAX_RETRIES  16
+
+/* An amount per currency ({EUR: 500, JPY: 5}); a currency not listed gets `fallback`
+ * (key "default", else 0). Values are minor units of that currency. */
+typedef struct money_map {
+    char (*currency)[4];
+    int64_t *minor;
+    size_t n;
+    int64_t fallback;
+} money_map_t;
+int64_t money_for(const money_map_t *m, const char *currency);
 
 typedef enum { CH_EMAIL = 0, CH_SMS, CH_LETTER } channel_t;
 
@@ -27,12 +43,33 @@ typedef struct stage {
     channel_t channels[POLICY_MAX_CHANNELS];
     size_t nchannels;
     char *action; /* final_notice, collections_handover, suspend_service or NULL */
+    money_map_t fee_fixed;
+    int64_t fee_percent_e4; /* of the outstanding principal, 4 decimals (1.5 % = 15000) */
 } stage_t;
+
+typedef enum { CATCH_UP_LATEST = 0, CATCH_UP_EACH } catch_up_t;
+
+typedef struct retry_policy {
+    int64_t schedule_ms[POLICY_MAX_RETRIES]; /* offsets from the first failed charge */
+    size_t nschedule;                        /* 0 = failed charges are not retried */
+    char **hard_decline_codes;               /* not retried: straight to update_template */
+    size_t nhard;
+    char *update_template;  /* "update your payment method" reminder */
+    int64_t result_wait_ms; /* after the last retry, wait this long for its result */
+} retry_policy_t;
 
 typedef struct policy {
     char *name;
     stage_t *stages; /* ordered by offset; stage numbers are index + 1 */
     size_t nstages;
+    int32_t grace_days;                           /* overdue stages wait until due + grace */
+    money_map_t min_amount;                       /* below it (principal owed), no dunning */
+    money_map_t tolerance;                        /* owing at most this counts as paid */
+    int64_t interest_rate_e4;                     /* annual, simple, daily; 0 = none */
+    catch_up_t catch_up;                          /* stages passed while the engine was away */
+    channel_t channel_order[POLICY_MAX_CHANNELS]; /* fallback when a stage's channels reach nobody */
+    size_t nchannel_order;
+    retry_policy_t retries;
 } policy_t;
 
 typedef struct tenant_policies {
@@ -58,5 +95,6 @@ void policy_set_destroy(policy_set_t *ps);
 const policy_t *policy_select(const policy_set_t *ps, const char *tenant, const char *name, const char *segment);
 const policy_t *policy_find(const policy_set_t *ps, const char *tenant, const char *name);
 const char *channel_name(channel_t ch);
+int policy_is_hard_decline(const policy_t *p, const char *code);
 
 #endif

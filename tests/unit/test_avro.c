@@ -22,6 +22,7 @@ static const struct {
     {"PaymentFailed", &dn_payment_failed_desc},      {"ReminderDue", &dn_reminder_due_desc},
     {"PaymentRetryDue", &dn_payment_retry_due_desc}, {"DunningCaseEvent", &dn_dunning_case_event_desc},
     {"ReminderOutcome", &dn_reminder_outcome_desc},  {"DeadLetter", &dn_dead_letter_desc},
+    {"CaseCommand", &dn_case_command_desc},
 };
 #define NRECORDS (sizeof(records) / sizeof(records[0]))
 
