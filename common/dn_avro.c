@@ -218,7 +218,7 @@ static int scan_value(scan_t *s, avro_schema_t sc)
                 }
                 if (!rc)
                     rc = scan_value(s, avro_typeof(sc) == AVRO_MAP ? avro_schema_map_values(sc)
-                                                                    : avro_schema_array_items(sc));
+                                                                   : avro_schema_array_items(sc));
             }
             if (rc)
                 break;

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "dn_log.h"
+#include "dn_pg.h"
+#include "dn_uuid.h"
 
 struct dn_timers {
     redisContext *ctx;
@@ -247,4 +249,34 @@ int dn_timers_clear(dn_timers_t *t)
     if (live(t) < 0)
         return -1;
     return command_ok(t, redisCommand(t->ctx, "DEL %s %s", t->key, t->marker), "del");
+}
+
+long dn_timers_rebuild(dn_timers_t *t, dn_pg_t *pg)
+{
+    long total = 0;
+    char last[DN_UUID_STR_LEN] = "00000000-0000-0000-0000-000000000000";
+    for (;;) {
+        const char *params[] = {last};
+        PGresult *r = dn_pg_query(pg,
+                                  "SELECT case_id, (extract(epoch from next_action_at) * 1000)::bigint FROM cases "
+                                  "WHERE next_action_at IS NOT NULL AND case_id > $1 ORDER BY case_id LIMIT 10000",
+                                  1, params);
+        if (!r)
+            return -1;
+        int n = PQntuples(r);
+        int rc = 0;
+        for (int i = 0; i < n && rc == 0; i++)
+            rc = dn_timers_add(t, PQgetvalue(r, i, 0), strtoll(PQgetvalue(r, i, 1), NULL, 10));
+        if (n > 0)
+            snprintf(last, sizeof(last), "%s", PQgetvalue(r, n - 1, 0));
+        PQclear(r);
+        if (rc < 0 || dn_timers_flush(t) < 0)
+            return -1;
+        total += n;
+        if (n < 10000)
+            break;
+    }
+    if (dn_timers_marker_set(t) < 0)
+        return -1;
+    return total;
 }

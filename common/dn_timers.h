@@ -39,4 +39,9 @@ int dn_timers_marker_set(dn_timers_t *t);
 /* Deletes the whole set (before a rebuild). */
 int dn_timers_clear(dn_timers_t *t);
 
+struct dn_pg;
+/* Re-adds every pending timer from PostgreSQL (cases.next_action_at, the source of
+ * truth) and sets the marker. Idempotent; safe while engines run. Count or -1. */
+long dn_timers_rebuild(dn_timers_t *t, struct dn_pg *pg);
+
 #endif

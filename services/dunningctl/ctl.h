@@ -2,16 +2,26 @@
 #ifndef DN_CTL_H
 #define DN_CTL_H
 
+#include <stddef.h>
+
 #include "dn_config.h"
+#include "dn_topics.h"
 
 typedef struct ctl_cfg {
     dn_common_cfg_t common;
+    char *timer_key;
 } ctl_cfg_t;
+
+/* Publishes one JSON object as a framed record of the topic's schema. 0/-1 with errstr. */
+int ctl_publish_json(ctl_cfg_t *cfg, dn_topic_id_t topic, const char *json_line, char *errstr, size_t errstr_size);
 
 /* Each returns the process exit status: 0 ok, 1 failure, 2 usage. */
 int ctl_publish(ctl_cfg_t *cfg, int argc, char **argv);
 int ctl_encode(ctl_cfg_t *cfg, int argc, char **argv);
 int ctl_consume(ctl_cfg_t *cfg, int argc, char **argv);
 int ctl_case_show(ctl_cfg_t *cfg, int argc, char **argv);
+/* case pause|resume|credit|cancel|write-off|hand-over INVOICE ...: publishes a CaseCommand. */
+int ctl_case_command(ctl_cfg_t *cfg, const char *command, int argc, char **argv);
+int ctl_timers_rebuild(ctl_cfg_t *cfg);
 
 #endif

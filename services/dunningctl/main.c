@@ -12,7 +12,11 @@
 #include "dn_pg.h"
 #include "dn_topics.h"
 
-static const dn_cfg_entry_t config_table[] = {DN_CFG_COMMON(ctl_cfg_t)};
+static const dn_cfg_entry_t config_table[] = {
+    DN_CFG_COMMON(ctl_cfg_t),
+    DN_CFG("DUNNING_TIMER_KEY", DN_CFG_STRING, "dunning:timers", 0, 0,
+           "Redis sorted set holding the timer index (timers rebuild).", ctl_cfg_t, timer_key),
+};
 #define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))
 
 static const char usage[] =
@@ -28,6 +32,11 @@ static const char usage[] =
     "                                  default 10000, without records)\n"
     "  case show INVOICE [--tenant T] [--json]\n"
     "                                  a case's state and its audit trail\n"
+    "  case pause|resume|credit|cancel|write-off|hand-over INVOICE --tenant T [--customer C]\n"
+    "       [--reason R] [--until YYYY-MM-DD] [--amount MINOR] [--actor WHO]\n"
+    "                                  publish a CaseCommand (pause reasons: dispute,\n"
+    "                                  promise_to_pay, manual_hold; credit needs --amount)\n"
+    "  timers rebuild                  restore every pending timer in Redis from PostgreSQL\n"
     "  clock now                       the (possibly simulated) time of the stack\n"
     "  clock set TIME [--speed N]      move the simulated clock (DUNNING_CLOCK_FILE) to TIME\n"
     "                                  (ISO 8601), running N times real time (0 = frozen;\n"
@@ -131,6 +140,10 @@ int main(int argc, char **argv)
         rc = ctl_consume(&cfg, argc - 2, argv + 2);
     else if (strcmp(cmd, "case") == 0 && argc > 2 && strcmp(argv[2], "show") == 0)
         rc = ctl_case_show(&cfg, argc - 3, argv + 3);
+    else if (strcmp(cmd, "case") == 0 && argc > 2)
+        rc = ctl_case_command(&cfg, argv[2], argc - 3, argv + 3);
+    else if (strcmp(cmd, "timers") == 0 && argc > 2 && strcmp(argv[2], "rebuild") == 0)
+        rc = ctl_timers_rebuild(&cfg);
     else if (strcmp(cmd, "clock") == 0 && argc > 2 && strcmp(argv[2], "now") == 0) {
         char buf[40];
         dn_time_format(dn_clock_now_ms(), buf, sizeof(buf));

@@ -75,6 +75,26 @@ out:
     return rc;
 }
 
+int ctl_publish_json(ctl_cfg_t *cfg, dn_topic_id_t topic, const char *json_line, char *errstr, size_t errstr_size)
+{
+    char *buf = NULL, key[512];
+    size_t len = 0;
+    if (encode_line(dn_topic_schema(topic), json_line, &buf, &len, key, sizeof(key), errstr, errstr_size) < 0)
+        return -1;
+    dn_kafka_producer_t *p = dn_kafka_producer_new(cfg->common.kafka_brokers, errstr, errstr_size);
+    int rc = -1;
+    if (p) {
+        rc = dn_kafka_producer_send(p, dn_topic_name(topic), key, strlen(key), buf, len);
+        if (rc == 0 && dn_kafka_producer_flush(p, 30000) < 0)
+            rc = -1;
+        if (rc < 0)
+            snprintf(errstr, errstr_size, "the broker did not acknowledge the record");
+        dn_kafka_producer_destroy(p, 1000);
+    }
+    free(buf);
+    return rc;
+}
+
 int ctl_publish(ctl_cfg_t *cfg, int argc, char **argv)
 {
     const char *topic_arg = NULL, *raw_key = "";

@@ -361,7 +361,9 @@ static void accrue(case_row_t *c, const policy_t *p, int64_t now)
     interest_acc_t acc = {.micro = c->interest_micro,
                           .through = c->interest_through >= 0 ? c->interest_through : c->due_date};
     case_state_t s = state_of(c);
-    int64_t rate = s == ST_PAUSED || fsm_is_terminal(s) ? 0 : p->interest_rate_e4;
+    if (fsm_is_terminal(s))
+        return; /* settled, written off or handed over: the amounts are final */
+    int64_t rate = s == ST_PAUSED ? 0 : p->interest_rate_e4;
     rules_accrue(&acc, c->outstanding, rate, dn_date_from_ms(now));
     c->interest_micro = acc.micro;
     c->interest_through = acc.through;
@@ -440,6 +442,7 @@ static int apply_money(engine_t *e, case_row_t *c, const policy_t *pol, int64_t 
     const char *reason = NULL;
     if (settles) {
         reason = is_credit ? "credited" : left > 0 ? "paid_within_tolerance" : "paid";
+        c->outstanding = c->fee = c->interest = 0; /* a remainder within tolerance is forgiven */
         c->next_stage = 0;
         c->paused_from[0] = c->pause_reason[0] = '\0';
         c->paused_until = -1;

@@ -72,32 +72,7 @@ static void apply_timer_ops(engine_t *e)
 
 long engine_reconcile_timers(engine_t *e)
 {
-    long total = 0;
-    char last[DN_UUID_STR_LEN] = "00000000-0000-0000-0000-000000000000";
-    for (;;) {
-        const char *params[] = {last};
-        PGresult *r = dn_pg_query(e->pg,
-                                  "SELECT case_id, (extract(epoch from next_action_at) * 1000)::bigint FROM cases "
-                                  "WHERE next_action_at IS NOT NULL AND case_id > $1 ORDER BY case_id LIMIT 10000",
-                                  1, params);
-        if (!r)
-            return -1;
-        int n = PQntuples(r);
-        int rc = 0;
-        for (int i = 0; i < n && rc == 0; i++)
-            rc = dn_timers_add(e->timers, PQgetvalue(r, i, 0), strtoll(PQgetvalue(r, i, 1), NULL, 10));
-        if (n > 0)
-            snprintf(last, sizeof(last), "%s", PQgetvalue(r, n - 1, 0));
-        PQclear(r);
-        if (rc < 0 || dn_timers_flush(e->timers) < 0)
-            return -1;
-        total += n;
-        if (n < 10000)
-            break;
-    }
-    if (dn_timers_marker_set(e->timers) < 0)
-        return -1;
-    return total;
+    return dn_timers_rebuild(e->timers, e->pg);
 }
 
 static void reconcile_if_needed(engine_t *e, int64_t *next_check)

@@ -140,4 +140,46 @@ audit_count() { psql_q "SELECT count(*) FROM audit WHERE tenant_id = '$TENANT' A
 delivered_count() { psql_q "SELECT count(*) FROM deliveries WHERE tenant_id = '$TENANT' AND status = 'delivered'"; }
 # dead_letters KEY: dead-letter records with that key, as JSON lines.
 dead_letters() { consume dead-letter | jq -c --arg k "$1" 'select(.key == $k)'; }
+# with_policy NAME: sets the policy of the invoice JSON on stdin.
+with_policy() { jq -c --arg p "$1" '.policy = $p'; }
+# reachable_everywhere: adds a phone number and a postal address to the invoice's contact.
+reachable_everywhere() {
+    jq -c '.contact.phone = "+4917612345678" |
+           .contact.address = {line1: "Hauptstr. 1", postal_code: "10115", city: "Berlin", country: "DE"}'
+}
+# failed_json PAYMENT_ID INVOICE CUSTOMER AMOUNT CODE [ATTEMPT]: a PaymentFailed.
+failed_json() {
+    jq -cn --arg t "$TENANT" --arg p "$1" --arg id "$2" --arg c "$3" --argjson amt "$4" --arg code "$5" \
+        --argjson att "${6:-1}" \
+        '{tenant_id: $t, customer_id: $c, payment_id: $p, invoice_id: $id, amount_minor: $amt, currency: "EUR",
+          decline_code: $code, attempt: $att}'
+}
+# command_json INVOICE CUSTOMER COMMAND [REASON] [UNTIL] [AMOUNT]: a CaseCommand.
+command_json() {
+    jq -cn --arg t "$TENANT" --arg id "$1" --arg c "$2" --arg cmd "$3" --arg r "${4:-}" --arg u "${5:-}" \
+        --arg a "${6:-}" \
+        '{tenant_id: $t, customer_id: $c, invoice_id: $id, command: $cmd, actor: "test"}
+         + (if $r != "" then {reason: $r} else {} end) + (if $u != "" then {until: $u} else {} end)
+         + (if $a != "" then {amount_minor: ($a | tonumber)} else {} end)'
+}
+# audit_trail INVOICE: the kinds of the invoice's audit rows, in order.
+audit_trail() {
+    psql_q "SELECT string_agg(kind, ' ' ORDER BY id) FROM audit WHERE tenant_id = '$TENANT' AND invoice_id = '$1'"
+}
+# reminders: every ReminderDue of this tenant on all three channel topics, one line each:
+# invoice,stage,stage_name,channel,template,outstanding,fee,interest,total (sorted).
+reminders() {
+    for t in reminder-due.email reminder-due.sms reminder-due.letter; do consume_tenant "$t"; done |
+        jq -r '[.invoice_id, .stage, .stage_name, .channel, .template_key, .outstanding_minor, .fee_minor,
+                .interest_minor, .total_due_minor] | join(",")' | sort
+}
+# outbox_empty: everything the engine wrote has been published.
+outbox_empty() { psql_q "SELECT count(*) FROM outbox"; }
+# step ISO: moves the clock and waits until the engine has fired what fell due and published it.
+step() {
+    clock_set "$1"
+    local target=$(($(date -u -d "$1" +%s) * 1000))
+    wait_eq 20 "timers due by $1 fired" 0 psql_q "SELECT count(*) FROM cases WHERE tenant_id = '$TENANT' AND next_action_at <= to_timestamp($target / 1000.0)"
+    wait_eq 20 "outbox drained" 0 outbox_empty
+}
 case_field() { psql_q "SELECT $2 FROM cases WHERE tenant_id = '$TENANT' AND invoice_id = '$1'"; }

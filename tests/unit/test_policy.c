@@ -118,11 +118,120 @@ static void test_errors(void **state)
     expect_error("tenants: {default: [\n", "invalid YAML");
 }
 
+static const char full[] =
+    "tenants:\n"
+    "  default:\n"
+    "    default_policy: p\n"
+    "    policies:\n"
+    "      p:\n"
+    "        grace_days: 3\n"
+    "        min_amount: {EUR: 500, JPY: 5, default: 100}\n"
+    "        tolerance: {EUR: 50}\n"
+    "        interest: {annual_rate: 8.12}\n"
+    "        catch_up: each\n"
+    "        channel_order: [sms, email]\n"
+    "        retries: {schedule: [1d, 3d, 36h12m], hard_decline_codes: [lost_card], result_wait: 12h}\n"
+    "        stages:\n"
+    "          - {name: a, offset: 0d, channels: [email], template: t, fee: {fixed: {EUR: 500, BHD: 1500}, "
+    "percent: 1.5}}\n"
+    "          - {name: b, offset: 7d, channels: [letter], template: u, action: collections_handover}\n";
+
+static void test_options(void **state)
+{
+    (void)state;
+    char err[512];
+    char text[sizeof(full)];
+    snprintf(text, sizeof(text), "%s", full);
+    /* 36h12m is not a duration */
+    policy_set_t *ps = load_text(text, err, sizeof(err));
+    assert_null(ps);
+    assert_non_null(strstr(err, ":12: tenants.default.policies.p.retries.schedule: expected a positive duration"));
+    memcpy(strstr(text, "36h12m"), "5d    ", 6);
+    ps = load_text(text, err, sizeof(err));
+    if (!ps)
+        fail_msg("%s", err);
+    const policy_t *p = policy_select(ps, "anyone", NULL, NULL);
+    assert_non_null(p);
+    assert_int_equal(p->grace_days, 3);
+    assert_int_equal(money_for(&p->min_amount, "EUR"), 500);
+    assert_int_equal(money_for(&p->min_amount, "JPY"), 5);
+    assert_int_equal(money_for(&p->min_amount, "USD"), 100); /* default */
+    assert_int_equal(money_for(&p->tolerance, "EUR"), 50);
+    assert_int_equal(money_for(&p->tolerance, "USD"), 0);
+    assert_int_equal(p->interest_rate_e4, 81200);
+    assert_int_equal(p->catch_up, CATCH_UP_EACH);
+    assert_int_equal(p->nchannel_order, 2);
+    assert_int_equal(p->channel_order[0], CH_SMS);
+    assert_int_equal(p->channel_order[1], CH_EMAIL);
+    assert_int_equal(p->retries.nschedule, 3);
+    assert_int_equal(p->retries.schedule_ms[0], 86400000);
+    assert_int_equal(p->retries.schedule_ms[2], 5 * 86400000LL);
+    assert_int_equal(p->retries.result_wait_ms, 12 * 3600000LL);
+    assert_true(policy_is_hard_decline(p, "lost_card"));
+    assert_false(policy_is_hard_decline(p, "stolen_card")); /* the list replaces the defaults */
+    assert_string_equal(p->retries.update_template, "update_payment_method");
+    assert_int_equal(money_for(&p->stages[0].fee_fixed, "EUR"), 500);
+    assert_int_equal(money_for(&p->stages[0].fee_fixed, "BHD"), 1500);
+    assert_int_equal(money_for(&p->stages[0].fee_fixed, "USD"), 0);
+    assert_int_equal(p->stages[0].fee_percent_e4, 15000);
+    assert_int_equal(p->stages[1].fee_percent_e4, 0);
+    assert_string_equal(p->stages[1].action, "collections_handover");
+    policy_set_destroy(ps);
+
+    /* Defaults of a policy that sets none of the options. */
+    ps = load_text("tenants:\n  default:\n    default_policy: p\n    policies:\n      p:\n        retries: "
+                   "{schedule: [1d]}\n        stages:\n          - {name: a, offset: 1d, channels: [email], "
+                   "template: t}\n",
+                   err, sizeof(err));
+    if (!ps)
+        fail_msg("%s", err);
+    p = policy_select(ps, "x", NULL, NULL);
+    assert_int_equal(p->grace_days, 0);
+    assert_int_equal(money_for(&p->min_amount, "EUR"), 0);
+    assert_int_equal(p->interest_rate_e4, 0);
+    assert_int_equal(p->catch_up, CATCH_UP_LATEST);
+    assert_int_equal(p->nchannel_order, 3);
+    assert_true(policy_is_hard_decline(p, "stolen_card"));
+    assert_true(policy_is_hard_decline(p, "do_not_honor"));
+    assert_false(policy_is_hard_decline(p, "insufficient_funds"));
+    assert_int_equal(p->retries.result_wait_ms, 86400000);
+    policy_set_destroy(ps);
+}
+
+#define HEAD  "tenants:\n  default:\n    default_policy: p\n    policies:\n      p:\n"
+#define STAGE "        stages:\n          - {name: a, offset: 1d, channels: [email], template: t}\n"
+
+static void test_option_errors(void **state)
+{
+    (void)state;
+    expect_error(HEAD "        grace_days: -1\n" STAGE, ":6: tenants.default.policies.p.grace_days: expected a whole");
+    expect_error(HEAD "        min_amount: {EURO: 5}\n" STAGE, "p.min_amount: keys are ISO 4217 currency codes");
+    expect_error(HEAD "        tolerance: {EUR: 1.5}\n" STAGE, "p.tolerance: expected a whole amount in minor units");
+    expect_error(HEAD "        interest: {annual_rate: 8.123456}\n" STAGE,
+                 "p.interest.annual_rate: expected a percentage");
+    expect_error(HEAD "        interest: {rate: 8}\n" STAGE, "p.interest: unknown key 'rate'");
+    expect_error(HEAD "        catch_up: all\n" STAGE, "p.catch_up: expected latest or each");
+    expect_error(HEAD "        channel_order: [email, email]\n" STAGE, "p.channel_order: channel listed twice");
+    expect_error(HEAD "        retries: {schedule: [3d, 1d]}\n" STAGE, "p.retries.schedule: retry times must increase");
+    expect_error(HEAD "        retries: {schedule: []}\n" STAGE, "p.retries.schedule: expected a list of 1 to 16");
+    expect_error(HEAD "        retries: {schedule: [1d], update_template: ''}\n" STAGE,
+                 "p.retries.update_template: expected a template key");
+    expect_error(HEAD
+                 "        stages:\n          - {name: a, offset: 1d, channels: [email], template: t, fee: {percent: "
+                 "-1}}\n",
+                 "stages[0].fee.percent: expected a percentage");
+    expect_error(HEAD "        stages:\n          - {name: a, offset: 1d, channels: [email], template: t, fee: {flat: "
+                      "5}}\n",
+                 "stages[0].fee: unknown key 'flat'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_and_select),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_option_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
