@@ -22,6 +22,7 @@ ALTER TABLE cases
     ADD COLUMN retry_base_at       timestamptz,
     ADD COLUMN retry_payment_id    text,
     ADD COLUMN last_decline_code   text,
+    ADD COLUMN retry_from          text, -- the state the retries started in
     -- A paused case remembers the state it was paused in, why, and until when.
     ADD COLUMN paused_from         text,
     ADD COLUMN pause_reason        text,

@@ -34,6 +34,8 @@ typedef struct case_row {
     int retry_attempt;
     int64_t retry_base_ms; /* -1 = none */
     char last_decline[65];
+    char retry_payment[ID_MAX + 1]; /* the charge that failed first */
+    char retry_from[32];            /* the state the retries started in */
     char paused_from[32], pause_reason[32];
     int32_t paused_until; /* -1 = none */
 } case_row_t;
@@ -45,7 +47,8 @@ static const char *const case_columns =
     "c.fees_charged_minor, c.interest_micro, coalesce(c.interest_through - date '1970-01-01', -1), "
     "c.interest_paid_minor, c.credited_minor, c.overpaid_minor, c.next_action, c.retry_attempt, "
     "coalesce((extract(epoch from c.retry_base_at) * 1000)::bigint, -1), coalesce(c.last_decline_code, ''), "
-    "coalesce(c.paused_from, ''), coalesce(c.pause_reason, ''), coalesce(c.paused_until - date '1970-01-01', -1)";
+    "coalesce(c.paused_from, ''), coalesce(c.pause_reason, ''), coalesce(c.paused_until - date '1970-01-01', -1), "
+    "coalesce(c.retry_payment_id, ''), coalesce(c.retry_from, '')";
 
 int reject(engine_t *e, const char *code, const char *fmt, ...)
 {
@@ -121,6 +124,8 @@ static void case_from_row(PGresult *r, case_row_t *c)
     snprintf(c->paused_from, sizeof(c->paused_from), "%s", PQgetvalue(r, 0, 26));
     snprintf(c->pause_reason, sizeof(c->pause_reason), "%s", PQgetvalue(r, 0, 27));
     c->paused_until = (int32_t)col_i64(r, 28);
+    snprintf(c->retry_payment, sizeof(c->retry_payment), "%s", PQgetvalue(r, 0, 29));
+    snprintf(c->retry_from, sizeof(c->retry_from), "%s", PQgetvalue(r, 0, 30));
 }
 
 /* Loads and row-locks a case. 1 found, 0 none, -1 database error. */
@@ -188,7 +193,9 @@ static int save_case(engine_t *e, const case_row_t *c, const char *resolved_reas
                             c->last_decline[0] ? c->last_decline : NULL,
                             c->paused_from[0] ? c->paused_from : NULL,
                             c->pause_reason[0] ? c->pause_reason : NULL,
-                            c->paused_until >= 0 ? until : NULL};
+                            c->paused_until >= 0 ? until : NULL,
+                            c->retry_payment[0] ? c->retry_payment : NULL,
+                            c->retry_from[0] ? c->retry_from : NULL};
     PGresult *r = dn_pg_query(
         e->pg,
         "UPDATE cases SET state = $2, stage = $3, paid_minor = $4, outstanding_minor = $5, fee_minor = $6, "
@@ -196,8 +203,8 @@ static int save_case(engine_t *e, const case_row_t *c, const char *resolved_reas
         "updated_at = $11, fees_charged_minor = $12, interest_micro = $13, interest_through = $14, "
         "interest_paid_minor = $15, credited_minor = $16, overpaid_minor = $17, next_action = $18, "
         "retry_attempt = $19, retry_base_at = $20, last_decline_code = $21, paused_from = $22, pause_reason = $23, "
-        "paused_until = $24 WHERE case_id = $1",
-        24, params);
+        "paused_until = $24, retry_payment_id = $25, retry_from = $26 WHERE case_id = $1",
+        26, params);
     if (!r)
         return -1;
     PQclear(r);
@@ -840,7 +847,7 @@ static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol,
                                 .policy = pol->name,
                                 .issue_date = inv.issue_date,
                                 .due_date = inv.due_date,
-                                .days_overdue = rules_days_overdue(inv.due_date, rs->due_ms),
+                                .days_overdue = dn_date_from_ms(rs->due_ms) - inv.due_date, /* < 0 before it */
                                 .amount_minor = c->amount,
                                 .outstanding_minor = c->outstanding,
                                 .fee_minor = c->fee,
@@ -910,8 +917,20 @@ static int fire_stage(engine_t *e, case_row_t *c, const policy_t *pol, int64_t n
     }
     const stage_t *st = &pol->stages[stage - 1];
     if (transition(c, stage_event(st)) < 0) {
-        /* A stage timer on a case that cannot take it (paused, retrying): re-derive. */
-        schedule_next(c, pol, now);
+        case_state_t s = state_of(c);
+        if (s != ST_PAUSED && s != ST_RETRYING) {
+            /* The case is past this stage (a reminder before the due date for a case
+             * already overdue, after retries ran out): skip it, once. */
+            c->stage = stage;
+            c->next_stage = stage < (int)pol->nstages ? stage + 1 : 0;
+            schedule_next(c, pol, now);
+            return save_case(e, c, NULL, now) < 0 ||
+                           record(e, c, "stage_skipped", from, "the case is already past this stage", NULL, now,
+                                  json_pack("{s:s}", "stage_name", st->name)) < 0
+                       ? H_DBERR
+                       : H_OK;
+        }
+        schedule_next(c, pol, now); /* paused or retrying: their own timer applies */
         return save_case(e, c, NULL, now) < 0 ? H_DBERR : H_OK;
     }
     int64_t due_ms = stage_time_ms(c, pol, stage);
@@ -934,6 +953,11 @@ static int fire_stage(engine_t *e, case_row_t *c, const policy_t *pol, int64_t n
     if (n < 0) {
         json_decref(emitted);
         return H_DBERR;
+    }
+    if (n == 0) { /* nothing reached the customer: no fee for it */
+        c->fee -= fee;
+        c->fees_charged -= fee;
+        fee = 0;
     }
     c->next_stage = stage < (int)pol->nstages ? stage + 1 : 0;
     if (st->action && strcmp(st->action, "collections_handover") == 0)
@@ -973,7 +997,7 @@ static int fire_retry(engine_t *e, case_row_t *c, const policy_t *pol, int64_t n
                                  .customer_id = c->customer_id,
                                  .case_id = c->case_id,
                                  .invoice_id = c->invoice_id,
-                                 .payment_id = NULL,
+                                 .payment_id = c->retry_payment[0] ? c->retry_payment : NULL,
                                  .attempt = attempt,
                                  .max_attempts = (int32_t)pol->retries.nschedule,
                                  .amount_minor = total_due(c),
@@ -989,6 +1013,11 @@ static int fire_retry(engine_t *e, case_row_t *c, const policy_t *pol, int64_t n
         return H_DBERR;
     c->retry_attempt = attempt;
     schedule_next(c, pol, now);
+    if (c->next_action_ms >= 0 && c->next_action_ms < now && (size_t)attempt < pol->retries.nschedule) {
+        /* Late (the case was paused, or the engine away): keep the schedule's spacing
+         * rather than asking for every missed retry at once. */
+        c->next_action_ms = now + pol->retries.schedule_ms[attempt] - pol->retries.schedule_ms[attempt - 1];
+    }
     if (save_case(e, c, NULL, now) < 0 ||
         record(e, c, "retry_requested", c->state, NULL, event_id, now,
                json_pack("{s:i, s:i, s:I}", "attempt", attempt, "max_attempts", (int)pol->retries.nschedule,
@@ -1005,6 +1034,8 @@ static int exhaust_retries(engine_t *e, case_row_t *c, const policy_t *pol, cons
     snprintf(from, sizeof(from), "%s", c->state);
     if (transition(c, EV_RETRIES_EXHAUSTED) < 0)
         return H_OK;
+    if (strcmp(c->retry_from, "final_notice") == 0)
+        set_state(c, ST_FINAL_NOTICE); /* into the stages, but never back down */
     schedule_next(c, pol, now);
     if (save_case(e, c, NULL, now) < 0 || record(e, c, "retries_exhausted", from, why, caused_by, now,
                                                  json_pack("{s:i}", "attempts", c->retry_attempt)) < 0)
@@ -1150,7 +1181,8 @@ static int handle_failed(engine_t *e, const void *payload, size_t len, int repla
         transition(&c, EV_SOFT_DECLINE);
         c.retry_attempt = 0;
         c.retry_base_ms = now;
-        snprintf(c.paused_from, sizeof(c.paused_from), "%s", "");
+        snprintf(c.retry_payment, sizeof(c.retry_payment), "%s", v.payment_id);
+        snprintf(c.retry_from, sizeof(c.retry_from), "%s", from);
         schedule_next(&c, pol, now);
         rc = save_case(e, &c, NULL, now) < 0 ||
                      record(e, &c, "retrying", from, "card declined, retries scheduled", v.event_id, now, detail) < 0

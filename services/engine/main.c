@@ -283,8 +283,11 @@ int main(int argc, char **argv)
         dn_config_print_doc(stdout, "dunning-engine", config_table, CONFIG_N);
         return 0;
     }
-    if (argc > 1) {
-        fprintf(stderr, "usage: dunning-engine [--config-doc]\nConfigured by DUNNING_* environment variables.\n");
+    int check_only = argc == 2 && strcmp(argv[1], "--check-policies") == 0;
+    if (argc > 1 && !check_only) {
+        fprintf(stderr, "usage: dunning-engine [--config-doc | --check-policies]\n"
+                        "Configured by DUNNING_* environment variables. --check-policies loads and validates\n"
+                        "the policy file (DUNNING_POLICY_FILE) and exits: 0 if it is valid, 1 if not.\n");
         return 2;
     }
     if (dn_config_load(config_table, CONFIG_N, &e->cfg, errstr, sizeof(errstr)) < 0) {
@@ -307,6 +310,19 @@ int main(int argc, char **argv)
         snprintf(policy_path, sizeof(policy_path), "%s", e->cfg.policy_file);
     else
         snprintf(policy_path, sizeof(policy_path), "%s/config/policies/default.yaml", e->cfg.common.home);
+    if (check_only) {
+        policy_set_t *ps = policy_set_load(policy_path, errstr, sizeof(errstr));
+        if (!ps) {
+            fprintf(stderr, "%s\n", errstr);
+            return 1;
+        }
+        size_t np = 0;
+        for (size_t i = 0; i < ps->ntenants; i++)
+            np += ps->tenants[i].npolicies;
+        printf("%s: %zu tenant(s), %zu polic%s, valid\n", policy_path, ps->ntenants, np, np == 1 ? "y" : "ies");
+        policy_set_destroy(ps);
+        return 0;
+    }
     if (dn_avro_init(errstr, sizeof(errstr)) < 0 ||
         !(e->policies = policy_set_load(policy_path, errstr, sizeof(errstr)))) {
         dn_log_error("cannot start", "detail", errstr, NULL);

@@ -85,6 +85,14 @@ static int check_keys(loader_t *l, yaml_node_t *map, const char *where, const ch
             snprintf(msg, sizeof(msg), "unknown key '%s'", k ? k : "?");
             return fail(l, kn, where, msg);
         }
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+            const char *prev = scalar(yaml_document_get_node(&l->doc, q->key));
+            if (prev && strcmp(prev, k) == 0) {
+                char msg[160];
+                snprintf(msg, sizeof(msg), "key '%s' given twice", k);
+                return fail(l, kn, where, msg);
+            }
+        }
     }
     return 0;
 }
@@ -152,10 +160,15 @@ static void free_money_map(money_map_t *m)
     free(m->minor);
 }
 
-static int load_e4(loader_t *l, yaml_node_t *n, const char *field, int64_t *out)
+static int load_e4(loader_t *l, yaml_node_t *n, const char *field, int64_t max_percent, int64_t *out)
 {
     if (!scalar(n) || rules_parse_e4(scalar(n), out) < 0)
         return fail(l, n, field, "expected a percentage such as 8, 8.12 or 0.5 (at most 4 decimals)");
+    if (*out > max_percent * 10000) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "at most %lld %%", (long long)max_percent);
+        return fail(l, n, field, msg);
+    }
     return 0;
 }
 
@@ -181,10 +194,17 @@ static int load_channel_list(loader_t *l, yaml_node_t *chs, const char *field, c
     return 0;
 }
 
+/* Durations in policies need a unit (3d, 36h, 30m, 45s): a bare "3" is an error, not 3 ms. */
+static int has_unit(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    return n > 0 && ((s[n - 1] >= 'a' && s[n - 1] <= 'z') || (s[n - 1] >= 'A' && s[n - 1] <= 'Z'));
+}
+
 static int parse_offset(const char *s, int64_t *ms)
 {
     int neg = s[0] == '-';
-    if (dn_config_parse_duration(s + (neg || s[0] == '+'), ms) < 0)
+    if (!has_unit(s) || dn_config_parse_duration(s + (neg || s[0] == '+'), ms) < 0)
         return -1;
     if (neg)
         *ms = -*ms;
@@ -217,7 +237,7 @@ static int load_stage(loader_t *l, yaml_node_t *n, const char *where, stage_t *s
         if (fixed && load_money_map(l, fixed, field, &st->fee_fixed) < 0)
             return -1;
         snprintf(field, sizeof(field), "%s.fee.percent", where);
-        if (pct && load_e4(l, pct, field, &st->fee_percent_e4) < 0)
+        if (pct && load_e4(l, pct, field, 100, &st->fee_percent_e4) < 0)
             return -1;
     }
     snprintf(field, sizeof(field), "%s", where);
@@ -232,6 +252,8 @@ static int load_stage(loader_t *l, yaml_node_t *n, const char *where, stage_t *s
         snprintf(field, sizeof(field), "%s.action", where);
         if (!st->action)
             return fail(l, act, field, "expected final_notice, collections_handover or suspend_service");
+        if (st->offset_ms < 0 && strcmp(st->action, "suspend_service") != 0)
+            return fail(l, act, field, "final_notice and collections_handover need an offset of 0 or more");
     }
     return 0;
 }
@@ -254,7 +276,7 @@ static int load_retries(loader_t *l, yaml_node_t *n, const char *where, retry_po
     for (size_t i = 0; i < cnt; i++) {
         yaml_node_t *dn = yaml_document_get_node(&l->doc, sch->data.sequence.items.start[i]);
         int64_t ms;
-        if (!scalar(dn) || dn_config_parse_duration(scalar(dn), &ms) < 0 || ms <= 0)
+        if (!has_unit(scalar(dn)) || dn_config_parse_duration(scalar(dn), &ms) < 0 || ms <= 0)
             return fail(l, dn, field, "expected a positive duration such as 1d, 36h or 30m");
         if (i > 0 && ms <= r->schedule_ms[i - 1])
             return fail(l, dn, field, "retry times must increase");
@@ -288,7 +310,7 @@ static int load_retries(loader_t *l, yaml_node_t *n, const char *where, retry_po
     yaml_node_t *wait = map_get(l, n, "result_wait");
     snprintf(field, sizeof(field), "%s.retries.result_wait", where);
     r->result_wait_ms = 86400000;
-    if (wait && (!scalar(wait) || dn_config_parse_duration(scalar(wait), &r->result_wait_ms) < 0))
+    if (wait && (!has_unit(scalar(wait)) || dn_config_parse_duration(scalar(wait), &r->result_wait_ms) < 0))
         return fail(l, wait, field, "expected a duration such as 1d or 12h");
     return 0;
 }
@@ -319,7 +341,7 @@ static int load_policy_options(loader_t *l, yaml_node_t *n, const char *where, p
         snprintf(field, sizeof(field), "%s.interest.annual_rate", where);
         if (!rate)
             return fail(l, v, field, "required");
-        if (load_e4(l, rate, field, &p->interest_rate_e4) < 0)
+        if (load_e4(l, rate, field, 1000, &p->interest_rate_e4) < 0)
             return -1;
     }
     if ((v = map_get(l, n, "catch_up"))) {
@@ -402,6 +424,8 @@ static int load_tenant(loader_t *l, const char *tenant, yaml_node_t *n, tenant_p
         const char *pname = scalar(yaml_document_get_node(&l->doc, pr->key));
         char pw[400];
         snprintf(pw, sizeof(pw), "%s.%s", field, pname ? pname : "?");
+        if (pname && find_in(t, pname))
+            return fail(l, yaml_document_get_node(&l->doc, pr->key), pw, "policy defined twice");
         t->npolicies = i + 1;
         if (load_policy(l, pname ? pname : "?", yaml_document_get_node(&l->doc, pr->value), pw, &t->policies[i]) < 0)
             return -1;
@@ -464,6 +488,11 @@ policy_set_t *policy_set_load(const char *path, char *errstr, size_t errstr_size
     for (size_t i = 0; i < cnt; i++) {
         yaml_node_pair_t *pr = &tenants->data.mapping.pairs.start[i];
         const char *tn = scalar(yaml_document_get_node(&l.doc, pr->key));
+        for (size_t k = 0; tn && k < i; k++)
+            if (strcmp(ps->tenants[k].tenant, tn) == 0) {
+                fail(&l, yaml_document_get_node(&l.doc, pr->key), "tenants", "tenant defined twice");
+                goto out;
+            }
         ps->ntenants = i + 1;
         if (load_tenant(&l, tn ? tn : "?", yaml_document_get_node(&l.doc, pr->value), &ps->tenants[i]) < 0)
             goto out;

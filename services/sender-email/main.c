@@ -13,8 +13,8 @@
  *      failed_permanent is done, skip it; else upsert the row as 'attempting' with
  *      attempts + 1 and COMMIT: the attempt is on record BEFORE the SMTP server is
  *      called;
- *   4. last-mile check, just before sending: the case must exist, not be resolved
- *      and still have something outstanding; else the outcome is 'suppressed';
+ *   4. last-mile check, just before sending: the case must exist and still be dunning
+ *      (not resolved, written off, paused; see last_mile); else the outcome is 'suppressed';
  *   5. send the message (rendered before the claim) with libcurl;
  *   6. one transaction: the row's final status + the ReminderOutcome in the outbox.
  *
@@ -331,20 +331,26 @@ fail:
     return -1;
 }
 
-/* The last-mile check. 1 = send, 0 = suppress (reason set), -1 = database error. */
+/* The last-mile check. 1 = send, 0 = suppress (reason set), -1 = database error.
+ * A reminder goes out only while its case still dunns: not once it is resolved (paid,
+ * credited, cancelled), written off or paused. A handed-over case still gets the
+ * handover stage's own notice, but nothing from an earlier stage. */
 static int last_mile(sender_t *s, const job_t *j, char *reason, size_t reason_size)
 {
     const char *p[] = {j->rd.case_id};
-    PGresult *r = dn_pg_query(s->pg, "SELECT state, outstanding_minor FROM cases WHERE case_id = $1", 1, p);
+    PGresult *r = dn_pg_query(s->pg, "SELECT state, stage FROM cases WHERE case_id = $1", 1, p);
     if (!r)
         return -1;
     int send = 0;
+    const char *state = PQntuples(r) ? PQgetvalue(r, 0, 0) : "";
     if (PQntuples(r) == 0)
         snprintf(reason, reason_size, "case not found");
-    else if (strtoll(PQgetvalue(r, 0, 1), NULL, 10) <= 0)
-        snprintf(reason, reason_size, "invoice paid");
-    else if (strcmp(PQgetvalue(r, 0, 0), "resolved") == 0)
-        snprintf(reason, reason_size, "case resolved");
+    else if (strcmp(state, "resolved") == 0)
+        snprintf(reason, reason_size, "case resolved (paid, credited or cancelled)");
+    else if (strcmp(state, "written_off") == 0 || strcmp(state, "paused") == 0)
+        snprintf(reason, reason_size, "case %s", state);
+    else if (strcmp(state, "handed_over") == 0 && j->rd.stage < atoi(PQgetvalue(r, 0, 1)))
+        snprintf(reason, reason_size, "case handed over to collections");
     else
         send = 1;
     PQclear(r);

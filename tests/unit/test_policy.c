@@ -204,6 +204,18 @@ static void test_options(void **state)
 static void test_option_errors(void **state)
 {
     (void)state;
+    expect_error(HEAD "        stages:\n          - {name: a, offset: 3, channels: [email], template: t}\n",
+                 "stages[0].offset: expected a duration");
+    expect_error(HEAD "        grace_days: 1\n        grace_days: 2\n" STAGE, ":7: tenants.default.policies.p: key "
+                                                                              "'grace_days' given twice");
+    expect_error(HEAD STAGE "      p:\n" STAGE, "policies.p: policy defined twice");
+    expect_error(HEAD "        stages:\n          - {name: a, offset: -1d, channels: [email], template: t, action: "
+                      "collections_handover}\n",
+                 "stages[0].action: final_notice and collections_handover need an offset of 0 or more");
+    expect_error(HEAD
+                 "        stages:\n          - {name: a, offset: 1d, channels: [email], template: t, fee: {percent: "
+                 "150}}\n",
+                 "stages[0].fee.percent: at most 100 %");
     expect_error(HEAD "        grace_days: -1\n" STAGE, ":6: tenants.default.policies.p.grace_days: expected a whole");
     expect_error(HEAD "        min_amount: {EURO: 5}\n" STAGE, "p.min_amount: keys are ISO 4217 currency codes");
     expect_error(HEAD "        tolerance: {EUR: 1.5}\n" STAGE, "p.tolerance: expected a whole amount in minor units");
