@@ -225,6 +225,18 @@ int dn_timers_stats(dn_timers_t *t, int64_t *pending, int64_t *earliest_ms)
     return 0;
 }
 
+int dn_timers_count_due(dn_timers_t *t, int64_t now_ms, int64_t *due)
+{
+    if (live(t) < 0)
+        return -1;
+    redisReply *r = redisCommand(t->ctx, "ZCOUNT %s -inf %lld", t->key, (long long)now_ms);
+    if (!r || r->type != REDIS_REPLY_INTEGER)
+        return command_ok(t, r, "zcount"), -1;
+    *due = r->integer;
+    freeReplyObject(r);
+    return 0;
+}
+
 int dn_timers_marker_exists(dn_timers_t *t)
 {
     if (live(t) < 0)

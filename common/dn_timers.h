@@ -32,6 +32,8 @@ void dn_timers_free_members(char **members, int n);
 
 /* Pending count and the smallest score (INT64_MAX if empty). 0/-1. */
 int dn_timers_stats(dn_timers_t *t, int64_t *pending, int64_t *earliest_ms);
+/* Timers due at now_ms (score <= now), claimed ones included. 0/-1. */
+int dn_timers_count_due(dn_timers_t *t, int64_t now_ms, int64_t *due);
 /* A marker key that says the index was built; gone after FLUSHALL or a Redis restart
  * without persistence, which tells the engine to rebuild. 1 = present, 0 = absent, -1 = error. */
 int dn_timers_marker_exists(dn_timers_t *t);

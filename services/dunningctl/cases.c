@@ -9,7 +9,7 @@
 #include "dn_currency.h"
 #include "dn_pg.h"
 
-static void money(const char *minor_txt, const char *currency, char *buf, size_t size)
+void ctl_money(const char *minor_txt, const char *currency, char *buf, size_t size)
 {
     int64_t v = strtoll(minor_txt, NULL, 10);
     int exp = dn_currency_exponent(currency);
@@ -26,7 +26,7 @@ static void money(const char *minor_txt, const char *currency, char *buf, size_t
         snprintf(buf, size, "%s%" PRId64 " %s", sign, a, currency);
 }
 
-static json_t *rows_json(PGresult *r)
+json_t *ctl_rows_json(PGresult *r)
 {
     json_t *arr = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
@@ -108,9 +108,9 @@ int ctl_case_show(ctl_cfg_t *cfg, int argc, char **argv)
     if (!a || !d)
         goto fail;
     if (as_json) {
-        json_t *cj = rows_json(c);
-        json_t *o = json_pack("{s:O, s:o, s:o}", "case", json_array_get(cj, 0), "audit", rows_json(a), "deliveries",
-                              rows_json(d));
+        json_t *cj = ctl_rows_json(c);
+        json_t *o = json_pack("{s:O, s:o, s:o}", "case", json_array_get(cj, 0), "audit", ctl_rows_json(a), "deliveries",
+                              ctl_rows_json(d));
         json_decref(cj);
         char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("%s\n", s);
@@ -121,11 +121,11 @@ int ctl_case_show(ctl_cfg_t *cfg, int argc, char **argv)
     }
     const char *cur = PQgetvalue(c, 0, 12);
     char amount[48], paid[48], outstanding[48], fee[48], interest[48];
-    money(PQgetvalue(c, 0, 7), cur, amount, sizeof(amount));
-    money(PQgetvalue(c, 0, 8), cur, paid, sizeof(paid));
-    money(PQgetvalue(c, 0, 9), cur, outstanding, sizeof(outstanding));
-    money(PQgetvalue(c, 0, 10), cur, fee, sizeof(fee));
-    money(PQgetvalue(c, 0, 11), cur, interest, sizeof(interest));
+    ctl_money(PQgetvalue(c, 0, 7), cur, amount, sizeof(amount));
+    ctl_money(PQgetvalue(c, 0, 8), cur, paid, sizeof(paid));
+    ctl_money(PQgetvalue(c, 0, 9), cur, outstanding, sizeof(outstanding));
+    ctl_money(PQgetvalue(c, 0, 10), cur, fee, sizeof(fee));
+    ctl_money(PQgetvalue(c, 0, 11), cur, interest, sizeof(interest));
     printf("invoice %s (tenant %s, customer %s), case %s\n", PQgetvalue(c, 0, 2), PQgetvalue(c, 0, 1),
            PQgetvalue(c, 0, 3), case_id);
     printf("  state %s%s%s%s, stage %s, policy %s\n", PQgetvalue(c, 0, 5), PQgetisnull(c, 0, 15) ? "" : " (",

@@ -2,6 +2,8 @@
 #ifndef DN_CTL_H
 #define DN_CTL_H
 
+#include <jansson.h>
+#include <libpq-fe.h>
 #include <stddef.h>
 
 #include "dn_config.h"
@@ -23,5 +25,19 @@ int ctl_case_show(ctl_cfg_t *cfg, int argc, char **argv);
 /* case pause|resume|credit|cancel|write-off|hand-over INVOICE ...: publishes a CaseCommand. */
 int ctl_case_command(ctl_cfg_t *cfg, const char *command, int argc, char **argv);
 int ctl_timers_rebuild(ctl_cfg_t *cfg);
+int ctl_timers_stats(ctl_cfg_t *cfg, int argc, char **argv);
+/* pause|resume INVOICE|--customer ID ...: a CaseCommand per open case of the customer. */
+int ctl_pause_resume(ctl_cfg_t *cfg, const char *command, int argc, char **argv);
+int ctl_cases_list(ctl_cfg_t *cfg, int argc, char **argv);
+int ctl_aging(ctl_cfg_t *cfg, int argc, char **argv);
+int ctl_dlq(ctl_cfg_t *cfg, int argc, char **argv);
+int ctl_policy_check(ctl_cfg_t *cfg, int argc, char **argv);
+int ctl_templates_check(ctl_cfg_t *cfg, int argc, char **argv);
+
+/* Rows of a result as a JSON array of objects (column name -> text; a jsonb "detail" parsed). */
+json_t *ctl_rows_json(PGresult *r);
+
+/* "25050" EUR -> "250.50 EUR" (the currency's exponent). */
+void ctl_money(const char *minor_txt, const char *currency, char *buf, size_t size);
 
 #endif

@@ -36,7 +36,23 @@ static const char usage[] =
     "       [--reason R] [--until YYYY-MM-DD] [--amount MINOR] [--actor WHO]\n"
     "                                  publish a CaseCommand (pause reasons: dispute,\n"
     "                                  promise_to_pay, manual_hold; credit needs --amount)\n"
+    "  pause|resume INVOICE|--customer ID --tenant T [--reason R] [--until YYYY-MM-DD]\n"
+    "                                  the dispute / promise-to-pay hold, for one invoice or\n"
+    "                                  every open case of a customer\n"
+    "  cases list [--tenant T] [--customer C] [--status STATE | --all] [--stage N]\n"
+    "       [--overdue-more-than 30d] [--limit 50] [--offset 0] [--json]\n"
+    "                                  cases by due date, with what is owed and the next action\n"
+    "  aging [--tenant T] [--as-of YYYY-MM-DD] [--csv | --json]\n"
+    "                                  receivables aging: current, 1-30, 31-60, 61-90, 90+ days\n"
+    "                                  per currency, and the share of each stage\n"
     "  timers rebuild                  restore every pending timer in Redis from PostgreSQL\n"
+    "  timers stats [--json]           pending, due now, how overdue the oldest due timer is\n"
+    "  dlq list [--topic T] [--code C] [--json]\n"
+    "                                  dead-lettered records with their reasons\n"
+    "  dlq replay (--id ID ... | --code C | --topic T | --all)\n"
+    "                                  publish dead letters again to their source topic\n"
+    "  policy check [FILE]             validate a policy file (default config/policies/default.yaml)\n"
+    "  templates check [DIR]           validate the e-mail templates (default config/templates)\n"
     "  clock now                       the (possibly simulated) time of the stack\n"
     "  clock set TIME [--speed N]      move the simulated clock (DUNNING_CLOCK_FILE) to TIME\n"
     "                                  (ISO 8601), running N times real time (0 = frozen;\n"
@@ -142,8 +158,22 @@ int main(int argc, char **argv)
         rc = ctl_case_show(&cfg, argc - 3, argv + 3);
     else if (strcmp(cmd, "case") == 0 && argc > 2)
         rc = ctl_case_command(&cfg, argv[2], argc - 3, argv + 3);
+    else if (strcmp(cmd, "cases") == 0 && argc > 2 && strcmp(argv[2], "list") == 0)
+        rc = ctl_cases_list(&cfg, argc - 3, argv + 3);
+    else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
+        rc = ctl_pause_resume(&cfg, cmd, argc - 2, argv + 2);
+    else if (strcmp(cmd, "aging") == 0)
+        rc = ctl_aging(&cfg, argc - 2, argv + 2);
     else if (strcmp(cmd, "timers") == 0 && argc > 2 && strcmp(argv[2], "rebuild") == 0)
         rc = ctl_timers_rebuild(&cfg);
+    else if (strcmp(cmd, "timers") == 0 && argc > 2 && strcmp(argv[2], "stats") == 0)
+        rc = ctl_timers_stats(&cfg, argc - 3, argv + 3);
+    else if (strcmp(cmd, "dlq") == 0)
+        rc = ctl_dlq(&cfg, argc - 2, argv + 2);
+    else if (strcmp(cmd, "policy") == 0 && argc > 2 && strcmp(argv[2], "check") == 0)
+        rc = ctl_policy_check(&cfg, argc - 3, argv + 3);
+    else if (strcmp(cmd, "templates") == 0 && argc > 2 && strcmp(argv[2], "check") == 0)
+        rc = ctl_templates_check(&cfg, argc - 3, argv + 3);
     else if (strcmp(cmd, "clock") == 0 && argc > 2 && strcmp(argv[2], "now") == 0) {
         char buf[40];
         dn_time_format(dn_clock_now_ms(), buf, sizeof(buf));

@@ -177,7 +177,7 @@ static int save_case(engine_t *e, const case_row_t *c, const char *resolved_reas
                             outstanding,
                             fee,
                             interest,
-                            has_next ? next_stage : NULL,
+                            c->next_stage > 0 ? next_stage : NULL,
                             has_next ? next_at : NULL,
                             resolved_reason,
                             upd,
