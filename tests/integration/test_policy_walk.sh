@@ -11,13 +11,14 @@ start_service engine dunning-engine
 {
     invoice_json W cust-w 100000 2026-03-10 w@example.com | with_policy four_stage | reachable_everywhere
     invoice_json S cust-s 900 2026-03-10 s@example.com | with_policy four_stage # below the 10.00 EUR minimum
+    invoice_json F cust-f 100000 2026-03-10 f@example.com | with_policy four_stage # e-mail only: falls back
 } | publish invoice-issued
-wait_eq 30 "two open cases" "S:open W:open" cases_summary
+wait_eq 30 "three open cases" "F:open S:open W:open" cases_summary
 
 step 2026-03-08T08:00:00Z # due - 2 days: the friendly reminder
 assert_eq "pre_due_reminded|1" "$(case_field W "state || '|' || stage")" "W before its due date"
 step 2026-03-11T08:00:00Z # due + 1: inside the grace days, nothing new
-assert_eq 1 "$(audit_count reminder_emitted)" "reminders after day 1 of grace (S was below the minimum)"
+assert_eq 2 "$(audit_count reminder_emitted)" "reminders after day 1 of grace (W, F; S was below the minimum)"
 assert_eq "open|0|" "$(case_field S "state || '|' || stage || '|' || coalesce(next_action_at::text, '')")" \
     "S stopped below the minimum"
 step 2026-03-12T08:00:00Z # due + 2 = end of grace: first reminder, 2 days of interest
@@ -30,13 +31,20 @@ step 2026-04-30T08:00:00Z # nothing after the handover
 # Interest: 100000 x 8 % / 365 = 21.917808 a day (21917808 millionths), rounded once:
 #   2 days 43.8 -> 44; 7 days 153.4 -> 153; 14 days 306.8 -> 307; 28 days 613.7 -> 614.
 # Fees: 500 at stage 3; 1000 + 1 % of 100000 = 2000 at stage 4 (2500 owed from then on).
-assert_eq "W,1,friendly_reminder,email,first_reminder,100000,0,0,100000
+# F has only an e-mail address: SMS and letter are left out, and the letter-only stage 5
+# falls back to the first channel of channel_order that reaches F (email).
+assert_eq "F,1,friendly_reminder,email,first_reminder,100000,0,0,100000
+F,2,first_reminder,email,first_reminder,100000,0,44,100044
+F,3,second_reminder,email,second_reminder,100000,500,153,100653
+F,4,final_notice,email,final_notice,100000,2500,307,102807
+F,5,collections,email,final_notice,100000,2500,614,103114
+W,1,friendly_reminder,email,first_reminder,100000,0,0,100000
 W,2,first_reminder,email,first_reminder,100000,0,44,100044
 W,3,second_reminder,email,second_reminder,100000,500,153,100653
 W,3,second_reminder,sms,second_reminder,100000,500,153,100653
 W,4,final_notice,email,final_notice,100000,2500,307,102807
 W,4,final_notice,letter,final_notice,100000,2500,307,102807
-W,5,collections,letter,final_notice,100000,2500,614,103114" "$(reminders)" "reminders of W (stage, channel, amounts)"
+W,5,collections,letter,final_notice,100000,2500,614,103114" "$(reminders)" "reminders of F and W (stage, channel, amounts)"
 assert_eq "handed_over|5|2500|614|" \
     "$(case_field W "state || '|' || stage || '|' || fee_minor || '|' || interest_minor || '|' || coalesce(next_action_at::text, '')")" \
     "W handed over, no timer left"
