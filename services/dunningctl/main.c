@@ -132,6 +132,12 @@ int main(int argc, char **argv)
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    /* `dunningctl SUBCOMMAND --help` anywhere: the usage, exit 0. */
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
     if (dn_config_load(config_table, CONFIG_N, &cfg, errstr, sizeof(errstr)) < 0) {
         fprintf(stderr, "dunningctl: invalid configuration: %s\n", errstr);
         return 2;
