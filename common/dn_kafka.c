@@ -202,6 +202,52 @@ int dn_kafka_consumer_assigned(dn_kafka_consumer_t *c)
     return c->assigned;
 }
 
+int dn_kafka_consumer_lag(dn_kafka_consumer_t *c, dn_kafka_lag_fn fn, void *arg)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    rd_kafka_position(c->rk, parts);
+    rd_kafka_topic_partition_list_sort(parts, NULL, NULL); /* by topic, then partition */
+    int64_t lag = 0;
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int64_t lo, hi;
+        if (p->offset >= 0 &&
+            rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            hi > p->offset)
+            lag += hi - p->offset;
+        if (i + 1 == parts->cnt || strcmp(p->topic, parts->elems[i + 1].topic) != 0) {
+            fn(p->topic, lag, arg);
+            lag = 0;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return 0;
+}
+
+int dn_kafka_consumer_ready(dn_kafka_consumer_t *c, int timeout_ms, char *why, size_t why_size)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(c->rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        int assigned = parts->cnt;
+        rd_kafka_topic_partition_list_destroy(parts);
+        if (assigned > 0)
+            return 1;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 0, NULL, &md, timeout_ms);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        int brokers = md->broker_cnt;
+        rd_kafka_metadata_destroy(md);
+        if (brokers > 0)
+            return 1;
+    }
+    snprintf(why, why_size, "no partitions assigned and no broker answered (%s)",
+             err ? rd_kafka_err2name(err) : "no brokers");
+    return 0;
+}
+
 void dn_kafka_consumer_destroy(dn_kafka_consumer_t *c)
 {
     if (!c)

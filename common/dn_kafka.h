@@ -10,6 +10,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct dn_kafka_consumer dn_kafka_consumer_t;
 typedef struct dn_kafka_producer dn_kafka_producer_t;
@@ -29,6 +30,16 @@ size_t dn_kafka_consumer_poll_batch(dn_kafka_consumer_t *c, rd_kafka_message_t *
 int dn_kafka_consumer_commit(dn_kafka_consumer_t *c, rd_kafka_message_t **msgs, size_t n);
 /* Assigned partitions count (0 before the first rebalance). */
 int dn_kafka_consumer_assigned(dn_kafka_consumer_t *c);
+/* Consumer lag per topic, summed over the partitions assigned to this instance: the
+ * high watermark minus the position, both from librdkafka's local state (no network
+ * round trip). A partition not read from since its assignment (position unknown) counts
+ * 0. fn is called once per topic with assigned partitions. Thread-safe (for a metrics
+ * callback on another thread, while the consumer exists). 0/-1. */
+typedef void (*dn_kafka_lag_fn)(const char *topic, int64_t lag, void *arg);
+int dn_kafka_consumer_lag(dn_kafka_consumer_t *c, dn_kafka_lag_fn fn, void *arg);
+/* Readiness: 1 if partitions are assigned or, failing that, a broker answers a metadata
+ * request within timeout_ms; else 0 with the reason. Thread-safe, like dn_kafka_consumer_lag. */
+int dn_kafka_consumer_ready(dn_kafka_consumer_t *c, int timeout_ms, char *why, size_t why_size);
 /* Leaves the group (rd_kafka_consumer_close) and frees. NULL does nothing. */
 void dn_kafka_consumer_destroy(dn_kafka_consumer_t *c);
 void dn_kafka_messages_destroy(rd_kafka_message_t **msgs, size_t n);

@@ -53,6 +53,9 @@ static int connect_now(dn_pg_t *pg)
         return -1;
     }
     PQsetNoticeProcessor(pg->conn, notice_to_log, NULL);
+    /* No DETAIL lines in error messages: "Failing row contains (...)" would carry a
+     * customer's contact data into logs and dead-letter reasons. */
+    PQsetErrorVerbosity(pg->conn, PQERRORS_TERSE);
     PGresult *r = PQexec(pg->conn, "SET application_name = 'dunning'; SET TIME ZONE 'UTC'");
     PQclear(r);
     pg->backoff_ms = 0;

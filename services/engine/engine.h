@@ -19,7 +19,18 @@ typedef struct engine_cfg {
     char *timer_key;
     int64_t timer_lease_ms; /* real time */
     int64_t reconcile_ms;   /* how often to check that Redis still has the index */
+    char *http_addr;        /* /healthz, /readyz, /metrics ("" = off) */
+    char *http_addr_file;
+    int64_t metrics_ms; /* how often the loop refreshes the gauges read from Redis and PostgreSQL */
 } engine_cfg_t;
+
+/* Counters that move only when the transaction in hand commits (main.c applies them). */
+typedef enum { EM_CONSUMED, EM_DEAD_LETTER, EM_REMINDER, EM_RETRY_REQUEST } engine_metric_t;
+
+typedef struct engine_note {
+    engine_metric_t metric;
+    char l1[128], l2[128]; /* label values */
+} engine_note_t;
 
 /* A Redis change to make once the transaction that caused it has committed. */
 typedef struct timer_op {
@@ -41,6 +52,11 @@ typedef struct engine {
     /* Why the record in hand is rejected (dead-lettered), set by the handlers. */
     const char *reject_code;
     char reject_reason[512];
+    /* Metrics of the transaction in hand: applied after COMMIT, dropped on rollback. */
+    engine_note_t *notes;
+    size_t nnotes, notes_cap, notes_mark; /* mark: where the item in hand (its savepoint) began */
+    int item_duplicate;                   /* the record in hand was seen before: changes nothing */
+    int item_dead_lettered;
 } engine_t;
 
 /* Handler results. */
@@ -53,6 +69,10 @@ int reject(engine_t *e, const char *code, const char *fmt, ...) __attribute__((f
 
 /* main.c */
 void engine_timer_op(engine_t *e, const char *case_id, int64_t due_ms);
+/* Counts, once the transaction commits: a reminder emitted (stage name, channel), a
+ * retry requested (no labels). engine_note_duplicate marks the record in hand. */
+void engine_note(engine_t *e, engine_metric_t metric, const char *l1, const char *l2);
+void engine_note_duplicate(engine_t *e);
 /* Re-adds every pending timer from PostgreSQL (idempotent). Returns the count or -1. */
 long engine_reconcile_timers(engine_t *e);
 

@@ -558,6 +558,8 @@ static int handle_invoice(engine_t *e, const void *payload, size_t len)
         goto out;
     int first = first_time(e, v.event_id, dn_topic_name(DN_TOPIC_INVOICE_ISSUED));
     if (first <= 0) {
+        if (first == 0)
+            engine_note_duplicate(e);
         rc = first < 0 ? H_DBERR : H_OK;
         goto out;
     }
@@ -610,9 +612,11 @@ static int handle_invoice(engine_t *e, const void *payload, size_t len)
         if (!same)
             rc = reject(e, "conflicting_duplicate",
                         "invoice %.64s was already issued with another amount, currency or due date", v.invoice_id);
-        else
+        else {
+            engine_note_duplicate(e);
             dn_log_info("invoice already known, ignored", "event_id", v.event_id, "tenant_id", v.tenant_id,
                         "invoice_id", v.invoice_id, NULL);
+        }
         goto out;
     }
 
@@ -698,6 +702,8 @@ static int handle_payment(engine_t *e, const void *payload, size_t len)
         goto out;
     int first = first_time(e, v.event_id, dn_topic_name(DN_TOPIC_PAYMENT_RECEIVED));
     if (first <= 0) {
+        if (first == 0)
+            engine_note_duplicate(e);
         rc = first < 0 ? H_DBERR : H_OK;
         goto out;
     }
@@ -732,6 +738,7 @@ static int handle_payment(engine_t *e, const void *payload, size_t len)
     int inserted = PQntuples(r) == 1;
     PQclear(r);
     if (!inserted) {
+        engine_note_duplicate(e);
         dn_log_info("payment already known, ignored", "event_id", v.event_id, "tenant_id", v.tenant_id, "invoice_id",
                     v.invoice_id, "payment_id", v.payment_id, NULL);
         rc = H_OK;
@@ -868,6 +875,7 @@ static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol,
             goto out;
         }
         json_array_append_new(emitted, json_pack("{s:s, s:s}", "channel", channel_name(ch), "event_id", event_id));
+        engine_note(e, EM_REMINDER, rs->stage_name, channel_name(ch));
         n++;
     }
 out:
@@ -1023,6 +1031,7 @@ static int fire_retry(engine_t *e, case_row_t *c, const policy_t *pol, int64_t n
                json_pack("{s:i, s:i, s:I}", "attempt", attempt, "max_attempts", (int)pol->retries.nschedule,
                          "amount_minor", (json_int_t)total_due(c))) < 0)
         return H_DBERR;
+    engine_note(e, EM_RETRY_REQUEST, NULL, NULL);
     return H_OK;
 }
 
@@ -1114,6 +1123,8 @@ static int handle_failed(engine_t *e, const void *payload, size_t len, int repla
     if (!replay) {
         int first = first_time(e, v.event_id, dn_topic_name(DN_TOPIC_PAYMENT_FAILED));
         if (first <= 0) {
+            if (first == 0)
+                engine_note_duplicate(e);
             rc = first < 0 ? H_DBERR : H_OK;
             goto out;
         }
@@ -1228,6 +1239,8 @@ static int handle_command(engine_t *e, const void *payload, size_t len, int repl
     if (!replay) {
         int first = first_time(e, v.event_id, dn_topic_name(DN_TOPIC_CASE_COMMANDS));
         if (first <= 0) {
+            if (first == 0)
+                engine_note_duplicate(e);
             rc = first < 0 ? H_DBERR : H_OK;
             goto out;
         }

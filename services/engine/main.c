@@ -7,8 +7,15 @@
  *      then apply the timer changes to Redis; then commit the Kafka offsets;
  *   2. claim due timers (atomically, with a lease) and fire them the same way;
  *   3. relay the outbox to Kafka;
- *   4. every few seconds check that Redis still holds the index, else rebuild it. */
+ *   4. every few seconds check that Redis still holds the index, else rebuild it;
+ *   5. every DUNNING_METRICS_INTERVAL refresh the gauges read from Redis and PostgreSQL.
+ *
+ * Operations endpoint (dn_http, its own thread): /healthz, /readyz (kafka, postgres,
+ * redis) and /metrics. Counters caused by a transaction (records consumed, dead letters,
+ * reminders, retry requests) are noted while it runs and applied only after its COMMIT,
+ * so a retried or rolled-back transaction is not counted twice. */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +23,9 @@
 
 #include "dn_avro.h"
 #include "dn_clock.h"
+#include "dn_http.h"
 #include "dn_log.h"
+#include "dn_metrics.h"
 #include "dn_outbox.h"
 #include "dn_signal.h"
 #include "dn_topics.h"
@@ -35,8 +44,181 @@ static const dn_cfg_entry_t config_table[] = {
            timer_lease_ms),
     DN_CFG("DUNNING_RECONCILE_INTERVAL", DN_CFG_DURATION, "5s", 100, 3600000,
            "How often to check that Redis still holds the timer index.", engine_cfg_t, reconcile_ms),
+    DN_CFG("DUNNING_HTTP_ADDR", DN_CFG_STRING, "127.0.0.1:9464", 0, 0,
+           "host:port of the HTTP endpoint (/healthz, /readyz, /metrics); port 0 picks a free port, an empty value "
+           "turns it off.",
+           engine_cfg_t, http_addr),
+    DN_CFG("DUNNING_HTTP_ADDR_FILE", DN_CFG_STRING, "", 0, 0,
+           "File the bound host:port of the HTTP endpoint is written to at start (useful with port 0).", engine_cfg_t,
+           http_addr_file),
+    DN_CFG("DUNNING_METRICS_INTERVAL", DN_CFG_DURATION, "5s", 100, 3600000,
+           "How often the loop refreshes the gauges it reads from Redis and PostgreSQL (timers pending, oldest due "
+           "timer, outbox rows) and the postgres and redis readiness.",
+           engine_cfg_t, metrics_ms),
 };
 #define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))
+
+/* ---- metrics and readiness ---- */
+
+static struct {
+    dn_metric_t *consumed, *dead_letters, *reminders, *retries, *batch_seconds, *batch_size, *relayed, *outbox_pending,
+        *timers_pending, *timer_age;
+} M;
+
+/* Kept by the loop, read by /readyz: did the last use of the connection work? */
+static atomic_int pg_ok = 1, redis_ok = 1;
+
+static const char *const results[] = {"ok", "duplicate", "dead_letter", "db_error"};
+
+static void emit_lag(const char *topic, int64_t lag, void *arg)
+{
+    dn_metrics_emit(arg, DN_LABELS(topic), (double)lag);
+}
+
+static void collect_lag(dn_metrics_emitter_t *em, void *arg)
+{
+    dn_kafka_consumer_lag(arg, emit_lag, em);
+}
+
+static void register_metrics(engine_t *e, const char *const *topics, size_t ntopics)
+{
+    M.consumed = dn_metrics_counter("dunning_events_consumed_total",
+                                    "Input records handled, by topic and result (ok, duplicate, dead_letter, db_error: "
+                                    "the batch's transaction failed and is retried).",
+                                    "topic,result");
+    for (size_t t = 0; t < ntopics; t++)
+        for (size_t r = 0; r < sizeof(results) / sizeof(results[0]); r++)
+            dn_metrics_add(M.consumed, DN_LABELS(topics[t], results[r]), 0);
+    M.dead_letters = dn_metrics_counter("dunning_dead_letters_total",
+                                        "Records written to the dead-letter topic, by source topic and error code.",
+                                        "topic,error_code");
+    M.reminders = dn_metrics_counter("dunning_reminders_emitted_total",
+                                     "ReminderDue records emitted, by stage name and channel.", "stage,channel");
+    M.retries = dn_metrics_counter("dunning_retry_requests_total", "PaymentRetryDue records emitted.", NULL);
+    M.batch_seconds = dn_metrics_histogram("dunning_batch_duration_seconds",
+                                           "Time to handle one batch, from poll to offset commit (records) or from "
+                                           "claim to Redis update (timers).",
+                                           "work", DN_METRICS_LATENCY_BUCKETS);
+    M.batch_size =
+        dn_metrics_histogram("dunning_batch_size", "Records or timers per batch.", "work", DN_METRICS_SIZE_BUCKETS);
+    M.relayed = dn_metrics_counter("dunning_outbox_published_total",
+                                   "Outbox rows published to Kafka (and acknowledged) by this process.", NULL);
+    M.outbox_pending = dn_metrics_gauge("dunning_outbox_pending",
+                                        "Rows waiting in the outbox table (every service of the database), as of the "
+                                        "last refresh.",
+                                        NULL);
+    M.timers_pending =
+        dn_metrics_gauge("dunning_timers_pending", "Timers in the Redis index, as of the last refresh.", NULL);
+    M.timer_age = dn_metrics_gauge("dunning_timers_oldest_due_age_seconds",
+                                   "How long the earliest timer has been due, in dunning-clock seconds (0 when "
+                                   "none is due), as of the last refresh.",
+                                   NULL);
+    dn_metrics_gauge_fn("dunning_consumer_lag",
+                        "Records behind the high watermark, summed over the partitions assigned to this instance.",
+                        "topic", collect_lag, e->consumer);
+}
+
+void engine_note(engine_t *e, engine_metric_t metric, const char *l1, const char *l2)
+{
+    if (e->nnotes == e->notes_cap) {
+        size_t cap = e->notes_cap ? e->notes_cap * 2 : 64;
+        engine_note_t *grown = realloc(e->notes, cap * sizeof(*grown));
+        if (!grown)
+            return; /* a count lost, nothing else */
+        e->notes = grown;
+        e->notes_cap = cap;
+    }
+    engine_note_t *n = &e->notes[e->nnotes++];
+    n->metric = metric;
+    snprintf(n->l1, sizeof(n->l1), "%s", l1 ? l1 : "");
+    snprintf(n->l2, sizeof(n->l2), "%s", l2 ? l2 : "");
+}
+
+void engine_note_duplicate(engine_t *e)
+{
+    e->item_duplicate = 1;
+}
+
+static void apply_notes(engine_t *e)
+{
+    dn_metric_t *const by_kind[] = {
+        [EM_CONSUMED] = M.consumed,
+        [EM_DEAD_LETTER] = M.dead_letters,
+        [EM_REMINDER] = M.reminders,
+        [EM_RETRY_REQUEST] = M.retries,
+    };
+    for (size_t i = 0; i < e->nnotes; i++)
+        dn_metrics_add(by_kind[e->notes[i].metric], DN_LABELS(e->notes[i].l1, e->notes[i].l2), 1);
+    e->nnotes = 0;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void observe_batch(const char *work, size_t n, double started)
+{
+    dn_metrics_observe(M.batch_seconds, DN_LABELS(work), mono_s() - started);
+    dn_metrics_observe(M.batch_size, DN_LABELS(work), (double)n);
+}
+
+/* The error says the server could not be reached (not: it refused a statement). */
+static int pg_unreachable(const dn_pg_t *pg)
+{
+    const char *state = dn_pg_sqlstate(pg);
+    return !state[0] || strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0;
+}
+
+/* Gauges that cost a round trip on the loop's connections, every DUNNING_METRICS_INTERVAL. */
+static void refresh_gauges(engine_t *e, int64_t *next)
+{
+    int64_t real = dn_clock_real_now_ms();
+    if (real < *next)
+        return;
+    *next = real + e->cfg.metrics_ms;
+    PGresult *r = dn_pg_query(e->pg, "SELECT count(*) FROM outbox", 0, NULL);
+    atomic_store(&pg_ok, r != NULL);
+    if (r) {
+        dn_metrics_set(M.outbox_pending, NULL, strtod(PQgetvalue(r, 0, 0), NULL));
+        PQclear(r);
+    }
+    int64_t pending, earliest;
+    int ok = dn_timers_stats(e->timers, &pending, &earliest) == 0;
+    atomic_store(&redis_ok, ok);
+    if (ok) {
+        int64_t now = dn_clock_now_ms();
+        dn_metrics_set(M.timers_pending, NULL, (double)pending);
+        dn_metrics_set(M.timer_age, NULL, earliest <= now ? (double)(now - earliest) / 1000.0 : 0);
+    }
+}
+
+static int check_kafka(void *arg, char *why, size_t why_size)
+{
+    return dn_kafka_consumer_ready(arg, 1000, why, why_size);
+}
+
+static int check_postgres(void *arg, char *why, size_t why_size)
+{
+    (void)arg;
+    if (atomic_load(&pg_ok))
+        return 1;
+    snprintf(why, why_size, "the database did not answer the last statement");
+    return 0;
+}
+
+static int check_redis(void *arg, char *why, size_t why_size)
+{
+    (void)arg;
+    if (atomic_load(&redis_ok))
+        return 1;
+    snprintf(why, why_size, "redis did not answer the last command");
+    return 0;
+}
+
+/* ---- timers ---- */
 
 void engine_timer_op(engine_t *e, const char *case_id, int64_t due_ms)
 {
@@ -66,6 +248,7 @@ static void apply_timer_ops(engine_t *e)
                     "timers will be re-added from postgres when redis answers", NULL);
         e->redis_stale = 1;
         e->stale_reason = "a redis write failed";
+        atomic_store(&redis_ok, 0);
     }
     e->nops = 0;
 }
@@ -99,6 +282,9 @@ static void reconcile_if_needed(engine_t *e, int64_t *next_check)
 static int write_dead_letter(engine_t *e, const rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
+    e->nnotes = e->notes_mark; /* the record's own effects were rolled back: so are its counts */
+    e->item_dead_lettered = 1;
+    engine_note(e, EM_DEAD_LETTER, topic, e->reject_code);
     char partition[16], offset[24], event_id[DN_UUID_STR_LEN];
     snprintf(partition, sizeof(partition), "%d", (int)m->partition);
     snprintf(offset, sizeof(offset), "%" PRId64, m->offset);
@@ -172,6 +358,7 @@ static int run_transaction(engine_t *e, void **items, size_t n, item_fn fn, cons
 {
     for (int attempt = 0;; attempt++) {
         e->nops = 0;
+        e->nnotes = 0;
         int64_t now = dn_clock_now_ms();
         int ok = dn_pg_begin(e->pg) == 0;
         for (size_t i = 0; ok && i < n; i++) {
@@ -179,6 +366,8 @@ static int run_transaction(engine_t *e, void **items, size_t n, item_fn fn, cons
                 ok = 0;
                 break;
             }
+            e->notes_mark = e->nnotes;
+            e->item_duplicate = e->item_dead_lettered = 0;
             if (fn(e, items[i], now) == H_DBERR) {
                 if (dn_pg_retriable(e->pg)) {
                     ok = 0;
@@ -191,6 +380,7 @@ static int run_transaction(engine_t *e, void **items, size_t n, item_fn fn, cons
                     ok = 0;
                     break;
                 }
+                e->nnotes = e->notes_mark;
                 if (fn == item_record) {
                     e->reject_code = "database_error";
                     snprintf(e->reject_reason, sizeof(e->reject_reason), "%s", detail);
@@ -205,9 +395,23 @@ static int run_transaction(engine_t *e, void **items, size_t n, item_fn fn, cons
             }
             if (dn_pg_exec(e->pg, "RELEASE SAVEPOINT item") < 0)
                 ok = 0;
+            else if (fn == item_record)
+                engine_note(e, EM_CONSUMED, rd_kafka_topic_name(((rd_kafka_message_t *)items[i])->rkt),
+                            e->item_dead_lettered ? "dead_letter"
+                            : e->item_duplicate   ? "duplicate"
+                                                  : "ok");
         }
-        if (ok && dn_pg_commit(e->pg) == 0)
+        if (ok && dn_pg_commit(e->pg) == 0) {
+            atomic_store(&pg_ok, 1);
+            apply_notes(e);
             return 0;
+        }
+        if (pg_unreachable(e->pg))
+            atomic_store(&pg_ok, 0);
+        for (size_t i = 0; fn == item_record && i < n; i++)
+            dn_metrics_add(M.consumed,
+                           DN_LABELS(rd_kafka_topic_name(((rd_kafka_message_t *)items[i])->rkt), "db_error"), 1);
+        e->nnotes = 0;
         dn_log_warn("transaction failed, retrying", "work", what, "detail", dn_pg_errstr(e->pg), NULL);
         dn_pg_rollback(e->pg);
         e->nops = 0;
@@ -223,6 +427,7 @@ static void fire_due_timers(engine_t *e)
     for (int rounds = 0; rounds < 20 && !dn_signal_stopping(); rounds++) {
         char **members = NULL;
         int n = dn_timers_claim_due(e->timers, dn_clock_now_ms(), lease, (size_t)e->cfg.common.batch_max, &members);
+        atomic_store(&redis_ok, n >= 0);
         if (n < 0) {
             e->redis_stale = 1;
             e->stale_reason = "a timer claim failed";
@@ -231,8 +436,10 @@ static void fire_due_timers(engine_t *e)
         }
         if (n == 0)
             return;
+        double started = mono_s();
         if (run_transaction(e, (void **)members, (size_t)n, item_timer, "timers") == 0)
             apply_timer_ops(e);
+        observe_batch("timers", (size_t)n, started);
         dn_timers_free_members(members, n);
         if (n < e->cfg.common.batch_max)
             return;
@@ -243,6 +450,8 @@ static void relay(engine_t *e)
 {
     for (int rounds = 0; rounds < 20; rounds++) {
         int n = dn_outbox_relay(e->pg, e->producer, 1000, 10000);
+        if (n > 0)
+            dn_metrics_add(M.relayed, NULL, n);
         if (n < 1000)
             return;
     }
@@ -251,23 +460,26 @@ static void relay(engine_t *e)
 static int run(engine_t *e)
 {
     rd_kafka_message_t **msgs = calloc((size_t)e->cfg.common.batch_max, sizeof(*msgs));
-    int64_t next_check = 0;
+    int64_t next_check = 0, next_refresh = 0;
     e->redis_stale = 1; /* re-add every timer at start: a crash may have lost Redis writes */
     e->stale_reason = "start";
     while (!dn_signal_stopping()) {
         size_t n = dn_kafka_consumer_poll_batch(e->consumer, msgs, (size_t)e->cfg.common.batch_max,
                                                 (int)e->cfg.common.poll_ms);
         if (n > 0) {
+            double started = mono_s();
             if (run_transaction(e, (void **)msgs, n, item_record, "records") == 0) {
                 apply_timer_ops(e);
                 dn_kafka_consumer_commit(e->consumer, msgs, n);
             }
+            observe_batch("records", n, started);
             dn_kafka_messages_destroy(msgs, n);
         }
         reconcile_if_needed(e, &next_check);
         fire_due_timers(e);
         relay(e);
         dn_kafka_producer_poll(e->producer);
+        refresh_gauges(e, &next_refresh);
     }
     free(msgs);
     return 0;
@@ -277,6 +489,7 @@ int main(int argc, char **argv)
 {
     static engine_t engine;
     engine_t *e = &engine;
+    dn_http_t *http = NULL;
     char errstr[512];
     int status = 1;
     if (argc > 1 && strcmp(argv[1], "--config-doc") == 0) {
@@ -297,6 +510,13 @@ int main(int argc, char **argv)
     }
     if (dn_log_init("dunning-engine", e->cfg.common.log_level) < 0) {
         dn_log_error("invalid configuration", "detail", "DUNNING_LOG_LEVEL: use debug, info, warn or error", NULL);
+        return 2;
+    }
+    if (!check_only && dn_http_addr_valid(e->cfg.http_addr, errstr, sizeof(errstr)) < 0) {
+        char detail[600];
+        snprintf(detail, sizeof(detail), "DUNNING_HTTP_ADDR: %s", errstr);
+        dn_log_error("invalid configuration", "detail", detail, NULL);
+        dn_config_free(config_table, CONFIG_N, &e->cfg);
         return 2;
     }
     if (dn_clock_init_from_cfg(&e->cfg.common) < 0) {
@@ -342,12 +562,21 @@ int main(int argc, char **argv)
         dn_log_error("cannot start", "detail", errstr, NULL);
         goto out;
     }
+    register_metrics(e, topics, 4);
+    const dn_http_check_t checks[] = {
+        {"kafka", check_kafka, e->consumer}, {"postgres", check_postgres, NULL}, {"redis", check_redis, NULL}};
+    if (!(http = dn_http_start(e->cfg.http_addr, e->cfg.http_addr_file, checks, 3, errstr, sizeof(errstr)))) {
+        dn_log_error("cannot start", "detail", errstr, NULL);
+        goto out;
+    }
     dn_log_info("started", "group", e->cfg.group, "policies", policy_path, NULL);
     status = run(e);
     dn_log_info("stopping", NULL);
 out:
     /* Shutdown order: the batch in hand was committed by run(); leave the group, publish
-     * what the outbox holds, flush the producer within the bound, close connections. */
+     * what the outbox holds, flush the producer within the bound, close connections. The
+     * HTTP endpoint goes first: its checks and the lag gauge read the consumer. */
+    dn_http_destroy(http);
     dn_kafka_consumer_destroy(e->consumer);
     if (e->producer && e->pg && status == 0)
         relay(e);
@@ -356,6 +585,8 @@ out:
     dn_pg_destroy(e->pg);
     policy_set_destroy(e->policies);
     free(e->ops);
+    free(e->notes);
+    dn_metrics_reset();
     dn_config_free(config_table, CONFIG_N, &e->cfg);
     if (status == 0)
         dn_log_info("stopped", NULL);

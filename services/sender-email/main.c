@@ -36,8 +36,15 @@
  * past max.poll.interval.ms (5 min by default) Kafka hands the partitions to another
  * instance, which works them idempotently (the advisory lock and the deliveries row
  * keep a reminder from being sent twice); our later offset commit then fails and the
- * records come back to us to be skipped as done. */
+ * records come back to us to be skipped as done.
+ *
+ * Operations endpoint (dn_http, its own thread): /healthz, /readyz (kafka, postgres,
+ * smtp) and /metrics. Readiness of smtp: the last SMTP attempt got an answer from the
+ * server (a reply code, even a refusal); it fails while the server cannot be reached
+ * (no connection, timeout) and recovers with the next answered attempt. No probe of
+ * its own: an idle sender stays ready. */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +54,10 @@
 #include "dn_avro.h"
 #include "dn_clock.h"
 #include "dn_config.h"
+#include "dn_http.h"
 #include "dn_kafka.h"
 #include "dn_log.h"
+#include "dn_metrics.h"
 #include "dn_outbox.h"
 #include "dn_pg.h"
 #include "dn_signal.h"
@@ -71,6 +80,9 @@ typedef struct sender_cfg {
     int64_t smtp_pause_max_ms;
     char *template_dir;
     char *list_unsubscribe;
+    char *http_addr;
+    char *http_addr_file;
+    int64_t metrics_ms;
 } sender_cfg_t;
 
 static const dn_cfg_entry_t config_table[] = {
@@ -101,6 +113,17 @@ static const dn_cfg_entry_t config_table[] = {
            "List-Unsubscribe header value, e.g. <https://example.com/unsubscribe> (default: a mailto: to the "
            "From address).",
            sender_cfg_t, list_unsubscribe),
+    DN_CFG("DUNNING_HTTP_ADDR", DN_CFG_STRING, "127.0.0.1:9465", 0, 0,
+           "host:port of the HTTP endpoint (/healthz, /readyz, /metrics); port 0 picks a free port, an empty value "
+           "turns it off.",
+           sender_cfg_t, http_addr),
+    DN_CFG("DUNNING_HTTP_ADDR_FILE", DN_CFG_STRING, "", 0, 0,
+           "File the bound host:port of the HTTP endpoint is written to at start (useful with port 0).", sender_cfg_t,
+           http_addr_file),
+    DN_CFG("DUNNING_METRICS_INTERVAL", DN_CFG_DURATION, "5s", 100, 3600000,
+           "How often the loop refreshes the gauges it reads from PostgreSQL (outbox rows) and the postgres "
+           "readiness.",
+           sender_cfg_t, metrics_ms),
 };
 #define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))
 
@@ -116,6 +139,7 @@ typedef struct sender {
     int smtp_fresh;      /* the last send failed: open a new connection for the next */
     int64_t pause_ms;    /* real ms to wait before the next round on the held record */
     unsigned int jitter; /* rand_r state */
+    const char *result;  /* metrics: how the record in hand ended (ok, duplicate, dead_letter) */
 } sender_t;
 
 /* What handle() tells the loop. */
@@ -146,6 +170,115 @@ typedef struct job {
     char pre_reason[512];
     char template_source[512];
 } job_t;
+
+/* ---- metrics and readiness ---- */
+
+static struct {
+    dn_metric_t *consumed, *dead_letters, *deliveries, *smtp_seconds, *batch_seconds, *batch_size, *relayed,
+        *outbox_pending;
+} M;
+
+/* Kept by the loop, read by /readyz. */
+static atomic_int pg_ok = 1, smtp_ok = 1;
+
+static const char *const results[] = {"ok", "duplicate", "dead_letter", "db_error", "smtp_unavailable"};
+
+static void emit_lag(const char *topic, int64_t lag, void *arg)
+{
+    dn_metrics_emit(arg, DN_LABELS(topic), (double)lag);
+}
+
+static void collect_lag(dn_metrics_emitter_t *em, void *arg)
+{
+    dn_kafka_consumer_lag(arg, emit_lag, em);
+}
+
+static void register_metrics(sender_t *s, const char *topic)
+{
+    M.consumed = dn_metrics_counter("dunning_events_consumed_total",
+                                    "Input records handled, by topic and result (ok, duplicate, dead_letter, db_error "
+                                    "and smtp_unavailable: held and tried again).",
+                                    "topic,result");
+    for (size_t r = 0; r < sizeof(results) / sizeof(results[0]); r++)
+        dn_metrics_add(M.consumed, DN_LABELS(topic, results[r]), 0);
+    M.dead_letters = dn_metrics_counter("dunning_dead_letters_total",
+                                        "Records written to the dead-letter topic, by source topic and error code.",
+                                        "topic,error_code");
+    M.deliveries = dn_metrics_counter("dunning_deliveries_total",
+                                      "Reminder outcomes recorded, by outcome (delivered, suppressed, "
+                                      "failed_transient, failed_permanent).",
+                                      "outcome");
+    for (size_t o = 0; o < sizeof(status_names) / sizeof(status_names[0]); o++)
+        dn_metrics_add(M.deliveries, DN_LABELS(status_names[o]), 0);
+    M.smtp_seconds = dn_metrics_histogram("dunning_smtp_send_duration_seconds",
+                                          "Time of one SMTP transaction, by result (ok, transient, permanent).",
+                                          "result", DN_METRICS_LATENCY_BUCKETS);
+    M.batch_seconds =
+        dn_metrics_histogram("dunning_batch_duration_seconds", "Time to handle one batch, from poll to offset commit.",
+                             "work", DN_METRICS_LATENCY_BUCKETS);
+    M.batch_size = dn_metrics_histogram("dunning_batch_size", "Records per batch.", "work", DN_METRICS_SIZE_BUCKETS);
+    M.relayed = dn_metrics_counter("dunning_outbox_published_total",
+                                   "Outbox rows published to Kafka (and acknowledged) by this process.", NULL);
+    M.outbox_pending = dn_metrics_gauge("dunning_outbox_pending",
+                                        "Rows waiting in the outbox table (every service of the database), as of the "
+                                        "last refresh.",
+                                        NULL);
+    dn_metrics_gauge_fn("dunning_consumer_lag",
+                        "Records behind the high watermark, summed over the partitions assigned to this instance.",
+                        "topic", collect_lag, s->consumer);
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The error says the server could not be reached (not: it refused a statement). */
+static int pg_unreachable(const dn_pg_t *pg)
+{
+    const char *state = dn_pg_sqlstate(pg);
+    return !state[0] || strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0;
+}
+
+/* Gauges that cost a round trip on the loop's connection, every DUNNING_METRICS_INTERVAL. */
+static void refresh_gauges(sender_t *s, int64_t *next)
+{
+    int64_t real = dn_clock_real_now_ms();
+    if (real < *next)
+        return;
+    *next = real + s->cfg.metrics_ms;
+    PGresult *r = dn_pg_query(s->pg, "SELECT count(*) FROM outbox", 0, NULL);
+    atomic_store(&pg_ok, r != NULL);
+    if (r) {
+        dn_metrics_set(M.outbox_pending, NULL, strtod(PQgetvalue(r, 0, 0), NULL));
+        PQclear(r);
+    }
+}
+
+static int check_kafka(void *arg, char *why, size_t why_size)
+{
+    return dn_kafka_consumer_ready(arg, 1000, why, why_size);
+}
+
+static int check_postgres(void *arg, char *why, size_t why_size)
+{
+    (void)arg;
+    if (atomic_load(&pg_ok))
+        return 1;
+    snprintf(why, why_size, "the database did not answer the last statement");
+    return 0;
+}
+
+static int check_smtp(void *arg, char *why, size_t why_size)
+{
+    (void)arg;
+    if (atomic_load(&smtp_ok))
+        return 1;
+    snprintf(why, why_size, "the last attempt got no answer from the smtp server (connection or timeout)");
+    return 0;
+}
 
 /* Copies with truncation (snprintf "%s" makes gcc warn about the truncation we want). */
 static void copy(char *dst, size_t size, const char *src)
@@ -203,6 +336,7 @@ static int dead_letter(sender_t *s, job_t *j, const char *code, const char *reas
     char *buf = NULL;
     size_t len = 0;
     int rc = R_DONE;
+    s->result = "dead_letter";
     if (dn_dead_letter_encode(&dl, &buf, &len) != 0) {
         dn_log_error("dead letter does not encode", "topic", topic, "offset", offset, NULL);
     } else if (dn_pg_begin(s->pg) < 0 ||
@@ -212,6 +346,7 @@ static int dead_letter(sender_t *s, job_t *j, const char *code, const char *reas
         dn_log_warn("dead letter not written", "topic", topic, "offset", offset, "detail", dn_pg_errstr(s->pg), NULL);
         rc = R_RETRY;
     } else {
+        dn_metrics_add(M.dead_letters, DN_LABELS(topic, code), 1);
         dn_log_warn("record dead-lettered", "topic", topic, "partition", partition, "offset", offset, "error_code",
                     code, "reason", reason, "event_id", j->decoded ? j->rd.event_id : NULL, "tenant_id",
                     j->decoded ? j->rd.tenant_id : NULL, NULL);
@@ -443,6 +578,7 @@ static int finish(sender_t *s, const job_t *j, dn_outcome_t outcome, const char 
         [DN_OUTCOME_FAILED_TRANSIENT] = "reminder delivery failed, will retry",
         [DN_OUTCOME_FAILED_PERMANENT] = "reminder delivery failed permanently",
     };
+    dn_metrics_add(M.deliveries, DN_LABELS(status_names[outcome]), 1);
     log_event(outcome == DN_OUTCOME_FAILED_PERMANENT ? DN_LOG_WARN : DN_LOG_INFO, msgs[outcome], j, attempt, reason);
     return R_DONE;
 }
@@ -477,6 +613,7 @@ static int deliver(sender_t *s, job_t *j)
         if (attempt < 0)
             return db_trouble(s, j, "claim");
         if (attempt == 0) {
+            s->result = "duplicate";
             log_event(DN_LOG_INFO, "reminder already handled, skipped", j, 0, prev);
             return R_DONE;
         }
@@ -495,8 +632,13 @@ static int deliver(sender_t *s, job_t *j)
 
         long code = 0;
         char err[512];
+        double started = mono_s();
         smtp_result_t sr = smtp_send(s->smtp, s->from_addr, rd->contact.email, j->mail, j->mail_len, s->smtp_fresh,
                                      &code, err, sizeof(err));
+        static const char *const smtp_results[] = {
+            [SMTP_OK] = "ok", [SMTP_TRANSIENT] = "transient", [SMTP_PERMANENT] = "permanent"};
+        dn_metrics_observe(M.smtp_seconds, DN_LABELS(smtp_results[sr]), mono_s() - started);
+        atomic_store(&smtp_ok, sr != SMTP_TRANSIENT || code != 0);
         s->smtp_fresh = sr != SMTP_OK;
         if (sr == SMTP_OK)
             return finish(s, j, DN_OUTCOME_DELIVERED, NULL, attempt, 0);
@@ -571,7 +713,10 @@ static int handle(sender_t *s, const rd_kafka_message_t *m)
 static void relay(sender_t *s)
 {
     for (int rounds = 0; rounds < 20; rounds++) {
-        if (dn_outbox_relay(s->pg, s->producer, 1000, 10000) < 1000)
+        int n = dn_outbox_relay(s->pg, s->producer, 1000, 10000);
+        if (n > 0)
+            dn_metrics_add(M.relayed, NULL, n);
+        if (n < 1000)
             break;
     }
     dn_kafka_producer_poll(s->producer);
@@ -585,12 +730,24 @@ static void run(sender_t *s)
         dn_log_error("out of memory", NULL);
         return;
     }
+    int64_t next_refresh = 0;
     while (!dn_signal_stopping()) {
         size_t n = dn_kafka_consumer_poll_batch(s->consumer, msgs, max, (int)s->cfg.common.poll_ms);
         size_t done = 0, committed = 0;
         int64_t db_wait = 100;
+        double started = mono_s();
         while (done < n) {
+            s->result = "ok";
             int rc = handle(s, msgs[done]);
+            if (rc == R_RETRY && pg_unreachable(s->pg))
+                atomic_store(&pg_ok, 0);
+            else if (rc == R_DONE)
+                atomic_store(&pg_ok, 1);
+            dn_metrics_add(M.consumed,
+                           DN_LABELS(rd_kafka_topic_name(msgs[done]->rkt), rc == R_DONE    ? s->result
+                                                                           : rc == R_RETRY ? "db_error"
+                                                                                           : "smtp_unavailable"),
+                           1);
             if (rc == R_DONE) {
                 done++;
                 s->pause_ms = 0;
@@ -619,8 +776,13 @@ static void run(sender_t *s)
         /* Offsets only now: every handled record's effects are committed in PostgreSQL. */
         if (done > committed)
             dn_kafka_consumer_commit(s->consumer, msgs, done);
+        if (n > 0) {
+            dn_metrics_observe(M.batch_seconds, DN_LABELS("records"), mono_s() - started);
+            dn_metrics_observe(M.batch_size, DN_LABELS("records"), (double)n);
+        }
         dn_kafka_messages_destroy(msgs, n);
         relay(s);
+        refresh_gauges(s, &next_refresh);
     }
     free(msgs);
 }
@@ -652,6 +814,7 @@ int main(int argc, char **argv)
 {
     static sender_t sender;
     sender_t *s = &sender;
+    dn_http_t *http = NULL;
     char errstr[1024];
     int status = 1;
     int check = argc == 2 && strcmp(argv[1], "--check-templates") == 0;
@@ -671,6 +834,13 @@ int main(int argc, char **argv)
     }
     if (dn_log_init(SERVICE, s->cfg.common.log_level) < 0) {
         dn_log_error("invalid configuration", "detail", "DUNNING_LOG_LEVEL: use debug, info, warn or error", NULL);
+        status = 2;
+        goto out;
+    }
+    if (!check && dn_http_addr_valid(s->cfg.http_addr, errstr, sizeof(errstr)) < 0) {
+        char detail[1100];
+        snprintf(detail, sizeof(detail), "DUNNING_HTTP_ADDR: %s", errstr);
+        dn_log_error("invalid configuration", "detail", detail, NULL);
         status = 2;
         goto out;
     }
@@ -706,19 +876,29 @@ int main(int argc, char **argv)
         dn_log_error("cannot start", "detail", errstr, NULL);
         goto out;
     }
+    register_metrics(s, topics[0]);
+    const dn_http_check_t checks[] = {
+        {"kafka", check_kafka, s->consumer}, {"postgres", check_postgres, NULL}, {"smtp", check_smtp, NULL}};
+    if (!(http = dn_http_start(s->cfg.http_addr, s->cfg.http_addr_file, checks, 3, errstr, sizeof(errstr)))) {
+        dn_log_error("cannot start", "detail", errstr, NULL);
+        goto out;
+    }
     dn_log_info("started", "group", s->cfg.group, "topic", topics[0], "templates", s->template_dir, NULL);
     run(s);
     dn_log_info("stopping", NULL);
     status = 0;
 out:
     /* Shutdown order: the record in hand was finished and its offset committed by run();
-     * leave the group, publish what the outbox holds, flush the producer within the bound. */
+     * leave the group, publish what the outbox holds, flush the producer within the bound.
+     * The HTTP endpoint goes first: its checks and the lag gauge read the consumer. */
+    dn_http_destroy(http);
     dn_kafka_consumer_destroy(s->consumer);
     if (status == 0 && s->producer && s->pg)
         relay(s);
     dn_kafka_producer_destroy(s->producer, (int)s->cfg.common.shutdown_ms);
     smtp_destroy(s->smtp);
     dn_pg_destroy(s->pg);
+    dn_metrics_reset();
     dn_config_free(config_table, CONFIG_N, &s->cfg);
     if (status == 0 && !check)
         dn_log_info("stopped", NULL);

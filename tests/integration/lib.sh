@@ -16,6 +16,8 @@ declare -A SERVICE_PIDS=()
 export DUNNING_RDKAFKA_CONSUMER_session_timeout_ms=6000
 export DUNNING_RDKAFKA_CONSUMER_heartbeat_interval_ms=500
 export DUNNING_POLICY_FILE=${DUNNING_POLICY_FILE:-$ROOT/tests/integration/policy.yaml}
+# Any free port for the services' HTTP endpoints: tests run several instances at once.
+export DUNNING_HTTP_ADDR=${DUNNING_HTTP_ADDR:-127.0.0.1:0}
 
 log() { printf '[%s %s] %s\n' "$TEST" "$(date +%T)" "$*"; }
 fail() {
