@@ -1,0 +1,423 @@
+#include "texts.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dn_clock.h"
+#include "dn_template.h"
+#include "templates.h"
+
+#define MAX_TEMPLATE_BYTES (1 << 20)
+#define MAX_LOCALES        6
+/* What {{letter.table}} renders to; a line holding only this is replaced by the table. */
+#define TABLE_MARK "\036letter.table\036"
+
+static const labels_t labels_en = {
+    .date = "Date",
+    .invoice_no = "Invoice no.",
+    .customer_no = "Customer no.",
+    .page = "Page",
+    .of = "of",
+    .item = "Item",
+    .issue_date = "Invoice date",
+    .due_date = "Due date",
+    .amount = "Amount",
+    .invoice = "Invoice",
+    .payments = "Payments and credits",
+    .fees = "Dunning fees",
+    .interest = "Interest",
+    .total = "Total due",
+    .payment_details = "Payment details",
+    .reference = "Reference",
+    .pay_online = "Pay online",
+};
+
+static const labels_t labels_de = {
+    .date = "Datum",
+    .invoice_no = "Rechnungsnr.",
+    .customer_no = "Kundennr.",
+    .page = "Seite",
+    .of = "von",
+    .item = "Position",
+    .issue_date = "Rechnungsdatum",
+    .due_date = "Fällig am",
+    .amount = "Betrag",
+    .invoice = "Rechnung",
+    .payments = "Zahlungen und Gutschriften",
+    .fees = "Mahngebühren",
+    .interest = "Zinsen",
+    .total = "Gesamtbetrag",
+    .payment_details = "Zahlungsinformationen",
+    .reference = "Verwendungszweck",
+    .pay_online = "Online bezahlen",
+};
+
+static const char *const months_en[12] = {"January", "February", "March",     "April",   "May",      "June",
+                                          "July",    "August",   "September", "October", "November", "December"};
+static const char *const months_de[12] = {"Januar", "Februar", "März",      "April",   "Mai",      "Juni",
+                                          "Juli",   "August",  "September", "Oktober", "November", "Dezember"};
+
+static int is_de(const char *locale)
+{
+    return locale && locale[0] == 'd' && locale[1] == 'e' && (locale[2] == '\0' || locale[2] == '-');
+}
+
+const labels_t *texts_labels(const char *locale)
+{
+    return is_de(locale) ? &labels_de : &labels_en;
+}
+
+static void format_tm(const struct tm *tm, const char *locale, int longform, char *buf, size_t size)
+{
+    int m = tm->tm_mon >= 0 && tm->tm_mon < 12 ? tm->tm_mon : 0;
+    if (is_de(locale)) {
+        if (longform)
+            snprintf(buf, size, "%d. %s %d", tm->tm_mday, months_de[m], tm->tm_year + 1900);
+        else
+            snprintf(buf, size, "%02d.%02d.%d", tm->tm_mday, m + 1, tm->tm_year + 1900);
+    } else {
+        if (longform)
+            snprintf(buf, size, "%d %s %d", tm->tm_mday, months_en[m], tm->tm_year + 1900);
+        else
+            snprintf(buf, size, "%d %.3s %d", tm->tm_mday, months_en[m], tm->tm_year + 1900);
+    }
+}
+
+/* An IANA name such as Europe/Berlin; anything else is not handed to the C library. */
+static int tz_valid(const char *tz)
+{
+    size_t n = tz ? strlen(tz) : 0;
+    if (n == 0 || n > 64 || tz[0] == '/' || strstr(tz, ".."))
+        return 0;
+    for (; *tz; tz++) {
+        char c = *tz;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '/' || c == '_' ||
+              c == '-' || c == '+'))
+            return 0;
+    }
+    return 1;
+}
+
+void texts_date_long(int64_t ms, const char *tz, const char *locale, char *buf, size_t size)
+{
+    /* One thread: TZ is switched for this one conversion and put back. An unknown zone
+     * name makes the C library use UTC. */
+    char saved[256];
+    const char *old = getenv("TZ");
+    int had = old != NULL && strlen(old) < sizeof(saved);
+    if (had)
+        snprintf(saved, sizeof(saved), "%s", old);
+    setenv("TZ", tz_valid(tz) ? tz : "UTC", 1);
+    tzset();
+    time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    localtime_r(&t, &tm);
+    if (had)
+        setenv("TZ", saved, 1);
+    else
+        unsetenv("TZ");
+    tzset();
+    format_tm(&tm, locale, 1, buf, size);
+}
+
+void texts_day(int32_t days, const char *locale, int longform, char *buf, size_t size)
+{
+    time_t t = (time_t)days * 86400;
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    gmtime_r(&t, &tm);
+    format_tm(&tm, locale, longform, buf, size);
+}
+
+/* ---- lookup (the rules of sender-email/templates.c, for .letter. files) ---- */
+
+static void copy(char *dst, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static int safe_component(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 128 || s[0] == '.')
+        return 0;
+    for (; *s; s++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+              *s == '-' || *s == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+/* "de_AT" -> {"de-AT", "de", "en"}; anything odd -> {"en"}. Returns the count. */
+static int locale_chain(const char *locale, char chain[MAX_LOCALES][40])
+{
+    char loc[40];
+    int n = 0;
+    size_t len = locale ? strlen(locale) : 0;
+    int ok = len > 0 && len < sizeof(loc);
+    for (size_t i = 0; ok && i < len; i++) {
+        char c = locale[i];
+        loc[i] = c == '_' ? '-' : c;
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    }
+    if (ok) {
+        loc[len] = '\0';
+        while (n < MAX_LOCALES - 1) {
+            snprintf(chain[n++], sizeof(chain[0]), "%s", loc);
+            char *dash = strrchr(loc, '-');
+            if (!dash)
+                break;
+            *dash = '\0';
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (strcmp(chain[i], "en") == 0)
+            return n;
+    }
+    snprintf(chain[n++], sizeof(chain[0]), "en");
+    return n;
+}
+
+static char *read_file(const char *path, char *errstr, size_t errstr_size)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    if (!f) {
+        snprintf(errstr, errstr_size, "%s", strerror(errno));
+        return NULL;
+    }
+    long n;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n <= MAX_TEMPLATE_BYTES && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n + 1))) {
+        if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[n] = '\0';
+        }
+    }
+    fclose(f);
+    if (!buf)
+        snprintf(errstr, errstr_size, "cannot read (or larger than 1 MiB)");
+    return buf;
+}
+
+/* ---- rendering ---- */
+
+static int blank_line(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+            return 0;
+    }
+    return 1;
+}
+
+/* A copy of s[0..n) without leading and trailing blank lines and trailing whitespace. */
+static char *trim_block(const char *s, size_t n)
+{
+    for (;;) { /* leading blank lines */
+        const char *nl = memchr(s, '\n', n);
+        if (!nl || !blank_line(s, (size_t)(nl - s)))
+            break;
+        n -= (size_t)(nl - s) + 1;
+        s = nl + 1;
+    }
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    return strndup(s, n);
+}
+
+/* Splits the rendered text into subject, before and after the table. */
+static int split(const char *text, letter_text_t *out, char *errstr, size_t errstr_size)
+{
+    const char *s = text;
+    while (*s) { /* blank lines before the subject */
+        size_t len = strcspn(s, "\n");
+        if (!blank_line(s, len))
+            break;
+        s += len + (s[len] == '\n');
+    }
+    size_t len = strcspn(s, "\n");
+    size_t lead = strspn(s, " \t");
+    size_t end = len;
+    while (end > lead && (s[end - 1] == ' ' || s[end - 1] == '\t' || s[end - 1] == '\r'))
+        end--;
+    if (end == lead) {
+        snprintf(errstr, errstr_size, "the first line (the subject) is empty");
+        return -1;
+    }
+    if (memmem(s, len, TABLE_MARK, strlen(TABLE_MARK))) {
+        snprintf(errstr, errstr_size, "{{letter.table}} cannot be the subject");
+        return -1;
+    }
+    out->subject = strndup(s + lead, end - lead);
+    const char *body = s + len + (s[len] == '\n');
+    /* The table line. */
+    const char *mark = NULL, *after = NULL;
+    for (const char *p = body; *p;) {
+        size_t l = strcspn(p, "\n");
+        const char *hit = memmem(p, l, TABLE_MARK, strlen(TABLE_MARK));
+        if (hit) {
+            size_t before_ws = strspn(p, " \t");
+            const char *rest = hit + strlen(TABLE_MARK);
+            if (p + before_ws != hit || !blank_line(rest, (size_t)(p + l - rest))) {
+                snprintf(errstr, errstr_size, "{{letter.table}} must stand alone on its line");
+                return -1;
+            }
+            if (mark) {
+                snprintf(errstr, errstr_size, "{{letter.table}} appears more than once");
+                return -1;
+            }
+            mark = p;
+            after = p + l + (p[l] == '\n');
+        }
+        p += l + (p[l] == '\n');
+    }
+    out->before = trim_block(body, mark ? (size_t)(mark - body) : strlen(body));
+    out->after = trim_block(after ? after : "", after ? strlen(after) : 0);
+    if (!out->subject || !out->before || !out->after) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *context(const dn_reminder_due_t *rd, const char *locale, int64_t now_ms, const char *sender)
+{
+    char date[64], issued[64], due[64];
+    texts_date_long(now_ms, rd->contact.time_zone, locale, date, sizeof(date));
+    texts_day(rd->issue_date, locale, 1, issued, sizeof(issued));
+    texts_day(rd->due_date, locale, 1, due, sizeof(due));
+    json_t *ctx = templates_context(rd, locale);
+    if (!ctx)
+        return NULL;
+    json_object_set_new(ctx, "letter",
+                        json_pack("{s:s, s:s, s:s, s:s, s:s}", "date", date, "issue_date", issued, "due_date", due,
+                                  "sender", sender, "table", TABLE_MARK));
+    return ctx;
+}
+
+int texts_render_file(const char *dir, const char *folder, const dn_reminder_due_t *rd, const char *locale,
+                      int64_t now_ms, const char *sender, letter_text_t *out, char *errstr, size_t errstr_size)
+{
+    char path[1400], err[512];
+    memset(out, 0, sizeof(*out));
+    snprintf(out->source, sizeof(out->source), "%s/%s.letter.%s", folder, rd->template_key, locale);
+    copy(out->locale, sizeof(out->locale), locale);
+    snprintf(path, sizeof(path), "%s/%s.txt", dir, out->source);
+    char *tmpl = read_file(path, err, sizeof(err));
+    if (!tmpl) {
+        snprintf(errstr, errstr_size, "%s.txt: %s", out->source, err);
+        return -1;
+    }
+    json_t *ctx = context(rd, locale, now_ms, sender);
+    char *text = ctx ? dn_template_render(tmpl, ctx, DN_TEMPLATE_TEXT, err, sizeof(err)) : NULL;
+    if (!ctx)
+        snprintf(err, sizeof(err), "out of memory");
+    json_decref(ctx);
+    free(tmpl);
+    int rc = -1;
+    if (!text)
+        snprintf(errstr, errstr_size, "%s.txt: %s", out->source, err);
+    else if (split(text, out, err, sizeof(err)) < 0)
+        snprintf(errstr, errstr_size, "%s.txt: %s", out->source, err);
+    else
+        rc = 0;
+    free(text);
+    if (rc < 0)
+        texts_free(out);
+    return rc;
+}
+
+int texts_render(const char *dir, const dn_reminder_due_t *rd, int64_t now_ms, const char *sender, letter_text_t *out,
+                 char *errstr, size_t errstr_size)
+{
+    char chain[MAX_LOCALES][40];
+    memset(out, 0, sizeof(*out));
+    if (!safe_component(rd->template_key)) {
+        snprintf(errstr, errstr_size, "template key is not a valid file name");
+        return -1;
+    }
+    const char *folders[2] = {
+        safe_component(rd->tenant_id) && strcmp(rd->tenant_id, "default") != 0 ? rd->tenant_id : NULL, "default"};
+    int n = locale_chain(rd->contact.locale, chain);
+    for (int i = 0; i < n; i++) {
+        for (int f = 0; f < 2; f++) {
+            if (!folders[f])
+                continue;
+            char path[1400];
+            snprintf(path, sizeof(path), "%s/%s/%s.letter.%s.txt", dir, folders[f], rd->template_key, chain[i]);
+            if (access(path, F_OK) != 0)
+                continue;
+            return texts_render_file(dir, folders[f], rd, chain[i], now_ms, sender, out, errstr, errstr_size);
+        }
+    }
+    snprintf(errstr, errstr_size, "no letter template %s for locale %s (tried tenant and default folders, down to en)",
+             rd->template_key, chain[0]);
+    return -1;
+}
+
+void texts_free(letter_text_t *t)
+{
+    if (!t)
+        return;
+    free(t->subject);
+    free(t->before);
+    free(t->after);
+    t->subject = t->before = t->after = NULL;
+}
+
+int texts_each(const char *dir, texts_check_fn fn, void *arg, FILE *out, int *sets)
+{
+    int problems = 0;
+    *sets = 0;
+    DIR *top = opendir(dir);
+    if (!top) {
+        fprintf(out, "%s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    struct dirent *de;
+    while ((de = readdir(top))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char folder[1400];
+        snprintf(folder, sizeof(folder), "%s/%s", dir, de->d_name);
+        DIR *d = opendir(folder);
+        if (!d)
+            continue;
+        struct dirent *fe;
+        while ((fe = readdir(d))) {
+            /* <key>.letter.<locale>.txt */
+            char key[256], locale[64];
+            const char *name = fe->d_name, *mark = strstr(name, ".letter.");
+            size_t len = strlen(name);
+            if (!mark || len < 4 || strcmp(name + len - 4, ".txt") != 0)
+                continue;
+            size_t klen = (size_t)(mark - name);
+            const char *loc = mark + 8;
+            if (name + len - 4 <= loc)
+                continue;
+            size_t llen = (size_t)(name + len - 4 - loc);
+            if (klen == 0 || klen >= sizeof(key) || llen == 0 || llen >= sizeof(locale))
+                continue;
+            memcpy(key, name, klen);
+            key[klen] = '\0';
+            memcpy(locale, loc, llen);
+            locale[llen] = '\0';
+            problems += fn(dir, de->d_name, key, locale, arg, out);
+            (*sets)++;
+        }
+        closedir(d);
+    }
+    closedir(top);
+    return problems;
+}

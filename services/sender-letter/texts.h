@@ -1,0 +1,62 @@
+/* sender-letter: the letter templates, and the words and dates the layout prints itself.
+ *
+ * Files: <dir>/<tenant_id>/<template_key>.letter.<locale>.txt, else the same under
+ * <dir>/default/, locales from the most specific ("de-AT", "de", then "en"), for each locale
+ * the tenant's folder before default/ (the same lookup as the email templates).
+ *
+ * A letter template is plain text with Mustache tags (common/dn_template.h), rendered with
+ * sender-email's context (templates_context) plus `letter.*` (below). Its first line is the
+ * subject, printed bold; the rest is the body. A newline is a line break (long lines wrap at
+ * the text width), so a paragraph is written on one line. A line holding only
+ * {{letter.table}} is where the table of amounts and the payment details go (after the body
+ * when the template has no such line). */
+#ifndef SENDER_LETTER_TEXTS_H
+#define SENDER_LETTER_TEXTS_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dn_schemas_gen.h"
+
+/* What the layout prints itself, per language (en, de; other locales get en). */
+typedef struct labels {
+    const char *date, *invoice_no, *customer_no, *page, *of; /* "Page 1 of 2" */
+    const char *item, *issue_date, *due_date, *amount;
+    const char *invoice, *payments, *fees, *interest, *total;
+    const char *payment_details, *reference, *pay_online;
+} labels_t;
+
+typedef struct letter_text {
+    char *subject; /* one line */
+    char *before;  /* body up to the {{letter.table}} line, or the whole body */
+    char *after;   /* body after that line; "" when there is none */
+    char locale[40];
+    char source[512]; /* "<tenant or default>/<key>.letter.<locale>" for logs */
+} letter_text_t;
+
+const labels_t *texts_labels(const char *locale);
+/* The letter's date: ms (dunning clock) in the IANA time zone tz (UTC if it is not a valid
+ * name), "24 March 2026" / "24. März 2026". */
+void texts_date_long(int64_t ms, const char *tz, const char *locale, char *buf, size_t size);
+/* An Avro date, "1 March 2026" / "1. März 2026" (long) or "1 Mar 2026" / "01.03.2026". */
+void texts_day(int32_t days, const char *locale, int longform, char *buf, size_t size);
+
+/* Finds and renders the letter template of rd. now_ms dates the letter; sender is
+ * {{letter.sender}}. 0, or -1 with errstr ("no letter template final_notice for locale de",
+ * "default/final_notice.letter.de: line 4: {{fee}} is not defined"). */
+int texts_render(const char *dir, const dn_reminder_due_t *rd, int64_t now_ms, const char *sender, letter_text_t *out,
+                 char *errstr, size_t errstr_size);
+void texts_free(letter_text_t *t);
+
+/* Calls fn for every <folder>/<key>.letter.<locale>.txt under dir; fn renders and checks it
+ * (see main.c). Returns the number of problems fn reported, or 1 if dir cannot be read. */
+typedef int (*texts_check_fn)(const char *dir, const char *folder, const char *key, const char *locale, void *arg,
+                              FILE *out);
+int texts_each(const char *dir, texts_check_fn fn, void *arg, FILE *out, int *sets);
+
+/* Renders the template file of one set directly (for the check). Same contract as texts_render. */
+int texts_render_file(const char *dir, const char *folder, const dn_reminder_due_t *rd, const char *locale,
+                      int64_t now_ms, const char *sender, letter_text_t *out, char *errstr, size_t errstr_size);
+
+#endif
