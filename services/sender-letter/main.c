@@ -30,9 +30,17 @@
  * Spool trouble (disk full, folder gone, no permission) is transient: retried in process with
  * exponential backoff and jitter, DUNNING_LETTER_RETRIES times; then 'failed_transient' is
  * recorded and consumption pauses (doubling up to DUNNING_LETTER_PAUSE_MAX), holding the
- * record, as sender-email does when its SMTP server is down. */
+ * record, as sender-email does when its SMTP server is down.
+ *
+ * Operations endpoint (dn_http, its own thread), as sender-email's: /healthz, /readyz (kafka,
+ * postgres, spool) and /metrics. Readiness of spool: the last spool write succeeded (a flag
+ * the loop sets after each attempt; disk full fails it until the next write works) and the
+ * folder is still there and writable (one access() per /readyz). No probe writes: an idle
+ * sender stays ready. */
+#include <errno.h>
 #include <glib.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +51,10 @@
 #include "dn_avro.h"
 #include "dn_clock.h"
 #include "dn_config.h"
+#include "dn_http.h"
 #include "dn_kafka.h"
 #include "dn_log.h"
+#include "dn_metrics.h"
 #include "dn_outbox.h"
 #include "dn_pg.h"
 #include "dn_signal.h"
@@ -70,6 +80,9 @@ typedef struct letter_cfg {
     int64_t backoff_ms;
     int64_t pause_max_ms;
     char *template_dir;
+    char *http_addr;
+    char *http_addr_file;
+    int64_t metrics_ms;
 } letter_cfg_t;
 
 static const dn_cfg_entry_t config_table[] = {
@@ -104,6 +117,17 @@ static const dn_cfg_entry_t config_table[] = {
     DN_CFG("DUNNING_TEMPLATE_DIR", DN_CFG_STRING, "", 0, 0,
            "Template folder (default: $DUNNING_HOME/config/templates); <tenant_id>/ first, then default/.",
            letter_cfg_t, template_dir),
+    DN_CFG("DUNNING_HTTP_ADDR", DN_CFG_STRING, "127.0.0.1:9466", 0, 0,
+           "host:port of the HTTP endpoint (/healthz, /readyz, /metrics); port 0 picks a free port, an empty value "
+           "turns it off.",
+           letter_cfg_t, http_addr),
+    DN_CFG("DUNNING_HTTP_ADDR_FILE", DN_CFG_STRING, "", 0, 0,
+           "File the bound host:port of the HTTP endpoint is written to at start (useful with port 0).", letter_cfg_t,
+           http_addr_file),
+    DN_CFG("DUNNING_METRICS_INTERVAL", DN_CFG_DURATION, "5s", 100, 3600000,
+           "How often the loop refreshes the gauges it reads from PostgreSQL (outbox rows) and the postgres "
+           "readiness.",
+           letter_cfg_t, metrics_ms),
 };
 #define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))
 
@@ -120,6 +144,7 @@ typedef struct sender {
     dn_kafka_producer_t *producer;
     int64_t pause_ms;    /* real ms to wait before the next round on the held record */
     unsigned int jitter; /* rand_r state */
+    const char *result;  /* metrics: how the record in hand ended (ok, duplicate, dead_letter) */
 } sender_t;
 
 /* What handle() tells the loop. */
@@ -152,6 +177,122 @@ typedef struct job {
     size_t pdf_len;
     int pages;
 } job_t;
+
+/* ---- metrics and readiness ---- */
+
+static struct {
+    dn_metric_t *consumed, *dead_letters, *deliveries, *render_seconds, *batch_seconds, *batch_size, *relayed,
+        *outbox_pending;
+} M;
+
+/* Kept by the loop, read by /readyz. */
+static atomic_int pg_ok = 1, spool_ok = 1;
+
+static const char *const results[] = {"ok", "duplicate", "dead_letter", "db_error", "spool_unavailable"};
+
+static void emit_lag(const char *topic, int64_t lag, void *arg)
+{
+    dn_metrics_emit(arg, DN_LABELS(topic), (double)lag);
+}
+
+static void collect_lag(dn_metrics_emitter_t *em, void *arg)
+{
+    dn_kafka_consumer_lag(arg, emit_lag, em);
+}
+
+static void register_metrics(sender_t *s, const char *topic)
+{
+    M.consumed = dn_metrics_counter("dunning_events_consumed_total",
+                                    "Input records handled, by topic and result (ok, duplicate, dead_letter, db_error "
+                                    "and spool_unavailable: held and tried again).",
+                                    "topic,result");
+    for (size_t r = 0; r < sizeof(results) / sizeof(results[0]); r++)
+        dn_metrics_add(M.consumed, DN_LABELS(topic, results[r]), 0);
+    M.dead_letters = dn_metrics_counter("dunning_dead_letters_total",
+                                        "Records written to the dead-letter topic, by source topic and error code.",
+                                        "topic,error_code");
+    M.deliveries = dn_metrics_counter("dunning_deliveries_total",
+                                      "Reminder outcomes recorded, by outcome (delivered, suppressed, "
+                                      "failed_transient, failed_permanent).",
+                                      "outcome");
+    for (size_t o = 0; o < sizeof(status_names) / sizeof(status_names[0]); o++)
+        dn_metrics_add(M.deliveries, DN_LABELS(status_names[o]), 0);
+    M.render_seconds = dn_metrics_histogram("dunning_letter_render_duration_seconds",
+                                            "Time to render one letter (template and PDF layout), by result (ok, "
+                                            "transient, permanent).",
+                                            "result", DN_METRICS_LATENCY_BUCKETS);
+    M.batch_seconds =
+        dn_metrics_histogram("dunning_batch_duration_seconds", "Time to handle one batch, from poll to offset commit.",
+                             "work", DN_METRICS_LATENCY_BUCKETS);
+    M.batch_size = dn_metrics_histogram("dunning_batch_size", "Records per batch.", "work", DN_METRICS_SIZE_BUCKETS);
+    M.relayed = dn_metrics_counter("dunning_outbox_published_total",
+                                   "Outbox rows published to Kafka (and acknowledged) by this process.", NULL);
+    M.outbox_pending = dn_metrics_gauge("dunning_outbox_pending",
+                                        "Rows waiting in the outbox table (every service of the database), as of the "
+                                        "last refresh.",
+                                        NULL);
+    dn_metrics_gauge_fn("dunning_consumer_lag",
+                        "Records behind the high watermark, summed over the partitions assigned to this instance.",
+                        "topic", collect_lag, s->consumer);
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The error says the server could not be reached (not: it refused a statement). */
+static int pg_unreachable(const dn_pg_t *pg)
+{
+    const char *state = dn_pg_sqlstate(pg);
+    return !state[0] || strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0;
+}
+
+/* Gauges that cost a round trip on the loop's connection, every DUNNING_METRICS_INTERVAL. */
+static void refresh_gauges(sender_t *s, int64_t *next)
+{
+    int64_t real = dn_clock_real_now_ms();
+    if (real < *next)
+        return;
+    *next = real + s->cfg.metrics_ms;
+    PGresult *r = dn_pg_query(s->pg, "SELECT count(*) FROM outbox", 0, NULL);
+    atomic_store(&pg_ok, r != NULL);
+    if (r) {
+        dn_metrics_set(M.outbox_pending, NULL, strtod(PQgetvalue(r, 0, 0), NULL));
+        PQclear(r);
+    }
+}
+
+static int check_kafka(void *arg, char *why, size_t why_size)
+{
+    return dn_kafka_consumer_ready(arg, 1000, why, why_size);
+}
+
+static int check_postgres(void *arg, char *why, size_t why_size)
+{
+    (void)arg;
+    if (atomic_load(&pg_ok))
+        return 1;
+    snprintf(why, why_size, "the database did not answer the last statement");
+    return 0;
+}
+
+/* arg: the spool folder (fixed before the server starts). One access(), no I/O on the folder. */
+static int check_spool(void *arg, char *why, size_t why_size)
+{
+    const char *dir = arg;
+    if (access(dir, W_OK | X_OK) < 0) {
+        int e = errno;
+        snprintf(why, why_size, "the spool folder %s", e == ENOENT ? "is missing" : "is not writable");
+        return 0;
+    }
+    if (atomic_load(&spool_ok))
+        return 1;
+    snprintf(why, why_size, "the last letter could not be written to the spool folder (disk full, no permission)");
+    return 0;
+}
 
 /* Copies with truncation (snprintf "%s" makes gcc warn about the truncation we want). */
 static void copy(char *dst, size_t size, const char *src)
@@ -209,6 +350,7 @@ static int dead_letter(sender_t *s, job_t *j, const char *code, const char *reas
     char *buf = NULL;
     size_t len = 0;
     int rc = R_DONE;
+    s->result = "dead_letter";
     if (dn_dead_letter_encode(&dl, &buf, &len) != 0) {
         dn_log_error("dead letter does not encode", "topic", topic, "offset", offset, NULL);
     } else if (dn_pg_begin(s->pg) < 0 ||
@@ -218,6 +360,7 @@ static int dead_letter(sender_t *s, job_t *j, const char *code, const char *reas
         dn_log_warn("dead letter not written", "topic", topic, "offset", offset, "detail", dn_pg_errstr(s->pg), NULL);
         rc = R_RETRY;
     } else {
+        dn_metrics_add(M.dead_letters, DN_LABELS(topic, code), 1);
         dn_log_warn("record dead-lettered", "topic", topic, "partition", partition, "offset", offset, "error_code",
                     code, "reason", reason, "event_id", j->decoded ? j->rd.event_id : NULL, "tenant_id",
                     j->decoded ? j->rd.tenant_id : NULL, NULL);
@@ -517,6 +660,7 @@ static int finish(sender_t *s, const job_t *j, dn_outcome_t outcome, const char 
         [DN_OUTCOME_FAILED_TRANSIENT] = "letter not spooled, will retry",
         [DN_OUTCOME_FAILED_PERMANENT] = "letter failed permanently",
     };
+    dn_metrics_add(M.deliveries, DN_LABELS(status_names[outcome]), 1);
     log_event(outcome == DN_OUTCOME_FAILED_PERMANENT ? DN_LOG_WARN : DN_LOG_INFO, msgs[outcome], j, attempt, reason);
     return R_DONE;
 }
@@ -552,6 +696,7 @@ static int deliver(sender_t *s, job_t *j)
         if (attempt < 0)
             return db_trouble(s, j, "claim");
         if (attempt == 0) {
+            s->result = "duplicate";
             log_event(DN_LOG_INFO, "reminder already handled, skipped", j, 0, prev);
             return R_DONE;
         }
@@ -567,11 +712,21 @@ static int deliver(sender_t *s, job_t *j)
             return db_trouble(s, j, "last-mile check");
         if (send == 0)
             return finish(s, j, DN_OUTCOME_SUPPRESSED, reason, attempt, 0);
-        int rc = j->has_pre || j->pdf ? 0 : render(s, j, reason, sizeof(reason));
+        int rc = 0;
+        if (!j->has_pre && !j->pdf) {
+            static const char *const render_results[] = {"transient", "ok", "permanent"};
+            double started = mono_s();
+            rc = render(s, j, reason, sizeof(reason));
+            dn_metrics_observe(M.render_seconds, DN_LABELS(render_results[rc + 1]), mono_s() - started);
+        }
         if (j->has_pre)
             return finish(s, j, j->pre, j->pre_reason, attempt, 0);
-        if (rc == 0 && spool(s, j, recovering || try > 0, reason, sizeof(reason)) == 0)
-            return finish(s, j, DN_OUTCOME_DELIVERED, NULL, attempt, 0);
+        if (rc == 0) {
+            rc = spool(s, j, recovering || try > 0, reason, sizeof(reason));
+            atomic_store(&spool_ok, rc == 0);
+            if (rc == 0)
+                return finish(s, j, DN_OUTCOME_DELIVERED, NULL, attempt, 0);
+        }
         /* Transient: the spool folder (or memory) failed. */
         if (try < s->cfg.retries && !dn_signal_stopping()) {
             int64_t delay = retry_delay(s, try);
@@ -662,7 +817,10 @@ static int handle(sender_t *s, const rd_kafka_message_t *m)
 static void relay(sender_t *s)
 {
     for (int rounds = 0; rounds < 20; rounds++) {
-        if (dn_outbox_relay(s->pg, s->producer, 1000, 10000) < 1000)
+        int n = dn_outbox_relay(s->pg, s->producer, 1000, 10000);
+        if (n > 0)
+            dn_metrics_add(M.relayed, NULL, n);
+        if (n < 1000)
             break;
     }
     dn_kafka_producer_poll(s->producer);
@@ -676,12 +834,24 @@ static void run(sender_t *s)
         dn_log_error("out of memory", NULL);
         return;
     }
+    int64_t next_refresh = 0;
     while (!dn_signal_stopping()) {
         size_t n = dn_kafka_consumer_poll_batch(s->consumer, msgs, max, (int)s->cfg.common.poll_ms);
         size_t done = 0, committed = 0;
         int64_t db_wait = 100;
+        double started = mono_s();
         while (done < n) {
+            s->result = "ok";
             int rc = handle(s, msgs[done]);
+            if (rc == R_RETRY && pg_unreachable(s->pg))
+                atomic_store(&pg_ok, 0);
+            else if (rc == R_DONE)
+                atomic_store(&pg_ok, 1);
+            dn_metrics_add(M.consumed,
+                           DN_LABELS(rd_kafka_topic_name(msgs[done]->rkt), rc == R_DONE    ? s->result
+                                                                           : rc == R_RETRY ? "db_error"
+                                                                                           : "spool_unavailable"),
+                           1);
             if (rc == R_DONE) {
                 done++;
                 s->pause_ms = 0;
@@ -710,8 +880,13 @@ static void run(sender_t *s)
         /* Offsets only now: every handled record's effects are committed in PostgreSQL. */
         if (done > committed)
             dn_kafka_consumer_commit(s->consumer, msgs, done);
+        if (n > 0) {
+            dn_metrics_observe(M.batch_seconds, DN_LABELS("records"), mono_s() - started);
+            dn_metrics_observe(M.batch_size, DN_LABELS("records"), (double)n);
+        }
         dn_kafka_messages_destroy(msgs, n);
         relay(s);
+        refresh_gauges(s, &next_refresh);
     }
     free(msgs);
 }
@@ -879,6 +1054,7 @@ int main(int argc, char **argv)
 {
     static sender_t sender;
     sender_t *s = &sender;
+    dn_http_t *http = NULL;
     char errstr[1024];
     int status = 1;
     int check = argc == 2 && strcmp(argv[1], "--check-templates") == 0;
@@ -898,6 +1074,13 @@ int main(int argc, char **argv)
     }
     if (dn_log_init(SERVICE, s->cfg.common.log_level) < 0) {
         dn_log_error("invalid configuration", "detail", "DUNNING_LOG_LEVEL: use debug, info, warn or error", NULL);
+        status = 2;
+        goto out;
+    }
+    if (!check && dn_http_addr_valid(s->cfg.http_addr, errstr, sizeof(errstr)) < 0) {
+        char detail[1100];
+        snprintf(detail, sizeof(detail), "DUNNING_HTTP_ADDR: %s", errstr);
+        dn_log_error("invalid configuration", "detail", detail, NULL);
         status = 2;
         goto out;
     }
@@ -936,6 +1119,13 @@ int main(int argc, char **argv)
         dn_log_error("cannot start", "detail", errstr, NULL);
         goto out;
     }
+    register_metrics(s, topics[0]);
+    const dn_http_check_t checks[] = {
+        {"kafka", check_kafka, s->consumer}, {"postgres", check_postgres, NULL}, {"spool", check_spool, s->spool_dir}};
+    if (!(http = dn_http_start(s->cfg.http_addr, s->cfg.http_addr_file, checks, 3, errstr, sizeof(errstr)))) {
+        dn_log_error("cannot start", "detail", errstr, NULL);
+        goto out;
+    }
     dn_log_info("started", "group", s->cfg.group, "topic", topics[0], "templates", s->template_dir, "spool",
                 s->spool_dir, NULL);
     run(s);
@@ -943,12 +1133,15 @@ int main(int argc, char **argv)
     status = 0;
 out:
     /* Shutdown order: the record in hand was finished and its offset committed by run();
-     * leave the group, publish what the outbox holds, flush the producer within the bound. */
+     * leave the group, publish what the outbox holds, flush the producer within the bound.
+     * The HTTP endpoint goes first: its checks and the lag gauge read the consumer. */
+    dn_http_destroy(http);
     dn_kafka_consumer_destroy(s->consumer);
     if (status == 0 && s->producer && s->pg)
         relay(s);
     dn_kafka_producer_destroy(s->producer, (int)s->cfg.common.shutdown_ms);
     dn_pg_destroy(s->pg);
+    dn_metrics_reset();
     for (size_t i = 0; i < s->from_n; i++)
         free(s->from_lines[i]);
     for (size_t i = 0; i < s->payment_n; i++)

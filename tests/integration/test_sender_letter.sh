@@ -5,14 +5,67 @@
 # for a customer without a postal address fails permanently; a reminder for a paid case is
 # suppressed by the last-mile check and writes no file. A replay after a simulated crash
 # between the file and the outcome rewrites the same file. (tests/integration/policy.yaml)
+# The operations endpoint: /healthz, /readyz (kafka, postgres, spool; 503 while the spool
+# folder is gone) and /metrics, whose counters say exactly what the test did (changes from
+# a baseline taken once the sender has worked off other tests' records).
 source "$(dirname "$0")/lib.sh"
+command -v curl >/dev/null || fail "curl is not installed (scripts/deps)"
 reset_state
 clock_start 2026-03-01T08:00:00Z 0
 SPOOL=$WORK/spool
 export DUNNING_LETTER_SPOOL_DIR=$SPOOL
 start_service engine dunning-engine
 start_service letter sender-letter "DUNNING_LETTER_FROM_NAME=Beispiel AG" \
-    "DUNNING_LETTER_FROM_ADDRESS=Musterweg 5; 10115 Berlin" "DUNNING_LETTER_PAYMENT_DETAILS=IBAN DE02 1203 0000 0000 2020 51"
+    "DUNNING_LETTER_FROM_ADDRESS=Musterweg 5; 10115 Berlin" "DUNNING_LETTER_PAYMENT_DETAILS=IBAN DE02 1203 0000 0000 2020 51" \
+    DUNNING_HTTP_ADDR=127.0.0.1:0 DUNNING_HTTP_ADDR_FILE="$WORK/letter.addr" DUNNING_METRICS_INTERVAL=200ms
+
+# The operations endpoint.
+wait_until 20 "the sender's address file" '[ -s "$WORK/letter.addr" ]'
+HTTP=$(cat "$WORK/letter.addr")
+grep -q "\"msg\":\"http listening\",\"addr\":\"$HTTP\"" "$WORK/letter.log" || fail "the sender did not log its address"
+# code URL [CURL ARGS...]: the HTTP status.
+code() { curl -s -o /dev/null -w '%{http_code}' "${@:2}" "$1"; }
+# value FILE 'NAME{LABELS}': the sample's value in a saved scrape, 0 when absent.
+value() { awk -v k="$2" '$1 == k { v = $2 } END { print (v == "" ? 0 : v) }' "$1"; }
+# metric 'NAME{LABELS}': the current value.
+metric() {
+    local f
+    f=$(mktemp "$WORK/scrape.XXXXXX")
+    curl -sf "http://$HTTP/metrics" >"$f" && value "$f" "$1"
+    rm -f "$f"
+}
+# delta 'NAME{LABELS}': the change since the baseline.
+delta() {
+    local now
+    now=$(metric "$1")
+    awk -v a="$now" -v b="$(value "$WORK/letter.base" "$1")" 'BEGIN { print a - b }'
+}
+assert_eq 200 "$(code "http://$HTTP/healthz")" "/healthz"
+assert_eq ok "$(curl -sf "http://$HTTP/healthz")" "/healthz body"
+wait_eq 20 "sender ready" 200 code "http://$HTTP/readyz"
+assert_eq ready "$(curl -sf "http://$HTTP/readyz")" "/readyz body"
+assert_eq 404 "$(code "http://$HTTP/nope")" "/nope"
+assert_eq 405 "$(code "http://$HTTP/metrics" -X POST -d x=1)" "POST /metrics"
+
+# Settled: partitions assigned, the record counters stay put for three scrapes a second
+# apart and the consumer does not lag. Then the baseline.
+wait_until 30 "the sender's partitions" 'grep -q "\"partitions assigned\"" "$WORK/letter.log"'
+same=0 previous=
+for _ in $(seq 1 60); do
+    current=$(curl -sf "http://$HTTP/metrics" | grep -E '^dunning_(events_consumed_total|deliveries_total|consumer_lag)\{') ||
+        true
+    if [ -n "$current" ] && [ "$current" = "$previous" ] &&
+        ! grep -q '^dunning_consumer_lag{.*} [1-9]' <<<"$current"; then
+        same=$((same + 1))
+        [ $same -ge 2 ] && break
+    else
+        same=0
+    fi
+    previous=$current
+    sleep 1
+done
+[ $same -ge 2 ] || fail "the sender did not settle"
+curl -sf "http://$HTTP/metrics" >"$WORK/letter.base"
 
 {
     invoice_json W cust-w 100000 2026-03-10 w@example.com | with_policy four_stage | reachable_everywhere |
@@ -103,6 +156,11 @@ letter_of W | head -n 1 | jq -c --arg e "$PEID" '.event_id = $e | .stage = 5 | .
 wait_eq 20 "the paid case's letter suppressed" "suppressed|letter|1||case resolved (paid, credited or cancelled)" \
     delivery "$PEID"
 
+# A record that is not a ReminderDue at all (magic byte is not 0): dead-lettered.
+echo deadbeef | publish reminder-due.letter --raw --key "$TENANT/cust-x"
+wait_eq 20 "the malformed record dead-lettered" 1 \
+    delta 'dunning_events_consumed_total{topic="reminder-due.letter",result="dead_letter"}'
+
 wait_eq 20 "four letter outcomes" "N,failed_permanent,no postal address,
 W,delivered,,$PDF
 W,delivered,,$PDF
@@ -113,6 +171,41 @@ for e in "$NEID" "$PEID"; do
 done
 assert_eq 0 "$(grep -c -e "Köln" -e "Hohe Stra" -e "Kowalski" -e "50667" "$WORK/letter.log")" \
     "log lines with address data"
+
+# The counters: W delivered twice (first time, after the replay), the redelivery skipped, N
+# failed for good, the paid case suppressed, one record dead-lettered; two letters rendered.
+L='topic="reminder-due.letter"'
+wait_eq 10 "letter reminders consumed ok" 4 delta "dunning_events_consumed_total{$L,result=\"ok\"}"
+assert_eq 1 "$(delta "dunning_events_consumed_total{$L,result=\"duplicate\"}")" "reminders consumed as duplicates"
+assert_eq 1 "$(delta "dunning_events_consumed_total{$L,result=\"dead_letter\"}")" "reminders dead-lettered"
+assert_eq 0 "$(delta "dunning_events_consumed_total{$L,result=\"db_error\"}")" "database errors"
+assert_eq 0 "$(delta "dunning_events_consumed_total{$L,result=\"spool_unavailable\"}")" "spool holds"
+assert_eq 1 "$(delta "dunning_dead_letters_total{$L,error_code=\"bad_framing\"}")" "dead letters by code"
+assert_eq 2 "$(delta 'dunning_deliveries_total{outcome="delivered"}')" "delivered"
+assert_eq 1 "$(delta 'dunning_deliveries_total{outcome="failed_permanent"}')" "failed_permanent"
+assert_eq 1 "$(delta 'dunning_deliveries_total{outcome="suppressed"}')" "suppressed"
+assert_eq 0 "$(delta 'dunning_deliveries_total{outcome="failed_transient"}')" "failed_transient"
+assert_eq 2 "$(delta 'dunning_letter_render_duration_seconds_count{result="ok"}')" "letters rendered"
+assert_eq 0 "$(delta 'dunning_letter_render_duration_seconds_count{result="permanent"}')" "renders failed"
+[ "$(delta 'dunning_outbox_published_total')" -gt 0 ] || fail "the sender published nothing from the outbox"
+wait_eq 10 "no consumer lag" 0 metric "dunning_consumer_lag{$L}"
+wait_eq 10 "outbox empty" 0 metric 'dunning_outbox_pending'
+curl -sf "http://$HTTP/metrics" >"$WORK/letter.now"
+assert_eq "$(value "$WORK/letter.now" 'dunning_batch_size_count{work="records"}')" \
+    "$(value "$WORK/letter.now" 'dunning_batch_size_bucket{work="records",le="+Inf"}')" "batch size +Inf = count"
+[ "$(delta 'dunning_batch_duration_seconds_count{work="records"}')" -ge 1 ] || fail "no batch timed"
+
+# Readiness follows the spool folder: gone -> 503 naming it; back -> ready again.
+mv "$SPOOL" "$SPOOL.away"
+wait_eq 10 "not ready without the spool folder" 503 code "http://$HTTP/readyz"
+curl -s "http://$HTTP/readyz" | grep -q '^spool: ' || fail "/readyz does not name the spool: $(curl -s "http://$HTTP/readyz")"
+mv "$SPOOL.away" "$SPOOL"
+wait_eq 10 "ready with the spool folder back" 200 code "http://$HTTP/readyz"
+
+# A clean stop (status 0, no leak under the sanitizers) closes the endpoint and removes the
+# address file.
 stop_service letter TERM
 grep -q '"msg":"stopped"' "$WORK/letter.log" || fail "sender-letter did not log a clean stop"
+[ ! -e "$WORK/letter.addr" ] || fail "address file left behind"
+assert_eq 000 "$(code "http://$HTTP/healthz")" "endpoint closed"
 log "PASS"
