@@ -1,0 +1,221 @@
+#include "texts.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dn_template.h"
+#include "templates.h"
+
+#define MAX_TEMPLATE_BYTES (64 * 1024)
+#define MAX_LOCALES        6
+
+static void copy(char *dst, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static int safe_component(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 128 || s[0] == '.')
+        return 0;
+    for (; *s; s++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+              *s == '-' || *s == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+/* "de_AT" -> {"de-AT", "de", "en"}; anything odd -> {"en"}. Returns the count. */
+static int locale_chain(const char *locale, char chain[MAX_LOCALES][40])
+{
+    char loc[40];
+    int n = 0;
+    size_t len = locale ? strlen(locale) : 0;
+    int ok = len > 0 && len < sizeof(loc);
+    for (size_t i = 0; ok && i < len; i++) {
+        char c = locale[i];
+        loc[i] = c == '_' ? '-' : c;
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    }
+    if (ok) {
+        loc[len] = '\0';
+        while (n < MAX_LOCALES - 1) {
+            snprintf(chain[n++], sizeof(chain[0]), "%s", loc);
+            char *dash = strrchr(loc, '-');
+            if (!dash)
+                break;
+            *dash = '\0';
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (strcmp(chain[i], "en") == 0)
+            return n;
+    }
+    snprintf(chain[n++], sizeof(chain[0]), "en");
+    return n;
+}
+
+static char *read_file(const char *path, char *errstr, size_t errstr_size)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    if (!f) {
+        snprintf(errstr, errstr_size, "%s", strerror(errno));
+        return NULL;
+    }
+    long n;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n <= MAX_TEMPLATE_BYTES && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n + 1))) {
+        if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[n] = '\0';
+        }
+    }
+    fclose(f);
+    if (!buf)
+        snprintf(errstr, errstr_size, "cannot read (or larger than 64 KiB)");
+    return buf;
+}
+
+/* Drops leading and trailing whitespace, and trailing whitespace before each newline. */
+static void trim(char *s)
+{
+    size_t lead = strspn(s, " \t\r\n");
+    memmove(s, s + lead, strlen(s + lead) + 1);
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        if (*r == '\r')
+            continue;
+        if (*r == '\n') {
+            while (w > s && (w[-1] == ' ' || w[-1] == '\t'))
+                w--;
+        }
+        *w++ = *r;
+    }
+    while (w > s && (w[-1] == ' ' || w[-1] == '\t' || w[-1] == '\n'))
+        w--;
+    *w = '\0';
+}
+
+int texts_render_file(const char *dir, const char *folder, const dn_reminder_due_t *rd, const char *locale,
+                      sms_text_t *out, char *errstr, size_t errstr_size)
+{
+    char path[1400], err[512];
+    memset(out, 0, sizeof(*out));
+    snprintf(out->source, sizeof(out->source), "%s/%s.sms.%s", folder, rd->template_key, locale);
+    copy(out->locale, sizeof(out->locale), locale);
+    snprintf(path, sizeof(path), "%s/%s.txt", dir, out->source);
+    char *tmpl = read_file(path, err, sizeof(err));
+    if (!tmpl) {
+        snprintf(errstr, errstr_size, "%s.txt: %s", out->source, err);
+        return -1;
+    }
+    json_t *ctx = templates_context(rd, locale);
+    char *text = ctx ? dn_template_render(tmpl, ctx, DN_TEMPLATE_TEXT, err, sizeof(err)) : NULL;
+    if (!ctx)
+        snprintf(err, sizeof(err), "out of memory");
+    json_decref(ctx);
+    free(tmpl);
+    if (!text) {
+        snprintf(errstr, errstr_size, "%s.txt: %s", out->source, err);
+        return -1;
+    }
+    trim(text);
+    if (!text[0]) {
+        snprintf(errstr, errstr_size, "%s.txt: the text is empty", out->source);
+        free(text);
+        return -1;
+    }
+    out->text = text;
+    return 0;
+}
+
+int texts_render(const char *dir, const dn_reminder_due_t *rd, sms_text_t *out, char *errstr, size_t errstr_size)
+{
+    char chain[MAX_LOCALES][40];
+    memset(out, 0, sizeof(*out));
+    if (!safe_component(rd->template_key)) {
+        snprintf(errstr, errstr_size, "template key is not a valid file name");
+        return -1;
+    }
+    const char *folders[2] = {
+        safe_component(rd->tenant_id) && strcmp(rd->tenant_id, "default") != 0 ? rd->tenant_id : NULL, "default"};
+    int n = locale_chain(rd->contact.locale, chain);
+    for (int i = 0; i < n; i++) {
+        for (int f = 0; f < 2; f++) {
+            if (!folders[f])
+                continue;
+            char path[1400];
+            snprintf(path, sizeof(path), "%s/%s/%s.sms.%s.txt", dir, folders[f], rd->template_key, chain[i]);
+            if (access(path, F_OK) != 0)
+                continue;
+            return texts_render_file(dir, folders[f], rd, chain[i], out, errstr, errstr_size);
+        }
+    }
+    snprintf(errstr, errstr_size, "no sms template %s for locale %s (tried tenant and default folders, down to en)",
+             rd->template_key, chain[0]);
+    return -1;
+}
+
+void texts_free(sms_text_t *t)
+{
+    if (!t)
+        return;
+    free(t->text);
+    t->text = NULL;
+}
+
+int texts_each(const char *dir, texts_check_fn fn, void *arg, FILE *out, int *sets)
+{
+    int problems = 0;
+    *sets = 0;
+    DIR *top = opendir(dir);
+    if (!top) {
+        fprintf(out, "%s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    struct dirent *de;
+    while ((de = readdir(top))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char folder[1400];
+        snprintf(folder, sizeof(folder), "%s/%s", dir, de->d_name);
+        DIR *d = opendir(folder);
+        if (!d)
+            continue;
+        struct dirent *fe;
+        while ((fe = readdir(d))) {
+            /* <key>.sms.<locale>.txt */
+            char key[256], locale[64];
+            const char *name = fe->d_name, *mark = strstr(name, ".sms.");
+            size_t len = strlen(name);
+            if (!mark || len < 4 || strcmp(name + len - 4, ".txt") != 0)
+                continue;
+            size_t klen = (size_t)(mark - name);
+            const char *loc = mark + 5;
+            if (name + len - 4 <= loc)
+                continue;
+            size_t llen = (size_t)(name + len - 4 - loc);
+            if (klen == 0 || klen >= sizeof(key) || llen == 0 || llen >= sizeof(locale))
+                continue;
+            memcpy(key, name, klen);
+            key[klen] = '\0';
+            memcpy(locale, loc, llen);
+            locale[llen] = '\0';
+            problems += fn(dir, de->d_name, key, locale, arg, out);
+            (*sets)++;
+        }
+        closedir(d);
+    }
+    closedir(top);
+    return problems;
+}
