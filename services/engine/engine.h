@@ -25,7 +25,14 @@ typedef struct engine_cfg {
 } engine_cfg_t;
 
 /* Counters that move only when the transaction in hand commits (main.c applies them). */
-typedef enum { EM_CONSUMED, EM_DEAD_LETTER, EM_REMINDER, EM_RETRY_REQUEST } engine_metric_t;
+typedef enum {
+    EM_CONSUMED,
+    EM_DEAD_LETTER,
+    EM_REMINDER,
+    EM_RETRY_REQUEST,
+    EM_OUTCOME,         /* a ReminderOutcome applied to its case (channel, outcome) */
+    EM_OUTCOME_UNKNOWN, /* a ReminderOutcome for a case the engine does not have (channel, outcome) */
+} engine_metric_t;
 
 typedef struct engine_note {
     engine_metric_t metric;
@@ -70,7 +77,8 @@ int reject(engine_t *e, const char *code, const char *fmt, ...) __attribute__((f
 /* main.c */
 void engine_timer_op(engine_t *e, const char *case_id, int64_t due_ms);
 /* Counts, once the transaction commits: a reminder emitted (stage name, channel), a
- * retry requested (no labels). engine_note_duplicate marks the record in hand. */
+ * retry requested (no labels), a reminder outcome (channel, outcome). engine_note_duplicate
+ * marks the record in hand. */
 void engine_note(engine_t *e, engine_metric_t metric, const char *l1, const char *l2);
 void engine_note_duplicate(engine_t *e);
 /* Re-adds every pending timer from PostgreSQL (idempotent). Returns the count or -1. */

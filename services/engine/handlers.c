@@ -1,6 +1,7 @@
-/* What the engine does with each input record and each due timer. Every handler
- * runs inside the caller's transaction; effects leave only through the outbox and
- * the timer ops applied after COMMIT. */
+/* What the engine does with each input record (invoices, payments, failed charges, case
+ * commands, reminder outcomes) and each due timer. Every handler runs inside the caller's
+ * transaction; effects leave only through the outbox and the timer ops applied after
+ * COMMIT. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -798,11 +799,13 @@ typedef struct reminder_spec {
     size_t nchannels;
     int64_t due_ms;      /* when it was due (days_overdue counts to it) */
     const char *id_salt; /* makes the event ids: "stage N" or the causing event id */
+    int first_only;      /* a fallback: only the first of `channels` that reaches the customer, if any */
 } reminder_spec_t;
 
 /* Writes one ReminderDue per channel of `rs` that reaches the customer (contact known,
  * not opted out) into the outbox; when none does, the first channel of the policy's
- * channel_order that does. Returns the number emitted, or -1. */
+ * channel_order that does (with rs->first_only: only the first of `channels` that reaches
+ * the customer, and no channel_order). Returns the number emitted, or -1. */
 static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol, const reminder_spec_t *rs, int64_t now,
                           json_t *emitted)
 {
@@ -826,10 +829,10 @@ static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol,
     }
     channel_t use[POLICY_MAX_CHANNELS];
     size_t nuse = 0;
-    for (size_t i = 0; i < rs->nchannels; i++)
+    for (size_t i = 0; i < rs->nchannels && !(rs->first_only && nuse > 0); i++)
         if (contact_has(&inv.contact, rs->channels[i]))
             use[nuse++] = rs->channels[i];
-    for (size_t i = 0; nuse == 0 && i < pol->nchannel_order; i++)
+    for (size_t i = 0; nuse == 0 && !rs->first_only && i < pol->nchannel_order; i++)
         if (contact_has(&inv.contact, pol->channel_order[i]))
             use[nuse++] = pol->channel_order[i];
     char key[2 * ID_MAX + 2];
@@ -1332,6 +1335,228 @@ out:
     return rc;
 }
 
+/* The reminder an outcome is about, as recorded when it was emitted: the audit row
+ * (reminder_emitted, hard_decline or reminder_fallback) whose "reminders" list it. */
+typedef struct sent_reminder {
+    int stage;
+    char stage_name[ID_MAX + 1], template_key[ID_MAX + 1];
+    char series[ID_MAX + 1]; /* the reminders it belongs to: "stage N", or the hard decline's event id */
+    int64_t at_ms;           /* when it was emitted */
+} sent_reminder_t;
+
+/* 1 found, 0 not (a reminder this engine did not emit), -1 database error. */
+static int find_reminder(engine_t *e, const case_row_t *c, const policy_t *pol, const char *reminder_event_id,
+                         sent_reminder_t *out)
+{
+    const char *params[] = {c->case_id, reminder_event_id};
+    PGresult *r = dn_pg_query(
+        e->pg,
+        "SELECT kind, coalesce(stage, 0), coalesce(detail->>'stage_name', ''), coalesce(detail->>'template', ''), "
+        "CASE kind WHEN 'reminder_emitted' THEN 'stage ' || stage WHEN 'hard_decline' THEN caused_by::text "
+        "ELSE coalesce(detail->>'series', '') END, (extract(epoch from at) * 1000)::bigint FROM audit "
+        "WHERE case_id = $1 AND kind IN ('reminder_emitted', 'hard_decline', 'reminder_fallback') "
+        "AND detail->'reminders' @> jsonb_build_array(jsonb_build_object('event_id', $2::text)) ORDER BY id LIMIT 1",
+        2, params);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) == 1;
+    if (found) {
+        out->stage = (int)col_i64(r, 1);
+        if (strcmp(PQgetvalue(r, 0, 0), "hard_decline") == 0) {
+            snprintf(out->stage_name, sizeof(out->stage_name), "update_payment_method");
+            snprintf(out->template_key, sizeof(out->template_key), "%s",
+                     pol->retries.update_template ? pol->retries.update_template : "update_payment_method");
+        } else {
+            snprintf(out->stage_name, sizeof(out->stage_name), "%s", PQgetvalue(r, 0, 2));
+            snprintf(out->template_key, sizeof(out->template_key), "%s", PQgetvalue(r, 0, 3));
+        }
+        snprintf(out->series, sizeof(out->series), "%s", PQgetvalue(r, 0, 4));
+        out->at_ms = col_i64(r, 5);
+    }
+    PQclear(r);
+    return found;
+}
+
+/* A reminder failed for good on one channel: the same reminder goes out once more, on the
+ * first channel of channel_order that reaches the customer and that its series has not
+ * used yet (reminder_fallback); with none left, reminder_undeliverable. Never for a case
+ * that is closed or paused, or handed over since the reminder's stage. No fee. */
+static int fall_back(engine_t *e, case_row_t *c, const policy_t *pol, const dn_reminder_outcome_t *v,
+                     const sent_reminder_t *sr, int64_t now)
+{
+    case_state_t s = state_of(c);
+    if (s == ST_RESOLVED || s == ST_WRITTEN_OFF || s == ST_PAUSED || (s == ST_HANDED_OVER && sr->stage != c->stage)) {
+        dn_log_info("no fallback: the case is no longer dunned at this stage", "event_id", v->event_id, "tenant_id",
+                    c->tenant_id, "invoice_id", c->invoice_id, "state", c->state, NULL);
+        return H_OK;
+    }
+    /* What the series used so far, and whether this reminder already had its fallback
+     * (another outcome for it with a new event id). */
+    const char *params[] = {c->case_id, sr->series, v->reminder_event_id};
+    PGresult *r = dn_pg_query(
+        e->pg,
+        "SELECT ',' || coalesce(string_agg(DISTINCT r->>'channel', ','), '') || ',', "
+        "coalesce(bool_or(a.kind IN ('reminder_fallback', 'reminder_undeliverable') AND "
+        "a.detail->>'reminder_event_id' = $3), false) "
+        "FROM audit a LEFT JOIN LATERAL jsonb_array_elements(coalesce(a.detail->'reminders', '[]')) r ON true "
+        "WHERE a.case_id = $1 AND ((a.kind = 'reminder_emitted' AND 'stage ' || a.stage = $2) "
+        "OR (a.kind = 'hard_decline' AND a.caused_by::text = $2) "
+        "OR (a.kind IN ('reminder_fallback', 'reminder_undeliverable') AND a.detail->>'series' = $2))",
+        3, params);
+    if (!r)
+        return H_DBERR;
+    char used[64];
+    snprintf(used, sizeof(used), "%s", PQgetvalue(r, 0, 0));
+    int done = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+    PQclear(r);
+    if (done)
+        return H_OK;
+    channel_t left[POLICY_MAX_CHANNELS];
+    size_t nleft = 0;
+    for (size_t i = 0; i < pol->nchannel_order; i++) {
+        char tok[16];
+        snprintf(tok, sizeof(tok), ",%s,", channel_name(pol->channel_order[i]));
+        if (!strstr(used, tok))
+            left[nleft++] = pol->channel_order[i];
+    }
+    /* The same stage once more: its action and due date, if the policy still has it. */
+    const char *action = NULL;
+    int64_t due_ms = sr->at_ms;
+    if (strncmp(sr->series, "stage ", 6) == 0 && sr->stage >= 1 && sr->stage <= (int)pol->nstages &&
+        strcmp(pol->stages[sr->stage - 1].name, sr->stage_name) == 0) {
+        action = pol->stages[sr->stage - 1].action;
+        due_ms = stage_time_ms(c, pol, sr->stage);
+    }
+    accrue(c, pol, now); /* the current amounts */
+    reminder_spec_t rs = {.stage = sr->stage,
+                          .stage_name = sr->stage_name,
+                          .template_key = sr->template_key,
+                          .action = action,
+                          .channels = left,
+                          .nchannels = nleft,
+                          .due_ms = due_ms,
+                          .id_salt = sr->series,
+                          .first_only = 1};
+    json_t *emitted = json_array();
+    int n = emit_reminders(e, c, pol, &rs, now, emitted);
+    if (n < 0) {
+        json_decref(emitted);
+        return H_DBERR;
+    }
+    const char *from_channel = dn_channel_str(v->channel);
+    json_t *detail = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:o}", "reminder_event_id", v->reminder_event_id,
+                               "from_channel", from_channel, "stage", sr->stage, "stage_name", sr->stage_name,
+                               "template", sr->template_key, "series", sr->series, "reminders", emitted);
+    if (n > 0)
+        json_object_set(detail, "to_channel", json_object_get(json_array_get(emitted, 0), "channel"));
+    else
+        json_object_set_new(detail, "fee_minor", json_integer(0));
+    case_row_t row = *c;
+    row.stage = sr->stage; /* the row is about the reminder's stage */
+    if (save_case(e, c, NULL, now) < 0 ||
+        record(e, &row, n > 0 ? "reminder_fallback" : "reminder_undeliverable", c->state,
+               n > 0 ? (v->reason ? v->reason : "permanent failure") : "every channel failed", v->event_id, now,
+               detail) < 0)
+        return H_DBERR;
+    dn_log_info(n > 0 ? "reminder sent again on another channel" : "reminder undeliverable: every channel failed",
+                "event_id", v->event_id, "tenant_id", c->tenant_id, "invoice_id", c->invoice_id, "case_id", c->case_id,
+                "from_channel", from_channel, "stage_name", sr->stage_name, NULL);
+    return H_OK;
+}
+
+/* What a sender did with a reminder: recorded in the case's audit trail; a permanent
+ * failure sends the reminder on the next channel (fall_back). */
+static int handle_outcome(engine_t *e, const void *payload, size_t len)
+{
+    dn_reminder_outcome_t v = {0};
+    dn_avro_err_t err;
+    int rc;
+    if (dn_reminder_outcome_decode(payload, len, &v, &err) < 0)
+        return reject(e, dn_avro_code_str(err.code), "%s", err.msg);
+    if ((rc = check_id(e, "tenant_id", v.tenant_id)) || (rc = check_id(e, "customer_id", v.customer_id)) ||
+        (rc = check_id(e, "invoice_id", v.invoice_id)) || (rc = check_id(e, "case_id", v.case_id)) ||
+        (rc = check_id(e, "reminder_event_id", v.reminder_event_id)) || (rc = check_text(e, "reason", v.reason)) ||
+        (rc = check_text(e, "provider_message_id", v.provider_message_id)))
+        goto out;
+    if (!dn_uuid_valid(v.case_id) || !dn_uuid_valid(v.reminder_event_id)) {
+        rc = reject(e, "invalid_field", "field %s: not a UUID",
+                    dn_uuid_valid(v.case_id) ? "reminder_event_id" : "case_id");
+        goto out;
+    }
+    if (v.attempt < 1) {
+        rc = reject(e, "invalid_field", "field attempt: %d is not a positive attempt number", (int)v.attempt);
+        goto out;
+    }
+    int first = first_time(e, v.event_id, dn_topic_name(DN_TOPIC_REMINDER_OUTCOMES));
+    if (first <= 0) {
+        if (first == 0)
+            engine_note_duplicate(e);
+        rc = first < 0 ? H_DBERR : H_OK;
+        goto out;
+    }
+    const char *channel = dn_channel_str(v.channel), *outcome = dn_outcome_str(v.outcome);
+    int64_t now = dn_clock_now_ms();
+    case_row_t c;
+    int found = load_case(e, v.case_id, &c);
+    if (found <= 0) {
+        if (found == 0) {
+            /* Not malformed, so not a dead letter; but there is no trail to add it to. */
+            engine_note(e, EM_OUTCOME_UNKNOWN, channel, outcome);
+            dn_log_warn("outcome for an unknown case, ignored", "event_id", v.event_id, "tenant_id", v.tenant_id,
+                        "invoice_id", v.invoice_id, "case_id", v.case_id, "outcome", outcome, NULL);
+        }
+        rc = found < 0 ? H_DBERR : H_OK;
+        goto out;
+    }
+    if (strcmp(c.tenant_id, v.tenant_id) != 0 || strcmp(c.invoice_id, v.invoice_id) != 0) {
+        rc = reject(e, "invalid_field", "field case_id: the case is not that of invoice %.64s of tenant %.64s",
+                    v.invoice_id, v.tenant_id);
+        goto out;
+    }
+    const policy_t *pol = case_policy(e, &c);
+    sent_reminder_t sr = {0};
+    int known = find_reminder(e, &c, pol, v.reminder_event_id, &sr);
+    if (known < 0) {
+        rc = H_DBERR;
+        goto out;
+    }
+    char kind[48];
+    snprintf(kind, sizeof(kind), "reminder_%s", outcome);
+    json_t *detail = json_pack("{s:s, s:s, s:i}", "channel", channel, "reminder_event_id", v.reminder_event_id,
+                               "attempt", (int)v.attempt);
+    json_object_set_new(detail, "stage", known ? json_integer(sr.stage) : json_null());
+    if (v.provider_message_id)
+        json_object_set_new(detail, "provider_message_id", json_string(v.provider_message_id));
+    if (v.has_next_attempt_at) {
+        char next[40];
+        dn_time_format(v.next_attempt_at, next, sizeof(next));
+        json_object_set_new(detail, "next_attempt_at", json_string(next));
+    }
+    case_row_t row = c;
+    if (known)
+        row.stage = sr.stage; /* the row is about the reminder's stage */
+    if (record(e, &row, kind, c.state, v.reason, v.event_id, now, detail) < 0) {
+        rc = H_DBERR;
+        goto out;
+    }
+    engine_note(e, EM_OUTCOME, channel, outcome);
+    if (v.outcome != DN_OUTCOME_FAILED_PERMANENT) {
+        rc = H_OK;
+        goto out;
+    }
+    if (!known) {
+        dn_log_warn("permanent failure of a reminder this engine did not emit, no fallback", "event_id", v.event_id,
+                    "tenant_id", v.tenant_id, "invoice_id", v.invoice_id, "reminder_event_id", v.reminder_event_id,
+                    NULL);
+        rc = H_OK;
+        goto out;
+    }
+    rc = fall_back(e, &c, pol, &v, &sr, now);
+out:
+    dn_reminder_outcome_free(&v);
+    return rc;
+}
+
 static int handle_bytes(engine_t *e, dn_topic_id_t topic, const void *payload, size_t len, int replay)
 {
     switch (topic) {
@@ -1343,6 +1568,8 @@ static int handle_bytes(engine_t *e, dn_topic_id_t topic, const void *payload, s
         return handle_failed(e, payload, len, replay);
     case DN_TOPIC_CASE_COMMANDS:
         return handle_command(e, payload, len, replay);
+    case DN_TOPIC_REMINDER_OUTCOMES:
+        return handle_outcome(e, payload, len);
     default:
         return reject(e, "unknown_topic", "no handler for topic %s", dn_topic_name(topic));
     }

@@ -1,5 +1,5 @@
-/* dunning-engine: consumes invoice, payment, failed-charge and case-command events, keeps each case in PostgreSQL,
- * fires due stages from the Redis timer index, and publishes through the outbox.
+/* dunning-engine: consumes invoice, payment, failed-charge, case-command and reminder-outcome events, keeps each case
+ * in PostgreSQL, fires due stages from the Redis timer index, and publishes through the outbox.
  *
  * One thread, one loop:
  *   1. poll a batch of input records; handle them in ONE transaction (a savepoint
@@ -12,7 +12,7 @@
  *
  * Operations endpoint (dn_http, its own thread): /healthz, /readyz (kafka, postgres,
  * redis) and /metrics. Counters caused by a transaction (records consumed, dead letters,
- * reminders, retry requests) are noted while it runs and applied only after its COMMIT,
+ * reminders, retry requests, reminder outcomes) are noted while it runs and applied only after its COMMIT,
  * so a retried or rolled-back transaction is not counted twice. */
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -61,8 +61,8 @@ static const dn_cfg_entry_t config_table[] = {
 /* ---- metrics and readiness ---- */
 
 static struct {
-    dn_metric_t *consumed, *dead_letters, *reminders, *retries, *batch_seconds, *batch_size, *relayed, *outbox_pending,
-        *timers_pending, *timer_age;
+    dn_metric_t *consumed, *dead_letters, *reminders, *retries, *outcomes, *outcomes_unknown, *batch_seconds,
+        *batch_size, *relayed, *outbox_pending, *timers_pending, *timer_age;
 } M;
 
 /* Kept by the loop, read by /readyz: did the last use of the connection work? */
@@ -95,6 +95,14 @@ static void register_metrics(engine_t *e, const char *const *topics, size_t ntop
     M.reminders = dn_metrics_counter("dunning_reminders_emitted_total",
                                      "ReminderDue records emitted, by stage name and channel.", "stage,channel");
     M.retries = dn_metrics_counter("dunning_retry_requests_total", "PaymentRetryDue records emitted.", NULL);
+    M.outcomes = dn_metrics_counter("dunning_outcomes_total",
+                                    "ReminderOutcome records applied to their case (audit row written), by channel and "
+                                    "outcome.",
+                                    "channel,outcome");
+    M.outcomes_unknown = dn_metrics_counter("dunning_outcomes_unknown_case_total",
+                                            "ReminderOutcome records for a case the engine does not have (logged, "
+                                            "recorded nowhere), by channel and outcome.",
+                                            "channel,outcome");
     M.batch_seconds = dn_metrics_histogram("dunning_batch_duration_seconds",
                                            "Time to handle one batch, from poll to offset commit (records) or from "
                                            "claim to Redis update (timers).",
@@ -142,10 +150,8 @@ void engine_note_duplicate(engine_t *e)
 static void apply_notes(engine_t *e)
 {
     dn_metric_t *const by_kind[] = {
-        [EM_CONSUMED] = M.consumed,
-        [EM_DEAD_LETTER] = M.dead_letters,
-        [EM_REMINDER] = M.reminders,
-        [EM_RETRY_REQUEST] = M.retries,
+        [EM_CONSUMED] = M.consumed,     [EM_DEAD_LETTER] = M.dead_letters, [EM_REMINDER] = M.reminders,
+        [EM_RETRY_REQUEST] = M.retries, [EM_OUTCOME] = M.outcomes,         [EM_OUTCOME_UNKNOWN] = M.outcomes_unknown,
     };
     for (size_t i = 0; i < e->nnotes; i++)
         dn_metrics_add(by_kind[e->notes[i].metric], DN_LABELS(e->notes[i].l1, e->notes[i].l2), 1);
@@ -556,13 +562,16 @@ int main(int argc, char **argv)
         goto out;
     }
     const char *topics[] = {dn_topic_name(DN_TOPIC_INVOICE_ISSUED), dn_topic_name(DN_TOPIC_PAYMENT_RECEIVED),
-                            dn_topic_name(DN_TOPIC_PAYMENT_FAILED), dn_topic_name(DN_TOPIC_CASE_COMMANDS)};
-    e->consumer = dn_kafka_consumer_new(e->cfg.common.kafka_brokers, e->cfg.group, topics, 4, errstr, sizeof(errstr));
+                            dn_topic_name(DN_TOPIC_PAYMENT_FAILED), dn_topic_name(DN_TOPIC_CASE_COMMANDS),
+                            dn_topic_name(DN_TOPIC_REMINDER_OUTCOMES)};
+    const size_t ntopics = sizeof(topics) / sizeof(topics[0]);
+    e->consumer =
+        dn_kafka_consumer_new(e->cfg.common.kafka_brokers, e->cfg.group, topics, ntopics, errstr, sizeof(errstr));
     if (!e->consumer) {
         dn_log_error("cannot start", "detail", errstr, NULL);
         goto out;
     }
-    register_metrics(e, topics, 4);
+    register_metrics(e, topics, ntopics);
     const dn_http_check_t checks[] = {
         {"kafka", check_kafka, e->consumer}, {"postgres", check_postgres, NULL}, {"redis", check_redis, NULL}};
     if (!(http = dn_http_start(e->cfg.http_addr, e->cfg.http_addr_file, checks, 3, errstr, sizeof(errstr)))) {

@@ -108,12 +108,18 @@ assert_eq 2 "$(delta engine 'dunning_reminders_emitted_total{stage="first_remind
 assert_eq 0 "$(delta engine 'dunning_reminders_emitted_total{stage="second_reminder",channel="email"}')" \
     "second reminders emitted"
 assert_eq 0 "$(delta engine 'dunning_retry_requests_total')" "retry requests"
+# The engine consumes the sender's outcomes and records them in the cases' audit trails.
+wait_eq 20 "two delivered outcomes recorded" 2 delta engine 'dunning_outcomes_total{channel="email",outcome="delivered"}'
+assert_eq 0 "$(delta engine 'dunning_outcomes_total{channel="email",outcome="failed_permanent"}')" "permanent failures"
+assert_eq 2 "$(delta engine 'dunning_events_consumed_total{topic="reminder-outcomes",result="ok"}')" "outcomes consumed ok"
 assert_eq 2 "$(delta sender 'dunning_events_consumed_total{topic="reminder-due.email",result="ok"}')" "reminders consumed"
 assert_eq 2 "$(delta sender 'dunning_deliveries_total{outcome="delivered"}')" "delivered"
 assert_eq 0 "$(delta sender 'dunning_deliveries_total{outcome="suppressed"}')" "suppressed"
 assert_eq 2 "$(delta sender 'dunning_smtp_send_duration_seconds_count{result="ok"}')" "smtp sends timed"
-[ "$(delta engine 'dunning_outbox_published_total')" -gt 0 ] || fail "the engine published nothing from the outbox"
-[ "$(delta sender 'dunning_outbox_published_total')" -ge 2 ] || fail "the sender published fewer than two outcomes"
+# Any service's relay publishes any outbox row (the table is shared), so only the sum is
+# certain: at least the 2 reminders and the 2 outcomes went out through the outbox.
+published=$(($(delta engine 'dunning_outbox_published_total') + $(delta sender 'dunning_outbox_published_total')))
+[ "$published" -ge 4 ] || fail "only $published outbox rows published by the engine and the sender together"
 
 # Gauges the loop refreshes (every 200 ms here): both cases wait for their second reminder.
 wait_eq 10 "timers pending" 2 metric "$ENGINE" 'dunning_timers_pending'

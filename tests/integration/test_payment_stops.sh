@@ -10,8 +10,11 @@ start_service sender sender-email
 invoice_json T cust-t 100000 2026-03-10 t@example.com | with_policy four_stage | publish invoice-issued
 wait_eq 30 "case open" "T:open" cases_summary
 step 2026-03-08T08:00:00Z # stage 1 (friendly)
+# The sender's outcome lands in the audit trail; wait for it so the trail's order is fixed.
+wait_eq 20 "stage 1 delivered" 1 audit_count reminder_delivered
 step 2026-03-12T08:00:00Z # stage 2 (first reminder)
 wait_eq 20 "two mails" 2 mail_count_to t@example.com
+wait_eq 20 "stage 2 delivered" 2 audit_count reminder_delivered
 clock_set 2026-03-13T08:00:00Z
 # Owed on 03-13: 100000 principal + 3 days of interest (65.75 -> 66). Paying 100020
 # leaves 46, within the tolerance of 50.
@@ -26,7 +29,8 @@ T,2,first_reminder,email,first_reminder,100000,0,44,100044" "$(reminders)" "remi
 assert_eq 2 "$(mail_count_to t@example.com)" "mails for T"
 assert_eq "0|0|0|" "$(case_field T "outstanding_minor || '|' || fee_minor || '|' || interest_minor || '|' || coalesce(next_action_at::text, '')")" \
     "nothing owed, no timer"
-assert_eq "opened reminder_emitted reminder_emitted payment_applied resolved" "$(audit_trail T)" "audit trail of T"
+assert_eq "opened reminder_emitted reminder_delivered reminder_emitted reminder_delivered payment_applied resolved" \
+    "$(audit_trail T)" "audit trail of T"
 assert_eq "100020|0|66|99954|0" \
     "$(psql_q "SELECT concat_ws('|', detail->>'amount_minor', detail->>'to_fees', detail->>'to_interest', detail->>'to_principal', detail->>'overpaid_minor') FROM audit WHERE tenant_id = '$TENANT' AND kind = 'payment_applied'")" \
     "allocation of the payment (amount, fees, interest, principal, overpaid)"

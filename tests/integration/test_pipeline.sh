@@ -21,11 +21,15 @@ wait_eq 20 "A resolved" "A:resolved B:open C:open" cases_summary
 clock_set 2026-03-06T08:00:00Z
 wait_eq 20 "first reminder of B mailed" 1 mail_count_to b@example.com
 wait_eq 20 "first reminder of C mailed" 1 mail_count_to c@example.com
+# The sender's outcome lands in B's audit trail; wait for it so the trail's order is fixed.
+wait_eq 20 "B's delivery recorded" "opened reminder_emitted reminder_delivered" audit_trail B
 payment_json pay-b B cust-b 25050 | publish payment-received
 wait_eq 20 "B resolved" resolved case_field B state
 clock_set 2026-03-09T08:00:00Z
 wait_eq 20 "second reminder of C mailed" 2 mail_count_to c@example.com
 sleep 1 # anything still in flight would land now
+wait_eq 20 "the three deliveries recorded" 3 audit_count reminder_delivered
+wait_eq 20 "outbox drained" 0 outbox_empty
 
 assert_eq 0 "$(mail_count_to a@example.com)" "mails for A (paid before due)"
 assert_eq 1 "$(mail_count_to b@example.com)" "mails for B (paid after the first reminder)"
@@ -43,7 +47,7 @@ assert_eq "$expected" "$reminders" "ReminderDue records"
 assert_eq "opened payment_applied resolved" \
     "$(psql_q "SELECT string_agg(kind, ' ' ORDER BY id) FROM audit WHERE tenant_id = '$TENANT' AND invoice_id = 'A'")" \
     "audit trail of A"
-assert_eq "opened reminder_emitted payment_applied resolved" \
+assert_eq "opened reminder_emitted reminder_delivered payment_applied resolved" \
     "$(psql_q "SELECT string_agg(kind, ' ' ORDER BY id) FROM audit WHERE tenant_id = '$TENANT' AND invoice_id = 'B'")" \
     "audit trail of B"
 # Every audit row is also a DunningCaseEvent.
