@@ -8,6 +8,8 @@
 
 #include "dn_currency.h"
 
+#include <unistd.h>
+
 /* ---- parse: template text -> tree of nodes ---------------------------------------------- */
 
 typedef enum { N_TEXT, N_VAR, N_RAW, N_SECTION, N_INVERTED } node_kind_t;
@@ -522,4 +524,97 @@ int dn_money_format(int64_t minor, const char *currency, const char *locale, cha
         return -1;
     }
     return 0;
+}
+
+/* A file name component: letters, digits, '-', '_', '.', not starting with '.'. */
+static int plain_component(const char *s)
+{
+    if (!s || !*s || *s == '.' || strlen(s) > 128)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+              *p == '_' || *p == '.'))
+            return 0;
+    return 1;
+}
+
+#define RESOLVE_MAX_LOCALES 8
+
+/* Appends loc ("de_AT" or "de-AT") and its shorter forms, without duplicates. */
+static void add_locale_chain(const char *loc, char chain[RESOLVE_MAX_LOCALES][40], int *n)
+{
+    char buf[40];
+    size_t len = loc ? strlen(loc) : 0;
+    if (len == 0 || len >= sizeof(buf))
+        return;
+    for (size_t i = 0; i < len; i++) {
+        char c = loc[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return;
+        buf[i] = c == '_' ? '-' : c;
+    }
+    buf[len] = '\0';
+    while (*n < RESOLVE_MAX_LOCALES) {
+        int dup = 0;
+        for (int i = 0; i < *n; i++)
+            dup |= strcmp(chain[i], buf) == 0;
+        if (!dup)
+            snprintf(chain[(*n)++], sizeof(chain[0]), "%s", buf);
+        char *dash = strrchr(buf, '-');
+        if (!dash)
+            break;
+        *dash = '\0';
+    }
+}
+
+static void folder_default_locale(const char *dir, const char *folder, char *out, size_t size)
+{
+    char path[1200];
+    out[0] = '\0';
+    snprintf(path, sizeof(path), "%s/%s/default_locale", dir, folder);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    if (fgets(out, (int)size, f)) {
+        size_t n = strlen(out);
+        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+            out[--n] = '\0';
+    }
+    fclose(f);
+}
+
+int dn_template_resolve(const char *dir, const char *tenant, const char *key, const char *channel, const char *locale,
+                        const char *ext, char *folder, size_t folder_size, char *found_locale, size_t locale_size,
+                        char *errstr, size_t errstr_size)
+{
+    if (!plain_component(key) || !plain_component(channel) || !plain_component(ext)) {
+        snprintf(errstr, errstr_size, "template key is not a valid file name");
+        return -1;
+    }
+    const char *folders[2] = {plain_component(tenant) && strcmp(tenant, "default") != 0 ? tenant : NULL, "default"};
+    char tried[512] = "";
+    for (int f = 0; f < 2; f++) {
+        if (!folders[f])
+            continue;
+        char chain[RESOLVE_MAX_LOCALES][40], def[40];
+        int n = 0;
+        add_locale_chain(locale, chain, &n);
+        folder_default_locale(dir, folders[f], def, sizeof(def));
+        add_locale_chain(def, chain, &n);
+        if (f == 1)
+            add_locale_chain("en", chain, &n);
+        for (int i = 0; i < n; i++) {
+            char path[1400];
+            snprintf(path, sizeof(path), "%s/%s/%s.%s.%s.%s", dir, folders[f], key, channel, chain[i], ext);
+            if (access(path, F_OK) == 0) {
+                snprintf(folder, folder_size, "%s", folders[f]);
+                snprintf(found_locale, locale_size, "%s", chain[i]);
+                return 0;
+            }
+            size_t used = strlen(tried);
+            snprintf(tried + used, sizeof(tried) - used, "%s%s/%s", used ? ", " : "", folders[f], chain[i]);
+        }
+    }
+    snprintf(errstr, errstr_size, "no %s template %s (tried %s)", channel, key, tried);
+    return -1;
 }

@@ -47,4 +47,15 @@ char *dn_template_render(const char *tmpl, json_t *ctx, dn_template_mode_t mode,
  * is unknown or buf is too small (buf is then ""). */
 int dn_money_format(int64_t minor, const char *currency, const char *locale, char *buf, size_t size);
 
+/* Where the template for (tenant, key, channel, customer locale) lives. The files are
+ * <dir>/<folder>/<key>.<channel>.<locale>.<ext>; the search goes
+ *   1. the tenant's folder: the customer's locale ("de-AT"), its language ("de"), then the
+ *      tenant's default locale (one line in <dir>/<tenant>/default_locale, if present);
+ *   2. the "default" folder: the same locales, its own default_locale, then "en".
+ * A tenant or key that is not a plain file name component is refused. Returns 0 and
+ * fills folder ("acme" or "default") and locale, or -1 with errstr listing what was tried. */
+int dn_template_resolve(const char *dir, const char *tenant, const char *key, const char *channel, const char *locale,
+                        const char *ext, char *folder, size_t folder_size, char *found_locale, size_t locale_size,
+                        char *errstr, size_t errstr_size);
+
 #endif

@@ -80,36 +80,6 @@ static int safe_component(const char *s)
     return 1;
 }
 
-/* "de_AT" -> {"de-AT", "de", "en"}; anything odd -> {"en"}. Returns the count. */
-static int locale_chain(const char *locale, char chain[MAX_LOCALES][40])
-{
-    char loc[40];
-    int n = 0;
-    size_t len = locale ? strlen(locale) : 0;
-    int ok = len > 0 && len < sizeof(loc);
-    for (size_t i = 0; ok && i < len; i++) {
-        char c = locale[i];
-        loc[i] = c == '_' ? '-' : c;
-        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-    }
-    if (ok) {
-        loc[len] = '\0';
-        while (n < MAX_LOCALES - 1) {
-            snprintf(chain[n++], sizeof(chain[0]), "%s", loc);
-            char *dash = strrchr(loc, '-');
-            if (!dash)
-                break;
-            *dash = '\0';
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        if (strcmp(chain[i], "en") == 0)
-            return n;
-    }
-    snprintf(chain[n++], sizeof(chain[0]), "en");
-    return n;
-}
-
 static char *read_file(const char *path, char *errstr, size_t errstr_size)
 {
     FILE *f = fopen(path, "rb");
@@ -182,38 +152,27 @@ fail:
 
 int templates_render(const char *dir, const dn_reminder_due_t *rd, rendered_t *out, char *errstr, size_t errstr_size)
 {
-    char chain[MAX_LOCALES][40];
     memset(out, 0, sizeof(*out));
     if (!safe_component(rd->template_key)) {
         snprintf(errstr, errstr_size, "template key is not a valid file name");
         return -1;
     }
-    const char *folders[2] = {safe_component(rd->tenant_id) ? rd->tenant_id : NULL, "default"};
-    int n = locale_chain(rd->contact.locale, chain);
-    for (int i = 0; i < n; i++) {
-        for (int f = 0; f < 2; f++) {
-            if (!folders[f] || (f == 0 && strcmp(folders[0], "default") == 0))
-                continue;
-            char base[1024], subject[1100];
-            snprintf(base, sizeof(base), "%s/%s/%s.email.%s", dir, folders[f], rd->template_key, chain[i]);
-            snprintf(subject, sizeof(subject), "%s.subject", base);
-            if (access(subject, F_OK) != 0)
-                continue;
-            snprintf(out->source, sizeof(out->source), "%s/%s.email.%s", folders[f], rd->template_key, chain[i]);
-            copy(out->locale, sizeof(out->locale), chain[i]);
-            json_t *ctx = templates_context(rd, chain[i]);
-            if (!ctx) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return -1;
-            }
-            int rc = render_set(base, out->source, ctx, out, errstr, errstr_size);
-            json_decref(ctx);
-            return rc;
-        }
+    char folder[160], loc[40];
+    if (dn_template_resolve(dir, rd->tenant_id, rd->template_key, "email", rd->contact.locale, "subject", folder,
+                            sizeof(folder), loc, sizeof(loc), errstr, errstr_size) < 0)
+        return -1;
+    char base[1024];
+    snprintf(base, sizeof(base), "%s/%s/%s.email.%s", dir, folder, rd->template_key, loc);
+    snprintf(out->source, sizeof(out->source), "%s/%s.email.%s", folder, rd->template_key, loc);
+    copy(out->locale, sizeof(out->locale), loc);
+    json_t *ctx = templates_context(rd, loc);
+    if (!ctx) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
     }
-    snprintf(errstr, errstr_size, "no template %s for locale %s (tried tenant and default folders, down to en)",
-             rd->template_key, chain[0]);
-    return -1;
+    int rc = render_set(base, out->source, ctx, out, errstr, errstr_size);
+    json_decref(ctx);
+    return rc;
 }
 
 void rendered_free(rendered_t *r)

@@ -156,36 +156,6 @@ static int safe_component(const char *s)
     return 1;
 }
 
-/* "de_AT" -> {"de-AT", "de", "en"}; anything odd -> {"en"}. Returns the count. */
-static int locale_chain(const char *locale, char chain[MAX_LOCALES][40])
-{
-    char loc[40];
-    int n = 0;
-    size_t len = locale ? strlen(locale) : 0;
-    int ok = len > 0 && len < sizeof(loc);
-    for (size_t i = 0; ok && i < len; i++) {
-        char c = locale[i];
-        loc[i] = c == '_' ? '-' : c;
-        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-    }
-    if (ok) {
-        loc[len] = '\0';
-        while (n < MAX_LOCALES - 1) {
-            snprintf(chain[n++], sizeof(chain[0]), "%s", loc);
-            char *dash = strrchr(loc, '-');
-            if (!dash)
-                break;
-            *dash = '\0';
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        if (strcmp(chain[i], "en") == 0)
-            return n;
-    }
-    snprintf(chain[n++], sizeof(chain[0]), "en");
-    return n;
-}
-
 static char *read_file(const char *path, char *errstr, size_t errstr_size)
 {
     FILE *f = fopen(path, "rb");
@@ -341,29 +311,16 @@ int texts_render_file(const char *dir, const char *folder, const dn_reminder_due
 int texts_render(const char *dir, const dn_reminder_due_t *rd, int64_t now_ms, const char *sender, letter_text_t *out,
                  char *errstr, size_t errstr_size)
 {
-    char chain[MAX_LOCALES][40];
     memset(out, 0, sizeof(*out));
     if (!safe_component(rd->template_key)) {
         snprintf(errstr, errstr_size, "template key is not a valid file name");
         return -1;
     }
-    const char *folders[2] = {
-        safe_component(rd->tenant_id) && strcmp(rd->tenant_id, "default") != 0 ? rd->tenant_id : NULL, "default"};
-    int n = locale_chain(rd->contact.locale, chain);
-    for (int i = 0; i < n; i++) {
-        for (int f = 0; f < 2; f++) {
-            if (!folders[f])
-                continue;
-            char path[1400];
-            snprintf(path, sizeof(path), "%s/%s/%s.letter.%s.txt", dir, folders[f], rd->template_key, chain[i]);
-            if (access(path, F_OK) != 0)
-                continue;
-            return texts_render_file(dir, folders[f], rd, chain[i], now_ms, sender, out, errstr, errstr_size);
-        }
-    }
-    snprintf(errstr, errstr_size, "no letter template %s for locale %s (tried tenant and default folders, down to en)",
-             rd->template_key, chain[0]);
-    return -1;
+    char folder[160], loc[40];
+    if (dn_template_resolve(dir, rd->tenant_id, rd->template_key, "letter", rd->contact.locale, "txt", folder,
+                            sizeof(folder), loc, sizeof(loc), errstr, errstr_size) < 0)
+        return -1;
+    return texts_render_file(dir, folder, rd, loc, now_ms, sender, out, errstr, errstr_size);
 }
 
 void texts_free(letter_text_t *t)
