@@ -6,6 +6,10 @@ atomically (temp file + rename), with the envelope as X-Envelope-From / X-Envelo
 headers on top. Fault injection for tests, by recipient local part:
   reject...   -> 550 5.1.1 mailbox unavailable   (permanent)
   tempfail... -> 451 4.3.0 try again later       (transient)
+and by a control file, for failures that end: while <--dir>/../smtp.tempfail exists
+(.run/smtp.tempfail in the stack; --tempfail-file to change), RCPT gets 451 4.3.0: for
+every recipient if the file is empty, else only for the addresses it lists (one per line,
+case-insensitive). Remove the file and the next attempt is accepted.
 Logs one JSON line per message to stderr.
 """
 import argparse
@@ -29,8 +33,17 @@ def log(**fields):
 
 
 class Sink:
-    def __init__(self, directory):
+    def __init__(self, directory, tempfail_file):
         self.directory = directory
+        self.tempfail_file = tempfail_file
+
+    def tempfailing(self, address):
+        try:
+            with open(self.tempfail_file) as f:
+                listed = {line.strip().lower() for line in f if line.strip()}
+        except OSError:
+            return False
+        return not listed or address.lower() in listed
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@", 1)[0].lower()
@@ -39,6 +52,9 @@ class Sink:
             return "550 5.1.1 mailbox unavailable"
         if local.startswith("tempfail"):
             log(msg="recipient deferred", code=451)
+            return "451 4.3.0 try again later"
+        if self.tempfailing(address):
+            log(msg="recipient deferred (control file)", code=451)
             return "451 4.3.0 try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -62,11 +78,14 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--dir", required=True)
+    ap.add_argument("--tempfail-file", default=None,
+                    help="while it exists, RCPT gets 451 (default: <dir>/../smtp.tempfail)")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    controller = Controller(Sink(args.dir), hostname=args.host, port=args.port)
+    tempfail = args.tempfail_file or os.path.join(os.path.dirname(os.path.abspath(args.dir)), "smtp.tempfail")
+    controller = Controller(Sink(args.dir, tempfail), hostname=args.host, port=args.port)
     controller.start()
-    log(msg="listening", host=args.host, port=args.port, dir=args.dir)
+    log(msg="listening", host=args.host, port=args.port, dir=args.dir, tempfail_file=tempfail)
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

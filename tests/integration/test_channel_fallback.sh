@@ -15,8 +15,10 @@ start_service sender sender-email
     invoice_json F cust-f 7000 2026-03-03 reject-f@example.com | reachable_everywhere # email, sms, letter
     invoice_json U cust-u 8000 2026-03-03 reject-u@example.com                        # e-mail only
     invoice_json D cust-d 9000 2026-03-03 d@example.com                               # e-mail only, delivered
+    invoice_json L cust-l 6000 2026-03-03 reject-l@example.com |                      # e-mail and letter, no phone
+        jq -c '.contact.address = {line1: "Hauptstr. 1", postal_code: "10115", city: "Berlin", country: "DE"}'
 } | publish invoice-issued
-wait_eq 30 "three open cases" "D:open F:open U:open" cases_summary
+wait_eq 30 "four open cases" "D:open F:open L:open U:open" cases_summary
 step 2026-03-05T08:00:00Z # two_step, stage 1 (due + 2 days): e-mail only
 
 wait_eq 30 "F: the e-mail bounced, the stage went to SMS" \
@@ -24,18 +26,23 @@ wait_eq 30 "F: the e-mail bounced, the stage went to SMS" \
 wait_eq 30 "U: the e-mail bounced, nothing left" \
     "opened reminder_emitted reminder_failed_permanent reminder_undeliverable" audit_trail U
 wait_eq 30 "D: delivered" "opened reminder_emitted reminder_delivered" audit_trail D
+wait_eq 30 "L: the e-mail bounced, the stage went to a letter (no phone)" \
+    "opened reminder_emitted reminder_failed_permanent reminder_fallback" audit_trail L
 wait_eq 20 "outbox drained" 0 outbox_empty
 
 assert_eq "D,email,delivered
 F,email,failed_permanent
+L,email,failed_permanent
 U,email,failed_permanent" \
     "$(consume_tenant reminder-outcomes | jq -r '[.invoice_id, .channel, .outcome] | join(",")' | sort)" \
     "outcomes published by sender-email"
 assert_eq "D,1,first_reminder,email,first_reminder,9000,0,0,9000
 F,1,first_reminder,email,first_reminder,7000,0,0,7000
 F,1,first_reminder,sms,first_reminder,7000,0,0,7000
+L,1,first_reminder,email,first_reminder,6000,0,0,6000
+L,1,first_reminder,letter,first_reminder,6000,0,0,6000
 U,1,first_reminder,email,first_reminder,8000,0,0,8000" "$(reminders)" \
-    "reminders: F's stage 1 again on SMS, same amounts"
+    "reminders: F's stage 1 again on SMS, L's (e-mail to letter) on paper, same amounts"
 
 # The audit rows say what happened, on which channel, for which stage and reminder.
 email_id() { consume_tenant reminder-due.email | jq -r --arg i "$1" 'select(.invoice_id == $i) | .event_id'; }
