@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "dn_avro.h"
@@ -366,5 +368,37 @@ int ctl_templates_check(ctl_cfg_t *cfg, int argc, char **argv)
         snprintf(dir, sizeof(dir), "%s", argv[0]);
     else
         snprintf(dir, sizeof(dir), "%s/config/templates", cfg->common.home);
-    return templates_check(dir, stdout) ? 1 : 0;
+    int problems = templates_check(dir, stdout);
+    /* SMS and letter templates: their senders check them as they render them. */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0) {
+        fprintf(stderr, "dunningctl templates check: cannot find the sender binaries\n");
+        return 1;
+    }
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    static const char *const senders[] = {"sender-sms", "sender-letter"};
+    for (size_t i = 0; i < sizeof(senders) / sizeof(senders[0]); i++) {
+        char bin[4200];
+        snprintf(bin, sizeof(bin), "%s/%s", self, senders[i]);
+        if (access(bin, X_OK) != 0) {
+            fprintf(stderr, "dunningctl templates check: %s not found next to dunningctl\n", senders[i]);
+            problems++;
+            continue;
+        }
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            setenv("DUNNING_TEMPLATE_DIR", dir, 1);
+            execl(bin, senders[i], "--check-templates", (char *)NULL);
+            _exit(127);
+        }
+        int status = 0;
+        if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            problems++;
+    }
+    return problems ? 1 : 0;
 }

@@ -860,6 +860,24 @@ int main(int argc, char **argv)
         status = problems ? 1 : 0;
         goto out;
     }
+    {
+        /* Templates are checked before anything is consumed: a missing variable or file is an
+         * error now, not a blank in a customer's message later. */
+        char *report = NULL;
+        size_t report_len = 0;
+        FILE *mem = open_memstream(&report, &report_len);
+        int problems = mem ? templates_check(s->template_dir, mem) : 1;
+        if (mem)
+            fclose(mem);
+        if (problems) {
+            dn_log_error("templates invalid", "detail", report ? report : "cannot check", "hint",
+                         "fix them, or see the list with --check-templates", NULL);
+            free(report);
+            status = 2;
+            goto out;
+        }
+        free(report);
+    }
     dn_topics_init(s->cfg.common.topic_prefix);
     dn_signal_install();
     s->jitter = (unsigned int)(dn_clock_real_now_ms() ^ getpid());

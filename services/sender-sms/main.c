@@ -980,6 +980,24 @@ int main(int argc, char **argv)
         status = problems ? 1 : 0;
         goto out;
     }
+    {
+        /* Templates are checked before anything is consumed: a missing variable or file is an
+         * error now, not a blank in a customer's message later. */
+        char *report = NULL;
+        size_t report_len = 0;
+        FILE *mem = open_memstream(&report, &report_len);
+        int problems = mem ? check_templates(s, mem) : 1;
+        if (mem)
+            fclose(mem);
+        if (problems) {
+            dn_log_error("templates invalid", "detail", report ? report : "cannot check", "hint",
+                         "fix them, or see the list with --check-templates", NULL);
+            free(report);
+            status = 2;
+            goto out;
+        }
+        free(report);
+    }
     if (!(s->kannel = kannel_new(s->cfg.kannel_url, s->cfg.kannel_user, s->cfg.kannel_password, s->cfg.from,
                                  s->cfg.kannel_timeout_ms, errstr, sizeof(errstr)))) {
         char detail[1100];

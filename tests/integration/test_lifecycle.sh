@@ -17,6 +17,24 @@ for bin in dunning-engine sender-email; do
     grep -q 'DUNNING_SHUTDOWN_TIMEOUT' <<<"$out" || fail "$bin does not name the variable: $out"
 done
 
+# A template with an undefined variable stops each sender at start, before it consumes
+# anything; dunningctl templates check finds it for every channel.
+BAD=$WORK/bad-templates
+cp -r "$ROOT/config/templates" "$BAD"
+echo 'Dear {{customer.nickname}}' >"$BAD/default/first_reminder.email.en.txt"
+echo 'Pay {{amounts.tip}}' >"$BAD/default/first_reminder.sms.en.txt"
+echo 'Re: {{invoice.colour}}' >"$BAD/default/first_reminder.letter.en.txt"
+for bin in sender-email sender-sms sender-letter; do
+    rc=0
+    out=$(DUNNING_TEMPLATE_DIR=$BAD DUNNING_LETTER_SPOOL_DIR=$WORK/spool "$BIN/$bin" 2>&1) || rc=$?
+    assert_eq 2 "$rc" "$bin exit status with a broken template"
+    grep -q '"msg":"templates invalid".*first_reminder.*is not defined' <<<"$out" || fail "$bin does not say which template: $out"
+done
+rc=0
+out=$("$BIN/dunningctl" templates check "$BAD" 2>&1) || rc=$?
+assert_eq 1 "$rc" "dunningctl templates check exit status"
+assert_eq 6 "$(grep -c 'is not defined' <<<"$out")" "problems found (3 channels x full and minimal sample)"
+
 # SIGTERM while records stream in: exit 0, and every record before the stop is kept.
 start_service engine dunning-engine DUNNING_SHUTDOWN_TIMEOUT=5s
 for i in $(seq 1 50); do invoice_json "G$i" "cust-$i" 1000 2026-03-10 "g$i@example.com"; done | publish invoice-issued
