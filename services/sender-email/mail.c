@@ -342,6 +342,8 @@ char *mail_build(const mail_msg_t *m, size_t *len, char *errstr, size_t errstr_s
     }
     add_mailbox(&b, "From", m->from_name, m->from_addr);
     add_mailbox(&b, "To", m->to_name, m->to_addr);
+    if (m->reply_to_addr && *m->reply_to_addr)
+        add_mailbox(&b, "Reply-To", m->reply_to_name, m->reply_to_addr);
     add_folded(&b, "Subject", subject);
     sb_printf(&b, "Date: %s\r\n", date);
     sb_printf(&b, "Message-ID: <%s>\r\n", m->message_id);

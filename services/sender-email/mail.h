@@ -8,10 +8,12 @@
 /* What goes into one message. Every string is UTF-8; header values must not contain CR or LF
  * (mail_build refuses them: no header injection through customer data or templates). */
 typedef struct mail_msg {
-    const char *from_name; /* display name of the sender, may be NULL */
-    const char *from_addr; /* billing@example.com */
-    const char *to_name;   /* customer name, may be NULL */
-    const char *to_addr;   /* validated with mail_addr_valid */
+    const char *from_name;     /* display name of the sender, may be NULL */
+    const char *from_addr;     /* billing@example.com */
+    const char *reply_to_name; /* may be NULL */
+    const char *reply_to_addr; /* NULL = no Reply-To header */
+    const char *to_name;       /* customer name, may be NULL */
+    const char *to_addr;       /* validated with mail_addr_valid */
     const char *subject;
     const char *text;             /* text/plain part */
     const char *html;             /* text/html part */

@@ -375,6 +375,31 @@ static void decide(job_t *j, dn_outcome_t outcome, const char *reason)
 }
 
 /* Renders and builds the message, or decides an outcome that needs no SMTP server. */
+/* Reads "Name <addr>" from <dir>/<tenant>/<file> into name/addr; leaves them as they are
+ * when the file is absent or the line is not a valid mailbox (logged). */
+static void tenant_mailbox(const char *dir, const char *tenant, const char *file, char *name, size_t name_size,
+                           char *addr, size_t addr_size)
+{
+    char path[4300], line[600], n[256], a[256];
+    if (!tenant || !*tenant || strchr(tenant, '/') || tenant[0] == '.')
+        return;
+    snprintf(path, sizeof(path), "%s/%s/%s", dir, tenant, file);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    int got = fgets(line, sizeof(line), f) != NULL;
+    fclose(f);
+    if (!got)
+        return;
+    line[strcspn(line, "\r\n")] = '\0';
+    if (mail_parse_mailbox(line, n, sizeof(n), a, sizeof(a)) < 0) {
+        dn_log_warn("tenant sender identity ignored", "file", path, "detail", "not a mailbox like Name <addr>", NULL);
+        return;
+    }
+    copy(name, name_size, n);
+    copy(addr, addr_size, a);
+}
+
 static void prepare(sender_t *s, job_t *j)
 {
     const dn_reminder_due_t *rd = &j->rd;
@@ -403,8 +428,19 @@ static void prepare(sender_t *s, job_t *j)
         return;
     }
     copy(j->template_source, sizeof(j->template_source), r.source);
-    mail_msg_t msg = {.from_name = s->from_name,
-                      .from_addr = s->from_addr,
+    /* The tenant's own sender identity, if its template folder has one:
+     * <template dir>/<tenant>/email.from and email.reply_to, one "Name <addr>" line each. */
+    char from_name[256], from_addr[256], reply_name[256] = "", reply_addr[256] = "";
+    copy(from_name, sizeof(from_name), s->from_name);
+    copy(from_addr, sizeof(from_addr), s->from_addr);
+    tenant_mailbox(s->template_dir, rd->tenant_id, "email.from", from_name, sizeof(from_name), from_addr,
+                   sizeof(from_addr));
+    tenant_mailbox(s->template_dir, rd->tenant_id, "email.reply_to", reply_name, sizeof(reply_name), reply_addr,
+                   sizeof(reply_addr));
+    mail_msg_t msg = {.from_name = from_name,
+                      .from_addr = from_addr,
+                      .reply_to_name = reply_name[0] ? reply_name : NULL,
+                      .reply_to_addr = reply_addr[0] ? reply_addr : NULL,
                       .to_name = rd->contact.name,
                       .to_addr = rd->contact.email,
                       .subject = r.subject,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Template fallback: the tenant's own templates first (customer locale, its language, the
-# tenant's default locale), then the default templates (same, then English).
+# tenant's default locale), then the default templates (same, then English). A tenant's
+# folder can also give its own From and Reply-To.
 source "$(dirname "$0")/lib.sh"
 reset_state
 clock_start 2026-03-02T08:00:00Z 0
@@ -8,6 +9,8 @@ TPL=$WORK/templates
 cp -r "$ROOT/config/templates" "$TPL"
 mkdir -p "$TPL/$TENANT"
 echo de >"$TPL/$TENANT/default_locale"
+echo 'Acme Forderungen <forderungen@acme.example>' >"$TPL/$TENANT/email.from"
+echo 'Acme Buchhaltung <buchhaltung@acme.example>' >"$TPL/$TENANT/email.reply_to"
 echo 'Mahnung des Mandanten: {{invoice.number}}' >"$TPL/$TENANT/first_reminder.email.de.subject"
 echo 'Hallo {{customer.name}}, bitte zahlen Sie {{amounts.total_due}}.' >"$TPL/$TENANT/first_reminder.email.de.txt"
 echo '<p>Hallo {{customer.name}}, bitte zahlen Sie {{amounts.total_due}}.</p>' >"$TPL/$TENANT/first_reminder.email.de.html"
@@ -34,4 +37,10 @@ grep -q "bitte zahlen Sie" "$(grep -l -i '^To: .*t1@example.com' "$DUNNING_MAIL_
 assert_eq "default/first_reminder.email.en $TENANT/first_reminder.email.de" \
     "$(grep -o '"template":"[^"]*"' "$WORK/sender.log" | cut -d'"' -f4 | sort -u | grep -E "^($TENANT/first_reminder.email.de|default/first_reminder.email.en)$" | tr '\n' ' ' | sed 's/ $//')" \
     "templates named in the sender's log"
+header_of() { grep -l -i "^To: .*$1" "$DUNNING_MAIL_DIR"/*.eml | xargs grep -h "^$2:" | cut -d' ' -f2- | tr -d '\r'; }
+assert_eq "Acme Forderungen <forderungen@acme.example>" "$(header_of t1@example.com From)" "the tenant's From"
+assert_eq "Acme Buchhaltung <buchhaltung@acme.example>" "$(header_of t1@example.com Reply-To)" "the tenant's Reply-To"
+assert_eq "" "$(header_of o1@example.com Reply-To)" "no Reply-To for the other tenant"
+[ -n "$(header_of o1@example.com From)" ] && [ "$(header_of o1@example.com From)" != "$(header_of t1@example.com From)" ] ||
+    fail "the other tenant should have the default From"
 log "PASS"
