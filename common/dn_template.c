@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dn_clock.h"
 #include "dn_currency.h"
 
 #include <unistd.h>
@@ -617,4 +618,32 @@ int dn_template_resolve(const char *dir, const char *tenant, const char *key, co
     }
     snprintf(errstr, errstr_size, "no %s template %s (tried %s)", channel, key, tried);
     return -1;
+}
+
+void dn_date_format_long(int32_t days, const char *locale, char *buf, size_t size)
+{
+    static const char *const en[12] = {"January", "February", "March",     "April",   "May",      "June",
+                                       "July",    "August",   "September", "October", "November", "December"};
+    static const char *const de[12] = {"Januar", "Februar", "März",      "April",   "Mai",      "Juni",
+                                       "Juli",   "August",  "September", "Oktober", "November", "Dezember"};
+    static const char *const fr[12] = {"janvier", "février", "mars",      "avril",   "mai",      "juin",
+                                       "juillet", "août",    "septembre", "octobre", "novembre", "décembre"};
+    static const char *const es[12] = {"enero", "febrero", "marzo",      "abril",   "mayo",      "junio",
+                                       "julio", "agosto",  "septiembre", "octubre", "noviembre", "diciembre"};
+    char iso[16];
+    dn_date_format(days, iso, sizeof(iso)); /* YYYY-MM-DD */
+    int y = atoi(iso), m = atoi(iso + 5), d = atoi(iso + 8);
+    if (m < 1 || m > 12) {
+        snprintf(buf, size, "%s", iso);
+        return;
+    }
+    const char *l = locale ? locale : "en";
+    if (strncmp(l, "de", 2) == 0 && (l[2] == '\0' || l[2] == '-' || l[2] == '_'))
+        snprintf(buf, size, "%d. %s %d", d, de[m - 1], y);
+    else if (strncmp(l, "fr", 2) == 0 && (l[2] == '\0' || l[2] == '-' || l[2] == '_'))
+        snprintf(buf, size, "%d %s %d", d, fr[m - 1], y);
+    else if (strncmp(l, "es", 2) == 0 && (l[2] == '\0' || l[2] == '-' || l[2] == '_'))
+        snprintf(buf, size, "%d de %s de %d", d, es[m - 1], y);
+    else
+        snprintf(buf, size, "%d %s %d", d, en[m - 1], y);
 }

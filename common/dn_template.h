@@ -47,6 +47,11 @@ char *dn_template_render(const char *tmpl, json_t *ctx, dn_template_mode_t mode,
  * is unknown or buf is too small (buf is then ""). */
 int dn_money_format(int64_t minor, const char *currency, const char *locale, char *buf, size_t size);
 
+/* A calendar date (days since 1970-01-01) as people write it in the locale:
+ * en "27 November 2026", de "27. November 2026", fr "27 novembre 2026", es "27 de noviembre
+ * de 2026"; other locales fall back to English. */
+void dn_date_format_long(int32_t days, const char *locale, char *buf, size_t size);
+
 /* Where the template for (tenant, key, channel, customer locale) lives. The files are
  * <dir>/<folder>/<key>.<channel>.<locale>.<ext>; the search goes
  *   1. the tenant's folder: the customer's locale ("de-AT"), its language ("de"), then the

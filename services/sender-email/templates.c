@@ -32,14 +32,18 @@ static void money(int64_t minor, const char *currency, const char *locale, char 
 
 json_t *templates_context(const dn_reminder_due_t *rd, const char *locale)
 {
-    char amount[64], outstanding[64], fee[64], interest[64], total[64], issued[16], due[16];
+    char amount[64], outstanding[64], fee[64], interest[64], total[64], issued[48], due[48], issued_iso[16],
+        due_iso[16];
+    dn_date_format(rd->issue_date, issued_iso, sizeof(issued_iso));
+    dn_date_format(rd->due_date, due_iso, sizeof(due_iso));
     money(rd->amount_minor, rd->currency, locale, amount, sizeof(amount));
     money(rd->outstanding_minor, rd->currency, locale, outstanding, sizeof(outstanding));
     money(rd->fee_minor, rd->currency, locale, fee, sizeof(fee));
     money(rd->interest_minor, rd->currency, locale, interest, sizeof(interest));
     money(rd->total_due_minor, rd->currency, locale, total, sizeof(total));
-    dn_date_format(rd->issue_date, issued, sizeof(issued));
-    dn_date_format(rd->due_date, due, sizeof(due));
+    /* Dates as the customer's locale writes them; the ISO forms are there too (*_iso). */
+    dn_date_format_long(rd->issue_date, locale, issued, sizeof(issued));
+    dn_date_format_long(rd->due_date, locale, due, sizeof(due));
     json_t *ctx =
         json_pack("{s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s, s:I, s:s}}", "tenant", rd->tenant_id, "customer",
                   "id", rd->customer_id, "name", rd->contact.name, "invoice", "id", rd->invoice_id, "number",
@@ -53,6 +57,9 @@ json_t *templates_context(const dn_reminder_due_t *rd, const char *locale)
                                   (json_int_t)rd->outstanding_minor, "fee_minor", (json_int_t)rd->fee_minor,
                                   "interest_minor", (json_int_t)rd->interest_minor, "total_due_minor",
                                   (json_int_t)rd->total_due_minor, "currency", rd->currency));
+    json_t *inv = json_object_get(ctx, "invoice");
+    json_object_set_new(inv, "issue_date_iso", json_string(issued_iso));
+    json_object_set_new(inv, "due_date_iso", json_string(due_iso));
     json_object_set_new(ctx, "stage", json_integer(rd->stage));
     json_object_set_new(ctx, "stage_name", json_string(rd->stage_name));
     json_object_set_new(ctx, "action", rd->action ? json_string(rd->action) : json_null());

@@ -57,5 +57,6 @@ assert_eq 3 "$(consume_tenant reminder-outcomes | jq -r 'select(.outcome == "del
     "delivered outcomes"
 mail=$(grep -l "^To: .*b@example.com" "$DUNNING_MAIL_DIR"/*.eml)
 grep -q "N-B" "$mail" || fail "B's mail does not name the invoice number"
+grep -q "due on 4 March 2026" "$mail" || fail "B's mail does not show the due date as English writes it"
 grep -q "250.50" "$mail" || fail "B's mail does not show the amount 250.50"
 log "PASS"

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dn_clock.h"
 #include "dn_template.h"
 
 static json_t *ctx_from(const char *text)
@@ -238,13 +239,36 @@ static void test_money(void **state)
     assert_string_equal(buf, "");
 }
 
+static void test_long_dates(void **state)
+{
+    (void)state;
+    char buf[64];
+    int32_t d;
+    assert_int_equal(dn_date_parse("2026-11-27", &d), 0);
+    dn_date_format_long(d, "en", buf, sizeof(buf));
+    assert_string_equal(buf, "27 November 2026");
+    dn_date_format_long(d, "de-AT", buf, sizeof(buf));
+    assert_string_equal(buf, "27. November 2026");
+    assert_int_equal(dn_date_parse("2026-03-01", &d), 0);
+    dn_date_format_long(d, "de", buf, sizeof(buf));
+    assert_string_equal(buf, "1. März 2026");
+    dn_date_format_long(d, "fr_FR", buf, sizeof(buf));
+    assert_string_equal(buf, "1 mars 2026");
+    dn_date_format_long(d, "es", buf, sizeof(buf));
+    assert_string_equal(buf, "1 de marzo de 2026");
+    dn_date_format_long(d, "ja", buf, sizeof(buf)); /* not known: English */
+    assert_string_equal(buf, "1 March 2026");
+    dn_date_format_long(d, "dem", buf, sizeof(buf)); /* "de" only as a whole language tag */
+    assert_string_equal(buf, "1 March 2026");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_variables), cmocka_unit_test(test_dotted),           cmocka_unit_test(test_sections),
         cmocka_unit_test(test_inverted),  cmocka_unit_test(test_standalone_lines), cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_comments),  cmocka_unit_test(test_missing_variable), cmocka_unit_test(test_unbalanced),
-        cmocka_unit_test(test_money),
+        cmocka_unit_test(test_money),     cmocka_unit_test(test_long_dates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
