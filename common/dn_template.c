@@ -9,6 +9,8 @@
 #include "dn_clock.h"
 #include "dn_currency.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <unistd.h>
 
 /* ---- parse: template text -> tree of nodes ---------------------------------------------- */
@@ -646,4 +648,55 @@ void dn_date_format_long(int32_t days, const char *locale, char *buf, size_t siz
         snprintf(buf, size, "%d de %s de %d", d, es[m - 1], y);
     else
         snprintf(buf, size, "%d %s %d", d, en[m - 1], y);
+}
+
+int dn_template_each(const char *dir, const char *channel, const char *ext, dn_template_each_fn fn, void *arg,
+                     FILE *out, int *sets)
+{
+    int problems = 0;
+    *sets = 0;
+    DIR *top = opendir(dir);
+    if (!top) {
+        fprintf(out, "%s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    char mark_txt[64], ext_txt[32];
+    snprintf(mark_txt, sizeof(mark_txt), ".%s.", channel);
+    snprintf(ext_txt, sizeof(ext_txt), ".%s", ext);
+    size_t mlen = strlen(mark_txt), elen = strlen(ext_txt);
+    struct dirent *de;
+    while ((de = readdir(top))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char folder[1400];
+        snprintf(folder, sizeof(folder), "%s/%s", dir, de->d_name);
+        DIR *d = opendir(folder);
+        if (!d)
+            continue;
+        struct dirent *fe;
+        while ((fe = readdir(d))) {
+            /* <key>.<channel>.<locale>.<ext> */
+            char key[256], locale[64];
+            const char *name = fe->d_name, *mark = strstr(name, mark_txt);
+            size_t len = strlen(name);
+            if (!mark || len < elen || strcmp(name + len - elen, ext_txt) != 0)
+                continue;
+            size_t klen = (size_t)(mark - name);
+            const char *loc = mark + mlen;
+            if (name + len - elen <= loc)
+                continue;
+            size_t llen = (size_t)(name + len - elen - loc);
+            if (klen == 0 || klen >= sizeof(key) || llen == 0 || llen >= sizeof(locale))
+                continue;
+            memcpy(key, name, klen);
+            key[klen] = '\0';
+            memcpy(locale, loc, llen);
+            locale[llen] = '\0';
+            problems += fn(dir, de->d_name, key, locale, arg, out);
+            (*sets)++;
+        }
+        closedir(d);
+    }
+    closedir(top);
+    return problems;
 }

@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 typedef enum {
@@ -62,5 +63,13 @@ void dn_date_format_long(int32_t days, const char *locale, char *buf, size_t siz
 int dn_template_resolve(const char *dir, const char *tenant, const char *key, const char *channel, const char *locale,
                         const char *ext, char *folder, size_t folder_size, char *found_locale, size_t locale_size,
                         char *errstr, size_t errstr_size);
+
+/* Calls fn for every template set <dir>/<folder>/<key>.<channel>.<locale>.<ext> found under
+ * dir (every folder: "default" and each tenant's), counting them in *sets; returns the sum
+ * of fn's results (problems found), or 1 if dir cannot be read (said on out). */
+typedef int (*dn_template_each_fn)(const char *dir, const char *folder, const char *key, const char *locale, void *arg,
+                                   FILE *out);
+int dn_template_each(const char *dir, const char *channel, const char *ext, dn_template_each_fn fn, void *arg,
+                     FILE *out, int *sets);
 
 #endif

@@ -335,46 +335,5 @@ void texts_free(letter_text_t *t)
 
 int texts_each(const char *dir, texts_check_fn fn, void *arg, FILE *out, int *sets)
 {
-    int problems = 0;
-    *sets = 0;
-    DIR *top = opendir(dir);
-    if (!top) {
-        fprintf(out, "%s: %s\n", dir, strerror(errno));
-        return 1;
-    }
-    struct dirent *de;
-    while ((de = readdir(top))) {
-        if (de->d_name[0] == '.')
-            continue;
-        char folder[1400];
-        snprintf(folder, sizeof(folder), "%s/%s", dir, de->d_name);
-        DIR *d = opendir(folder);
-        if (!d)
-            continue;
-        struct dirent *fe;
-        while ((fe = readdir(d))) {
-            /* <key>.letter.<locale>.txt */
-            char key[256], locale[64];
-            const char *name = fe->d_name, *mark = strstr(name, ".letter.");
-            size_t len = strlen(name);
-            if (!mark || len < 4 || strcmp(name + len - 4, ".txt") != 0)
-                continue;
-            size_t klen = (size_t)(mark - name);
-            const char *loc = mark + 8;
-            if (name + len - 4 <= loc)
-                continue;
-            size_t llen = (size_t)(name + len - 4 - loc);
-            if (klen == 0 || klen >= sizeof(key) || llen == 0 || llen >= sizeof(locale))
-                continue;
-            memcpy(key, name, klen);
-            key[klen] = '\0';
-            memcpy(locale, loc, llen);
-            locale[llen] = '\0';
-            problems += fn(dir, de->d_name, key, locale, arg, out);
-            (*sets)++;
-        }
-        closedir(d);
-    }
-    closedir(top);
-    return problems;
+    return dn_template_each(dir, "letter", "txt", fn, arg, out, sets);
 }
