@@ -700,3 +700,31 @@ int dn_template_each(const char *dir, const char *channel, const char *ext, dn_t
     closedir(top);
     return problems;
 }
+
+char *dn_template_read_file(const char *path, size_t max_bytes, char *errstr, size_t errstr_size)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    if (!f) {
+        snprintf(errstr, errstr_size, "%s", strerror(errno));
+        return NULL;
+    }
+    long n;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && (size_t)n <= max_bytes && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n + 1))) {
+        if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[n] = '\0';
+        }
+    }
+    fclose(f);
+    if (!buf) {
+        if (max_bytes >= 1024 * 1024)
+            snprintf(errstr, errstr_size, "cannot read (or larger than %zu MiB)", max_bytes / (1024 * 1024));
+        else
+            snprintf(errstr, errstr_size, "cannot read (or larger than %zu KiB)", max_bytes / 1024);
+    }
+    return buf;
+}

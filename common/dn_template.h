@@ -64,6 +64,10 @@ int dn_template_resolve(const char *dir, const char *tenant, const char *key, co
                         const char *ext, char *folder, size_t folder_size, char *found_locale, size_t locale_size,
                         char *errstr, size_t errstr_size);
 
+/* Reads a whole template file (at most max_bytes) into a malloc'd string. NULL with
+ * errstr ("No such file or directory", "cannot read (or larger than 64 KiB)") on failure. */
+char *dn_template_read_file(const char *path, size_t max_bytes, char *errstr, size_t errstr_size);
+
 /* Calls fn for every template set <dir>/<folder>/<key>.<channel>.<locale>.<ext> found under
  * dir (every folder: "default" and each tenant's), counting them in *sets; returns the sum
  * of fn's results (problems found), or 1 if dir cannot be read (said on out). */

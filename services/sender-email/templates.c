@@ -73,41 +73,12 @@ json_t *templates_context(const dn_reminder_due_t *rd, const char *locale)
     return ctx;
 }
 
-/* A name that is safe as one path component. */
-static int safe_component(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 128 || s[0] == '.')
-        return 0;
-    for (; *s; s++) {
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
-              *s == '-' || *s == '.'))
-            return 0;
-    }
-    return 1;
-}
-
 static char *read_file(const char *path, char *errstr, size_t errstr_size)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    if (!f) {
-        snprintf(errstr, errstr_size, "%.300s: %s", path, strerror(errno));
-        return NULL;
-    }
-    long n;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n <= MAX_TEMPLATE_BYTES && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1))) {
-        if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        } else {
-            buf[n] = '\0';
-        }
-    }
-    fclose(f);
+    char err[256];
+    char *buf = dn_template_read_file(path, MAX_TEMPLATE_BYTES, err, sizeof(err));
     if (!buf)
-        snprintf(errstr, errstr_size, "%.300s: cannot read (or larger than 1 MiB)", path);
+        snprintf(errstr, errstr_size, "%.300s: %s", path, err);
     return buf;
 }
 
@@ -160,10 +131,6 @@ fail:
 int templates_render(const char *dir, const dn_reminder_due_t *rd, rendered_t *out, char *errstr, size_t errstr_size)
 {
     memset(out, 0, sizeof(*out));
-    if (!safe_component(rd->template_key)) {
-        snprintf(errstr, errstr_size, "template key is not a valid file name");
-        return -1;
-    }
     char folder[160], loc[40];
     if (dn_template_resolve(dir, rd->tenant_id, rd->template_key, "email", rd->contact.locale, "subject", folder,
                             sizeof(folder), loc, sizeof(loc), errstr, errstr_size) < 0)
