@@ -33,6 +33,10 @@ int ctl_aging(ctl_cfg_t *cfg, int argc, char **argv);
 int ctl_dlq(ctl_cfg_t *cfg, int argc, char **argv);
 int ctl_policy_check(ctl_cfg_t *cfg, int argc, char **argv);
 int ctl_templates_check(ctl_cfg_t *cfg, int argc, char **argv);
+/* topics create [--dry-run] ...: the topics of deploy/topics.json on a real cluster. */
+int ctl_topics(ctl_cfg_t *cfg, int argc, char **argv);
+/* customer erase TENANT CUSTOMER [--dry-run]: GDPR erasure of the contact data (erase.c). */
+int ctl_customer_erase(ctl_cfg_t *cfg, int argc, char **argv);
 
 /* Rows of a result as a JSON array of objects (column name -> text; a jsonb "detail" parsed). */
 json_t *ctl_rows_json(PGresult *r);

@@ -59,6 +59,13 @@ static const char usage[] =
     "                                  (ISO 8601), running N times real time (0 = frozen;\n"
     "                                  default: keep the current speed)\n"
     "  migrate                         apply sql/*.sql migrations not applied yet\n"
+    "  topics create [--dry-run] [--replication-factor N] [--min-insync-replicas N] [--file F]\n"
+    "                                  create the topics on a Kafka cluster with the settings of\n"
+    "                                  deploy/topics.json (existing ones are left alone);\n"
+    "                                  --dry-run prints the kafka-topics.sh commands instead\n"
+    "  customer erase TENANT CUSTOMER [--dry-run] [--actor NAME]\n"
+    "                                  GDPR erasure: remove the customer's contact data everywhere,\n"
+    "                                  keep the audit trail without it (docs/privacy.md)\n"
     "  config-doc                      print the configuration reference (Markdown)\n"
     "\n"
     "Configured by the DUNNING_* environment variables (eval \"$(scripts/stack env)\").\n";
@@ -190,6 +197,10 @@ int main(int argc, char **argv)
         rc = cmd_clock_set(&cfg, argc - 3, argv + 3);
     else if (strcmp(cmd, "migrate") == 0)
         rc = cmd_migrate(&cfg);
+    else if (strcmp(cmd, "topics") == 0)
+        rc = ctl_topics(&cfg, argc - 2, argv + 2);
+    else if (strcmp(cmd, "customer") == 0 && argc > 2 && strcmp(argv[2], "erase") == 0)
+        rc = ctl_customer_erase(&cfg, argc - 3, argv + 3);
     else if (strcmp(cmd, "config-doc") == 0) {
         dn_config_print_doc(stdout, "dunningctl", config_table, CONFIG_N);
         rc = 0;

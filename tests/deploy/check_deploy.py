@@ -1,0 +1,488 @@
+#!/usr/bin/python3
+"""Checks the deployment files of deploy/ against the code, without a container engine.
+
+  check_deploy.py --root REPO --bin BUILD/bin [compose|k8s|dockerfile|topics|systemd-env ...]
+
+Each named check (all when none is named) prints "ok: ..." lines and, for every problem,
+"FAIL: file: what"; the exit status is 1 when anything failed.
+- The services' configuration tables come from the programs themselves (`--config-doc`,
+  `dunningctl config-doc`), so a variable set in a deployment file must be one the program
+  it is set on reads (DUNNING_RDKAFKA_* passes through to librdkafka, for every program).
+- compose: parses; images are the project's (dunning, dunning-kannel) or named official ones;
+  every ${VAR} it interpolates is defined in example.env or has a default; DUNNING_* only on
+  services that run one of our programs, and read by that program; health checks hit /readyz
+  on the port of the service's DUNNING_HTTP_ADDR; depends_on, named volumes and bind-mounted
+  files exist; Kafka runs in KRaft mode; two engine instances; the migration job.
+- k8s: every document parses and has a kind; containers run the project image and one of our
+  programs; DUNNING_* from env, ConfigMaps and Secrets (envFrom) is read by that program;
+  referenced ConfigMaps, Secrets and claims exist (in the manifests or configmaps.sh); probes
+  are /healthz (liveness) and /readyz (readiness) on the DUNNING_HTTP_ADDR port, which the
+  container and the Prometheus annotations name too; resource requests are set; every
+  PodDisruptionBudget selects a Deployment; the migration and topic Jobs exist.
+- dockerfile: Debian 12 stages, a non-root runtime user, COPY sources that exist, ENV
+  DUNNING_* read by some program, the binaries of every program.
+- topics: deploy/topics.json names exactly the topics of schemas/registry.json; the engine's
+  input topics share one partition count; no compaction (keys are per customer); and
+  `dunningctl topics create --dry-run` turns the file into exactly those settings.
+- systemd-env: the example environment files under deploy/systemd/env and the units'
+  Environment= lines set only variables the unit's program reads; HTTP ports differ.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+import yaml
+
+PROGRAMS = ["dunning-engine", "sender-email", "sender-sms", "sender-letter", "dunningctl"]
+SERVICES = ["dunning-engine", "sender-email", "sender-sms", "sender-letter"]
+OFFICIAL = [r"^apache/kafka:[0-9][\w.-]*$", r"^postgres:1[5-9][\w.-]*$", r"^redis:[67][\w.-]*$"]
+PROJECT = [r"^dunning:[\w.${}:-]+$", r"^dunning-kannel:[\w.${}:-]+$"]
+
+failures = []
+
+
+def fail(where, what):
+    failures.append("%s: %s" % (where, what))
+    print("FAIL: %s: %s" % (where, what))
+
+
+def ok(what):
+    print("ok: " + what)
+
+
+def config_tables(bindir):
+    """program -> {variable: default} from the programs' own configuration tables."""
+    tables = {}
+    for prog in PROGRAMS:
+        args = [os.path.join(bindir, prog)] + (["config-doc"] if prog == "dunningctl" else ["--config-doc"])
+        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+        rows = re.findall(r"^\| `(DUNNING_[A-Z0-9_]+)` \| [a-z]+ \| `([^`]*)` \|", out, re.M)
+        if not rows:
+            raise SystemExit("no configuration table from %s" % prog)
+        tables[prog] = {name: default for name, default in rows}
+    return tables
+
+
+def reads(tables, prog, var):
+    if var.startswith("DUNNING_RDKAFKA_"):
+        return bool(re.match(r"^DUNNING_RDKAFKA_((CONSUMER|PRODUCER)_)?[a-z][a-z0-9_]*$", var))
+    return var in tables.get(prog, {})
+
+
+def http_port(tables, prog, env):
+    addr = env.get("DUNNING_HTTP_ADDR", tables[prog].get("DUNNING_HTTP_ADDR"))
+    m = re.match(r"^.*:(\d+)$", str(addr))
+    return int(m.group(1)) if m else None
+
+
+def program_of(command):
+    if isinstance(command, str):
+        command = command.split()
+    if not command:
+        return None
+    prog = os.path.basename(str(command[0]))
+    return prog if prog in PROGRAMS else None
+
+
+# ---------------------------------------------------------------- compose
+def check_compose(root, tables):
+    d = os.path.join(root, "deploy", "compose")
+    path = os.path.join(d, "compose.yaml")
+    where = "deploy/compose/compose.yaml"
+    text = open(path).read()
+    doc = yaml.safe_load(text)
+    if not isinstance(doc, dict) or not isinstance(doc.get("services"), dict):
+        fail(where, "no services")
+        return
+    ok("%s parses (%d services)" % (where, len(doc["services"])))
+    # Interpolated variables: defined in example.env, or with a default.
+    defined = set()
+    for line in open(os.path.join(d, "example.env")):
+        m = re.match(r"^([A-Z_][A-Z0-9_]*)=", line)
+        if m:
+            defined.add(m.group(1))
+    text_no_comments = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#"))
+    for m in re.finditer(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?+])?", text_no_comments):
+        if m.group(1) not in defined and not (m.group(2) or "").endswith("-"):
+            fail(where, "${%s} is neither in example.env nor has a default" % m.group(1))
+    for name in defined:
+        if not re.search(r"\$\{%s\b" % name, text_no_comments):
+            fail("deploy/compose/example.env", "%s is set but compose.yaml does not use it" % name)
+    services = doc["services"]
+    volumes = set((doc.get("volumes") or {}).keys())
+    programs = {}
+    for name, svc in services.items():
+        w = "%s: service %s" % (where, name)
+        image = str(svc.get("image", ""))
+        if not any(re.match(p, image) for p in PROJECT + OFFICIAL):
+            fail(w, "image '%s' is neither the project's nor a named official one" % image)
+        env = svc.get("environment") or {}
+        if isinstance(env, list):
+            env = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+        prog = program_of(svc.get("command")) if image.startswith("dunning:") else None
+        if image.startswith("dunning:") and not prog:
+            fail(w, "runs the project image without one of %s as its command" % ", ".join(PROGRAMS))
+        programs[name] = prog
+        for var in env:
+            if var.startswith("DUNNING_"):
+                if not prog:
+                    fail(w, "sets %s but runs none of our programs" % var)
+                elif not reads(tables, prog, var):
+                    fail(w, "sets %s, which %s does not read" % (var, prog))
+        for dep in (svc.get("depends_on") or {}):
+            if dep not in services:
+                fail(w, "depends on unknown service %s" % dep)
+        for v in svc.get("volumes") or []:
+            src = str(v).split(":")[0]
+            if src.startswith("."):
+                if not os.path.exists(os.path.join(d, src)):
+                    fail(w, "mounts %s, which does not exist" % src)
+            elif src not in volumes:
+                fail(w, "mounts volume %s, which is not declared" % src)
+        if prog in SERVICES:
+            hc = svc.get("healthcheck") or {}
+            test = " ".join(map(str, hc.get("test") or []))
+            m = re.search(r"http://127\.0\.0\.1:(\d+)(/\w+)", test)
+            port = http_port(tables, prog, env)
+            if not m:
+                fail(w, "no HTTP health check")
+            elif m.group(2) != "/readyz":
+                fail(w, "health check on %s, not /readyz" % m.group(2))
+            elif int(m.group(1)) != port:
+                fail(w, "health check on port %s, but DUNNING_HTTP_ADDR listens on %s" % (m.group(1), port))
+    ran = {p for p in programs.values() if p}
+    for p in SERVICES:
+        if p not in ran:
+            fail(where, "no service runs %s" % p)
+    engines = [n for n, p in programs.items() if p == "dunning-engine"]
+    replicas = sum(int(((services[n].get("deploy") or {}).get("replicas")) or 1) for n in engines)
+    if replicas != 2:
+        fail(where, "%d engine instances, not 2" % replicas)
+    jobs = [n for n, s in services.items() if programs[n] == "dunningctl" and
+            " ".join(map(str, s.get("command"))).startswith("dunningctl migrate")]
+    if not jobs:
+        fail(where, "no migration job (dunningctl migrate)")
+    kafka = [s for s in services.values() if str(s.get("image", "")).startswith("apache/kafka:")]
+    if len(kafka) != 1 or "controller" not in str((kafka[0].get("environment") or {}).get("KAFKA_PROCESS_ROLES")):
+        fail(where, "no Apache Kafka service in KRaft mode (KAFKA_PROCESS_ROLES with controller)")
+    for needed in ("postgres:", "redis:"):
+        svc = [s for s in services.values() if str(s.get("image", "")).startswith(needed)]
+        if not svc or not any(not str(v).startswith(".") for v in svc[0].get("volumes") or []):
+            fail(where, "no %s service with a volume" % needed.rstrip(":"))
+    letter = [s for n, s in services.items() if programs[n] == "sender-letter"]
+    if letter and not any(not str(v).startswith(".") for v in letter[0].get("volumes") or []):
+        fail(where, "the letter spool has no volume")
+    # The owner that runs the migrations has no CREATEROLE here: every group role a migration
+    # grants to must be created by postgres-init.sh.
+    init = open(os.path.join(d, "postgres-init.sh")).read()
+    created = set(re.findall(r"CREATE ROLE (\w+)", init))
+    sqldir = os.path.join(root, "sql")
+    for f in sorted(os.listdir(sqldir)):
+        if f.endswith(".sql"):
+            for stmt in re.findall(r"GRANT [^;]*? TO ([\w, ]+);", open(os.path.join(sqldir, f)).read(), re.S):
+                for role in re.split(r"[\s,]+", stmt.strip()):
+                    if role and role not in created:
+                        fail("deploy/compose/postgres-init.sh", "does not create role %s (sql/%s grants to it)" % (role, f))
+    ok("%s: images, variables, health checks, volumes, jobs, database roles" % where)
+
+
+# ---------------------------------------------------------------- k8s
+def k8s_docs(root):
+    d = os.path.join(root, "deploy", "k8s")
+    docs = []
+    for f in sorted(os.listdir(d)):
+        if f.endswith(".yaml"):
+            for i, doc in enumerate(yaml.safe_load_all(open(os.path.join(d, f)))):
+                if doc is None:
+                    continue
+                w = "deploy/k8s/%s#%d" % (f, i)
+                if not isinstance(doc, dict) or not doc.get("kind") or not doc.get("apiVersion") or \
+                        not (doc.get("metadata") or {}).get("name"):
+                    fail(w, "not a Kubernetes object (apiVersion, kind, metadata.name)")
+                    continue
+                docs.append((w, doc))
+    return docs
+
+
+def check_k8s(root, tables):
+    docs = k8s_docs(root)
+    ok("deploy/k8s parses (%d objects)" % len(docs))
+    by_kind = {}
+    for w, doc in docs:
+        by_kind.setdefault(doc["kind"], {})[doc["metadata"]["name"]] = (w, doc)
+    configmaps = {n: set((doc.get("data") or {}).keys()) for n, (w, doc) in by_kind.get("ConfigMap", {}).items()}
+    script = os.path.join(root, "deploy", "k8s", "configmaps.sh")
+    for name in re.findall(r"create configmap (\S+)", open(script).read()):
+        configmaps.setdefault(name, set())  # file contents, not variables
+    secrets = {n: set((doc.get("stringData") or {}).keys()) | set((doc.get("data") or {}).keys())
+               for n, (w, doc) in by_kind.get("Secret", {}).items()}
+    claims = set(by_kind.get("PersistentVolumeClaim", {}).keys())
+    run = {}
+    for kind in ("Deployment", "Job"):
+        for name, (w, doc) in by_kind.get(kind, {}).items():
+            pod = doc["spec"]["template"]
+            spec = pod["spec"]
+            ann = (pod.get("metadata") or {}).get("annotations") or {}
+            vols = {v["name"]: v for v in spec.get("volumes") or []}
+            for v in vols.values():
+                if "configMap" in v and v["configMap"]["name"] not in configmaps:
+                    fail(w, "volume %s: ConfigMap %s does not exist" % (v["name"], v["configMap"]["name"]))
+                if "secret" in v and v["secret"]["secretName"] not in secrets:
+                    fail(w, "volume %s: Secret %s does not exist" % (v["name"], v["secret"]["secretName"]))
+                if "persistentVolumeClaim" in v and v["persistentVolumeClaim"]["claimName"] not in claims:
+                    fail(w, "volume %s: claim %s does not exist" % (v["name"], v["persistentVolumeClaim"]["claimName"]))
+            for c in spec["containers"]:
+                cw = "%s container %s" % (w, c["name"])
+                if not re.match(PROJECT[0], str(c.get("image"))):
+                    fail(cw, "image %s is not the project image" % c.get("image"))
+                prog = program_of(c.get("command"))
+                if not prog:
+                    fail(cw, "runs none of our programs")
+                    continue
+                run.setdefault(prog, []).append((kind, name, c))
+                env = {}
+                for e in c.get("env") or []:
+                    env[e["name"]] = e.get("value")
+                    ref = (e.get("valueFrom") or {})
+                    if "secretKeyRef" in ref and ref["secretKeyRef"]["key"] not in secrets.get(ref["secretKeyRef"]["name"], ()):
+                        fail(cw, "%s: no key %s in Secret %s" % (e["name"], ref["secretKeyRef"]["key"], ref["secretKeyRef"]["name"]))
+                    if "configMapKeyRef" in ref and ref["configMapKeyRef"]["key"] not in configmaps.get(ref["configMapKeyRef"]["name"], ()):
+                        fail(cw, "%s: no key %s in ConfigMap %s" % (e["name"], ref["configMapKeyRef"]["key"], ref["configMapKeyRef"]["name"]))
+                for src in c.get("envFrom") or []:
+                    if "configMapRef" in src:
+                        n = src["configMapRef"]["name"]
+                        if n not in configmaps:
+                            fail(cw, "envFrom: ConfigMap %s does not exist" % n)
+                        keys = configmaps.get(n, set())
+                    else:
+                        n = src["secretRef"]["name"]
+                        if n not in secrets:
+                            fail(cw, "envFrom: Secret %s does not exist" % n)
+                        keys = secrets.get(n, set())
+                    for k in keys:
+                        env.setdefault(k, "(from %s)" % n)
+                for var in env:
+                    if var.startswith("DUNNING_") and not reads(tables, prog, var):
+                        fail(cw, "sets %s, which %s does not read" % (var, prog))
+                for m in c.get("volumeMounts") or []:
+                    if m["name"] not in vols:
+                        fail(cw, "mounts volume %s, which the pod does not define" % m["name"])
+                req = (c.get("resources") or {}).get("requests") or {}
+                if "cpu" not in req or "memory" not in req:
+                    fail(cw, "no cpu and memory requests")
+                if prog in SERVICES:
+                    port = http_port(tables, prog, env)
+                    ports = {p.get("name"): p["containerPort"] for p in c.get("ports") or []}
+                    if port not in ports.values():
+                        fail(cw, "DUNNING_HTTP_ADDR listens on %s, which is not a containerPort" % port)
+                    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+                        g = ((c.get(probe) or {}).get("httpGet")) or {}
+                        p = g.get("port")
+                        p = ports.get(p, p) if isinstance(p, str) else p
+                        if g.get("path") != path:
+                            fail(cw, "%s path %s, not %s" % (probe, g.get("path"), path))
+                        if p != port:
+                            fail(cw, "%s on port %s, but DUNNING_HTTP_ADDR listens on %s" % (probe, p, port))
+                    if ann.get("prometheus.io/scrape") != "true" or str(ann.get("prometheus.io/port")) != str(port) or \
+                            ann.get("prometheus.io/path") != "/metrics":
+                        fail(w, "Prometheus annotations do not say scrape true, port %s, path /metrics" % port)
+    for p in SERVICES:
+        if not any(k == "Deployment" for k, _, _ in run.get(p, [])):
+            fail("deploy/k8s", "no Deployment runs %s" % p)
+    cmds = [" ".join(c["command"]) for k, _, c in run.get("dunningctl", []) if k == "Job"]
+    for want in ("dunningctl migrate", "dunningctl topics create"):
+        if not any(c.startswith(want) for c in cmds):
+            fail("deploy/k8s", "no Job runs %s" % want)
+    deployments = by_kind.get("Deployment", {})
+    for name, (w, doc) in by_kind.get("PodDisruptionBudget", {}).items():
+        sel = doc["spec"]["selector"]["matchLabels"]
+        if not any(all(d["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in sel.items())
+                   for _, d in deployments.values()):
+            fail(w, "selects no Deployment's pods")
+    for name, (w, doc) in deployments.items():
+        labels = doc["spec"]["template"]["metadata"]["labels"]
+        sel = doc["spec"]["selector"]["matchLabels"]
+        if any(labels.get(k) != v for k, v in sel.items()):
+            fail(w, "the selector does not match the pod labels")
+        if not any(all(labels.get(k) == v for k, v in p["spec"]["selector"]["matchLabels"].items())
+                   for _, p in by_kind.get("PodDisruptionBudget", {}).values()):
+            fail(w, "no PodDisruptionBudget")
+    eng = deployments.get("dunning-engine")
+    if not eng or eng[1]["spec"].get("replicas", 1) < 2:
+        fail("deploy/k8s", "dunning-engine does not run at least 2 replicas")
+    ok("deploy/k8s: images, programs, variables, references, probes, ports, annotations, requests, budgets, jobs")
+
+
+# ---------------------------------------------------------------- Dockerfile
+def check_dockerfile(root, tables):
+    where = "deploy/Dockerfile"
+    lines = []
+    for raw in open(os.path.join(root, where)).read().replace("\\\n", " ").splitlines():
+        if raw.strip() and not raw.lstrip().startswith("#"):
+            lines.append(raw.strip())
+    stages, user, stage = [], {}, None
+    for l in lines:
+        op, _, rest = l.partition(" ")
+        op = op.upper()
+        if op == "FROM":
+            m = re.match(r"^(\S+)(?:\s+AS\s+(\S+))?", rest, re.I)
+            stage = m.group(2) or m.group(1)
+            stages.append(stage)
+            if m.group(1) not in stages[:-1] and not re.match(r"^debian:12(-slim)?$", m.group(1)):
+                fail(where, "stage %s is not built on debian:12 (%s)" % (stage, m.group(1)))
+        elif op == "USER":
+            user[stage] = rest.split(":")[0]
+        elif op == "COPY" and "--from" not in rest:
+            for src in rest.split()[:-1]:
+                if not os.path.exists(os.path.join(root, src)):
+                    fail(where, "COPY %s: no such file" % src)
+        elif op == "COPY":
+            if stage == "runtime":
+                for src in re.findall(r"/build/bin/(\S+)", rest):
+                    if src not in PROGRAMS:
+                        fail(where, "copies %s, not a program" % src)
+                for src in re.findall(r"/src/(\S+)", rest):
+                    if not os.path.exists(os.path.join(root, src)):
+                        fail(where, "copies /src/%s, which is not in the repository" % src)
+        elif op == "ENV":
+            for var in re.findall(r"(DUNNING_[A-Z0-9_]+)=", rest):
+                if not any(reads(tables, p, var) for p in PROGRAMS):
+                    fail(where, "ENV %s is read by no program" % var)
+        elif op == "RUN" and stage != "runtime" and "scripts/deps" in rest:
+            user.setdefault("deps", True)
+    if "runtime" not in stages:
+        fail(where, "no runtime stage")
+    if user.get("runtime") in (None, "root", "0"):
+        fail(where, "the runtime stage runs as root")
+    if not user.get("deps"):
+        fail(where, "the build stage does not install with scripts/deps")
+    text = " ".join(lines)
+    for p in PROGRAMS:
+        if "/build/bin/%s" % p not in text:
+            fail(where, "the runtime image lacks %s" % p)
+    ok("%s: Debian 12 stages, scripts/deps, non-root runtime, sources, variables" % where)
+
+
+# ---------------------------------------------------------------- topics
+def check_topics(root, tables, bindir):
+    where = "deploy/topics.json"
+    spec = json.load(open(os.path.join(root, where)))
+    reg = json.load(open(os.path.join(root, "schemas", "registry.json")))
+    names = [t["name"] for t in spec["topics"]]
+    reg_names = [t["name"] for t in reg["topics"]]
+    if sorted(names) != sorted(reg_names) or len(set(names)) != len(names):
+        fail(where, "topics %s differ from schemas/registry.json's %s" % (sorted(names), sorted(reg_names)))
+    defaults = spec.get("defaults", {})
+    engine_in = {t["name"] for t in reg["topics"] if t["direction"] == "in"} | {"reminder-outcomes"}
+    parts = {t["name"]: t.get("partitions") for t in spec["topics"]}
+    consumed = {t["name"] for t in spec["topics"] if t.get("consumer") == "dunning-engine"}
+    if consumed != engine_in:
+        fail(where, "the topics marked as the engine's (%s) are not its inputs (%s)" % (sorted(consumed), sorted(engine_in)))
+    counts = {parts.get(n) for n in engine_in}
+    if len(counts) != 1:
+        fail(where, "the engine's input topics do not share one partition count: %s" %
+             {n: parts.get(n) for n in sorted(engine_in)})
+    for t in spec["topics"]:
+        policy = t.get("cleanup_policy", defaults.get("cleanup_policy"))
+        if policy != "delete":
+            fail(where, "%s: cleanup.policy %s; keys are tenant/customer, compaction would drop events" % (t["name"], policy))
+        if not isinstance(t.get("retention_ms", defaults.get("retention_ms")), int):
+            fail(where, "%s: no retention_ms" % t["name"])
+    # The C reader turns the file into exactly these settings.
+    env = dict(os.environ, DUNNING_HOME=root, DUNNING_TOPIC_PREFIX="", DUNNING_KAFKA_BROKERS="kafka:9092")
+    r = subprocess.run([os.path.join(bindir, "dunningctl"), "topics", "create", "--dry-run", "--file",
+                        os.path.join(root, where)], capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        fail(where, "dunningctl topics create --dry-run refused it: %s" % r.stderr.strip())
+        return
+    got = {}
+    for line in r.stdout.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r"^kafka-topics\.sh --bootstrap-server kafka:9092 --create --if-not-exists --topic (\S+) "
+                     r"--partitions (\d+) --replication-factor (\d+) --config cleanup\.policy=(\S+) "
+                     r"--config retention\.ms=(-?\d+) --config min\.insync\.replicas=(\d+)$", line)
+        if not m:
+            fail(where, "unexpected dry-run line: %s" % line)
+            continue
+        got[m.group(1)] = (int(m.group(2)), int(m.group(3)), m.group(4), int(m.group(5)), int(m.group(6)))
+    for t in spec["topics"]:
+        want = (t["partitions"], t.get("replication_factor", defaults.get("replication_factor")),
+                t.get("cleanup_policy", defaults.get("cleanup_policy")),
+                t.get("retention_ms", defaults.get("retention_ms")),
+                min(t.get("min_insync_replicas", defaults.get("min_insync_replicas")),
+                    t.get("replication_factor", defaults.get("replication_factor"))))
+        if got.get(t["name"]) != want:
+            fail(where, "%s: dunningctl would create %s, the file says %s" % (t["name"], got.get(t["name"]), want))
+    if len(got) != len(reg_names):
+        fail(where, "dunningctl printed %d topics, the registry has %d" % (len(got), len(reg_names)))
+    ok("%s: the registry's %d topics, shared engine partitions, no compaction, dunningctl agrees" % (where, len(names)))
+
+
+# ---------------------------------------------------------------- systemd environment
+def check_systemd_env(root, tables):
+    d = os.path.join(root, "deploy", "systemd")
+    ports = {}
+    for unit in sorted(os.listdir(d)):
+        if not unit.endswith(".service"):
+            continue
+        w = "deploy/systemd/" + unit
+        text = open(os.path.join(d, unit)).read()
+        m = re.search(r"^ExecStart=(\S+)", text, re.M)
+        prog = program_of(m.group(1)) if m else None
+        if not prog:
+            fail(w, "ExecStart runs none of our programs")
+            continue
+        env = {}
+        for f in re.findall(r"^EnvironmentFile=-?(\S+)", text, re.M):
+            example = os.path.join(d, "env", os.path.basename(f))
+            if not os.path.exists(example):
+                fail(w, "EnvironmentFile %s has no example in deploy/systemd/env" % f)
+                continue
+            for line in open(example):
+                mm = re.match(r"^([A-Z_][A-Z0-9_]*)=(.*)$", line.strip())
+                if mm:
+                    env[mm.group(1)] = mm.group(2)
+        for mm in re.finditer(r"^Environment=([A-Z_][A-Z0-9_]*)=(\S*)", text, re.M):
+            env[mm.group(1)] = mm.group(2)
+        for var in env:
+            if var.startswith("DUNNING_") and not reads(tables, prog, var):
+                fail(w, "sets %s, which %s does not read" % (var, prog))
+        if prog in SERVICES:
+            addr = env.get("DUNNING_HTTP_ADDR", "")
+            port = addr.rsplit(":", 1)[-1]
+            if port != "%i" and not port.isdigit():
+                fail(w, "no DUNNING_HTTP_ADDR port")
+            if port in ports:
+                fail(w, "HTTP port %s is also %s's" % (port, ports[port]))
+            ports[port] = unit
+    ok("deploy/systemd: the units' environment files set only variables their programs read")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("checks", nargs="*")
+    a = ap.parse_args()
+    tables = config_tables(a.bin)
+    checks = {
+        "compose": lambda: check_compose(a.root, tables),
+        "k8s": lambda: check_k8s(a.root, tables),
+        "dockerfile": lambda: check_dockerfile(a.root, tables),
+        "topics": lambda: check_topics(a.root, tables, a.bin),
+        "systemd-env": lambda: check_systemd_env(a.root, tables),
+    }
+    for name in a.checks or checks:
+        try:
+            checks[name]()
+        except (KeyError, TypeError, AttributeError, ValueError, yaml.YAMLError, OSError) as e:
+            fail(name, "cannot check: %s: %s" % (type(e).__name__, e))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
