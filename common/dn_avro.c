@@ -205,6 +205,10 @@ static int scan_value(scan_t *s, avro_schema_t sc)
                 int64_t bytes;
                 if ((rc = scan_varint(s, &bytes)))
                     break;
+                if (n == INT64_MIN) { /* -n would overflow (found by tests/fuzz/fuzz_decode) */
+                    rc = -1;
+                    break;
+                }
                 n = -n;
             }
             if (n > s->end - s->p) { /* every item takes at least one byte */
@@ -1015,4 +1019,14 @@ json_t *dn_avro_to_json(const void *buf, size_t len, dn_avro_err_t *err)
     if (!j)
         set_err(err, DN_AVRO_DECODE_ERROR, "record cannot be shown as JSON (invalid UTF-8?)");
     return j;
+}
+
+void dn_dead_letter_clamp(struct dn_dead_letter *dl, char *buf, size_t size)
+{
+    if (dl->payload_len <= DN_DEAD_LETTER_PAYLOAD_MAX)
+        return;
+    snprintf(buf, size, "%s (payload cut to the first %d of %zu bytes)", dl->reason ? dl->reason : "",
+             DN_DEAD_LETTER_PAYLOAD_MAX, dl->payload_len);
+    dl->reason = buf;
+    dl->payload_len = DN_DEAD_LETTER_PAYLOAD_MAX;
 }

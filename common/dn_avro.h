@@ -125,4 +125,13 @@ void dn_record_free(const dn_record_desc_t *d, void *rec);
 int dn_record_decode(const dn_record_desc_t *d, const void *buf, size_t len, void *out, dn_avro_err_t *err);
 int dn_record_encode(const dn_record_desc_t *d, const void *in, char **buf, size_t *len);
 
+/* A DeadLetter keeps at most this much of the original record, so that it always fits one
+ * Kafka message (the default limit is about 1 MB) and can never block the outbox. */
+#define DN_DEAD_LETTER_PAYLOAD_MAX (256 * 1024)
+/* Cuts dl->payload to DN_DEAD_LETTER_PAYLOAD_MAX; when it does, dl->reason becomes a copy
+ * in buf that says so ("... (payload cut to the first 262144 of 1048790 bytes)"). Call it
+ * on every DeadLetter before encoding it. */
+struct dn_dead_letter;
+void dn_dead_letter_clamp(struct dn_dead_letter *dl, char *buf, size_t size);
+
 #endif

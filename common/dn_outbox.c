@@ -15,14 +15,12 @@ int dn_outbox_add(dn_pg_t *pg, const char *event_id, const char *topic, const ch
     const char *params[] = {event_id, topic, key, value};
     int lengths[] = {0, 0, 0, (int)value_len};
     int formats[] = {0, 0, 0, 1};
-    PGresult *r = dn_pg_query_bin(pg,
-                                  "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4) "
-                                  "ON CONFLICT (event_id) DO NOTHING",
-                                  4, params, lengths, formats);
-    if (!r)
-        return -1;
-    PQclear(r);
-    return 0;
+    /* Deferred (pipelined): nothing here needs the result, and the transaction's COMMIT
+     * reports a failure. */
+    return dn_pg_defer(pg,
+                       "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4) "
+                       "ON CONFLICT (event_id) DO NOTHING",
+                       4, params, lengths, formats);
 }
 
 int dn_outbox_relay(dn_pg_t *pg, dn_kafka_producer_t *p, size_t max, int flush_timeout_ms)

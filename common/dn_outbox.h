@@ -14,7 +14,8 @@
 #include "dn_pg.h"
 
 /* Inside the caller's transaction. Idempotent on event_id (a second add of the same
- * event id is ignored). 0/-1 (error kept in pg). */
+ * event id is ignored). 0/-1 (error kept in pg). The insert is pipelined (dn_pg_defer):
+ * if it fails, the next statement or the COMMIT on pg reports it. */
 int dn_outbox_add(dn_pg_t *pg, const char *event_id, const char *topic, const char *key, const void *value,
                   size_t value_len);
 /* Publishes up to max pending rows. Returns the number published, 0 if none (or another

@@ -25,6 +25,15 @@ PGresult *dn_pg_query(dn_pg_t *pg, const char *sql, int nparams, const char *con
 /* Same with per-parameter lengths and formats (1 = binary, for bytea). */
 PGresult *dn_pg_query_bin(dn_pg_t *pg, const char *sql, int nparams, const char *const *params, const int *lengths,
                           const int *formats);
+/* A statement whose result the caller does not look at (INSERT/UPDATE without RETURNING),
+ * inside a transaction block: it is sent at once (libpq pipeline mode) and its result is
+ * read at the next dn_pg_query/exec/flush/commit, which fails with its error if it
+ * failed. Saves a round trip per statement. Outside a transaction block, or the first
+ * time a statement is seen, it simply runs now. 0/-1. */
+int dn_pg_defer(dn_pg_t *pg, const char *sql, int nparams, const char *const *params, const int *lengths,
+                const int *formats);
+/* Reads the results of the deferred statements. 0, or -1 with the first failure kept. */
+int dn_pg_flush(dn_pg_t *pg);
 int dn_pg_begin(dn_pg_t *pg);
 int dn_pg_commit(dn_pg_t *pg);
 void dn_pg_rollback(dn_pg_t *pg); /* best effort */

@@ -112,7 +112,9 @@ dn_timers_t *dn_timers_new(const char *url, const char *key, char *errstr, size_
     snprintf(t->key, sizeof(t->key), "%s", key);
     snprintf(t->marker, sizeof(t->marker), "%s:built", key);
     if (parse_url(t, url) < 0) {
-        snprintf(errstr, errstr_size, "'%s' is not a redis://host:port[/db] URL", url);
+        /* Never the URL itself: it may carry the password. */
+        snprintf(errstr, errstr_size, "DUNNING_REDIS_URL is not a redis://[:password@]host[:port][/db] URL%s",
+                 strncmp(url, "rediss://", 9) == 0 ? " (rediss:// is not supported: this hiredis has no TLS)" : "");
         goto fail;
     }
     if (connect_now(t) < 0) {

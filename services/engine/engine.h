@@ -72,6 +72,7 @@ enum { H_OK = 0, H_REJECT = 1, H_DBERR = -1 };
 /* handlers.c */
 int handle_record(engine_t *e, const rd_kafka_message_t *m);
 int fire_timer(engine_t *e, const char *case_id, int64_t now_ms);
+/* validate.c (with the input checks, validate.h): sets reject_code and reject_reason. */
 int reject(engine_t *e, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* main.c */

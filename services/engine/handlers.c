@@ -17,9 +17,7 @@
 #include "engine.h"
 #include "fsm.h"
 #include "rules.h"
-
-#define ID_MAX   200  /* longest tenant, customer, invoice or payment id accepted */
-#define TEXT_MAX 1000 /* longest name, link or other free text accepted */
+#include "validate.h"
 
 typedef struct case_row {
     char case_id[DN_UUID_STR_LEN];
@@ -50,16 +48,6 @@ static const char *const case_columns =
     "coalesce((extract(epoch from c.retry_base_at) * 1000)::bigint, -1), coalesce(c.last_decline_code, ''), "
     "coalesce(c.paused_from, ''), coalesce(c.pause_reason, ''), coalesce(c.paused_until - date '1970-01-01', -1), "
     "coalesce(c.retry_payment_id, ''), coalesce(c.retry_from, '')";
-
-int reject(engine_t *e, const char *code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->reject_reason, sizeof(e->reject_reason), fmt, ap);
-    va_end(ap);
-    e->reject_code = code;
-    return H_REJECT;
-}
 
 static case_state_t state_of(const case_row_t *c)
 {
@@ -197,18 +185,17 @@ static int save_case(engine_t *e, const case_row_t *c, const char *resolved_reas
                             c->paused_until >= 0 ? until : NULL,
                             c->retry_payment[0] ? c->retry_payment : NULL,
                             c->retry_from[0] ? c->retry_from : NULL};
-    PGresult *r = dn_pg_query(
-        e->pg,
-        "UPDATE cases SET state = $2, stage = $3, paid_minor = $4, outstanding_minor = $5, fee_minor = $6, "
-        "interest_minor = $7, next_stage = $8, next_action_at = $9, resolved_reason = coalesce($10, resolved_reason), "
-        "updated_at = $11, fees_charged_minor = $12, interest_micro = $13, interest_through = $14, "
-        "interest_paid_minor = $15, credited_minor = $16, overpaid_minor = $17, next_action = $18, "
-        "retry_attempt = $19, retry_base_at = $20, last_decline_code = $21, paused_from = $22, pause_reason = $23, "
-        "paused_until = $24, retry_payment_id = $25, retry_from = $26 WHERE case_id = $1",
-        26, params);
-    if (!r)
+    /* Deferred (pipelined, dn_pg_defer): a failure surfaces at the next statement or COMMIT. */
+    if (dn_pg_defer(
+            e->pg,
+            "UPDATE cases SET state = $2, stage = $3, paid_minor = $4, outstanding_minor = $5, fee_minor = $6, "
+            "interest_minor = $7, next_stage = $8, next_action_at = $9, resolved_reason = coalesce($10, "
+            "resolved_reason), updated_at = $11, fees_charged_minor = $12, interest_micro = $13, interest_through = "
+            "$14, interest_paid_minor = $15, credited_minor = $16, overpaid_minor = $17, next_action = $18, "
+            "retry_attempt = $19, retry_base_at = $20, last_decline_code = $21, paused_from = $22, pause_reason = $23, "
+            "paused_until = $24, retry_payment_id = $25, retry_from = $26 WHERE case_id = $1",
+            26, params, NULL, NULL) < 0)
         return -1;
-    PQclear(r);
     engine_timer_op(e, c->case_id, has_next ? c->next_action_ms : -1);
     return 0;
 }
@@ -231,14 +218,12 @@ static int record(engine_t *e, const case_row_t *c, const char *kind, const char
     detail_txt = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
     const char *params[] = {c->tenant_id, c->customer_id, c->invoice_id, c->case_id,  at,        kind,
                             from,         c->state,       stage,         outstanding, caused_by, detail_txt};
-    PGresult *r = dn_pg_query(e->pg,
-                              "INSERT INTO audit (tenant_id, customer_id, invoice_id, case_id, at, kind, from_state, "
-                              "to_state, stage, outstanding_minor, caused_by, detail) "
-                              "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                              12, params);
-    if (!r)
+    if (dn_pg_defer(e->pg,
+                    "INSERT INTO audit (tenant_id, customer_id, invoice_id, case_id, at, kind, from_state, "
+                    "to_state, stage, outstanding_minor, caused_by, detail) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    12, params, NULL, NULL) < 0)
         goto out;
-    PQclear(r);
 
     char event_id[DN_UUID_STR_LEN];
     const char *parts[] = {"case-event", c->case_id, kind, caused_by ? caused_by : "", stage};
@@ -290,62 +275,6 @@ static int first_time(engine_t *e, const char *event_id, const char *topic)
     return n == 1;
 }
 
-static int check_id(engine_t *e, const char *field, const char *v)
-{
-    if (!v || !*v)
-        return reject(e, "invalid_field", "field %s: must not be empty", field);
-    if (strlen(v) > ID_MAX)
-        return reject(e, "invalid_field", "field %s: longer than %d bytes", field, ID_MAX);
-    for (const char *p = v; *p; p++)
-        if ((unsigned char)*p < 0x20)
-            return reject(e, "invalid_field", "field %s: contains a control character", field);
-    return H_OK;
-}
-
-static int check_text(engine_t *e, const char *field, const char *v)
-{
-    if (v && strlen(v) > TEXT_MAX)
-        return reject(e, "invalid_field", "field %s: longer than %d bytes", field, TEXT_MAX);
-    for (const char *p = v; p && *p; p++)
-        if (*p == '\r' || *p == '\n')
-            return reject(e, "invalid_field", "field %s: contains a line break", field);
-    return H_OK;
-}
-
-static int check_money(engine_t *e, int64_t amount, const char *currency)
-{
-    if (amount <= 0)
-        return reject(e, "invalid_field", "field amount_minor: %" PRId64 " is not a positive amount", amount);
-    if (amount > INT64_MAX / 1000)
-        return reject(e, "invalid_field", "field amount_minor: %" PRId64 " is too large", amount);
-    if (dn_currency_exponent(currency) < 0)
-        return reject(e, "invalid_field", "field currency: '%.8s' is not an ISO 4217 currency", currency);
-    return H_OK;
-}
-
-static int validate_invoice(engine_t *e, const dn_invoice_issued_t *v)
-{
-    int rc;
-    if ((rc = check_id(e, "tenant_id", v->tenant_id)) || (rc = check_id(e, "customer_id", v->customer_id)) ||
-        (rc = check_id(e, "invoice_id", v->invoice_id)) || (rc = check_money(e, v->amount_minor, v->currency)) ||
-        (rc = check_text(e, "invoice_number", v->invoice_number)) ||
-        (rc = check_text(e, "payment_link", v->payment_link)) ||
-        (rc = check_text(e, "contact.name", v->contact.name)) ||
-        (rc = check_text(e, "contact.email", v->contact.email)) ||
-        (rc = check_text(e, "contact.phone", v->contact.phone)))
-        return rc;
-    if (!v->contact.name[0])
-        return reject(e, "invalid_field", "field contact.name: must not be empty");
-    if (v->contact.email && (!strchr(v->contact.email, '@') || strpbrk(v->contact.email, " <>,;\"")))
-        return reject(e, "invalid_field", "field contact.email: not an e-mail address");
-    if (v->due_date < v->issue_date)
-        return reject(e, "invalid_field", "field due_date: before issue_date");
-    if (!policy_select(e->policies, v->tenant_id, v->policy, v->customer_segment))
-        return reject(e, "invalid_field", "field policy: '%.64s' is not a policy of tenant '%.64s'",
-                      v->policy ? v->policy : "", v->tenant_id);
-    return H_OK;
-}
-
 static const policy_t *case_policy(engine_t *e, const case_row_t *c)
 {
     const policy_t *p = policy_find(e->policies, c->tenant_id, c->policy);
@@ -390,6 +319,9 @@ static int64_t total_due(const case_row_t *c)
 static void schedule_next(case_row_t *c, const policy_t *p, int64_t now)
 {
     case_state_t s = state_of(c);
+    /* Under catch_up: each a pending stage may have been moved later than its policy time
+     * (one stage a day, fire_stage); a payment or credit in between keeps that. */
+    int64_t spaced = strcmp(c->next_action, "stage") == 0 ? c->next_action_ms : -1;
     c->next_action_ms = -1;
     snprintf(c->next_action, sizeof(c->next_action), "stage");
     if (fsm_is_terminal(s))
@@ -411,8 +343,11 @@ static void schedule_next(case_row_t *c, const policy_t *p, int64_t now)
         }
         return;
     }
-    if (c->next_stage >= 1 && c->next_stage <= (int)p->nstages)
+    if (c->next_stage >= 1 && c->next_stage <= (int)p->nstages) {
         c->next_action_ms = stage_time_ms(c, p, c->next_stage);
+        if (p->catch_up == CATCH_UP_EACH && spaced > c->next_action_ms)
+            c->next_action_ms = spaced;
+    }
 }
 
 /* Applies a transition or explains why it is not allowed. */
@@ -640,16 +575,14 @@ static int handle_invoice(engine_t *e, const void *payload, size_t len)
     char now_txt[40];
     dn_time_format(now, now_txt, sizeof(now_txt));
     const char *cp[] = {c.case_id, c.tenant_id, c.invoice_id, c.customer_id, c.policy, amount, c.currency, now_txt};
-    r = dn_pg_query(e->pg,
+    if (dn_pg_defer(e->pg,
                     "INSERT INTO cases (case_id, tenant_id, invoice_id, customer_id, policy, state, amount_minor, "
                     "outstanding_minor, currency, opened_at, updated_at) "
                     "VALUES ($1, $2, $3, $4, $5, 'open', $6, $6, $7, $8, $8)",
-                    8, cp);
-    if (!r) {
+                    8, cp, NULL, NULL) < 0) {
         rc = H_DBERR;
         goto out;
     }
-    PQclear(r);
     if (save_case(e, &c, NULL, now) < 0 || record(e, &c, "opened", NULL, NULL, v.event_id, now,
                                                   json_pack("{s:s, s:s, s:I}", "policy", c.policy, "due_date", due,
                                                             "amount_minor", (json_int_t)v.amount_minor)) < 0) {
@@ -697,9 +630,7 @@ static int handle_payment(engine_t *e, const void *payload, size_t len)
     int rc;
     if (dn_payment_received_decode(payload, len, &v, &err) < 0)
         return reject(e, dn_avro_code_str(err.code), "%s", err.msg);
-    if ((rc = check_id(e, "tenant_id", v.tenant_id)) || (rc = check_id(e, "customer_id", v.customer_id)) ||
-        (rc = check_id(e, "invoice_id", v.invoice_id)) || (rc = check_id(e, "payment_id", v.payment_id)) ||
-        (rc = check_text(e, "method", v.method)) || (rc = check_money(e, v.amount_minor, v.currency)))
+    if ((rc = validate_payment(e, &v)) != H_OK)
         goto out;
     int first = first_time(e, v.event_id, dn_topic_name(DN_TOPIC_PAYMENT_RECEIVED));
     if (first <= 0) {
@@ -998,10 +929,13 @@ static int fire_retry(engine_t *e, case_row_t *c, const policy_t *pol, int64_t n
 {
     accrue(c, pol, now);
     int attempt = c->retry_attempt + 1;
-    char event_id[DN_UUID_STR_LEN], att[16], key[2 * ID_MAX + 2];
+    char event_id[DN_UUID_STR_LEN], att[16], base[24], key[2 * ID_MAX + 2];
     snprintf(att, sizeof(att), "%d", attempt);
-    const char *parts[] = {"retry", c->case_id, att};
-    dn_uuid_derive(event_id, parts, 3);
+    /* The series (its base time) is part of the id: a case that starts retrying again after
+     * an earlier series ended asks for new charges, not for the old ones a second time. */
+    fmt_i64(base, sizeof(base), c->retry_base_ms);
+    const char *parts[] = {"retry", c->case_id, base, att};
+    dn_uuid_derive(event_id, parts, 4);
     dn_payment_retry_due_t rd = {.event_id = event_id,
                                  .occurred_at = now,
                                  .tenant_id = c->tenant_id,
@@ -1105,6 +1039,23 @@ int fire_timer(engine_t *e, const char *case_id, int64_t now)
     return fire_stage(e, &c, pol, now);
 }
 
+/* Marks a failed charge (payment id, attempt) seen. 1 = first time, 0 = seen, -1 = error. */
+static int first_failure(engine_t *e, const dn_payment_failed_t *v)
+{
+    char att[16];
+    snprintf(att, sizeof(att), "%d", (int)v->attempt);
+    const char *params[] = {v->tenant_id, v->payment_id, att, v->event_id};
+    PGresult *r = dn_pg_query(e->pg,
+                              "INSERT INTO payment_failures (tenant_id, payment_id, attempt, event_id) "
+                              "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
+                              4, params);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    PQclear(r);
+    return n == 1;
+}
+
 /* A card charge failed. Soft declines start (or continue) the policy's retry schedule;
  * hard declines are never retried: the customer is asked to update the payment method. */
 static int handle_failed(engine_t *e, const void *payload, size_t len, int replay)
@@ -1114,17 +1065,13 @@ static int handle_failed(engine_t *e, const void *payload, size_t len, int repla
     int rc;
     if (dn_payment_failed_decode(payload, len, &v, &err) < 0)
         return reject(e, dn_avro_code_str(err.code), "%s", err.msg);
-    if ((rc = check_id(e, "tenant_id", v.tenant_id)) || (rc = check_id(e, "customer_id", v.customer_id)) ||
-        (rc = check_id(e, "invoice_id", v.invoice_id)) || (rc = check_id(e, "payment_id", v.payment_id)) ||
-        (rc = check_id(e, "decline_code", v.decline_code)) ||
-        (rc = check_text(e, "decline_message", v.decline_message)) || (rc = check_money(e, v.amount_minor, v.currency)))
+    if ((rc = validate_failed(e, &v)) != H_OK)
         goto out;
-    if (strlen(v.decline_code) > 64) {
-        rc = reject(e, "invalid_field", "field decline_code: longer than 64 bytes");
-        goto out;
-    }
     if (!replay) {
         int first = first_time(e, v.event_id, dn_topic_name(DN_TOPIC_PAYMENT_FAILED));
+        /* The same failed charge reported again under a new event id is the same failure. */
+        if (first > 0)
+            first = first_failure(e, &v);
         if (first <= 0) {
             if (first == 0)
                 engine_note_duplicate(e);
@@ -1224,21 +1171,9 @@ static int handle_command(engine_t *e, const void *payload, size_t len, int repl
     int rc;
     if (dn_case_command_decode(payload, len, &v, &err) < 0)
         return reject(e, dn_avro_code_str(err.code), "%s", err.msg);
-    if ((rc = check_id(e, "tenant_id", v.tenant_id)) || (rc = check_id(e, "customer_id", v.customer_id)) ||
-        (rc = check_id(e, "invoice_id", v.invoice_id)) || (rc = check_text(e, "reason", v.reason)) ||
-        (rc = check_text(e, "actor", v.actor)))
+    if ((rc = validate_command(e, &v)) != H_OK)
         goto out;
     const char *cmd = dn_case_command_kind_str(v.command);
-    if (v.command == DN_CASE_COMMAND_KIND_PAUSE &&
-        (!v.reason || (strcmp(v.reason, "dispute") != 0 && strcmp(v.reason, "promise_to_pay") != 0 &&
-                       strcmp(v.reason, "manual_hold") != 0))) {
-        rc = reject(e, "invalid_field", "field reason: a pause needs dispute, promise_to_pay or manual_hold");
-        goto out;
-    }
-    if (v.command == DN_CASE_COMMAND_KIND_CREDIT && (!v.has_amount_minor || v.amount_minor <= 0)) {
-        rc = reject(e, "invalid_field", "field amount_minor: a credit needs a positive amount");
-        goto out;
-    }
     if (!replay) {
         int first = first_time(e, v.event_id, dn_topic_name(DN_TOPIC_CASE_COMMANDS));
         if (first <= 0) {
@@ -1473,20 +1408,8 @@ static int handle_outcome(engine_t *e, const void *payload, size_t len)
     int rc;
     if (dn_reminder_outcome_decode(payload, len, &v, &err) < 0)
         return reject(e, dn_avro_code_str(err.code), "%s", err.msg);
-    if ((rc = check_id(e, "tenant_id", v.tenant_id)) || (rc = check_id(e, "customer_id", v.customer_id)) ||
-        (rc = check_id(e, "invoice_id", v.invoice_id)) || (rc = check_id(e, "case_id", v.case_id)) ||
-        (rc = check_id(e, "reminder_event_id", v.reminder_event_id)) || (rc = check_text(e, "reason", v.reason)) ||
-        (rc = check_text(e, "provider_message_id", v.provider_message_id)))
+    if ((rc = validate_outcome(e, &v)) != H_OK)
         goto out;
-    if (!dn_uuid_valid(v.case_id) || !dn_uuid_valid(v.reminder_event_id)) {
-        rc = reject(e, "invalid_field", "field %s: not a UUID",
-                    dn_uuid_valid(v.case_id) ? "reminder_event_id" : "case_id");
-        goto out;
-    }
-    if (v.attempt < 1) {
-        rc = reject(e, "invalid_field", "field attempt: %d is not a positive attempt number", (int)v.attempt);
-        goto out;
-    }
     int first = first_time(e, v.event_id, dn_topic_name(DN_TOPIC_REMINDER_OUTCOMES));
     if (first <= 0) {
         if (first == 0)

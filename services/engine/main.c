@@ -317,12 +317,28 @@ static int write_dead_letter(engine_t *e, const rd_kafka_message_t *m)
                            .key_len = m->key_len,
                            .payload = m->payload ? m->payload : (void *)"",
                            .payload_len = m->len};
+    /* A record that decodes but was refused (invalid_state, currency_mismatch, ...) still
+     * names its tenant, customer and event id, as the DeadLetter contract says. */
+    json_t *orig = framed ? dn_avro_to_json(m->payload, m->len, &ferr) : NULL;
+    const char *orig_ids[3] = {NULL, NULL, NULL}, *const orig_fields[3] = {"tenant_id", "customer_id", "event_id"};
+    for (int i = 0; orig && i < 3; i++) {
+        const char *v = json_string_value(json_object_get(orig, orig_fields[i]));
+        orig_ids[i] = v && strlen(v) <= 200 ? v : NULL; /* an overlong id is the problem itself */
+    }
+    if (orig_ids[0]) {
+        dl.tenant_id = (char *)orig_ids[0];
+        dl.customer_id = (char *)orig_ids[1];
+        dl.original_event_id = (char *)orig_ids[2];
+    }
+    char why[sizeof(e->reject_reason) + 64];
+    dn_dead_letter_clamp(&dl, why, sizeof(why));
     char *buf = NULL;
     size_t len = 0;
     int rc = dn_dead_letter_encode(&dl, &buf, &len) == 0 &&
                      dn_outbox_add(e->pg, event_id, dn_topic_name(DN_TOPIC_DEAD_LETTER), key ? key : "", buf, len) == 0
                  ? 0
                  : -1;
+    json_decref(orig);
     dn_log_warn("record dead-lettered", "topic", topic, "partition", partition, "offset", offset, "error_code",
                 e->reject_code, "reason", e->reject_reason, NULL);
     free(buf);
@@ -339,12 +355,20 @@ static void backoff(int attempt)
 
 typedef int (*item_fn)(engine_t *e, void *item, int64_t now);
 
+/* An item of the fast attempt (no savepoints) that must be rolled back alone: the batch
+ * is done again with a savepoint per item. */
+enum { ITEM_REDO = 2 };
+static int careful; /* the transaction in hand has a savepoint around each item */
+
 static int item_record(engine_t *e, void *item, int64_t now)
 {
     (void)now;
     rd_kafka_message_t *m = item;
     int rc = handle_record(e, m);
     if (rc == H_REJECT) {
+        if (!careful)
+            return ITEM_REDO;
+        dn_pg_flush(e->pg); /* the item's pipelined statements are rolled back with it */
         if (dn_pg_exec(e->pg, "ROLLBACK TO SAVEPOINT item") < 0 || write_dead_letter(e, m) < 0)
             return H_DBERR;
     }
@@ -356,25 +380,39 @@ static int item_timer(engine_t *e, void *item, int64_t now)
     return fire_timer(e, item, now);
 }
 
-/* Runs fn over every item in one transaction with a savepoint per item, retrying the
- * whole transaction on retriable database errors. An item the database rejects for
- * good is rolled back to its savepoint and, for records, dead-lettered. Returns 0 once
- * committed, -1 if shutting down before that (nothing committed, offsets untouched). */
+/* Runs fn over every item in one transaction, retrying the whole transaction on
+ * retriable database errors. The first attempt runs the items back to back (the fast
+ * path: no savepoints, two round trips per item fewer and no subtransactions). If an item
+ * is rejected or the database refuses it for good, that attempt is rolled back and the
+ * batch is done again with a savepoint per item: the bad item is rolled back to its
+ * savepoint alone and, for records, dead-lettered. Returns 0 once committed, -1 if
+ * shutting down before that (nothing committed, offsets untouched). */
 static int run_transaction(engine_t *e, void **items, size_t n, item_fn fn, const char *what)
 {
+    careful = 0;
     for (int attempt = 0;; attempt++) {
         e->nops = 0;
         e->nnotes = 0;
         int64_t now = dn_clock_now_ms();
-        int ok = dn_pg_begin(e->pg) == 0;
+        int ok = dn_pg_begin(e->pg) == 0, redo = 0;
         for (size_t i = 0; ok && i < n; i++) {
-            if (dn_pg_exec(e->pg, "SAVEPOINT item") < 0) {
+            if (careful && dn_pg_exec(e->pg, "SAVEPOINT item") < 0) {
                 ok = 0;
                 break;
             }
             e->notes_mark = e->nnotes;
             e->item_duplicate = e->item_dead_lettered = 0;
-            if (fn(e, items[i], now) == H_DBERR) {
+            int rc = fn(e, items[i], now);
+            /* With savepoints, the item's pipelined statements must be done before its
+             * savepoint is released: their failure is the item's. */
+            if (careful && rc != H_DBERR && dn_pg_flush(e->pg) < 0)
+                rc = H_DBERR;
+            if (!careful && (rc == ITEM_REDO || (rc == H_DBERR && !dn_pg_retriable(e->pg)))) {
+                redo = 1;
+                ok = 0;
+                break;
+            }
+            if (rc == H_DBERR) {
                 if (dn_pg_retriable(e->pg)) {
                     ok = 0;
                     break;
@@ -382,6 +420,7 @@ static int run_transaction(engine_t *e, void **items, size_t n, item_fn fn, cons
                 /* Permanent database error on this item alone. */
                 char detail[512];
                 snprintf(detail, sizeof(detail), "%s", dn_pg_errstr(e->pg));
+                dn_pg_flush(e->pg);
                 if (dn_pg_exec(e->pg, "ROLLBACK TO SAVEPOINT item") < 0) {
                     ok = 0;
                     break;
@@ -399,7 +438,7 @@ static int run_transaction(engine_t *e, void **items, size_t n, item_fn fn, cons
                                  detail, NULL);
                 }
             }
-            if (dn_pg_exec(e->pg, "RELEASE SAVEPOINT item") < 0)
+            if (careful && dn_pg_exec(e->pg, "RELEASE SAVEPOINT item") < 0)
                 ok = 0;
             else if (fn == item_record)
                 engine_note(e, EM_CONSUMED, rd_kafka_topic_name(((rd_kafka_message_t *)items[i])->rkt),
@@ -407,10 +446,30 @@ static int run_transaction(engine_t *e, void **items, size_t n, item_fn fn, cons
                             : e->item_duplicate   ? "duplicate"
                                                   : "ok");
         }
+        if (ok && !careful && dn_pg_flush(e->pg) < 0) {
+            ok = 0;
+            redo = !dn_pg_retriable(e->pg); /* which item failed is found with savepoints */
+        }
         if (ok && dn_pg_commit(e->pg) == 0) {
             atomic_store(&pg_ok, 1);
             apply_notes(e);
             return 0;
+        }
+        if (ok && pg_unreachable(e->pg)) {
+            /* The connection dropped during COMMIT: the batch may be committed and only the
+             * answer lost. Then the retry finds its records done and changes no timer: re-add
+             * every timer from PostgreSQL (reconcile_if_needed) rather than lose one. */
+            e->redis_stale = 1;
+            e->stale_reason = "a commit's outcome is unknown";
+        }
+        if (redo) {
+            /* Not a failure of the batch: no backoff, no db_error count. */
+            dn_pg_rollback(e->pg);
+            e->nnotes = 0;
+            e->nops = 0;
+            careful = 1;
+            attempt--;
+            continue;
         }
         if (pg_unreachable(e->pg))
             atomic_store(&pg_ok, 0);

@@ -333,6 +333,8 @@ static int dead_letter(sender_t *s, job_t *j, const char *code, const char *reas
                            .key_len = m->key_len,
                            .payload = m->payload ? m->payload : (void *)"",
                            .payload_len = m->payload ? m->len : 0};
+    char why[1200];
+    dn_dead_letter_clamp(&dl, why, sizeof(why));
     char *buf = NULL;
     size_t len = 0;
     int rc = R_DONE;
