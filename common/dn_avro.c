@@ -29,6 +29,7 @@ const char *dn_avro_code_str(dn_avro_code_t code)
     return (unsigned)code < sizeof(names) / sizeof(names[0]) ? names[code] : "unknown";
 }
 
+__attribute__((format(printf, 3, 4))) static int set_err(dn_avro_err_t *err, dn_avro_code_t code, const char *fmt, ...);
 static int set_err(dn_avro_err_t *err, dn_avro_code_t code, const char *fmt, ...)
 {
     if (err) {

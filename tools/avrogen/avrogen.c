@@ -26,6 +26,7 @@ typedef struct named {
 static named_t types[MAX_TYPES];
 static int ntypes;
 
+__attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...);
 static void die(const char *fmt, ...)
 {
     va_list ap;
