@@ -82,44 +82,306 @@ static int64_t col_i64(PGresult *r, int col)
     return strtoll(PQgetvalue(r, 0, col), NULL, 10);
 }
 
-static void case_from_row(PGresult *r, case_row_t *c)
+static int64_t col_at(PGresult *r, int row, int col)
 {
-    snprintf(c->case_id, sizeof(c->case_id), "%s", PQgetvalue(r, 0, 0));
-    snprintf(c->tenant_id, sizeof(c->tenant_id), "%s", PQgetvalue(r, 0, 1));
-    snprintf(c->invoice_id, sizeof(c->invoice_id), "%s", PQgetvalue(r, 0, 2));
-    snprintf(c->customer_id, sizeof(c->customer_id), "%s", PQgetvalue(r, 0, 3));
-    snprintf(c->policy, sizeof(c->policy), "%s", PQgetvalue(r, 0, 4));
-    snprintf(c->state, sizeof(c->state), "%s", PQgetvalue(r, 0, 5));
-    c->stage = (int)col_i64(r, 6);
-    c->amount = col_i64(r, 7);
-    c->paid = col_i64(r, 8);
-    c->outstanding = col_i64(r, 9);
-    c->fee = col_i64(r, 10);
-    c->interest = col_i64(r, 11);
-    snprintf(c->currency, sizeof(c->currency), "%s", PQgetvalue(r, 0, 12));
-    c->next_stage = (int)col_i64(r, 13);
-    c->next_action_ms = col_i64(r, 14);
-    c->due_date = (int32_t)col_i64(r, 15);
-    c->fees_charged = col_i64(r, 16);
-    c->interest_micro = col_i64(r, 17);
-    c->interest_through = (int32_t)col_i64(r, 18);
-    c->interest_paid = col_i64(r, 19);
-    c->credited = col_i64(r, 20);
-    c->overpaid = col_i64(r, 21);
-    snprintf(c->next_action, sizeof(c->next_action), "%s", PQgetvalue(r, 0, 22));
-    c->retry_attempt = (int)col_i64(r, 23);
-    c->retry_base_ms = col_i64(r, 24);
-    snprintf(c->last_decline, sizeof(c->last_decline), "%s", PQgetvalue(r, 0, 25));
-    snprintf(c->paused_from, sizeof(c->paused_from), "%s", PQgetvalue(r, 0, 26));
-    snprintf(c->pause_reason, sizeof(c->pause_reason), "%s", PQgetvalue(r, 0, 27));
-    c->paused_until = (int32_t)col_i64(r, 28);
-    snprintf(c->retry_payment, sizeof(c->retry_payment), "%s", PQgetvalue(r, 0, 29));
-    snprintf(c->retry_from, sizeof(c->retry_from), "%s", PQgetvalue(r, 0, 30));
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static void case_from_row(PGresult *r, int row, case_row_t *c)
+{
+    snprintf(c->case_id, sizeof(c->case_id), "%s", PQgetvalue(r, row, 0));
+    snprintf(c->tenant_id, sizeof(c->tenant_id), "%s", PQgetvalue(r, row, 1));
+    snprintf(c->invoice_id, sizeof(c->invoice_id), "%s", PQgetvalue(r, row, 2));
+    snprintf(c->customer_id, sizeof(c->customer_id), "%s", PQgetvalue(r, row, 3));
+    snprintf(c->policy, sizeof(c->policy), "%s", PQgetvalue(r, row, 4));
+    snprintf(c->state, sizeof(c->state), "%s", PQgetvalue(r, row, 5));
+    c->stage = (int)col_at(r, row, 6);
+    c->amount = col_at(r, row, 7);
+    c->paid = col_at(r, row, 8);
+    c->outstanding = col_at(r, row, 9);
+    c->fee = col_at(r, row, 10);
+    c->interest = col_at(r, row, 11);
+    snprintf(c->currency, sizeof(c->currency), "%s", PQgetvalue(r, row, 12));
+    c->next_stage = (int)col_at(r, row, 13);
+    c->next_action_ms = col_at(r, row, 14);
+    c->due_date = (int32_t)col_at(r, row, 15);
+    c->fees_charged = col_at(r, row, 16);
+    c->interest_micro = col_at(r, row, 17);
+    c->interest_through = (int32_t)col_at(r, row, 18);
+    c->interest_paid = col_at(r, row, 19);
+    c->credited = col_at(r, row, 20);
+    c->overpaid = col_at(r, row, 21);
+    snprintf(c->next_action, sizeof(c->next_action), "%s", PQgetvalue(r, row, 22));
+    c->retry_attempt = (int)col_at(r, row, 23);
+    c->retry_base_ms = col_at(r, row, 24);
+    snprintf(c->last_decline, sizeof(c->last_decline), "%s", PQgetvalue(r, row, 25));
+    snprintf(c->paused_from, sizeof(c->paused_from), "%s", PQgetvalue(r, row, 26));
+    snprintf(c->pause_reason, sizeof(c->pause_reason), "%s", PQgetvalue(r, row, 27));
+    c->paused_until = (int32_t)col_at(r, row, 28);
+    snprintf(c->retry_payment, sizeof(c->retry_payment), "%s", PQgetvalue(r, row, 29));
+    snprintf(c->retry_from, sizeof(c->retry_from), "%s", PQgetvalue(r, row, 30));
+}
+
+/* ---- set-based answers for the batch in hand (engine.h: handle_prefetch, fire_prefetch) ---- */
+
+enum { CASE_ABSENT = -1, CASE_UNKNOWN = -2, CASE_CHANGED = -3 };
+enum { CASE_SOURCE_COL = 31 }; /* load_cases' rows: case_columns, then the invoice's source */
+enum { INV_EXISTS = 1, INV_PAYMENTS = 2, INV_HELD = 4 };
+
+/* Map keys: "e:<event id>", "c:<case id>" (UUIDs in lower case, as PostgreSQL prints
+ * them), "i:<tenant length>:<tenant>:<invoice>" and "p:<tenant length>:<tenant>:<payment>". */
+static void uuid_key(char *out, size_t size, char kind, const char *id)
+{
+    snprintf(out, size, "%c:%s", kind, id);
+    for (char *p = out + 2; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+}
+
+static void invoice_key(char *out, size_t size, const char *tenant, const char *invoice)
+{
+    snprintf(out, size, "i:%zu:%s:%s", strlen(tenant), tenant, invoice);
+}
+
+/* The prefetched row of a case, CASE_ABSENT (asked, no such case) or CASE_UNKNOWN (not
+ * asked, or changed by the batch since: ask the database). */
+static int cached_case(engine_t *e, const char *case_id)
+{
+    char key[64];
+    int row;
+    if (!e->prefetched || !e->batch_cases || strlen(case_id) != DN_UUID_STR_LEN - 1)
+        return CASE_UNKNOWN;
+    uuid_key(key, sizeof(key), 'c', case_id);
+    if (!batch_map_get(e->batch, key, &row))
+        return CASE_UNKNOWN;
+    return row >= 0 || row == CASE_ABSENT ? row : CASE_UNKNOWN;
+}
+
+/* The batch wrote the case: from now on it is read from the database (which has the
+ * batch's earlier statements) rather than from the prefetched row. */
+static void forget_case(engine_t *e, const char *case_id)
+{
+    char key[64];
+    int row;
+    if (!e->prefetched || strlen(case_id) != DN_UUID_STR_LEN - 1)
+        return;
+    uuid_key(key, sizeof(key), 'c', case_id);
+    if (batch_map_get(e->batch, key, &row) && batch_map_put(e->batch, key, CASE_CHANGED) < 0)
+        e->batch_failed = 1; /* out of memory: the batch is done again record by record */
+}
+
+static void payment_key(char *out, size_t size, const char *tenant, const char *payment)
+{
+    snprintf(out, size, "p:%zu:%s:%s", strlen(tenant), tenant, payment);
+}
+
+/* What the batch's lookup said about a payment id: 1 known, 0 new, -1 not asked. */
+static int payment_known(engine_t *e, const char *tenant, const char *payment)
+{
+    char key[2 * ID_MAX + 32];
+    int known;
+    if (!e->prefetched || strlen(tenant) > ID_MAX || strlen(payment) > ID_MAX)
+        return -1;
+    payment_key(key, sizeof(key), tenant, payment);
+    return batch_map_get(e->batch, key, &known) ? known : -1;
+}
+
+/* What the batch's lookup said about an invoice (INV_* bits), or -1 if it was not asked. */
+static int invoice_flags(engine_t *e, const char *tenant, const char *invoice)
+{
+    char key[2 * ID_MAX + 32];
+    int flags;
+    if (!e->prefetched || strlen(tenant) > ID_MAX || strlen(invoice) > ID_MAX)
+        return -1;
+    invoice_key(key, sizeof(key), tenant, invoice);
+    return batch_map_get(e->batch, key, &flags) ? flags : -1;
+}
+
+/* Something this batch wrote about an invoice it asked about. */
+static void invoice_mark(engine_t *e, const char *tenant, const char *invoice, int bit)
+{
+    int flags = invoice_flags(e, tenant, invoice);
+    char key[2 * ID_MAX + 32];
+    if (flags < 0)
+        return;
+    invoice_key(key, sizeof(key), tenant, invoice);
+    if (batch_map_put(e->batch, key, flags | bit) < 0)
+        e->batch_failed = 1; /* out of memory: the batch is done again record by record */
+}
+
+static void drop_writes(void);
+
+void batch_reset(engine_t *e)
+{
+    drop_writes();
+    if (e->batch)
+        batch_map_clear(e->batch);
+    PQclear(e->batch_cases);
+    e->batch_cases = NULL;
+    e->prefetched = 0;
+    e->batch_failed = 0;
+}
+
+/* A PostgreSQL array literal being built. */
+typedef struct pg_array {
+    char *s;
+    size_t len, cap;
+    size_t n;
+} pg_array_t;
+
+static int arr_add(pg_array_t *a, const char *v)
+{
+    size_t need = a->len + 2 * strlen(v) + 8;
+    if (need > a->cap) {
+        size_t cap = a->cap ? a->cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        char *grown = realloc(a->s, cap);
+        if (!grown)
+            return -1;
+        a->s = grown;
+        a->cap = cap;
+    }
+    a->s[a->len++] = a->n++ ? ',' : '{';
+    a->s[a->len++] = '"';
+    for (; *v; v++) {
+        if (*v == '"' || *v == '\\')
+            a->s[a->len++] = '\\';
+        a->s[a->len++] = *v;
+    }
+    a->s[a->len++] = '"';
+    a->s[a->len] = '\0';
+    return 0;
+}
+
+/* The finished literal ("{}" when empty). */
+static const char *arr_text(pg_array_t *a)
+{
+    if (a->n == 0)
+        return "{}";
+    a->s[a->len] = '}';
+    a->s[a->len + 1] = '\0';
+    return a->s;
+}
+
+static void arr_free(pg_array_t *a)
+{
+    free(a->s);
+    *a = (pg_array_t){0};
+}
+
+/* NULL for a NULL value. */
+static int arr_add_opt(pg_array_t *a, const char *v)
+{
+    if (v)
+        return arr_add(a, v);
+    if (arr_add(a, "") < 0)
+        return -1;
+    memcpy(a->s + a->len - 2, "NULL", 4); /* the two quotes become NULL, unquoted */
+    a->len += 2;
+    a->s[a->len] = '\0';
+    return 0;
+}
+
+static void arr_clear(pg_array_t *a)
+{
+    a->len = 0;
+    a->n = 0;
+}
+
+/* ---- multi-row writes: the audit and outbox rows of the batch in hand ----
+ *
+ * On the fast path (e->buffering) record() and the reminder emitters append their rows
+ * here instead of sending one INSERT each; engine_flush_writes sends one INSERT ...
+ * SELECT FROM unnest(...) per table (deferred, in order), before any statement that
+ * reads those tables and before COMMIT. The careful path writes row by row as before. */
+
+enum { AUDIT_COLS = 12, OUTBOX_COLS = 4 };
+static pg_array_t audit_rows[AUDIT_COLS], outbox_rows[OUTBOX_COLS];
+
+static void drop_writes(void)
+{
+    for (size_t i = 0; i < AUDIT_COLS; i++)
+        arr_clear(&audit_rows[i]);
+    for (size_t i = 0; i < OUTBOX_COLS; i++)
+        arr_clear(&outbox_rows[i]);
+}
+
+static int buffer_row(engine_t *e, pg_array_t *cols, size_t ncols, const char *const *values)
+{
+    for (size_t i = 0; i < ncols; i++)
+        if (arr_add_opt(&cols[i], values[i]) < 0) {
+            e->batch_failed = 1; /* the columns no longer line up: never flush them */
+            return -1;
+        }
+    return 0;
+}
+
+static int flush_table(engine_t *e, pg_array_t *cols, size_t ncols, const char *sql)
+{
+    if (cols[0].n == 0)
+        return 0;
+    const char *params[AUDIT_COLS];
+    for (size_t i = 0; i < ncols; i++)
+        params[i] = arr_text(&cols[i]);
+    int rc = dn_pg_defer(e->pg, sql, (int)ncols, params, NULL, NULL);
+    for (size_t i = 0; i < ncols; i++)
+        arr_clear(&cols[i]);
+    return rc;
+}
+
+int engine_flush_writes(engine_t *e)
+{
+    if (e->batch_failed)
+        return -1;
+    if (flush_table(e, audit_rows, AUDIT_COLS,
+                    "INSERT INTO audit (tenant_id, customer_id, invoice_id, case_id, at, kind, from_state, to_state, "
+                    "stage, outstanding_minor, caused_by, detail) SELECT t, cu, i, ca, a, k, f, s, st, o, cb, d "
+                    "FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::timestamptz[], $6::text[], "
+                    "$7::text[], $8::text[], $9::int[], $10::bigint[], $11::uuid[], $12::jsonb[]) WITH ORDINALITY "
+                    "AS u (t, cu, i, ca, a, k, f, s, st, o, cb, d, n) ORDER BY n") < 0)
+        return -1;
+    return flush_table(e, outbox_rows, OUTBOX_COLS,
+                       "INSERT INTO outbox (event_id, topic, key, payload) SELECT ev, t, k, p "
+                       "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY "
+                       "AS u (ev, t, k, p, n) ORDER BY n ON CONFLICT (event_id) DO NOTHING");
+}
+
+/* dn_outbox_add, or its row buffered on the fast path. */
+static int outbox_add(engine_t *e, const char *event_id, const char *topic, const char *key, const void *value,
+                      size_t value_len)
+{
+    if (!e->buffering)
+        return dn_outbox_add(e->pg, event_id, topic, key, value, value_len);
+    static const char hex[] = "0123456789abcdef";
+    char *text = malloc(2 * value_len + 3);
+    if (!text) {
+        e->batch_failed = 1;
+        return -1;
+    }
+    text[0] = '\\';
+    text[1] = 'x';
+    for (size_t i = 0; i < value_len; i++) {
+        text[2 + 2 * i] = hex[((const unsigned char *)value)[i] >> 4];
+        text[3 + 2 * i] = hex[((const unsigned char *)value)[i] & 15];
+    }
+    text[2 + 2 * value_len] = '\0';
+    const char *row[] = {event_id, topic, key, text};
+    int rc = buffer_row(e, outbox_rows, OUTBOX_COLS, row);
+    free(text);
+    return rc;
 }
 
 /* Loads and row-locks a case. 1 found, 0 none, -1 database error. */
 static int load_case(engine_t *e, const char *case_id, case_row_t *c)
 {
+    int row = cached_case(e, case_id);
+    if (row >= 0) {
+        case_from_row(e->batch_cases, row, c);
+        return 1;
+    }
+    if (row == CASE_ABSENT)
+        return 0;
     char sql[2048];
     snprintf(sql, sizeof(sql),
              "SELECT %s FROM cases c JOIN invoices i USING (tenant_id, invoice_id) WHERE c.case_id = $1 "
@@ -131,7 +393,7 @@ static int load_case(engine_t *e, const char *case_id, case_row_t *c)
         return -1;
     int found = PQntuples(r) == 1;
     if (found)
-        case_from_row(r, c);
+        case_from_row(r, 0, c);
     PQclear(r);
     return found;
 }
@@ -197,6 +459,7 @@ static int save_case(engine_t *e, const case_row_t *c, const char *resolved_reas
             26, params, NULL, NULL) < 0)
         return -1;
     engine_timer_op(e, c->case_id, has_next ? c->next_action_ms : -1);
+    forget_case(e, c->case_id);
     return 0;
 }
 
@@ -218,11 +481,12 @@ static int record(engine_t *e, const case_row_t *c, const char *kind, const char
     detail_txt = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
     const char *params[] = {c->tenant_id, c->customer_id, c->invoice_id, c->case_id,  at,        kind,
                             from,         c->state,       stage,         outstanding, caused_by, detail_txt};
-    if (dn_pg_defer(e->pg,
-                    "INSERT INTO audit (tenant_id, customer_id, invoice_id, case_id, at, kind, from_state, "
-                    "to_state, stage, outstanding_minor, caused_by, detail) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                    12, params, NULL, NULL) < 0)
+    if (e->buffering ? buffer_row(e, audit_rows, AUDIT_COLS, params) < 0
+                     : dn_pg_defer(e->pg,
+                                   "INSERT INTO audit (tenant_id, customer_id, invoice_id, case_id, at, kind, "
+                                   "from_state, to_state, stage, outstanding_minor, caused_by, detail) "
+                                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                   12, params, NULL, NULL) < 0)
         goto out;
 
     char event_id[DN_UUID_STR_LEN];
@@ -250,7 +514,7 @@ static int record(engine_t *e, const case_row_t *c, const char *kind, const char
         dn_log_error("cannot encode case event", "case_id", c->case_id, NULL);
         goto out;
     }
-    if (dn_outbox_add(e->pg, event_id, dn_topic_name(DN_TOPIC_CASE_EVENTS), key, buf, len) < 0)
+    if (outbox_add(e, event_id, dn_topic_name(DN_TOPIC_CASE_EVENTS), key, buf, len) < 0)
         goto out;
     rc = 0;
 out:
@@ -263,6 +527,19 @@ out:
 /* Marks an input event processed. 1 = first time, 0 = already processed, -1 = error. */
 static int first_time(engine_t *e, const char *event_id, const char *topic)
 {
+    char key[64];
+    int seen;
+    if (e->prefetched && strlen(event_id) == DN_UUID_STR_LEN - 1) {
+        uuid_key(key, sizeof(key), 'e', event_id);
+        if (batch_map_get(e->batch, key, &seen)) {
+            /* The batch's one INSERT answered: 1 = inserted by it and not handled yet. */
+            if (seen != 1)
+                return 0;
+            if (batch_map_put(e->batch, key, 2) < 0)
+                return -1;
+            return 1;
+        }
+    }
     const char *params[] = {event_id, topic};
     PGresult *r = dn_pg_query(e->pg,
                               "INSERT INTO processed_events (event_id, topic) VALUES ($1, $2) "
@@ -417,6 +694,7 @@ static int hold_event(engine_t *e, const char *tenant, const char *customer, con
     if (!r)
         return H_DBERR;
     PQclear(r);
+    invoice_mark(e, tenant, invoice, INV_HELD);
     case_row_t held = {.interest_through = -1, .paused_until = -1, .retry_base_ms = -1};
     case_id_for(tenant, invoice, held.case_id);
     snprintf(held.tenant_id, sizeof(held.tenant_id), "%s", tenant);
@@ -437,6 +715,9 @@ static int handle_bytes(engine_t *e, dn_topic_id_t topic, const void *payload, s
  * out to be invalid for the case is recorded in the audit trail, not dead-lettered. */
 static int replay_held(engine_t *e, const case_row_t *c, int64_t now)
 {
+    int flags = invoice_flags(e, c->tenant_id, c->invoice_id);
+    if (flags >= 0 && !(flags & INV_HELD))
+        return H_OK; /* the batch's lookup found none, and the batch held none */
     const char *params[] = {c->tenant_id, c->invoice_id};
     PGresult *r = dn_pg_query_bin(e->pg,
                                   "DELETE FROM held_events WHERE tenant_id = $1 AND invoice_id = $2 "
@@ -519,19 +800,36 @@ static int handle_invoice(engine_t *e, const void *payload, size_t len)
     int formats[15] = {0};
     lengths[12] = (int)len;
     formats[12] = 1;
-    PGresult *r =
-        dn_pg_query_bin(e->pg,
+    PGresult *r = NULL;
+    int inserted = 1, flags = invoice_flags(e, v.tenant_id, v.invoice_id);
+    if (flags >= 0 && !(flags & INV_EXISTS)) {
+        /* The batch's lookup says it is new: no answer to wait for. Should it exist after
+         * all, the insert fails and the batch is done again record by record. */
+        if (dn_pg_defer(e->pg,
                         "INSERT INTO invoices (tenant_id, invoice_id, customer_id, invoice_number, "
                         "amount_minor, currency, issue_date, due_date, policy, customer_segment, "
                         "payment_link, contact, source, issued_event_id, issued_at) VALUES ($1, $2, $3, $4, "
-                        "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING RETURNING 1",
-                        15, params, lengths, formats);
-    if (!r) {
-        rc = H_DBERR;
-        goto out;
+                        "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                        15, params, lengths, formats) < 0) {
+            rc = H_DBERR;
+            goto out;
+        }
+        invoice_mark(e, v.tenant_id, v.invoice_id, INV_EXISTS);
+    } else
+        r = dn_pg_query_bin(e->pg,
+                            "INSERT INTO invoices (tenant_id, invoice_id, customer_id, invoice_number, "
+                            "amount_minor, currency, issue_date, due_date, policy, customer_segment, "
+                            "payment_link, contact, source, issued_event_id, issued_at) VALUES ($1, $2, $3, $4, "
+                            "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING RETURNING 1",
+                            15, params, lengths, formats);
+    if (flags < 0 || (flags & INV_EXISTS)) {
+        if (!r) {
+            rc = H_DBERR;
+            goto out;
+        }
+        inserted = PQntuples(r) == 1;
+        PQclear(r);
     }
-    int inserted = PQntuples(r) == 1;
-    PQclear(r);
     if (!inserted) {
         /* The same invoice under another event id: harmless if identical, a billing bug if not. */
         const char *kp[] = {v.tenant_id, v.invoice_id, amount, v.currency, due};
@@ -590,17 +888,21 @@ static int handle_invoice(engine_t *e, const void *payload, size_t len)
         goto out;
     }
 
-    /* Payments that arrived before their invoice. */
+    /* Payments that arrived before their invoice (none, if the batch's lookup found none
+     * and the batch held none). */
     const char *hp[] = {c.tenant_id, c.invoice_id};
-    r = dn_pg_query(e->pg,
-                    "UPDATE payments SET applied = true WHERE tenant_id = $1 AND invoice_id = $2 AND NOT applied "
-                    "RETURNING payment_id, amount_minor, currency, event_id",
-                    2, hp);
-    if (!r) {
+    flags = invoice_flags(e, c.tenant_id, c.invoice_id);
+    r = flags >= 0 && !(flags & INV_PAYMENTS)
+            ? NULL
+            : dn_pg_query(e->pg,
+                          "UPDATE payments SET applied = true WHERE tenant_id = $1 AND invoice_id = $2 AND NOT applied "
+                          "RETURNING payment_id, amount_minor, currency, event_id",
+                          2, hp);
+    if (!r && (flags < 0 || (flags & INV_PAYMENTS))) {
         rc = H_DBERR;
         goto out;
     }
-    for (int i = 0; i < PQntuples(r) && rc == H_OK; i++) {
+    for (int i = 0; r && i < PQntuples(r) && rc == H_OK; i++) {
         const char *pid = PQgetvalue(r, i, 0), *cur = PQgetvalue(r, i, 2), *pev = PQgetvalue(r, i, 3);
         if (strcmp(cur, c.currency) != 0) {
             if (record(e, &c, "payment_rejected", c.state, "currency mismatch", pev, now,
@@ -658,17 +960,36 @@ static int handle_payment(engine_t *e, const void *payload, size_t len)
     dn_time_format(v.occurred_at, at, sizeof(at));
     const char *pp[] = {v.tenant_id, v.payment_id, v.invoice_id, v.customer_id,    amount, v.currency,
                         v.method,    v.event_id,   at,           found ? "t" : "f"};
-    PGresult *r = dn_pg_query(e->pg,
-                              "INSERT INTO payments (tenant_id, payment_id, invoice_id, customer_id, amount_minor, "
-                              "currency, method, event_id, received_at, applied) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-                              "$8, $9, $10) ON CONFLICT DO NOTHING RETURNING 1",
-                              10, pp);
-    if (!r) {
-        rc = H_DBERR;
-        goto out;
+    int inserted;
+    if (payment_known(e, v.tenant_id, v.payment_id) == 0) {
+        /* New, says the batch's lookup: no answer to wait for (a conflict after all fails
+         * the batch, which is then done record by record). */
+        char key[2 * ID_MAX + 32];
+        if (dn_pg_defer(e->pg,
+                        "INSERT INTO payments (tenant_id, payment_id, invoice_id, customer_id, amount_minor, "
+                        "currency, method, event_id, received_at, applied) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                        "$8, $9, $10)",
+                        10, pp, NULL, NULL) < 0) {
+            rc = H_DBERR;
+            goto out;
+        }
+        payment_key(key, sizeof(key), v.tenant_id, v.payment_id);
+        if (batch_map_put(e->batch, key, 1) < 0)
+            e->batch_failed = 1;
+        inserted = 1;
+    } else {
+        PGresult *r = dn_pg_query(e->pg,
+                                  "INSERT INTO payments (tenant_id, payment_id, invoice_id, customer_id, "
+                                  "amount_minor, currency, method, event_id, received_at, applied) VALUES ($1, $2, "
+                                  "$3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING 1",
+                                  10, pp);
+        if (!r) {
+            rc = H_DBERR;
+            goto out;
+        }
+        inserted = PQntuples(r) == 1;
+        PQclear(r);
     }
-    int inserted = PQntuples(r) == 1;
-    PQclear(r);
     if (!inserted) {
         engine_note_duplicate(e);
         dn_log_info("payment already known, ignored", "event_id", v.event_id, "tenant_id", v.tenant_id, "invoice_id",
@@ -678,6 +999,7 @@ static int handle_payment(engine_t *e, const void *payload, size_t len)
     }
     if (!found) {
         /* Held until the invoice arrives; recorded against the case id the invoice will get. */
+        invoice_mark(e, v.tenant_id, v.invoice_id, INV_PAYMENTS);
         case_row_t held = {.interest_through = -1, .paused_until = -1, .retry_base_ms = -1};
         snprintf(held.case_id, sizeof(held.case_id), "%s", case_id);
         snprintf(held.tenant_id, sizeof(held.tenant_id), "%s", v.tenant_id);
@@ -745,12 +1067,19 @@ static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol,
     dn_invoice_issued_t inv = {0};
     dn_avro_err_t err;
     const char *params[] = {c->tenant_id, c->invoice_id};
-    r = dn_pg_query_bin(e->pg, "SELECT source FROM invoices WHERE tenant_id = $1 AND invoice_id = $2", 2, params, NULL,
-                        NULL);
-    if (!r || PQntuples(r) != 1)
-        goto out;
+    const char *source;
+    int row = cached_case(e, c->case_id);
+    if (row >= 0) {
+        source = PQgetvalue(e->batch_cases, row, CASE_SOURCE_COL); /* locked and read with the case */
+    } else {
+        r = dn_pg_query_bin(e->pg, "SELECT source FROM invoices WHERE tenant_id = $1 AND invoice_id = $2", 2, params,
+                            NULL, NULL);
+        if (!r || PQntuples(r) != 1)
+            goto out;
+        source = PQgetvalue(r, 0, 0);
+    }
     size_t srclen;
-    unsigned char *src = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 0), &srclen);
+    unsigned char *src = PQunescapeBytea((const unsigned char *)source, &srclen);
     int bad = !src || dn_invoice_issued_decode(src, srclen, &inv, &err) < 0;
     PQfreemem(src);
     if (bad) {
@@ -802,7 +1131,7 @@ static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol,
         char *buf = NULL;
         size_t len = 0;
         int ok = dn_reminder_due_encode(&rd, &buf, &len) == 0 &&
-                 dn_outbox_add(e->pg, event_id, dn_topic_name(channel_topics[ch]), key, buf, len) == 0;
+                 outbox_add(e, event_id, dn_topic_name(channel_topics[ch]), key, buf, len) == 0;
         free(buf);
         if (!ok) {
             n = -1;
@@ -952,7 +1281,7 @@ static int fire_retry(engine_t *e, case_row_t *c, const policy_t *pol, int64_t n
     size_t len = 0;
     dn_topic_key(c->tenant_id, c->customer_id, key, sizeof(key));
     int ok = dn_payment_retry_due_encode(&rd, &buf, &len) == 0 &&
-             dn_outbox_add(e->pg, event_id, dn_topic_name(DN_TOPIC_PAYMENT_RETRY_DUE), key, buf, len) == 0;
+             outbox_add(e, event_id, dn_topic_name(DN_TOPIC_PAYMENT_RETRY_DUE), key, buf, len) == 0;
     free(buf);
     if (!ok)
         return H_DBERR;
@@ -1283,6 +1612,8 @@ typedef struct sent_reminder {
 static int find_reminder(engine_t *e, const case_row_t *c, const policy_t *pol, const char *reminder_event_id,
                          sent_reminder_t *out)
 {
+    if (engine_flush_writes(e) < 0) /* it reads the audit trail */
+        return -1;
     const char *params[] = {c->case_id, reminder_event_id};
     PGresult *r = dn_pg_query(
         e->pg,
@@ -1327,6 +1658,8 @@ static int fall_back(engine_t *e, case_row_t *c, const policy_t *pol, const dn_r
     }
     /* What the series used so far, and whether this reminder already had its fallback
      * (another outcome for it with a new event id). */
+    if (engine_flush_writes(e) < 0) /* it reads the audit trail */
+        return H_DBERR;
     const char *params[] = {c->case_id, sr->series, v->reminder_event_id};
     PGresult *r = dn_pg_query(
         e->pg,
@@ -1507,4 +1840,244 @@ int handle_record(engine_t *e, const rd_kafka_message_t *m)
     if (!m->payload || m->len == 0)
         return reject(e, "bad_framing", "empty record");
     return handle_bytes(e, topic, m->payload, m->len, 0);
+}
+
+/* ---- set-based prefetches (engine.h) ---- */
+
+/* What a record names, decoded with its own decoder: its event id, tenant, invoice and
+ * (payments) payment id. */
+typedef struct record_ids {
+    dn_topic_id_t topic;
+    char id[DN_UUID_STR_LEN];
+    char tenant[ID_MAX + 1], invoice[ID_MAX + 1], payment[ID_MAX + 1];
+} record_ids_t;
+
+static int ids_set(record_ids_t *out, const char *event_id, const char *tenant, const char *invoice,
+                   const char *payment)
+{
+    if (!dn_uuid_valid(event_id) || !tenant || !invoice || strlen(tenant) > ID_MAX || strlen(invoice) > ID_MAX ||
+        (payment && strlen(payment) > ID_MAX))
+        return 0;
+    snprintf(out->id, sizeof(out->id), "%s", event_id);
+    snprintf(out->tenant, sizeof(out->tenant), "%s", tenant);
+    snprintf(out->invoice, sizeof(out->invoice), "%s", invoice);
+    snprintf(out->payment, sizeof(out->payment), "%s", payment ? payment : "");
+    return 1;
+}
+
+/* 1 if the record has a well-formed event id (and ids within bounds), else 0: its
+ * handler finds out what is wrong with it. */
+static int record_ids(const rd_kafka_message_t *m, record_ids_t *out)
+{
+    dn_avro_err_t err;
+    int ok = 0;
+    if (!m->payload || m->len == 0 || dn_topic_lookup(rd_kafka_topic_name(m->rkt), &out->topic) < 0)
+        return 0;
+    switch (out->topic) {
+    case DN_TOPIC_INVOICE_ISSUED: {
+        dn_invoice_issued_t v = {0};
+        ok = dn_invoice_issued_decode(m->payload, m->len, &v, &err) == 0 &&
+             ids_set(out, v.event_id, v.tenant_id, v.invoice_id, NULL);
+        dn_invoice_issued_free(&v);
+        return ok;
+    }
+    case DN_TOPIC_PAYMENT_RECEIVED: {
+        dn_payment_received_t v = {0};
+        ok = dn_payment_received_decode(m->payload, m->len, &v, &err) == 0 && v.payment_id &&
+             ids_set(out, v.event_id, v.tenant_id, v.invoice_id, v.payment_id);
+        dn_payment_received_free(&v);
+        return ok;
+    }
+    case DN_TOPIC_PAYMENT_FAILED: {
+        dn_payment_failed_t v = {0};
+        ok = dn_payment_failed_decode(m->payload, m->len, &v, &err) == 0 &&
+             ids_set(out, v.event_id, v.tenant_id, v.invoice_id, NULL);
+        dn_payment_failed_free(&v);
+        return ok;
+    }
+    case DN_TOPIC_CASE_COMMANDS: {
+        dn_case_command_t v = {0};
+        ok = dn_case_command_decode(m->payload, m->len, &v, &err) == 0 &&
+             ids_set(out, v.event_id, v.tenant_id, v.invoice_id, NULL);
+        dn_case_command_free(&v);
+        return ok;
+    }
+    case DN_TOPIC_REMINDER_OUTCOMES: {
+        dn_reminder_outcome_t v = {0};
+        ok = dn_reminder_outcome_decode(m->payload, m->len, &v, &err) == 0 &&
+             ids_set(out, v.event_id, v.tenant_id, v.invoice_id, NULL);
+        dn_reminder_outcome_free(&v);
+        return ok;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* Locks and loads the cases named in `ids` (a PostgreSQL uuid[] literal) with their
+ * invoices' source records into e->batch_cases, and maps "c:<case id>" to the rows. */
+static int load_cases(engine_t *e, pg_array_t *ids)
+{
+    char sql[2048];
+    snprintf(sql, sizeof(sql),
+             "SELECT %s, i.source FROM cases c JOIN invoices i USING (tenant_id, invoice_id) "
+             "WHERE c.case_id = ANY($1::uuid[]) ORDER BY c.case_id FOR UPDATE OF c",
+             case_columns);
+    const char *params[] = {arr_text(ids)};
+    if (!(e->batch_cases = dn_pg_query(e->pg, sql, 1, params)))
+        return -1;
+    for (int i = 0; i < PQntuples(e->batch_cases); i++) {
+        char key[64];
+        uuid_key(key, sizeof(key), 'c', PQgetvalue(e->batch_cases, i, 0));
+        if (batch_map_put(e->batch, key, i) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n)
+{
+    int rc = H_DBERR;
+    pg_array_t ids = {0}, topics = {0}, tenants = {0}, invoices = {0}, ptenants = {0}, payments = {0}, cases = {0};
+    PGresult *r = NULL;
+    batch_reset(e);
+    if (!e->batch && !(e->batch = batch_map_new()))
+        return H_DBERR;
+    for (size_t i = 0; i < n; i++) {
+        record_ids_t ri;
+        char key[2 * ID_MAX + 32];
+        int v;
+        if (!record_ids(msgs[i], &ri))
+            continue;
+        uuid_key(key, sizeof(key), 'e', ri.id);
+        if (!batch_map_get(e->batch, key, &v)) { /* the first copy names the topic, as one by one */
+            if (batch_map_put(e->batch, key, 0) < 0 || arr_add(&ids, key + 2) < 0 ||
+                arr_add(&topics, rd_kafka_topic_name(msgs[i]->rkt)) < 0)
+                goto out;
+        }
+        if (ri.topic == DN_TOPIC_INVOICE_ISSUED) {
+            invoice_key(key, sizeof(key), ri.tenant, ri.invoice);
+            if (!batch_map_get(e->batch, key, &v) &&
+                (batch_map_put(e->batch, key, 0) < 0 || arr_add(&tenants, ri.tenant) < 0 ||
+                 arr_add(&invoices, ri.invoice) < 0))
+                goto out;
+            continue;
+        }
+        if (ri.topic == DN_TOPIC_REMINDER_OUTCOMES)
+            continue; /* names its case directly; outcomes are few */
+        char case_id[DN_UUID_STR_LEN];
+        case_id_for(ri.tenant, ri.invoice, case_id);
+        uuid_key(key, sizeof(key), 'c', case_id);
+        if (!batch_map_get(e->batch, key, &v) &&
+            (batch_map_put(e->batch, key, CASE_ABSENT) < 0 || arr_add(&cases, key + 2) < 0))
+            goto out;
+        if (ri.topic != DN_TOPIC_PAYMENT_RECEIVED)
+            continue;
+        payment_key(key, sizeof(key), ri.tenant, ri.payment);
+        if (!batch_map_get(e->batch, key, &v) &&
+            (batch_map_put(e->batch, key, 0) < 0 || arr_add(&ptenants, ri.tenant) < 0 ||
+             arr_add(&payments, ri.payment) < 0))
+            goto out;
+    }
+    if (ids.n == 0) {
+        rc = H_OK;
+        goto out;
+    }
+    const char *params[] = {arr_text(&ids),      arr_text(&topics),   arr_text(&tenants),
+                            arr_text(&invoices), arr_text(&ptenants), arr_text(&payments)};
+    r = dn_pg_query(e->pg,
+                    "WITH ins AS (INSERT INTO processed_events (event_id, topic) "
+                    "SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING RETURNING event_id), "
+                    "k AS (SELECT * FROM unnest($3::text[], $4::text[]) AS k (tenant_id, invoice_id)) "
+                    "SELECT 'e', event_id::text, '' FROM ins "
+                    "UNION ALL SELECT 'i', tenant_id, invoice_id FROM invoices JOIN k USING (tenant_id, invoice_id) "
+                    "UNION ALL SELECT DISTINCT 'p', tenant_id, invoice_id FROM payments JOIN k USING (tenant_id, "
+                    "invoice_id) WHERE NOT applied "
+                    "UNION ALL SELECT DISTINCT 'h', tenant_id, invoice_id FROM held_events JOIN k USING (tenant_id, "
+                    "invoice_id) "
+                    "UNION ALL SELECT 'q', tenant_id, payment_id FROM payments JOIN unnest($5::text[], $6::text[]) "
+                    "AS q (tenant_id, payment_id) USING (tenant_id, payment_id)",
+                    6, params);
+    if (!r)
+        goto out;
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *kind = PQgetvalue(r, i, 0);
+        char key[2 * ID_MAX + 32];
+        int v = 0;
+        if (kind[0] == 'e' || kind[0] == 'q') {
+            if (kind[0] == 'e')
+                uuid_key(key, sizeof(key), 'e', PQgetvalue(r, i, 1));
+            else
+                payment_key(key, sizeof(key), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+            if (batch_map_put(e->batch, key, 1) < 0)
+                goto out;
+            continue;
+        }
+        invoice_key(key, sizeof(key), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+        batch_map_get(e->batch, key, &v);
+        if (batch_map_put(e->batch, key,
+                          v | (kind[0] == 'i'   ? INV_EXISTS
+                               : kind[0] == 'p' ? INV_PAYMENTS
+                                                : INV_HELD)) < 0)
+            goto out;
+    }
+    if (cases.n > 0 && load_cases(e, &cases) < 0)
+        goto out;
+    e->prefetched = 1;
+    rc = H_OK;
+out:
+    if (rc != H_OK)
+        batch_reset(e);
+    PQclear(r);
+    arr_free(&ids);
+    arr_free(&topics);
+    arr_free(&tenants);
+    arr_free(&invoices);
+    arr_free(&ptenants);
+    arr_free(&payments);
+    arr_free(&cases);
+    return rc;
+}
+
+int fire_prefetch(engine_t *e, char *const *case_ids, size_t n)
+{
+    int rc = H_DBERR;
+    pg_array_t ids = {0};
+    batch_reset(e);
+    if (!e->batch && !(e->batch = batch_map_new()))
+        return H_DBERR;
+    for (size_t i = 0; i < n; i++) {
+        char key[64];
+        int v;
+        if (!dn_uuid_valid(case_ids[i]))
+            continue;
+        uuid_key(key, sizeof(key), 'c', case_ids[i]);
+        if (!batch_map_get(e->batch, key, &v) &&
+            (batch_map_put(e->batch, key, CASE_ABSENT) < 0 || arr_add(&ids, key + 2) < 0))
+            goto out;
+    }
+    if (ids.n == 0) {
+        rc = H_OK;
+        goto out;
+    }
+    if (load_cases(e, &ids) < 0)
+        goto out;
+    e->prefetched = 1;
+    rc = H_OK;
+out:
+    if (rc != H_OK)
+        batch_reset(e);
+    arr_free(&ids);
+    return rc;
+}
+
+void batch_destroy(engine_t *e)
+{
+    batch_reset(e);
+    batch_map_destroy(e->batch);
+    e->batch = NULL;
+    for (size_t i = 0; i < AUDIT_COLS; i++)
+        arr_free(&audit_rows[i]);
+    for (size_t i = 0; i < OUTBOX_COLS; i++)
+        arr_free(&outbox_rows[i]);
 }

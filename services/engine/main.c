@@ -395,6 +395,16 @@ static int run_transaction(engine_t *e, void **items, size_t n, item_fn fn, cons
         e->nnotes = 0;
         int64_t now = dn_clock_now_ms();
         int ok = dn_pg_begin(e->pg) == 0, redo = 0;
+        batch_reset(e);
+        e->buffering = !careful;
+        /* Set-based answers for the whole batch first (the fast path only: the careful
+         * path does each record alone, as the prefetch would not survive its rollbacks). */
+        if (ok && !careful &&
+            (fn == item_record ? handle_prefetch(e, (rd_kafka_message_t *const *)items, n)
+                               : fire_prefetch(e, (char *const *)items, n)) != H_OK) {
+            ok = 0;
+            redo = !dn_pg_retriable(e->pg);
+        }
         for (size_t i = 0; ok && i < n; i++) {
             if (careful && dn_pg_exec(e->pg, "SAVEPOINT item") < 0) {
                 ok = 0;
@@ -407,7 +417,7 @@ static int run_transaction(engine_t *e, void **items, size_t n, item_fn fn, cons
              * savepoint is released: their failure is the item's. */
             if (careful && rc != H_DBERR && dn_pg_flush(e->pg) < 0)
                 rc = H_DBERR;
-            if (!careful && (rc == ITEM_REDO || (rc == H_DBERR && !dn_pg_retriable(e->pg)))) {
+            if (!careful && (rc == ITEM_REDO || e->batch_failed || (rc == H_DBERR && !dn_pg_retriable(e->pg)))) {
                 redo = 1;
                 ok = 0;
                 break;
@@ -446,10 +456,12 @@ static int run_transaction(engine_t *e, void **items, size_t n, item_fn fn, cons
                             : e->item_duplicate   ? "duplicate"
                                                   : "ok");
         }
-        if (ok && !careful && dn_pg_flush(e->pg) < 0) {
+        if (ok && !careful && (engine_flush_writes(e) < 0 || dn_pg_flush(e->pg) < 0)) {
             ok = 0;
             redo = !dn_pg_retriable(e->pg); /* which item failed is found with savepoints */
         }
+        batch_reset(e);
+        e->buffering = 0;
         if (ok && dn_pg_commit(e->pg) == 0) {
             atomic_store(&pg_ok, 1);
             apply_notes(e);
@@ -511,13 +523,17 @@ static void fire_due_timers(engine_t *e)
     }
 }
 
+/* Outbox rows published and deleted per relay transaction: a storm's reminders go out in
+ * a few large batches rather than many small ones. */
+enum { RELAY_BATCH = 5000 };
+
 static void relay(engine_t *e)
 {
     for (int rounds = 0; rounds < 20; rounds++) {
-        int n = dn_outbox_relay(e->pg, e->producer, 1000, 10000);
+        int n = dn_outbox_relay(e->pg, e->producer, RELAY_BATCH, 10000);
         if (n > 0)
             dn_metrics_add(M.relayed, NULL, n);
-        if (n < 1000)
+        if (n < RELAY_BATCH)
             return;
     }
 }
@@ -652,6 +668,7 @@ out:
     dn_timers_destroy(e->timers);
     dn_pg_destroy(e->pg);
     policy_set_destroy(e->policies);
+    batch_destroy(e);
     free(e->ops);
     free(e->notes);
     dn_metrics_reset();
