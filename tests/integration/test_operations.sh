@@ -57,7 +57,10 @@ assert_eq "A3|null" "$(ctl cases list --tenant "$TENANT" --overdue-more-than 60d
     "second page"
 assert_eq "A2 A3" "$(ctl cases list --tenant "$TENANT" --status paused --json | jq -r '[.cases[].invoice_id] | sort | join(" ")')" \
     "paused cases"
-ctl cases list --tenant "$TENANT" | grep -q "^$TENANT .*A4 .*cust-c .*open .*166d .*50.00 EUR" || fail "the table shows A4"
+# Output captured before grep: `grep -q` stops reading early, and under pipefail the
+# writer's SIGPIPE would fail the test once the listing outgrows a pipe buffer.
+table=$(ctl cases list --tenant "$TENANT")
+grep -q "^$TENANT .*A4 .*cust-c .*open .*166d .*50.00 EUR" <<<"$table" || fail "the table shows A4"
 
 ctl resume --customer cust-m --tenant "$TENANT" 2>>"$WORK/dunningctl.log"
 wait_eq 20 "A2 and A3 resumed" "A2:open A3:open" eval 'cases_summary | tr " " "\n" | grep -E "^A[23]:" | tr "\n" " " | sed "s/ $//"'
@@ -77,7 +80,8 @@ assert_eq "7|0|true" "$(jq -r '[.pending, .due, .index_built] | map(tostring) | 
 late_dls() { ctl dlq list --code invalid_field --json | jq -c --arg t "$TENANT" '.[] | select(.reason | contains("late_fix") and contains($t))'; }
 wait_eq 20 "LATE dead-lettered" 1 eval 'late_dls | wc -l'
 dl_id=$(late_dls | jq -r .event_id)
-ctl dlq list --code invalid_field | grep -q "$dl_id .*invoice-issued.*invalid_field: field policy: 'late_fix' is not a policy" ||
+dlq=$(ctl dlq list --code invalid_field)
+grep -q "$dl_id .*invoice-issued.*invalid_field: field policy: 'late_fix' is not a policy" <<<"$dlq" ||
     fail "dlq list does not show the reason"
 cat >>"$WORK/policy.yaml" <<'YAML'
       late_fix:
