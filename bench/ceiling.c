@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "dn_avro.h"
+#include "dn_buf.h"
 #include "dn_kafka.h"
 #include "dn_log.h"
 #include "dn_pg.h"
@@ -38,44 +39,28 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* A growable text buffer for PostgreSQL array literals. */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-} sbuf_t;
-
-static void sb_add(sbuf_t *b, const char *s, size_t n)
+/* Appends to a PostgreSQL array literal; the benchmark stops on out-of-memory. */
+static void sb_add(dn_buf_t *b, const char *s, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(b->p, cap);
-        if (!grown)
-            abort();
-        b->p = grown;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    if (dn_buf_addn(b, s, n) < 0)
+        abort();
 }
 
 /* Appends one quoted element (ids here are plain: no quotes or backslashes). */
-static void sb_elem(sbuf_t *b, const char *s)
+static void sb_elem(dn_buf_t *b, const char *s)
 {
     sb_add(b, b->len > 1 ? ",\"" : "\"", b->len > 1 ? 2 : 1);
     sb_add(b, s, strlen(s));
     sb_add(b, "\"", 1);
 }
 
-static void sb_start(sbuf_t *b)
+static void sb_start(dn_buf_t *b)
 {
     b->len = 0;
     sb_add(b, "{", 1);
 }
 
-static void sb_end(sbuf_t *b)
+static void sb_end(dn_buf_t *b)
 {
     sb_add(b, "}", 1);
 }
@@ -109,7 +94,7 @@ static int ingest(dn_pg_t *pg, dn_timers_t *timers, const char *brokers, long ex
         return -1;
     }
     rd_kafka_message_t **msgs = calloc((size_t)batch, sizeof(*msgs));
-    sbuf_t arr[A_N] = {{0}};
+    dn_buf_t arr[A_N] = {{0}};
     char(*members)[DN_UUID_STR_LEN] = calloc((size_t)batch, DN_UUID_STR_LEN);
     long done = 0, first_batch = 0;
     double t_first = 0, t_last = 0, t_print = 0;
@@ -230,7 +215,7 @@ static int storm(dn_pg_t *pg, dn_timers_t *timers, const char *brokers, long exp
     /* A record the size of a ReminderDue (~420 bytes framed). */
     char payload[420];
     memset(payload, 'r', sizeof(payload));
-    sbuf_t ids = {0};
+    dn_buf_t ids = {0};
     long done = 0, first_batch = 0;
     double t_first = 0, t_last = 0, t_print = 0;
     int rc = 0;

@@ -1,5 +1,7 @@
 #include "dn_template.h"
 
+#include "dn_buf.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -221,30 +223,7 @@ static int parse(parser_t *p, node_t **root)
 
 /* ---- render: tree + context stack -> text ----------------------------------------------- */
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-} buf_t;
-
-static int buf_add(buf_t *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(b->p, cap);
-        if (!grown)
-            return -1;
-        b->p = grown;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static int buf_add_html(buf_t *b, const char *s, size_t n)
+static int buf_add_html(dn_buf_t *b, const char *s, size_t n)
 {
     const char *run = s;
     for (size_t i = 0; i < n; i++) {
@@ -268,11 +247,11 @@ static int buf_add_html(buf_t *b, const char *s, size_t n)
         default:
             continue;
         }
-        if (buf_add(b, run, (size_t)(s + i - run)) < 0 || buf_add(b, rep, strlen(rep)) < 0)
+        if (dn_buf_addn(b, run, (size_t)(s + i - run)) < 0 || dn_buf_addn(b, rep, strlen(rep)) < 0)
             return -1;
         run = s + i + 1;
     }
-    return buf_add(b, run, (size_t)(s + n - run));
+    return dn_buf_addn(b, run, (size_t)(s + n - run));
 }
 
 typedef struct frame {
@@ -282,7 +261,7 @@ typedef struct frame {
 
 typedef struct renderer {
     dn_template_mode_t mode;
-    buf_t out;
+    dn_buf_t out;
     char *errstr;
     size_t errstr_size;
 } renderer_t;
@@ -377,7 +356,8 @@ static int render_value(renderer_t *r, const node_t *n, json_t *v)
                 json_is_object(v) ? "an object" : "an array");
         return -1;
     }
-    int rc = n->kind == N_VAR && r->mode == DN_TEMPLATE_HTML ? buf_add_html(&r->out, s, len) : buf_add(&r->out, s, len);
+    int rc =
+        n->kind == N_VAR && r->mode == DN_TEMPLATE_HTML ? buf_add_html(&r->out, s, len) : dn_buf_addn(&r->out, s, len);
     if (rc < 0)
         set_err(r->errstr, r->errstr_size, "out of memory");
     return rc;
@@ -387,7 +367,7 @@ static int render_nodes(renderer_t *r, const node_t *n, const frame_t *f)
 {
     for (; n; n = n->next) {
         if (n->kind == N_TEXT) {
-            if (buf_add(&r->out, n->s, n->len) < 0) {
+            if (dn_buf_addn(&r->out, n->s, n->len) < 0) {
                 set_err(r->errstr, r->errstr_size, "out of memory");
                 return -1;
             }
@@ -429,7 +409,7 @@ char *dn_template_render(const char *tmpl, json_t *ctx, dn_template_mode_t mode,
     if (parse(&p, &root) < 0)
         goto out;
     frame_t top = {ctx, NULL};
-    if (buf_add(&r.out, "", 0) < 0) {
+    if (dn_buf_addn(&r.out, "", 0) < 0) {
         set_err(errstr, errstr_size, "out of memory");
         goto out;
     }

@@ -1,5 +1,7 @@
 #include "mail.h"
 
+#include "dn_buf.h"
+
 #include <curl/curl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,86 +9,26 @@
 #include <string.h>
 #include <time.h>
 
-/* ---- a growing string ---- */
-
-typedef struct sb {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sb_t;
-
-static void sb_addn(sb_t *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(b->p, cap);
-        if (!grown) {
-            b->oom = 1;
-            return;
-        }
-        b->p = grown;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_add(sb_t *b, const char *s)
-{
-    sb_addn(b, s, strlen(s));
-}
-
-static void sb_printf(sb_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sb_t *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(tmp))
-        b->oom = 1;
-    else
-        sb_addn(b, tmp, (size_t)n);
-}
-
-/* Returns the string (caller frees) or NULL if anything failed. */
-static char *sb_take(sb_t *b, size_t *len)
-{
-    if (b->oom || !b->p) {
-        free(b->p);
-        return NULL;
-    }
-    if (len)
-        *len = b->len;
-    return b->p;
-}
-
 /* ---- encodings ---- */
 
 static const char hex[] = "0123456789ABCDEF";
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static void base64(sb_t *b, const unsigned char *s, size_t n)
+static void base64(dn_buf_t *b, const unsigned char *s, size_t n)
 {
     for (size_t i = 0; i < n; i += 3) {
         unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) | (i + 2 < n ? s[i + 2] : 0);
         char q[4] = {b64[v >> 18 & 63], b64[v >> 12 & 63], i + 1 < n ? b64[v >> 6 & 63] : '=',
                      i + 2 < n ? b64[v & 63] : '='};
-        sb_addn(b, q, 4);
+        dn_buf_addn(b, q, 4);
     }
 }
 
 char *mail_qp_encode(const char *in)
 {
-    sb_t b = {0};
+    dn_buf_t b = {0};
     const char *p = in;
-    sb_addn(&b, "", 0);
+    dn_buf_addn(&b, "", 0);
     while (*p) {
         const char *eol = strchr(p, '\n');
         size_t n = eol ? (size_t)(eol - p) : strlen(p);
@@ -102,24 +44,24 @@ char *mail_qp_encode(const char *in)
                           ((c == ' ' || c == '\t') && i + 1 == n);
                 int w = enc ? 3 : 1;
                 if (col + w > 75 && pass == 0) {
-                    sb_add(&b, "=\r\n"); /* soft line break: lines stay within 76 characters */
+                    dn_buf_add(&b, "=\r\n"); /* soft line break: lines stay within 76 characters */
                     col = 0;
                     continue;
                 }
                 if (enc) {
                     char e[3] = {'=', hex[c >> 4], hex[c & 15]};
-                    sb_addn(&b, e, 3);
+                    dn_buf_addn(&b, e, 3);
                 } else {
-                    sb_addn(&b, (const char *)&c, 1);
+                    dn_buf_addn(&b, (const char *)&c, 1);
                 }
                 col += w;
                 break;
             }
         }
-        sb_add(&b, "\r\n");
+        dn_buf_add(&b, "\r\n");
         p += eol ? (size_t)(eol - p) + 1 : strlen(p);
     }
-    return sb_take(&b, NULL);
+    return dn_buf_take(&b, NULL);
 }
 
 static int is_ascii_printable(const char *s)
@@ -133,24 +75,24 @@ static int is_ascii_printable(const char *s)
 
 char *mail_encode_header(const char *value, int is_phrase)
 {
-    sb_t b = {0};
-    sb_addn(&b, "", 0);
+    dn_buf_t b = {0};
+    dn_buf_addn(&b, "", 0);
     if (is_ascii_printable(value)) {
         if (!is_phrase) {
-            sb_add(&b, value);
+            dn_buf_add(&b, value);
         } else if (strpbrk(value, "()<>[]:;@\\,.\"")) {
             /* A display name with specials goes in a quoted string. */
-            sb_add(&b, "\"");
+            dn_buf_add(&b, "\"");
             for (const char *c = value; *c; c++) {
                 if (*c == '"' || *c == '\\')
-                    sb_add(&b, "\\");
-                sb_addn(&b, c, 1);
+                    dn_buf_add(&b, "\\");
+                dn_buf_addn(&b, c, 1);
             }
-            sb_add(&b, "\"");
+            dn_buf_add(&b, "\"");
         } else {
-            sb_add(&b, value);
+            dn_buf_add(&b, value);
         }
-        return sb_take(&b, NULL);
+        return dn_buf_take(&b, NULL);
     }
     /* RFC 2047 B words of at most 45 bytes (60 base64 chars + 12 = 72 < 75), never splitting
      * a UTF-8 sequence, separated by folding whitespace. */
@@ -163,39 +105,39 @@ char *mail_encode_header(const char *value, int is_phrase)
         if (take == 0)
             take = n - i < 45 ? n - i : 45;
         if (i > 0)
-            sb_add(&b, "\r\n ");
-        sb_add(&b, "=?UTF-8?B?");
+            dn_buf_add(&b, "\r\n ");
+        dn_buf_add(&b, "=?UTF-8?B?");
         base64(&b, s + i, take);
-        sb_add(&b, "?=");
+        dn_buf_add(&b, "?=");
         i += take;
     }
-    return sb_take(&b, NULL);
+    return dn_buf_take(&b, NULL);
 }
 
 /* Folds a long plain-ASCII header at blanks so lines stay near 78 characters. */
-static void add_folded(sb_t *b, const char *name, const char *value)
+static void add_folded(dn_buf_t *b, const char *name, const char *value)
 {
-    sb_add(b, name);
-    sb_add(b, ": ");
+    dn_buf_add(b, name);
+    dn_buf_add(b, ": ");
     size_t col = strlen(name) + 2;
     const char *p = value;
     while (*p) {
         if (p[0] == '\r' && p[1] == '\n') { /* already folded (encoded words) */
-            sb_addn(b, p, 2);
+            dn_buf_addn(b, p, 2);
             p += 2;
             col = 0;
             continue;
         }
         size_t word = strcspn(p + 1, " \r") + 1;
         if (col + word > 78 && col > 1 && *p == ' ') {
-            sb_add(b, "\r\n");
+            dn_buf_add(b, "\r\n");
             col = 0;
         }
-        sb_addn(b, p, word);
+        dn_buf_addn(b, p, word);
         col += word;
         p += word;
     }
-    sb_add(b, "\r\n");
+    dn_buf_add(b, "\r\n");
 }
 
 int mail_addr_valid(const char *addr)
@@ -267,7 +209,7 @@ static int has_line_break(const char *s)
     return s && strpbrk(s, "\r\n") != NULL;
 }
 
-static void add_mailbox(sb_t *b, const char *header, const char *name, const char *addr)
+static void add_mailbox(dn_buf_t *b, const char *header, const char *name, const char *addr)
 {
     if (name && *name) {
         char *enc = mail_encode_header(name, 1);
@@ -275,11 +217,11 @@ static void add_mailbox(sb_t *b, const char *header, const char *name, const cha
             b->oom = 1;
             return;
         }
-        sb_t v = {0};
-        sb_add(&v, enc);
-        sb_add(&v, " <");
-        sb_add(&v, addr);
-        sb_add(&v, ">");
+        dn_buf_t v = {0};
+        dn_buf_add(&v, enc);
+        dn_buf_add(&v, " <");
+        dn_buf_add(&v, addr);
+        dn_buf_add(&v, ">");
         free(enc);
         if (v.oom) {
             b->oom = 1;
@@ -288,7 +230,7 @@ static void add_mailbox(sb_t *b, const char *header, const char *name, const cha
         }
         free(v.p);
     } else {
-        sb_printf(b, "%s: <%s>\r\n", header, addr);
+        dn_buf_printf(b, "%s: <%s>\r\n", header, addr);
     }
 }
 
@@ -328,7 +270,7 @@ char *mail_build(const mail_msg_t *m, size_t *len, char *errstr, size_t errstr_s
     char *subject = mail_encode_header(m->subject, 0);
     char *text = mail_qp_encode(m->text);
     char *html = mail_qp_encode(m->html);
-    sb_t b = {0};
+    dn_buf_t b = {0};
     if (!subject || !text || !html) {
         b.oom = 1;
         goto out;
@@ -345,26 +287,26 @@ char *mail_build(const mail_msg_t *m, size_t *len, char *errstr, size_t errstr_s
     if (m->reply_to_addr && *m->reply_to_addr)
         add_mailbox(&b, "Reply-To", m->reply_to_name, m->reply_to_addr);
     add_folded(&b, "Subject", subject);
-    sb_printf(&b, "Date: %s\r\n", date);
-    sb_printf(&b, "Message-ID: <%s>\r\n", m->message_id);
+    dn_buf_printf(&b, "Date: %s\r\n", date);
+    dn_buf_printf(&b, "Message-ID: <%s>\r\n", m->message_id);
     if (m->list_unsubscribe && *m->list_unsubscribe)
         add_folded(&b, "List-Unsubscribe", m->list_unsubscribe);
-    sb_add(&b, "Auto-Submitted: auto-generated\r\n");
-    sb_add(&b, "MIME-Version: 1.0\r\n");
-    sb_printf(&b, "Content-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n", boundary);
-    sb_add(&b, "\r\nThis is a multi-part message in MIME format.\r\n");
-    sb_printf(&b, "\r\n--%s\r\n", boundary);
-    sb_add(&b, "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
-    sb_add(&b, text);
-    sb_printf(&b, "\r\n--%s\r\n", boundary);
-    sb_add(&b, "Content-Type: text/html; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
-    sb_add(&b, html);
-    sb_printf(&b, "\r\n--%s--\r\n", boundary);
+    dn_buf_add(&b, "Auto-Submitted: auto-generated\r\n");
+    dn_buf_add(&b, "MIME-Version: 1.0\r\n");
+    dn_buf_printf(&b, "Content-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n", boundary);
+    dn_buf_add(&b, "\r\nThis is a multi-part message in MIME format.\r\n");
+    dn_buf_printf(&b, "\r\n--%s\r\n", boundary);
+    dn_buf_add(&b, "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
+    dn_buf_add(&b, text);
+    dn_buf_printf(&b, "\r\n--%s\r\n", boundary);
+    dn_buf_add(&b, "Content-Type: text/html; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
+    dn_buf_add(&b, html);
+    dn_buf_printf(&b, "\r\n--%s--\r\n", boundary);
 out:
     free(subject);
     free(text);
     free(html);
-    char *msg = sb_take(&b, len);
+    char *msg = dn_buf_take(&b, len);
     if (!msg)
         snprintf(errstr, errstr_size, "out of memory");
     return msg;

@@ -1,5 +1,7 @@
 #include "pdf.h"
 
+#include "dn_buf.h"
+
 #include <cairo-pdf.h>
 #include <cairo.h>
 #include <fontconfig/fontconfig.h>
@@ -48,32 +50,10 @@ typedef struct flow {
     char err[256];
 } flow_t;
 
-typedef struct membuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} membuf_t;
-
+/* cairo's PDF stream into a dn_buf. */
 static cairo_status_t mem_write(void *closure, const unsigned char *data, unsigned int length)
 {
-    membuf_t *b = closure;
-    if (b->oom)
-        return CAIRO_STATUS_WRITE_ERROR;
-    if (b->n + length > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->n + length)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return CAIRO_STATUS_NO_MEMORY;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, data, length);
-    b->n += length;
-    return CAIRO_STATUS_SUCCESS;
+    return dn_buf_addn(closure, data, length) == 0 ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_NO_MEMORY;
 }
 
 /* Valid UTF-8, control characters other than newline and tab as spaces (pango would draw
@@ -419,7 +399,7 @@ static void iso_time(int64_t ms, char *buf, size_t size)
 
 char *pdf_render(const letter_t *l, size_t *len, int *pages, int *permanent, char *errstr, size_t errstr_size)
 {
-    membuf_t mb = {0};
+    dn_buf_t mb = {0};
     flow_t f;
     memset(&f, 0, sizeof(f));
     f.l = l;
@@ -471,7 +451,7 @@ char *pdf_render(const letter_t *l, size_t *len, int *pages, int *permanent, cha
     } else if (st != CAIRO_STATUS_SUCCESS) {
         snprintf(errstr, errstr_size, "cairo: %s", cairo_status_to_string(st));
     } else {
-        *len = mb.n;
+        *len = mb.len;
         *pages = f.total;
         return mb.p;
     }
