@@ -277,6 +277,12 @@ int dn_time_parse(const char *s, int64_t *ms)
 
 void dn_time_format(int64_t ms, char *buf, size_t size)
 {
+    /* Years 0000-9999 as ISO 8601; anything else (a hostile or broken timestamp-millis can
+     * be any long) as the plain number, without the day arithmetic overflowing. */
+    if (ms < -62167219200000LL || ms > 253402300799999LL) {
+        snprintf(buf, size, "%lld", (long long)ms);
+        return;
+    }
     int32_t days = dn_date_from_ms(ms);
     int64_t rem = ms - dn_date_to_ms(days);
     char date[16];

@@ -39,6 +39,6 @@ int dn_date_parse(const char *s, int32_t *days);
 void dn_date_format(int32_t days, char *buf, size_t size); /* YYYY-MM-DD */
 /* ISO 8601 "2026-11-24T10:00:00Z", "...T10:00:00.123+01:00", or a date -> Unix ms; -1 on error. */
 int dn_time_parse(const char *s, int64_t *ms);
-void dn_time_format(int64_t ms, char *buf, size_t size); /* 2026-11-24T10:00:00.000Z */
+void dn_time_format(int64_t ms, char *buf, size_t size); /* 2026-11-24T10:00:00.000Z; outside years 0-9999 the number */
 
 #endif

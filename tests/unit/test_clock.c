@@ -65,6 +65,13 @@ static void test_time_format(void **state)
     assert_string_equal(buf, "2026-11-24T10:00:00.123Z");
     dn_time_format(-1, buf, sizeof(buf));
     assert_string_equal(buf, "1969-12-31T23:59:59.999Z");
+    /* Found by fuzz_decode: a timestamp near INT64_MAX overflowed the day arithmetic. */
+    dn_time_format(INT64_MAX, buf, sizeof(buf));
+    assert_string_equal(buf, "9223372036854775807");
+    dn_time_format(INT64_MIN, buf, sizeof(buf));
+    assert_string_equal(buf, "-9223372036854775808");
+    dn_time_format(253402300799999LL, buf, sizeof(buf));
+    assert_string_equal(buf, "9999-12-31T23:59:59.999Z");
 }
 
 static void test_simulated_clock(void **state)
