@@ -74,7 +74,8 @@ typedef struct engine {
      * batch's event ids are already in processed_events). */
     int batch_failed;
     int buffering;         /* audit and outbox rows are buffered and written per table (handlers.c) */
-    PGresult *batch_cases; /* the cases the batch names, locked, with their invoice's source */
+    PGresult *batch_cases;  /* the cases the batch names, locked, with their invoice's source */
+    PGresult *batch_lookup; /* handle_prefetch's answer: the waiting payments of the batch's invoices */
 } engine_t;
 
 /* Handler results. */

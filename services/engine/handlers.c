@@ -126,7 +126,10 @@ static void case_from_row(PGresult *r, int row, case_row_t *c)
 
 enum { CASE_ABSENT = -1, CASE_UNKNOWN = -2, CASE_CHANGED = -3 };
 enum { CASE_SOURCE_COL = 31 }; /* load_cases' rows: case_columns, then the invoice's source */
-enum { INV_EXISTS = 1, INV_PAYMENTS = 2, INV_HELD = 4 };
+/* INV_PAYMENTS: the lookup found payments waiting (their rows are in e->batch_lookup);
+ * INV_PAYMENTS_NEW: the batch itself held a payment for the invoice (ask the database). */
+enum { INV_EXISTS = 1, INV_PAYMENTS = 2, INV_HELD = 4, INV_PAYMENTS_NEW = 8 };
+enum { LOOKUP_PAYMENT_COL = 3 }; /* batch_lookup's 'p' rows: payment_id, amount, currency, event_id */
 
 /* Map keys: "e:<event id>", "c:<case id>" (UUIDs in lower case, as PostgreSQL prints
  * them), "i:<tenant length>:<tenant>:<invoice>" and "p:<tenant length>:<tenant>:<payment>". */
@@ -209,6 +212,22 @@ static void invoice_mark(engine_t *e, const char *tenant, const char *invoice, i
         e->batch_failed = 1; /* out of memory: the batch is done again record by record */
 }
 
+/* The row of batch_lookup where an invoice's waiting payments start (INV_PAYMENTS), or -1. */
+static int lookup_payments(engine_t *e, const char *tenant, const char *invoice)
+{
+    char key[2 * ID_MAX + 32];
+    int row;
+    invoice_key(key, sizeof(key), tenant, invoice);
+    key[0] = 'P';
+    return e->batch_lookup && batch_map_get(e->batch, key, &row) ? row : -1;
+}
+
+static int lookup_row_is(PGresult *r, int row, char kind, const char *tenant, const char *invoice)
+{
+    return PQgetvalue(r, row, 0)[0] == kind && strcmp(PQgetvalue(r, row, 1), tenant) == 0 &&
+           strcmp(PQgetvalue(r, row, 2), invoice) == 0;
+}
+
 static void drop_writes(void);
 
 void batch_reset(engine_t *e)
@@ -218,6 +237,8 @@ void batch_reset(engine_t *e)
         batch_map_clear(e->batch);
     PQclear(e->batch_cases);
     e->batch_cases = NULL;
+    PQclear(e->batch_lookup);
+    e->batch_lookup = NULL;
     e->prefetched = 0;
     e->batch_failed = 0;
 }
@@ -289,15 +310,31 @@ static void arr_clear(pg_array_t *a)
     a->n = 0;
 }
 
-/* ---- multi-row writes: the audit and outbox rows of the batch in hand ----
+/* ---- multi-row writes: the rows of the batch in hand ----
  *
- * On the fast path (e->buffering) record() and the reminder emitters append their rows
- * here instead of sending one INSERT each; engine_flush_writes sends one INSERT ...
- * SELECT FROM unnest(...) per table (deferred, in order), before any statement that
- * reads those tables and before COMMIT. The careful path writes row by row as before. */
+ * On the fast path (e->buffering) the handlers append their rows here instead of sending
+ * one statement each: new invoices, payments, audit and outbox rows, and the cases'
+ * final states (one entry per case, however often the batch changed it: a new case is
+ * inserted as it ends up, a known one updated once). engine_flush_writes sends one
+ * statement per table (deferred, in order: invoices, new cases, changed cases, payments,
+ * audit, outbox), before any statement that reads or writes those tables (query() and
+ * query_bin() below) and before COMMIT. The careful path writes row by row as before. */
 
-enum { AUDIT_COLS = 12, OUTBOX_COLS = 4 };
-static pg_array_t audit_rows[AUDIT_COLS], outbox_rows[OUTBOX_COLS];
+enum { AUDIT_COLS = 12, OUTBOX_COLS = 4, INVOICE_COLS = 15, PAYMENT_COLS = 10, APPLIED_COLS = 2 };
+enum { CASE_UPDATE_COLS = 26, CASE_INSERT_COLS = 33, MAX_COLS = 33 };
+static pg_array_t audit_rows[AUDIT_COLS], outbox_rows[OUTBOX_COLS], invoice_rows[INVOICE_COLS],
+    payment_rows[PAYMENT_COLS], applied_rows[APPLIED_COLS], case_cols[MAX_COLS];
+
+/* A case the batch wrote: its latest state. Found by "w:<case id>" in the batch map. */
+typedef struct case_write {
+    case_row_t c;
+    int is_new;       /* not in the database yet: inserted at the flush */
+    int64_t at;       /* updated_at */
+    int64_t opened;   /* opened_at, for a new case */
+    char resolved[48]; /* resolved_reason to set ("" = keep) */
+} case_write_t;
+static case_write_t *case_writes;
+static size_t n_case_writes, cap_case_writes;
 
 static void drop_writes(void)
 {
@@ -305,6 +342,19 @@ static void drop_writes(void)
         arr_clear(&audit_rows[i]);
     for (size_t i = 0; i < OUTBOX_COLS; i++)
         arr_clear(&outbox_rows[i]);
+    for (size_t i = 0; i < INVOICE_COLS; i++)
+        arr_clear(&invoice_rows[i]);
+    for (size_t i = 0; i < PAYMENT_COLS; i++)
+        arr_clear(&payment_rows[i]);
+    for (size_t i = 0; i < APPLIED_COLS; i++)
+        arr_clear(&applied_rows[i]);
+    n_case_writes = 0;
+}
+
+static int writes_pending(void)
+{
+    return audit_rows[0].n || outbox_rows[0].n || invoice_rows[0].n || payment_rows[0].n || applied_rows[0].n ||
+           n_case_writes;
 }
 
 static int buffer_row(engine_t *e, pg_array_t *cols, size_t ncols, const char *const *values)
@@ -321,7 +371,7 @@ static int flush_table(engine_t *e, pg_array_t *cols, size_t ncols, const char *
 {
     if (cols[0].n == 0)
         return 0;
-    const char *params[AUDIT_COLS];
+    const char *params[MAX_COLS];
     for (size_t i = 0; i < ncols; i++)
         params[i] = arr_text(&cols[i]);
     int rc = dn_pg_defer(e->pg, sql, (int)ncols, params, NULL, NULL);
@@ -330,21 +380,240 @@ static int flush_table(engine_t *e, pg_array_t *cols, size_t ncols, const char *
     return rc;
 }
 
+/* save_case's parameters ($1..$26 of its UPDATE) for a case; the strings live in `t`. */
+typedef struct case_text {
+    char stage[16], paid[24], outstanding[24], fee[24], interest[24], next_stage[16], next_at[40], upd[40];
+    char fees_charged[24], micro[24], through[16], ipaid[24], credited[24], overpaid[24], attempt[16], base[40],
+        until[16];
+} case_text_t;
+
+static void case_params(const case_row_t *c, const char *resolved_reason, int64_t now, case_text_t *t,
+                        const char *params[CASE_UPDATE_COLS])
+{
+    snprintf(t->stage, sizeof(t->stage), "%d", c->stage);
+    fmt_i64(t->paid, sizeof(t->paid), c->paid);
+    fmt_i64(t->outstanding, sizeof(t->outstanding), c->outstanding);
+    fmt_i64(t->fee, sizeof(t->fee), c->fee);
+    fmt_i64(t->interest, sizeof(t->interest), c->interest);
+    snprintf(t->next_stage, sizeof(t->next_stage), "%d", c->next_stage);
+    dn_time_format(c->next_action_ms, t->next_at, sizeof(t->next_at));
+    dn_time_format(now, t->upd, sizeof(t->upd));
+    fmt_i64(t->fees_charged, sizeof(t->fees_charged), c->fees_charged);
+    fmt_i64(t->micro, sizeof(t->micro), c->interest_micro);
+    dn_date_format(c->interest_through, t->through, sizeof(t->through));
+    fmt_i64(t->ipaid, sizeof(t->ipaid), c->interest_paid);
+    fmt_i64(t->credited, sizeof(t->credited), c->credited);
+    fmt_i64(t->overpaid, sizeof(t->overpaid), c->overpaid);
+    snprintf(t->attempt, sizeof(t->attempt), "%d", c->retry_attempt);
+    dn_time_format(c->retry_base_ms, t->base, sizeof(t->base));
+    dn_date_format(c->paused_until, t->until, sizeof(t->until));
+    const char *v[CASE_UPDATE_COLS] = {c->case_id,
+                                       c->state,
+                                       t->stage,
+                                       t->paid,
+                                       t->outstanding,
+                                       t->fee,
+                                       t->interest,
+                                       c->next_stage > 0 ? t->next_stage : NULL,
+                                       c->next_action_ms >= 0 ? t->next_at : NULL,
+                                       resolved_reason,
+                                       t->upd,
+                                       t->fees_charged,
+                                       t->micro,
+                                       c->interest_through >= 0 ? t->through : NULL,
+                                       t->ipaid,
+                                       t->credited,
+                                       t->overpaid,
+                                       c->next_action[0] ? c->next_action : "stage",
+                                       t->attempt,
+                                       c->retry_base_ms >= 0 ? t->base : NULL,
+                                       c->last_decline[0] ? c->last_decline : NULL,
+                                       c->paused_from[0] ? c->paused_from : NULL,
+                                       c->pause_reason[0] ? c->pause_reason : NULL,
+                                       c->paused_until >= 0 ? t->until : NULL,
+                                       c->retry_payment[0] ? c->retry_payment : NULL,
+                                       c->retry_from[0] ? c->retry_from : NULL};
+    memcpy(params, v, sizeof(v));
+}
+
+/* The cases' part of the flush: one INSERT for the new ones, one UPDATE for the others. */
+static int flush_cases(engine_t *e)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        int is_new = pass == 0;
+        for (size_t i = 0; i < n_case_writes; i++) {
+            const case_write_t *w = &case_writes[i];
+            if (w->is_new != is_new)
+                continue;
+            case_text_t t;
+            char amount[24], opened[40];
+            const char *v[MAX_COLS];
+            case_params(&w->c, w->resolved[0] ? w->resolved : NULL, w->at, &t, v);
+            fmt_i64(amount, sizeof(amount), w->c.amount);
+            dn_time_format(w->opened, opened, sizeof(opened));
+            const char *extra[] = {w->c.tenant_id, w->c.invoice_id, w->c.customer_id, w->c.policy,
+                                   amount,         w->c.currency,   opened};
+            memcpy(v + CASE_UPDATE_COLS, extra, sizeof(extra));
+            if (buffer_row(e, case_cols, is_new ? CASE_INSERT_COLS : CASE_UPDATE_COLS, v) < 0)
+                return -1;
+        }
+        if (is_new ? flush_table(e, case_cols, CASE_INSERT_COLS,
+                                 "INSERT INTO cases (case_id, state, stage, paid_minor, outstanding_minor, fee_minor, "
+                                 "interest_minor, next_stage, next_action_at, resolved_reason, updated_at, "
+                                 "fees_charged_minor, interest_micro, interest_through, interest_paid_minor, "
+                                 "credited_minor, overpaid_minor, next_action, retry_attempt, retry_base_at, "
+                                 "last_decline_code, paused_from, pause_reason, paused_until, retry_payment_id, "
+                                 "retry_from, tenant_id, invoice_id, customer_id, policy, amount_minor, currency, "
+                                 "opened_at) SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], "
+                                 "$5::bigint[], $6::bigint[], $7::bigint[], $8::int[], $9::timestamptz[], $10::text[], "
+                                 "$11::timestamptz[], $12::bigint[], $13::bigint[], $14::date[], $15::bigint[], "
+                                 "$16::bigint[], $17::bigint[], $18::text[], $19::int[], $20::timestamptz[], "
+                                 "$21::text[], $22::text[], $23::text[], $24::date[], $25::text[], $26::text[], "
+                                 "$27::text[], $28::text[], $29::text[], $30::text[], $31::bigint[], $32::text[], "
+                                 "$33::timestamptz[])") < 0
+                   : flush_table(e, case_cols, CASE_UPDATE_COLS,
+                                 "UPDATE cases c SET state = u.st, stage = u.sg, paid_minor = u.pd, "
+                                 "outstanding_minor = u.os, fee_minor = u.fe, interest_minor = u.im, next_stage = "
+                                 "u.ns, next_action_at = u.na, resolved_reason = coalesce(u.rr, c.resolved_reason), "
+                                 "updated_at = u.up, fees_charged_minor = u.fc, interest_micro = u.mi, "
+                                 "interest_through = u.it, interest_paid_minor = u.ip, credited_minor = u.cr, "
+                                 "overpaid_minor = u.op, next_action = u.nx, retry_attempt = u.ra, retry_base_at = "
+                                 "u.rb, last_decline_code = u.ld, paused_from = u.pf, pause_reason = u.pr, "
+                                 "paused_until = u.pu, retry_payment_id = u.rp, retry_from = u.rf "
+                                 "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::bigint[], "
+                                 "$6::bigint[], $7::bigint[], $8::int[], $9::timestamptz[], $10::text[], "
+                                 "$11::timestamptz[], $12::bigint[], $13::bigint[], $14::date[], $15::bigint[], "
+                                 "$16::bigint[], $17::bigint[], $18::text[], $19::int[], $20::timestamptz[], "
+                                 "$21::text[], $22::text[], $23::text[], $24::date[], $25::text[], $26::text[]) "
+                                 "AS u (id, st, sg, pd, os, fe, im, ns, na, rr, up, fc, mi, it, ip, cr, op, nx, ra, "
+                                 "rb, ld, pf, pr, pu, rp, rf) WHERE c.case_id = u.id") < 0)
+            return -1;
+    }
+    /* Flushed: from now on the database has them (forget_case made the batch ask it). */
+    for (size_t i = 0; i < n_case_writes; i++) {
+        char key[64];
+        uuid_key(key, sizeof(key), 'w', case_writes[i].c.case_id);
+        if (batch_map_put(e->batch, key, -1) < 0)
+            return -1;
+    }
+    n_case_writes = 0;
+    return 0;
+}
+
 int engine_flush_writes(engine_t *e)
 {
     if (e->batch_failed)
         return -1;
-    if (flush_table(e, audit_rows, AUDIT_COLS,
+    if (flush_table(e, invoice_rows, INVOICE_COLS,
+                    "INSERT INTO invoices (tenant_id, invoice_id, customer_id, invoice_number, amount_minor, "
+                    "currency, issue_date, due_date, policy, customer_segment, payment_link, contact, source, "
+                    "issued_event_id, issued_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
+                    "$4::text[], $5::bigint[], $6::text[], $7::date[], $8::date[], $9::text[], $10::text[], "
+                    "$11::text[], $12::jsonb[], $13::bytea[], $14::uuid[], $15::timestamptz[])") < 0 ||
+        flush_cases(e) < 0 ||
+        flush_table(e, payment_rows, PAYMENT_COLS,
+                    "INSERT INTO payments (tenant_id, payment_id, invoice_id, customer_id, amount_minor, currency, "
+                    "method, event_id, received_at, applied) SELECT * FROM unnest($1::text[], $2::text[], "
+                    "$3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::uuid[], "
+                    "$9::timestamptz[], $10::bool[])") < 0 ||
+        flush_table(e, applied_rows, APPLIED_COLS,
+                    "UPDATE payments p SET applied = true FROM unnest($1::text[], $2::text[]) AS u (t, id) "
+                    "WHERE p.tenant_id = u.t AND p.payment_id = u.id") < 0 ||
+        flush_table(e, audit_rows, AUDIT_COLS,
                     "INSERT INTO audit (tenant_id, customer_id, invoice_id, case_id, at, kind, from_state, to_state, "
                     "stage, outstanding_minor, caused_by, detail) SELECT t, cu, i, ca, a, k, f, s, st, o, cb, d "
                     "FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::timestamptz[], $6::text[], "
                     "$7::text[], $8::text[], $9::int[], $10::bigint[], $11::uuid[], $12::jsonb[]) WITH ORDINALITY "
-                    "AS u (t, cu, i, ca, a, k, f, s, st, o, cb, d, n) ORDER BY n") < 0)
+                    "AS u (t, cu, i, ca, a, k, f, s, st, o, cb, d, n) ORDER BY n") < 0) {
+        e->batch_failed = 1;
         return -1;
-    return flush_table(e, outbox_rows, OUTBOX_COLS,
-                       "INSERT INTO outbox (event_id, topic, key, payload) SELECT ev, t, k, p "
-                       "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY "
-                       "AS u (ev, t, k, p, n) ORDER BY n ON CONFLICT (event_id) DO NOTHING");
+    }
+    if (flush_table(e, outbox_rows, OUTBOX_COLS,
+                    "INSERT INTO outbox (event_id, topic, key, payload) SELECT ev, t, k, p "
+                    "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY "
+                    "AS u (ev, t, k, p, n) ORDER BY n ON CONFLICT (event_id) DO NOTHING") < 0) {
+        e->batch_failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* A statement that reads or writes a table the fast path buffers: the buffered rows go
+ * first, so it sees (and orders after) everything the batch did. */
+static PGresult *query(engine_t *e, const char *sql, int n, const char *const *params)
+{
+    if (e->buffering && writes_pending() && engine_flush_writes(e) < 0)
+        return NULL;
+    return dn_pg_query(e->pg, sql, n, params);
+}
+
+static PGresult *query_bin(engine_t *e, const char *sql, int n, const char *const *params, const int *lengths,
+                           const int *formats)
+{
+    if (e->buffering && writes_pending() && engine_flush_writes(e) < 0)
+        return NULL;
+    return dn_pg_query_bin(e->pg, sql, n, params, lengths, formats);
+}
+
+/* bytea as the text PostgreSQL reads ("\x" and hex digits), malloc'd; NULL out of memory. */
+static char *hex_text(const void *value, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *text = malloc(2 * len + 3);
+    if (!text)
+        return NULL;
+    text[0] = '\\';
+    text[1] = 'x';
+    for (size_t i = 0; i < len; i++) {
+        text[2 + 2 * i] = hex[((const unsigned char *)value)[i] >> 4];
+        text[3 + 2 * i] = hex[((const unsigned char *)value)[i] & 15];
+    }
+    text[2 + 2 * len] = '\0';
+    return text;
+}
+
+/* The batch's buffered state of a case, or NULL. */
+static case_write_t *case_written(engine_t *e, const char *case_id)
+{
+    char key[64];
+    int i;
+    if (!e->buffering || n_case_writes == 0 || strlen(case_id) != DN_UUID_STR_LEN - 1)
+        return NULL;
+    uuid_key(key, sizeof(key), 'w', case_id);
+    return batch_map_get(e->batch, key, &i) && i >= 0 && (size_t)i < n_case_writes ? &case_writes[i] : NULL;
+}
+
+/* Buffers a case's new state (fast path). is_new: a case the batch opens. 0/-1. */
+static int case_buffer(engine_t *e, const case_row_t *c, const char *resolved_reason, int64_t now, int is_new)
+{
+    case_write_t *w = case_written(e, c->case_id);
+    if (!w) {
+        char key[64];
+        if (n_case_writes == cap_case_writes) {
+            size_t cap = cap_case_writes ? 2 * cap_case_writes : 256;
+            case_write_t *grown = realloc(case_writes, cap * sizeof(*grown));
+            if (!grown) {
+                e->batch_failed = 1;
+                return -1;
+            }
+            case_writes = grown;
+            cap_case_writes = cap;
+        }
+        uuid_key(key, sizeof(key), 'w', c->case_id);
+        if (batch_map_put(e->batch, key, (int)n_case_writes) < 0) {
+            e->batch_failed = 1;
+            return -1;
+        }
+        w = &case_writes[n_case_writes++];
+        memset(w, 0, sizeof(*w));
+        w->is_new = is_new;
+        w->opened = now;
+    }
+    w->c = *c;
+    w->at = now;
+    if (resolved_reason)
+        snprintf(w->resolved, sizeof(w->resolved), "%s", resolved_reason);
+    return 0;
 }
 
 /* dn_outbox_add, or its row buffered on the fast path. */
@@ -353,19 +622,11 @@ static int outbox_add(engine_t *e, const char *event_id, const char *topic, cons
 {
     if (!e->buffering)
         return dn_outbox_add(e->pg, event_id, topic, key, value, value_len);
-    static const char hex[] = "0123456789abcdef";
-    char *text = malloc(2 * value_len + 3);
+    char *text = hex_text(value, value_len);
     if (!text) {
         e->batch_failed = 1;
         return -1;
     }
-    text[0] = '\\';
-    text[1] = 'x';
-    for (size_t i = 0; i < value_len; i++) {
-        text[2 + 2 * i] = hex[((const unsigned char *)value)[i] >> 4];
-        text[3 + 2 * i] = hex[((const unsigned char *)value)[i] & 15];
-    }
-    text[2 + 2 * value_len] = '\0';
     const char *row[] = {event_id, topic, key, text};
     int rc = buffer_row(e, outbox_rows, OUTBOX_COLS, row);
     free(text);
@@ -375,6 +636,11 @@ static int outbox_add(engine_t *e, const char *event_id, const char *topic, cons
 /* Loads and row-locks a case. 1 found, 0 none, -1 database error. */
 static int load_case(engine_t *e, const char *case_id, case_row_t *c)
 {
+    const case_write_t *w = case_written(e, case_id);
+    if (w) { /* the batch changed it (or opened it): its state is the buffered one */
+        *c = w->c;
+        return 1;
+    }
     int row = cached_case(e, case_id);
     if (row >= 0) {
         case_from_row(e->batch_cases, row, c);
@@ -388,7 +654,7 @@ static int load_case(engine_t *e, const char *case_id, case_row_t *c)
              "FOR UPDATE OF c",
              case_columns);
     const char *params[] = {case_id};
-    PGresult *r = dn_pg_query(e->pg, sql, 1, params);
+    PGresult *r = query(e, sql, 1, params);
     if (!r)
         return -1;
     int found = PQntuples(r) == 1;
@@ -398,67 +664,29 @@ static int load_case(engine_t *e, const char *case_id, case_row_t *c)
     return found;
 }
 
+/* Writes a case's state: buffered on the fast path (case_buffer), else one deferred
+ * (pipelined) UPDATE whose failure surfaces at the next statement or COMMIT. */
 static int save_case(engine_t *e, const case_row_t *c, const char *resolved_reason, int64_t now)
 {
-    char stage[16], paid[24], outstanding[24], fee[24], interest[24], next_stage[16], next_at[40], upd[40];
-    char fees_charged[24], micro[24], through[16], ipaid[24], credited[24], overpaid[24], attempt[16], base[40],
-        until[16];
-    snprintf(stage, sizeof(stage), "%d", c->stage);
-    fmt_i64(paid, sizeof(paid), c->paid);
-    fmt_i64(outstanding, sizeof(outstanding), c->outstanding);
-    fmt_i64(fee, sizeof(fee), c->fee);
-    fmt_i64(interest, sizeof(interest), c->interest);
-    snprintf(next_stage, sizeof(next_stage), "%d", c->next_stage);
-    dn_time_format(c->next_action_ms, next_at, sizeof(next_at));
-    dn_time_format(now, upd, sizeof(upd));
-    fmt_i64(fees_charged, sizeof(fees_charged), c->fees_charged);
-    fmt_i64(micro, sizeof(micro), c->interest_micro);
-    dn_date_format(c->interest_through, through, sizeof(through));
-    fmt_i64(ipaid, sizeof(ipaid), c->interest_paid);
-    fmt_i64(credited, sizeof(credited), c->credited);
-    fmt_i64(overpaid, sizeof(overpaid), c->overpaid);
-    snprintf(attempt, sizeof(attempt), "%d", c->retry_attempt);
-    dn_time_format(c->retry_base_ms, base, sizeof(base));
-    dn_date_format(c->paused_until, until, sizeof(until));
-    int has_next = c->next_action_ms >= 0;
-    const char *params[] = {c->case_id,
-                            c->state,
-                            stage,
-                            paid,
-                            outstanding,
-                            fee,
-                            interest,
-                            c->next_stage > 0 ? next_stage : NULL,
-                            has_next ? next_at : NULL,
-                            resolved_reason,
-                            upd,
-                            fees_charged,
-                            micro,
-                            c->interest_through >= 0 ? through : NULL,
-                            ipaid,
-                            credited,
-                            overpaid,
-                            c->next_action[0] ? c->next_action : "stage",
-                            attempt,
-                            c->retry_base_ms >= 0 ? base : NULL,
-                            c->last_decline[0] ? c->last_decline : NULL,
-                            c->paused_from[0] ? c->paused_from : NULL,
-                            c->pause_reason[0] ? c->pause_reason : NULL,
-                            c->paused_until >= 0 ? until : NULL,
-                            c->retry_payment[0] ? c->retry_payment : NULL,
-                            c->retry_from[0] ? c->retry_from : NULL};
-    /* Deferred (pipelined, dn_pg_defer): a failure surfaces at the next statement or COMMIT. */
-    if (dn_pg_defer(
-            e->pg,
-            "UPDATE cases SET state = $2, stage = $3, paid_minor = $4, outstanding_minor = $5, fee_minor = $6, "
-            "interest_minor = $7, next_stage = $8, next_action_at = $9, resolved_reason = coalesce($10, "
-            "resolved_reason), updated_at = $11, fees_charged_minor = $12, interest_micro = $13, interest_through = "
-            "$14, interest_paid_minor = $15, credited_minor = $16, overpaid_minor = $17, next_action = $18, "
-            "retry_attempt = $19, retry_base_at = $20, last_decline_code = $21, paused_from = $22, pause_reason = $23, "
-            "paused_until = $24, retry_payment_id = $25, retry_from = $26 WHERE case_id = $1",
-            26, params, NULL, NULL) < 0)
-        return -1;
-    engine_timer_op(e, c->case_id, has_next ? c->next_action_ms : -1);
+    if (e->buffering) {
+        if (case_buffer(e, c, resolved_reason, now, 0) < 0)
+            return -1;
+    } else {
+        case_text_t t;
+        const char *params[CASE_UPDATE_COLS];
+        case_params(c, resolved_reason, now, &t, params);
+        if (dn_pg_defer(e->pg,
+                        "UPDATE cases SET state = $2, stage = $3, paid_minor = $4, outstanding_minor = $5, fee_minor = "
+                        "$6, interest_minor = $7, next_stage = $8, next_action_at = $9, resolved_reason = coalesce($10, "
+                        "resolved_reason), updated_at = $11, fees_charged_minor = $12, interest_micro = $13, "
+                        "interest_through = $14, interest_paid_minor = $15, credited_minor = $16, overpaid_minor = "
+                        "$17, next_action = $18, retry_attempt = $19, retry_base_at = $20, last_decline_code = $21, "
+                        "paused_from = $22, pause_reason = $23, paused_until = $24, retry_payment_id = $25, "
+                        "retry_from = $26 WHERE case_id = $1",
+                        CASE_UPDATE_COLS, params, NULL, NULL) < 0)
+            return -1;
+    }
+    engine_timer_op(e, c->case_id, c->next_action_ms >= 0 ? c->next_action_ms : -1);
     forget_case(e, c->case_id);
     return 0;
 }
@@ -805,18 +1033,20 @@ static int handle_invoice(engine_t *e, const void *payload, size_t len)
     if (flags >= 0 && !(flags & INV_EXISTS)) {
         /* The batch's lookup says it is new: no answer to wait for. Should it exist after
          * all, the insert fails and the batch is done again record by record. */
-        if (dn_pg_defer(e->pg,
-                        "INSERT INTO invoices (tenant_id, invoice_id, customer_id, invoice_number, "
-                        "amount_minor, currency, issue_date, due_date, policy, customer_segment, "
-                        "payment_link, contact, source, issued_event_id, issued_at) VALUES ($1, $2, $3, $4, "
-                        "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                        15, params, lengths, formats) < 0) {
+        char *source = hex_text(payload, len);
+        const char *row[INVOICE_COLS];
+        memcpy(row, params, sizeof(row));
+        row[12] = source;
+        if (!source || buffer_row(e, invoice_rows, INVOICE_COLS, row) < 0) {
+            free(source);
+            e->batch_failed = 1;
             rc = H_DBERR;
             goto out;
         }
+        free(source);
         invoice_mark(e, v.tenant_id, v.invoice_id, INV_EXISTS);
     } else
-        r = dn_pg_query_bin(e->pg,
+        r = query_bin(e,
                             "INSERT INTO invoices (tenant_id, invoice_id, customer_id, invoice_number, "
                             "amount_minor, currency, issue_date, due_date, policy, customer_segment, "
                             "payment_link, contact, source, issued_event_id, issued_at) VALUES ($1, $2, $3, $4, "
@@ -833,8 +1063,8 @@ static int handle_invoice(engine_t *e, const void *payload, size_t len)
     if (!inserted) {
         /* The same invoice under another event id: harmless if identical, a billing bug if not. */
         const char *kp[] = {v.tenant_id, v.invoice_id, amount, v.currency, due};
-        r = dn_pg_query(e->pg,
-                        "SELECT amount_minor = $3::bigint AND currency = $4 AND due_date = $5::date FROM invoices "
+        r = query(e,
+                  "SELECT amount_minor = $3::bigint AND currency = $4 AND due_date = $5::date FROM invoices "
                         "WHERE tenant_id = $1 AND invoice_id = $2",
                         5, kp);
         if (!r) {
@@ -873,11 +1103,13 @@ static int handle_invoice(engine_t *e, const void *payload, size_t len)
     char now_txt[40];
     dn_time_format(now, now_txt, sizeof(now_txt));
     const char *cp[] = {c.case_id, c.tenant_id, c.invoice_id, c.customer_id, c.policy, amount, c.currency, now_txt};
-    if (dn_pg_defer(e->pg,
-                    "INSERT INTO cases (case_id, tenant_id, invoice_id, customer_id, policy, state, amount_minor, "
-                    "outstanding_minor, currency, opened_at, updated_at) "
-                    "VALUES ($1, $2, $3, $4, $5, 'open', $6, $6, $7, $8, $8)",
-                    8, cp, NULL, NULL) < 0) {
+    /* On the fast path the case is buffered and inserted as the batch leaves it. */
+    if (e->buffering ? case_buffer(e, &c, NULL, now, 1) < 0
+                     : dn_pg_defer(e->pg,
+                                   "INSERT INTO cases (case_id, tenant_id, invoice_id, customer_id, policy, state, "
+                                   "amount_minor, outstanding_minor, currency, opened_at, updated_at) "
+                                   "VALUES ($1, $2, $3, $4, $5, 'open', $6, $6, $7, $8, $8)",
+                                   8, cp, NULL, NULL) < 0) {
         rc = H_DBERR;
         goto out;
     }
@@ -888,31 +1120,48 @@ static int handle_invoice(engine_t *e, const void *payload, size_t len)
         goto out;
     }
 
-    /* Payments that arrived before their invoice (none, if the batch's lookup found none
-     * and the batch held none). */
+    /* Payments that arrived before their invoice: the batch's lookup has them (none, if it
+     * found none and the batch held none); they are marked applied with the batch's
+     * writes. Only if the batch held one itself, or on the careful path, is the database
+     * asked (and they are marked at once). */
     const char *hp[] = {c.tenant_id, c.invoice_id};
     flags = invoice_flags(e, c.tenant_id, c.invoice_id);
-    r = flags >= 0 && !(flags & INV_PAYMENTS)
-            ? NULL
-            : dn_pg_query(e->pg,
-                          "UPDATE payments SET applied = true WHERE tenant_id = $1 AND invoice_id = $2 AND NOT applied "
-                          "RETURNING payment_id, amount_minor, currency, event_id",
-                          2, hp);
-    if (!r && (flags < 0 || (flags & INV_PAYMENTS))) {
+    int row = 0, col = 0;
+    if (flags >= 0 && !(flags & INV_PAYMENTS_NEW)) {
+        if (flags & INV_PAYMENTS) {
+            r = e->batch_lookup;
+            row = lookup_payments(e, c.tenant_id, c.invoice_id);
+            col = LOOKUP_PAYMENT_COL;
+        }
+    } else if (!(r = query(e,
+                           "UPDATE payments SET applied = true WHERE tenant_id = $1 AND invoice_id = $2 AND NOT "
+                           "applied RETURNING payment_id, amount_minor, currency, event_id",
+                           2, hp))) {
         rc = H_DBERR;
         goto out;
     }
-    for (int i = 0; r && i < PQntuples(r) && rc == H_OK; i++) {
-        const char *pid = PQgetvalue(r, i, 0), *cur = PQgetvalue(r, i, 2), *pev = PQgetvalue(r, i, 3);
+    for (int i = row; r && i >= 0 && i < PQntuples(r) && rc == H_OK; i++) {
+        if (col && !lookup_row_is(r, i, 'p', c.tenant_id, c.invoice_id))
+            break;
+        const char *pid = PQgetvalue(r, i, col), *cur = PQgetvalue(r, i, col + 2), *pev = PQgetvalue(r, i, col + 3);
+        if (col) {
+            const char *ap[] = {c.tenant_id, pid};
+            if (buffer_row(e, applied_rows, APPLIED_COLS, ap) < 0) {
+                rc = H_DBERR;
+                break;
+            }
+        }
         if (strcmp(cur, c.currency) != 0) {
             if (record(e, &c, "payment_rejected", c.state, "currency mismatch", pev, now,
                        json_pack("{s:s, s:s}", "payment_id", pid, "currency", cur)) < 0)
                 rc = H_DBERR;
             continue;
         }
-        if (apply_money(e, &c, pol, strtoll(PQgetvalue(r, i, 1), NULL, 10), 0, pid, pev, now) != H_OK)
+        if (apply_money(e, &c, pol, strtoll(PQgetvalue(r, i, col + 1), NULL, 10), 0, pid, pev, now) != H_OK)
             rc = H_DBERR;
     }
+    if (r == e->batch_lookup)
+        r = NULL; /* the batch's, not ours */
     PQclear(r);
     if (rc == H_OK)
         rc = replay_held(e, &c, now);
@@ -965,11 +1214,7 @@ static int handle_payment(engine_t *e, const void *payload, size_t len)
         /* New, says the batch's lookup: no answer to wait for (a conflict after all fails
          * the batch, which is then done record by record). */
         char key[2 * ID_MAX + 32];
-        if (dn_pg_defer(e->pg,
-                        "INSERT INTO payments (tenant_id, payment_id, invoice_id, customer_id, amount_minor, "
-                        "currency, method, event_id, received_at, applied) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-                        "$8, $9, $10)",
-                        10, pp, NULL, NULL) < 0) {
+        if (buffer_row(e, payment_rows, PAYMENT_COLS, pp) < 0) {
             rc = H_DBERR;
             goto out;
         }
@@ -978,8 +1223,8 @@ static int handle_payment(engine_t *e, const void *payload, size_t len)
             e->batch_failed = 1;
         inserted = 1;
     } else {
-        PGresult *r = dn_pg_query(e->pg,
-                                  "INSERT INTO payments (tenant_id, payment_id, invoice_id, customer_id, "
+        PGresult *r = query(e,
+                            "INSERT INTO payments (tenant_id, payment_id, invoice_id, customer_id, "
                                   "amount_minor, currency, method, event_id, received_at, applied) VALUES ($1, $2, "
                                   "$3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING 1",
                                   10, pp);
@@ -999,7 +1244,7 @@ static int handle_payment(engine_t *e, const void *payload, size_t len)
     }
     if (!found) {
         /* Held until the invoice arrives; recorded against the case id the invoice will get. */
-        invoice_mark(e, v.tenant_id, v.invoice_id, INV_PAYMENTS);
+        invoice_mark(e, v.tenant_id, v.invoice_id, INV_PAYMENTS_NEW);
         case_row_t held = {.interest_through = -1, .paused_until = -1, .retry_base_ms = -1};
         snprintf(held.case_id, sizeof(held.case_id), "%s", case_id);
         snprintf(held.tenant_id, sizeof(held.tenant_id), "%s", v.tenant_id);
@@ -1072,7 +1317,7 @@ static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol,
     if (row >= 0) {
         source = PQgetvalue(e->batch_cases, row, CASE_SOURCE_COL); /* locked and read with the case */
     } else {
-        r = dn_pg_query_bin(e->pg, "SELECT source FROM invoices WHERE tenant_id = $1 AND invoice_id = $2", 2, params,
+        r = query_bin(e, "SELECT source FROM invoices WHERE tenant_id = $1 AND invoice_id = $2", 2, params,
                             NULL, NULL);
         if (!r || PQntuples(r) != 1)
             goto out;
@@ -1989,14 +2234,16 @@ int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n)
                     "WITH ins AS (INSERT INTO processed_events (event_id, topic) "
                     "SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING RETURNING event_id), "
                     "k AS (SELECT * FROM unnest($3::text[], $4::text[]) AS k (tenant_id, invoice_id)) "
-                    "SELECT 'e', event_id::text, '' FROM ins "
-                    "UNION ALL SELECT 'i', tenant_id, invoice_id FROM invoices JOIN k USING (tenant_id, invoice_id) "
-                    "UNION ALL SELECT DISTINCT 'p', tenant_id, invoice_id FROM payments JOIN k USING (tenant_id, "
-                    "invoice_id) WHERE NOT applied "
-                    "UNION ALL SELECT DISTINCT 'h', tenant_id, invoice_id FROM held_events JOIN k USING (tenant_id, "
-                    "invoice_id) "
-                    "UNION ALL SELECT 'q', tenant_id, payment_id FROM payments JOIN unnest($5::text[], $6::text[]) "
-                    "AS q (tenant_id, payment_id) USING (tenant_id, payment_id)",
+                    "SELECT 'e', event_id::text, '', '', '', '', '', NULL::timestamptz FROM ins "
+                    "UNION ALL SELECT 'i', tenant_id, invoice_id, '', '', '', '', NULL FROM invoices JOIN k "
+                    "USING (tenant_id, invoice_id) "
+                    "UNION ALL SELECT 'p', tenant_id, invoice_id, payment_id, amount_minor::text, currency::text, "
+                    "event_id::text, received_at FROM payments JOIN k USING (tenant_id, invoice_id) WHERE NOT applied "
+                    "UNION ALL SELECT DISTINCT 'h', tenant_id, invoice_id, '', '', '', '', NULL::timestamptz "
+                    "FROM held_events JOIN k USING (tenant_id, invoice_id) "
+                    "UNION ALL SELECT 'q', tenant_id, payment_id, '', '', '', '', NULL FROM payments "
+                    "JOIN unnest($5::text[], $6::text[]) AS q (tenant_id, payment_id) USING (tenant_id, payment_id) "
+                    "ORDER BY 1, 2, 3, 8, 4",
                     6, params);
     if (!r)
         goto out;
@@ -2015,6 +2262,12 @@ int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n)
         }
         invoice_key(key, sizeof(key), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
         batch_map_get(e->batch, key, &v);
+        if (kind[0] == 'p' && !(v & INV_PAYMENTS)) { /* the invoice's first waiting payment */
+            key[0] = 'P';
+            if (batch_map_put(e->batch, key, i) < 0)
+                goto out;
+            key[0] = 'i';
+        }
         if (batch_map_put(e->batch, key,
                           v | (kind[0] == 'i'   ? INV_EXISTS
                                : kind[0] == 'p' ? INV_PAYMENTS
@@ -2023,6 +2276,8 @@ int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n)
     }
     if (cases.n > 0 && load_cases(e, &cases) < 0)
         goto out;
+    e->batch_lookup = r; /* the waiting payments' rows, for handle_invoice */
+    r = NULL;
     e->prefetched = 1;
     rc = H_OK;
 out:
@@ -2080,4 +2335,15 @@ void batch_destroy(engine_t *e)
         arr_free(&audit_rows[i]);
     for (size_t i = 0; i < OUTBOX_COLS; i++)
         arr_free(&outbox_rows[i]);
+    for (size_t i = 0; i < INVOICE_COLS; i++)
+        arr_free(&invoice_rows[i]);
+    for (size_t i = 0; i < PAYMENT_COLS; i++)
+        arr_free(&payment_rows[i]);
+    for (size_t i = 0; i < APPLIED_COLS; i++)
+        arr_free(&applied_rows[i]);
+    for (size_t i = 0; i < MAX_COLS; i++)
+        arr_free(&case_cols[i]);
+    free(case_writes);
+    case_writes = NULL;
+    n_case_writes = cap_case_writes = 0;
 }
