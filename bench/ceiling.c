@@ -13,7 +13,8 @@
  *     ReminderDue-sized record per timer (acknowledged), then ZREMs the timers.
  *
  * Tables bench_ceiling_rows and bench_ceiling_audit are (re)created by `ingest`; the timer
- * set is DUNNING_TIMER_KEY's value + ":ceiling". Progress goes to stderr; the result is
+ * index's keys start with DUNNING_TIMER_KEY's value + ":ceiling", with DUNNING_TIMER_BUCKETS
+ * buckets (default as the engine's). Progress goes to stderr; the result is
  * one JSON line on stdout: events, seconds from the first to the last COMMIT, rate. */
 #include <getopt.h>
 #include <inttypes.h>
@@ -327,7 +328,10 @@ int main(int argc, char **argv)
         return 2;
     }
     if (dn_avro_init(errstr, sizeof(errstr)) < 0 || !(pg = dn_pg_new(dsn, errstr, sizeof(errstr))) ||
-        !(timers = dn_timers_new(redis, tkey, errstr, sizeof(errstr)))) {
+        !(timers = dn_timers_new(redis, tkey,
+                                 getenv("DUNNING_TIMER_BUCKETS") ? (unsigned)atol(getenv("DUNNING_TIMER_BUCKETS"))
+                                                                 : DN_TIMERS_DEFAULT_BUCKETS,
+                                 errstr, sizeof(errstr)))) {
         fprintf(stderr, "dn-bench-ceiling: cannot start: %s\n", errstr);
         goto out;
     }

@@ -104,7 +104,9 @@ int ctl_timers_rebuild(ctl_cfg_t *cfg)
 {
     char errstr[512];
     dn_pg_t *pg = dn_pg_new(cfg->common.pg_dsn, errstr, sizeof(errstr));
-    dn_timers_t *t = pg ? dn_timers_new(cfg->common.redis_url, cfg->timer_key, errstr, sizeof(errstr)) : NULL;
+    dn_timers_t *t =
+        pg ? dn_timers_new(cfg->common.redis_url, cfg->timer_key, (unsigned)cfg->timer_buckets, errstr, sizeof(errstr))
+           : NULL;
     if (!pg || !t) {
         fprintf(stderr, "dunningctl timers rebuild: %s\n", errstr);
         dn_pg_destroy(pg);

@@ -12,6 +12,7 @@
 typedef struct ctl_cfg {
     dn_common_cfg_t common;
     char *timer_key;
+    int64_t timer_buckets;
 } ctl_cfg_t;
 
 /* Publishes one JSON object as a framed record of the topic's schema. 0/-1 with errstr. */
@@ -26,6 +27,8 @@ int ctl_case_show(ctl_cfg_t *cfg, int argc, char **argv);
 int ctl_case_command(ctl_cfg_t *cfg, const char *command, int argc, char **argv);
 int ctl_timers_rebuild(ctl_cfg_t *cfg);
 int ctl_timers_stats(ctl_cfg_t *cfg, int argc, char **argv);
+/* timers get CASE_ID: the due time in ms; exit 1 (nothing printed) when there is no timer. */
+int ctl_timers_get(ctl_cfg_t *cfg, int argc, char **argv);
 /* pause|resume INVOICE|--customer ID ...: a CaseCommand per open case of the customer. */
 int ctl_pause_resume(ctl_cfg_t *cfg, const char *command, int argc, char **argv);
 int ctl_cases_list(ctl_cfg_t *cfg, int argc, char **argv);

@@ -15,7 +15,10 @@
 static const dn_cfg_entry_t config_table[] = {
     DN_CFG_COMMON(ctl_cfg_t),
     DN_CFG("DUNNING_TIMER_KEY", DN_CFG_STRING, "dunning:timers", 0, 0,
-           "Redis sorted set holding the timer index (timers rebuild).", ctl_cfg_t, timer_key),
+           "Prefix of the Redis keys of the timer index (timers rebuild, stats, get).", ctl_cfg_t, timer_key),
+    DN_CFG("DUNNING_TIMER_BUCKETS", DN_CFG_INT, "16384", 1, 4194304,
+           "Bucket count of the timer index: the engines' value (timers rebuild, stats, get).", ctl_cfg_t,
+           timer_buckets),
 };
 #define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))
 
@@ -47,6 +50,7 @@ static const char usage[] =
     "                                  per currency, and the share of each stage\n"
     "  timers rebuild                  restore every pending timer in Redis from PostgreSQL\n"
     "  timers stats [--json]           pending, due now, how overdue the oldest due timer is\n"
+    "  timers get CASE_ID              the case's timer in Redis: due time in ms (exit 1: none)\n"
     "  dlq list [--topic T] [--code C] [--json]\n"
     "                                  dead-lettered records with their reasons\n"
     "  dlq replay (--id ID ... | --code C | --topic T | --all)\n"
@@ -182,6 +186,8 @@ int main(int argc, char **argv)
         rc = ctl_timers_rebuild(&cfg);
     else if (strcmp(cmd, "timers") == 0 && argc > 2 && strcmp(argv[2], "stats") == 0)
         rc = ctl_timers_stats(&cfg, argc - 3, argv + 3);
+    else if (strcmp(cmd, "timers") == 0 && argc > 2 && strcmp(argv[2], "get") == 0)
+        rc = ctl_timers_get(&cfg, argc - 3, argv + 3);
     else if (strcmp(cmd, "dlq") == 0)
         rc = ctl_dlq(&cfg, argc - 2, argv + 2);
     else if (strcmp(cmd, "policy") == 0 && argc > 2 && strcmp(argv[2], "check") == 0)

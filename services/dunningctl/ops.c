@@ -94,7 +94,8 @@ int ctl_timers_stats(ctl_cfg_t *cfg, int argc, char **argv)
         return 2;
     }
     char errstr[512];
-    dn_timers_t *t = dn_timers_new(cfg->common.redis_url, cfg->timer_key, errstr, sizeof(errstr));
+    dn_timers_t *t =
+        dn_timers_new(cfg->common.redis_url, cfg->timer_key, (unsigned)cfg->timer_buckets, errstr, sizeof(errstr));
     if (!t) {
         fprintf(stderr, "dunningctl timers stats: %s\n", errstr);
         return 1;
@@ -120,9 +121,34 @@ int ctl_timers_stats(ctl_cfg_t *cfg, int argc, char **argv)
         printf("pending   %" PRId64 "\ndue now   %" PRId64 "\noverdue   %" PRId64
                " s (the oldest due timer)\nearliest  %s\nindex     %s\n",
                pending, due, overdue_s, next,
-               marker ? "built" : "marker missing: the engine will rebuild it (or dunningctl timers rebuild)");
+               marker ? "built"
+                      : "marker missing or another bucket count: the engine will rebuild it (or dunningctl timers "
+                        "rebuild)");
     dn_timers_destroy(t);
     return 0;
+}
+
+int ctl_timers_get(ctl_cfg_t *cfg, int argc, char **argv)
+{
+    if (argc != 1) {
+        fprintf(stderr, "usage: dunningctl timers get CASE_ID\n");
+        return 2;
+    }
+    char errstr[512];
+    dn_timers_t *t =
+        dn_timers_new(cfg->common.redis_url, cfg->timer_key, (unsigned)cfg->timer_buckets, errstr, sizeof(errstr));
+    if (!t) {
+        fprintf(stderr, "dunningctl timers get: %s\n", errstr);
+        return 1;
+    }
+    int64_t due = 0;
+    int found = dn_timers_get(t, argv[0], &due);
+    if (found < 0)
+        fprintf(stderr, "dunningctl timers get: %s\n", dn_timers_errstr(t));
+    else if (found)
+        printf("%" PRId64 "\n", due);
+    dn_timers_destroy(t);
+    return found == 1 ? 0 : 1;
 }
 
 /* Reads the dead-letter topic (up to its end now). Each element: the DeadLetter as JSON. */

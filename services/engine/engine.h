@@ -18,6 +18,7 @@ typedef struct engine_cfg {
     char *group;
     char *policy_file;
     char *timer_key;
+    int64_t timer_buckets;
     int64_t timer_lease_ms; /* real time */
     int64_t reconcile_ms;   /* how often to check that Redis still has the index */
     char *http_addr;        /* /healthz, /readyz, /metrics ("" = off) */

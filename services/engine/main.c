@@ -37,8 +37,14 @@ static const dn_cfg_entry_t config_table[] = {
            "Kafka consumer group of the engine instances.", engine_cfg_t, group),
     DN_CFG("DUNNING_POLICY_FILE", DN_CFG_STRING, "", 0, 0,
            "Policy file (default: $DUNNING_HOME/config/policies/default.yaml).", engine_cfg_t, policy_file),
-    DN_CFG("DUNNING_TIMER_KEY", DN_CFG_STRING, "dunning:timers", 0, 0, "Redis sorted set holding the timer index.",
+    DN_CFG("DUNNING_TIMER_KEY", DN_CFG_STRING, "dunning:timers", 0, 0,
+           "Prefix of the Redis keys of the timer index (KEY:b:N buckets, KEY:idx, KEY:count, KEY:built).",
            engine_cfg_t, timer_key),
+    DN_CFG("DUNNING_TIMER_BUCKETS", DN_CFG_INT, "16384", 1, 4194304,
+           "Small sorted sets the timer index is spread over; pick about pending timers / 64 (each bucket then stays "
+           "in Redis' compact listpack encoding). Every process sharing the index uses the same value; an engine "
+           "finding the index built with another count clears and rebuilds it.",
+           engine_cfg_t, timer_buckets),
     DN_CFG("DUNNING_TIMER_LEASE", DN_CFG_DURATION, "30s", 1000, 3600000,
            "Real time a claimed timer stays hidden from other instances before it can fire again.", engine_cfg_t,
            timer_lease_ms),
@@ -631,7 +637,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (!(e->pg = dn_pg_new(e->cfg.common.pg_dsn, errstr, sizeof(errstr))) ||
-        !(e->timers = dn_timers_new(e->cfg.common.redis_url, e->cfg.timer_key, errstr, sizeof(errstr))) ||
+        !(e->timers = dn_timers_new(e->cfg.common.redis_url, e->cfg.timer_key, (unsigned)e->cfg.timer_buckets, errstr,
+                                    sizeof(errstr))) ||
         !(e->producer = dn_kafka_producer_new(e->cfg.common.kafka_brokers, errstr, sizeof(errstr)))) {
         dn_log_error("cannot start", "detail", errstr, NULL);
         goto out;

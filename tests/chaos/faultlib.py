@@ -104,14 +104,23 @@ def timer_key(ctx):
     return ctx.env.get("DUNNING_TIMER_KEY") or "dunning:timers"
 
 
+# Every member of the bucketed timer index, reached through its index of buckets (a member
+# in a bucket the index does not list would never fire, so it does not count).
+INDEXED_MEMBERS = """local out = {}
+for _, b in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[2] .. b, 0, -1)) do out[#out + 1] = m end
+end
+return out"""
+
+
 def timers_rebuilt(ctx):
     """The engine rebuilt the Redis timer index: the marker key is back and every pending
-    timer of PostgreSQL (cases.next_action_at) is a member of the sorted set."""
+    timer of PostgreSQL (cases.next_action_at) is a member of a bucket the index lists."""
     key = timer_key(ctx)
     try:
         if ctx.redis("EXISTS", key + ":built").strip() != "1":
             return False
-        members = set(ctx.redis("ZRANGE", key, "0", "-1").split())
+        members = set(ctx.redis("EVAL", INDEXED_MEMBERS, "2", key + ":idx", key + ":b:").split())
     except Exception:  # noqa: BLE001 - Redis still away
         return False
     pending = set(ctx.psql("SELECT case_id FROM cases WHERE next_action_at IS NOT NULL").split())

@@ -185,3 +185,10 @@ step() {
     wait_eq 20 "outbox drained" 0 outbox_empty
 }
 case_field() { psql_q "SELECT $2 FROM cases WHERE tenant_id = '$TENANT' AND invoice_id = '$1'"; }
+# timer_of CASE_ID: the case's due time (ms) in the Redis timer index, empty when it has no
+# timer; prints "ERROR ..." (which no assertion expects) when Redis does not answer.
+timer_of() {
+    local out rc=0
+    out=$("$BIN/dunningctl" timers get "$1" 2>"$WORK/timer_of.err") || rc=$?
+    if [ $rc -ne 0 ] && [ -s "$WORK/timer_of.err" ]; then echo "ERROR $(cat "$WORK/timer_of.err")"; else echo "$out"; fi
+}

@@ -25,7 +25,7 @@ wait_eq 30 "the case, committed once" "C1:open" cases_summary
 assert_eq 1 "$(audit_count opened)" "audit rows 'opened' (the retry changed nothing)"
 case_id=$(case_field C1 case_id)
 wait_eq 20 "C1's timer in Redis" "$(($(date -u -d 2026-03-04 +%s) * 1000))" \
-    redis-cli -u "$DUNNING_REDIS_URL" ZSCORE dunning:timers "$case_id"
+    timer_of "$case_id"
 step 2026-03-04T08:00:00Z
 assert_eq "C1,1" "$(reminders | cut -d, -f1,2)" "the first reminder"
 grep -q '"timer index rebuilt from postgres".*"reason":"a commit.s outcome is unknown"' "$WORK/engine.log" ||

@@ -54,6 +54,6 @@ assert_eq "opened below_minimum" "$(audit_trail S)" "audit trail of S"
 assert_eq "open pre_due_reminded overdue overdue final_notice final_notice handed_over handed_over" \
     "$(consume_tenant dunning-case-events | jq -r 'select(.invoice_id == "W") | .to_state' | tr '\n' ' ' | sed 's/ $//')" \
     "case events of W (to_state, in order)"
-assert_eq 0 "$(redis-cli -u "$DUNNING_REDIS_URL" ZSCORE dunning:timers "$(case_field W case_id)" | wc -w)" \
+assert_eq "" "$(timer_of "$(case_field W case_id)")" \
     "timer of W removed from Redis"
 log "PASS"

@@ -86,7 +86,8 @@ assert_eq 3 "$(my_mails)" "messages the AUTH-only SMTP server accepted"
 assert_eq 0 "$(grep -c '"ok": false' "$WORK/smtp-server.log")" "failed SMTP logins"
 grep -q '"msg": "auth".*"user": "dunning".*"ok": true' "$WORK/smtp-server.log" || fail "sender-email did not log in"
 # The engine's timer index lives in the AUTH-only Redis: W's one pending timer.
-assert_eq 1 "$(REDISCLI_AUTH="$REDIS_PW" redis-cli -p "$RPORT" zcard dunning:timers)" "timers in the password-protected redis"
+assert_eq 1 "$(DUNNING_REDIS_URL="$REDIS_URL" "$BIN/dunningctl" timers stats --json | jq .pending)" \
+    "timers in the password-protected redis"
 wait_until 20 "the dead letter" '[ "$(consume dead-letter | grep -c .)" -gt "$DL_BEFORE" ]'
 
 # Where secrets must not be: logs, dead letters, database rows, the HTTP endpoints.
