@@ -241,9 +241,9 @@ static int scan_value(scan_t *s, avro_schema_t sc)
 
 int dn_avro_decode(const void *buf, size_t len, const char *expect_name, avro_value_t *out, dn_avro_err_t *err)
 {
-    int32_t id;
-    const void *body;
-    size_t body_len;
+    int32_t id = 0; /* set by dn_avro_frame_read; initialised for GCC -O3's sake */
+    const void *body = NULL;
+    size_t body_len = 0;
     if (dn_avro_frame_read(buf, len, &id, &body, &body_len, err) < 0)
         return -1;
     loaded_t *w = by_id(id);
@@ -490,12 +490,25 @@ static int field_from_value(const dn_field_desc_t *f, avro_value_t *fv, void *ou
     return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: unsupported kind", path);
 }
 
+/* prefix.name into path (for error messages; built for every field, so no printf). */
+static void join_path(char *path, size_t size, const char *prefix, const char *name)
+{
+    size_t a = strlen(prefix), b = strlen(name), dot = a > 0;
+    if (a + dot + b >= size) {
+        snprintf(path, size, "%s%s%s", prefix, dot ? "." : "", name);
+        return;
+    }
+    memcpy(path, prefix, a);
+    path[a] = '.';
+    memcpy(path + a + dot, name, b + 1);
+}
+
 static int from_value(const dn_record_desc_t *d, avro_value_t *v, void *out, const char *prefix, dn_avro_err_t *err)
 {
     for (size_t i = 0; i < d->nfields; i++) {
         const dn_field_desc_t *f = &d->fields[i];
         char path[256];
-        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", f->name);
+        join_path(path, sizeof(path), prefix, f->name);
         avro_value_t fv;
         if (avro_value_get_by_name(v, f->name, &fv, NULL))
             return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: missing from the record", path);

@@ -324,6 +324,17 @@ int dn_pg_defer(dn_pg_t *pg, const char *sql, int nparams, const char *const *pa
     return 0;
 }
 
+int dn_pg_push(dn_pg_t *pg)
+{
+    if (!pg->deferred || !pg->conn)
+        return 0;
+    if (PQflush(pg->conn) != 0) {
+        set_err(pg, "send", NULL);
+        return -1;
+    }
+    return 0;
+}
+
 PGresult *dn_pg_query_bin(dn_pg_t *pg, const char *sql, int nparams, const char *const *params, const int *lengths,
                           const int *formats)
 {

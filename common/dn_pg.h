@@ -34,6 +34,10 @@ int dn_pg_defer(dn_pg_t *pg, const char *sql, int nparams, const char *const *pa
                 const int *formats);
 /* Reads the results of the deferred statements. 0, or -1 with the first failure kept. */
 int dn_pg_flush(dn_pg_t *pg);
+/* Sends the deferred statements buffered so far without waiting for their results, so
+ * the server works on them while the caller goes on (libpq keeps up to 64 KiB of a
+ * pipeline unsent otherwise). 0/-1. */
+int dn_pg_push(dn_pg_t *pg);
 int dn_pg_begin(dn_pg_t *pg);
 int dn_pg_commit(dn_pg_t *pg);
 void dn_pg_rollback(dn_pg_t *pg); /* best effort */

@@ -53,7 +53,8 @@ typedef struct engine {
     dn_pg_t *pg;
     dn_timers_t *timers;
     dn_kafka_consumer_t *consumer;
-    dn_kafka_producer_t *producer;
+    dn_kafka_producer_t *producer; /* the relay thread's (dn_relay) */
+    struct dn_relay *relay;
     timer_op_t *ops;
     size_t nops, ops_cap;
     int redis_stale;          /* re-add every timer from PostgreSQL at the next reconcile pass */
@@ -74,7 +75,7 @@ typedef struct engine {
      * back and done record by record, never continued with the database's answers (the
      * batch's event ids are already in processed_events). */
     int batch_failed;
-    int buffering;         /* audit and outbox rows are buffered and written per table (handlers.c) */
+    int buffering;          /* audit and outbox rows are buffered and written per table (handlers.c) */
     PGresult *batch_cases;  /* the cases the batch names, locked, with their invoice's source */
     PGresult *batch_lookup; /* handle_prefetch's answer: the waiting payments of the batch's invoices */
 } engine_t;

@@ -250,9 +250,10 @@ typedef struct pg_array {
     size_t n;
 } pg_array_t;
 
-static int arr_add(pg_array_t *a, const char *v)
+/* Room for `more` bytes after the literal (and its closing "}" and NUL). 0/-1. */
+static int arr_reserve(pg_array_t *a, size_t more)
 {
-    size_t need = a->len + 2 * strlen(v) + 8;
+    size_t need = a->len + more + 8;
     if (need > a->cap) {
         size_t cap = a->cap ? a->cap : 4096;
         while (cap < need)
@@ -263,12 +264,43 @@ static int arr_add(pg_array_t *a, const char *v)
         a->s = grown;
         a->cap = cap;
     }
+    return 0;
+}
+
+static int arr_add(pg_array_t *a, const char *v)
+{
+    size_t len = strlen(v);
+    if (arr_reserve(a, 2 * len) < 0)
+        return -1;
     a->s[a->len++] = a->n++ ? ',' : '{';
     a->s[a->len++] = '"';
-    for (; *v; v++) {
-        if (*v == '"' || *v == '\\')
+    while (*v) { /* copied in runs; '"' and '\\' escaped */
+        size_t run = strcspn(v, "\"\\");
+        memcpy(a->s + a->len, v, run);
+        a->len += run;
+        v += run;
+        if (*v) {
             a->s[a->len++] = '\\';
-        a->s[a->len++] = *v;
+            a->s[a->len++] = *v++;
+        }
+    }
+    a->s[a->len++] = '"';
+    a->s[a->len] = '\0';
+    return 0;
+}
+
+/* A bytea element: "\\x" and the hex digits, written straight into the literal. 0/-1. */
+static int arr_add_hex(pg_array_t *a, const void *value, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (arr_reserve(a, 2 * len + 8) < 0)
+        return -1;
+    a->s[a->len++] = a->n++ ? ',' : '{';
+    memcpy(a->s + a->len, "\"\\\\x", 4);
+    a->len += 4;
+    for (size_t i = 0; i < len; i++) {
+        a->s[a->len++] = hex[((const unsigned char *)value)[i] >> 4];
+        a->s[a->len++] = hex[((const unsigned char *)value)[i] & 15];
     }
     a->s[a->len++] = '"';
     a->s[a->len] = '\0';
@@ -325,16 +357,19 @@ enum { CASE_UPDATE_COLS = 26, CASE_INSERT_COLS = 33, MAX_COLS = 33 };
 static pg_array_t audit_rows[AUDIT_COLS], outbox_rows[OUTBOX_COLS], invoice_rows[INVOICE_COLS],
     payment_rows[PAYMENT_COLS], applied_rows[APPLIED_COLS], case_cols[MAX_COLS];
 
-/* A case the batch wrote: its latest state. Found by "w:<case id>" in the batch map. */
+/* A case the batch wrote: its latest state, found by "w:<case id>" in the batch map. It
+ * stays after a flush (the batch holds the row's lock, so it is what the database has)
+ * and answers load_case without a round trip. */
 typedef struct case_write {
     case_row_t c;
-    int is_new;       /* not in the database yet: inserted at the flush */
-    int64_t at;       /* updated_at */
-    int64_t opened;   /* opened_at, for a new case */
+    int is_new;        /* not in the database yet: inserted at the flush */
+    int dirty;         /* changed since the last flush */
+    int64_t at;        /* updated_at */
+    int64_t opened;    /* opened_at, for a new case */
     char resolved[48]; /* resolved_reason to set ("" = keep) */
 } case_write_t;
 static case_write_t *case_writes;
-static size_t n_case_writes, cap_case_writes;
+static size_t n_case_writes, cap_case_writes, n_dirty_cases;
 
 static void drop_writes(void)
 {
@@ -348,13 +383,15 @@ static void drop_writes(void)
         arr_clear(&payment_rows[i]);
     for (size_t i = 0; i < APPLIED_COLS; i++)
         arr_clear(&applied_rows[i]);
-    n_case_writes = 0;
+    for (size_t i = 0; i < MAX_COLS; i++)
+        arr_clear(&case_cols[i]);
+    n_case_writes = n_dirty_cases = 0;
 }
 
 static int writes_pending(void)
 {
     return audit_rows[0].n || outbox_rows[0].n || invoice_rows[0].n || payment_rows[0].n || applied_rows[0].n ||
-           n_case_writes;
+           n_dirty_cases;
 }
 
 static int buffer_row(engine_t *e, pg_array_t *cols, size_t ncols, const char *const *values)
@@ -443,7 +480,7 @@ static int flush_cases(engine_t *e)
         int is_new = pass == 0;
         for (size_t i = 0; i < n_case_writes; i++) {
             const case_write_t *w = &case_writes[i];
-            if (w->is_new != is_new)
+            if (!w->dirty || w->is_new != is_new)
                 continue;
             case_text_t t;
             char amount[24], opened[40];
@@ -451,8 +488,8 @@ static int flush_cases(engine_t *e)
             case_params(&w->c, w->resolved[0] ? w->resolved : NULL, w->at, &t, v);
             fmt_i64(amount, sizeof(amount), w->c.amount);
             dn_time_format(w->opened, opened, sizeof(opened));
-            const char *extra[] = {w->c.tenant_id, w->c.invoice_id, w->c.customer_id, w->c.policy,
-                                   amount,         w->c.currency,   opened};
+            const char *extra[] = {w->c.tenant_id, w->c.invoice_id, w->c.customer_id, w->c.policy, amount,
+                                   w->c.currency,  opened};
             memcpy(v + CASE_UPDATE_COLS, extra, sizeof(extra));
             if (buffer_row(e, case_cols, is_new ? CASE_INSERT_COLS : CASE_UPDATE_COLS, v) < 0)
                 return -1;
@@ -489,14 +526,13 @@ static int flush_cases(engine_t *e)
                                  "rb, ld, pf, pr, pu, rp, rf) WHERE c.case_id = u.id") < 0)
             return -1;
     }
-    /* Flushed: from now on the database has them (forget_case made the batch ask it). */
+    /* Sent: the database has them now; a later change is an UPDATE. */
     for (size_t i = 0; i < n_case_writes; i++) {
-        char key[64];
-        uuid_key(key, sizeof(key), 'w', case_writes[i].c.case_id);
-        if (batch_map_put(e->batch, key, -1) < 0)
-            return -1;
+        case_write_t *w = &case_writes[i];
+        w->is_new = w->dirty = 0;
+        w->resolved[0] = '\0';
     }
-    n_case_writes = 0;
+    n_dirty_cases = 0;
     return 0;
 }
 
@@ -555,23 +591,6 @@ static PGresult *query_bin(engine_t *e, const char *sql, int n, const char *cons
     return dn_pg_query_bin(e->pg, sql, n, params, lengths, formats);
 }
 
-/* bytea as the text PostgreSQL reads ("\x" and hex digits), malloc'd; NULL out of memory. */
-static char *hex_text(const void *value, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    char *text = malloc(2 * len + 3);
-    if (!text)
-        return NULL;
-    text[0] = '\\';
-    text[1] = 'x';
-    for (size_t i = 0; i < len; i++) {
-        text[2 + 2 * i] = hex[((const unsigned char *)value)[i] >> 4];
-        text[3 + 2 * i] = hex[((const unsigned char *)value)[i] & 15];
-    }
-    text[2 + 2 * len] = '\0';
-    return text;
-}
-
 /* The batch's buffered state of a case, or NULL. */
 static case_write_t *case_written(engine_t *e, const char *case_id)
 {
@@ -609,6 +628,10 @@ static int case_buffer(engine_t *e, const case_row_t *c, const char *resolved_re
         w->is_new = is_new;
         w->opened = now;
     }
+    if (!w->dirty) {
+        w->dirty = 1;
+        n_dirty_cases++;
+    }
     w->c = *c;
     w->at = now;
     if (resolved_reason)
@@ -622,15 +645,12 @@ static int outbox_add(engine_t *e, const char *event_id, const char *topic, cons
 {
     if (!e->buffering)
         return dn_outbox_add(e->pg, event_id, topic, key, value, value_len);
-    char *text = hex_text(value, value_len);
-    if (!text) {
-        e->batch_failed = 1;
+    if (arr_add(&outbox_rows[0], event_id) < 0 || arr_add(&outbox_rows[1], topic) < 0 ||
+        arr_add(&outbox_rows[2], key) < 0 || arr_add_hex(&outbox_rows[3], value, value_len) < 0) {
+        e->batch_failed = 1; /* the columns no longer line up: never flush them */
         return -1;
     }
-    const char *row[] = {event_id, topic, key, text};
-    int rc = buffer_row(e, outbox_rows, OUTBOX_COLS, row);
-    free(text);
-    return rc;
+    return 0;
 }
 
 /* Loads and row-locks a case. 1 found, 0 none, -1 database error. */
@@ -675,15 +695,16 @@ static int save_case(engine_t *e, const case_row_t *c, const char *resolved_reas
         case_text_t t;
         const char *params[CASE_UPDATE_COLS];
         case_params(c, resolved_reason, now, &t, params);
-        if (dn_pg_defer(e->pg,
-                        "UPDATE cases SET state = $2, stage = $3, paid_minor = $4, outstanding_minor = $5, fee_minor = "
-                        "$6, interest_minor = $7, next_stage = $8, next_action_at = $9, resolved_reason = coalesce($10, "
-                        "resolved_reason), updated_at = $11, fees_charged_minor = $12, interest_micro = $13, "
-                        "interest_through = $14, interest_paid_minor = $15, credited_minor = $16, overpaid_minor = "
-                        "$17, next_action = $18, retry_attempt = $19, retry_base_at = $20, last_decline_code = $21, "
-                        "paused_from = $22, pause_reason = $23, paused_until = $24, retry_payment_id = $25, "
-                        "retry_from = $26 WHERE case_id = $1",
-                        CASE_UPDATE_COLS, params, NULL, NULL) < 0)
+        if (dn_pg_defer(
+                e->pg,
+                "UPDATE cases SET state = $2, stage = $3, paid_minor = $4, outstanding_minor = $5, fee_minor = "
+                "$6, interest_minor = $7, next_stage = $8, next_action_at = $9, resolved_reason = coalesce($10, "
+                "resolved_reason), updated_at = $11, fees_charged_minor = $12, interest_micro = $13, "
+                "interest_through = $14, interest_paid_minor = $15, credited_minor = $16, overpaid_minor = "
+                "$17, next_action = $18, retry_attempt = $19, retry_base_at = $20, last_decline_code = $21, "
+                "paused_from = $22, pause_reason = $23, paused_until = $24, retry_payment_id = $25, "
+                "retry_from = $26 WHERE case_id = $1",
+                CASE_UPDATE_COLS, params, NULL, NULL) < 0)
             return -1;
     }
     engine_timer_op(e, c->case_id, c->next_action_ms >= 0 ? c->next_action_ms : -1);
@@ -1033,25 +1054,21 @@ static int handle_invoice(engine_t *e, const void *payload, size_t len)
     if (flags >= 0 && !(flags & INV_EXISTS)) {
         /* The batch's lookup says it is new: no answer to wait for. Should it exist after
          * all, the insert fails and the batch is done again record by record. */
-        char *source = hex_text(payload, len);
-        const char *row[INVOICE_COLS];
-        memcpy(row, params, sizeof(row));
-        row[12] = source;
-        if (!source || buffer_row(e, invoice_rows, INVOICE_COLS, row) < 0) {
-            free(source);
-            e->batch_failed = 1;
-            rc = H_DBERR;
-            goto out;
-        }
-        free(source);
+        for (size_t i = 0; i < INVOICE_COLS; i++)
+            if ((i == 12 ? arr_add_hex(&invoice_rows[i], payload, len) : arr_add_opt(&invoice_rows[i], params[i])) <
+                0) {
+                e->batch_failed = 1;
+                rc = H_DBERR;
+                goto out;
+            }
         invoice_mark(e, v.tenant_id, v.invoice_id, INV_EXISTS);
     } else
         r = query_bin(e,
-                            "INSERT INTO invoices (tenant_id, invoice_id, customer_id, invoice_number, "
-                            "amount_minor, currency, issue_date, due_date, policy, customer_segment, "
-                            "payment_link, contact, source, issued_event_id, issued_at) VALUES ($1, $2, $3, $4, "
-                            "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING RETURNING 1",
-                            15, params, lengths, formats);
+                      "INSERT INTO invoices (tenant_id, invoice_id, customer_id, invoice_number, "
+                      "amount_minor, currency, issue_date, due_date, policy, customer_segment, "
+                      "payment_link, contact, source, issued_event_id, issued_at) VALUES ($1, $2, $3, $4, "
+                      "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING RETURNING 1",
+                      15, params, lengths, formats);
     if (flags < 0 || (flags & INV_EXISTS)) {
         if (!r) {
             rc = H_DBERR;
@@ -1065,8 +1082,8 @@ static int handle_invoice(engine_t *e, const void *payload, size_t len)
         const char *kp[] = {v.tenant_id, v.invoice_id, amount, v.currency, due};
         r = query(e,
                   "SELECT amount_minor = $3::bigint AND currency = $4 AND due_date = $5::date FROM invoices "
-                        "WHERE tenant_id = $1 AND invoice_id = $2",
-                        5, kp);
+                  "WHERE tenant_id = $1 AND invoice_id = $2",
+                  5, kp);
         if (!r) {
             rc = H_DBERR;
             goto out;
@@ -1225,9 +1242,9 @@ static int handle_payment(engine_t *e, const void *payload, size_t len)
     } else {
         PGresult *r = query(e,
                             "INSERT INTO payments (tenant_id, payment_id, invoice_id, customer_id, "
-                                  "amount_minor, currency, method, event_id, received_at, applied) VALUES ($1, $2, "
-                                  "$3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING 1",
-                                  10, pp);
+                            "amount_minor, currency, method, event_id, received_at, applied) VALUES ($1, $2, "
+                            "$3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING 1",
+                            10, pp);
         if (!r) {
             rc = H_DBERR;
             goto out;
@@ -1317,8 +1334,7 @@ static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol,
     if (row >= 0) {
         source = PQgetvalue(e->batch_cases, row, CASE_SOURCE_COL); /* locked and read with the case */
     } else {
-        r = query_bin(e, "SELECT source FROM invoices WHERE tenant_id = $1 AND invoice_id = $2", 2, params,
-                            NULL, NULL);
+        r = query_bin(e, "SELECT source FROM invoices WHERE tenant_id = $1 AND invoice_id = $2", 2, params, NULL, NULL);
         if (!r || PQntuples(r) != 1)
             goto out;
         source = PQgetvalue(r, 0, 0);

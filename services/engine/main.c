@@ -1,14 +1,15 @@
 /* dunning-engine: consumes invoice, payment, failed-charge, case-command and reminder-outcome events, keeps each case
  * in PostgreSQL, fires due stages from the Redis timer index, and publishes through the outbox.
  *
- * One thread, one loop:
+ * One loop:
  *   1. poll a batch of input records; handle them in ONE transaction (a savepoint
  *      per record: a record the database rejects is dead-lettered alone); COMMIT;
  *      then apply the timer changes to Redis; then commit the Kafka offsets;
  *   2. claim due timers (atomically, with a lease) and fire them the same way;
- *   3. relay the outbox to Kafka;
- *   4. every few seconds check that Redis still holds the index, else rebuild it;
- *   5. every DUNNING_METRICS_INTERVAL refresh the gauges read from Redis and PostgreSQL.
+ *   3. every few seconds check that Redis still holds the index, else rebuild it;
+ *   4. every DUNNING_METRICS_INTERVAL refresh the gauges read from Redis and PostgreSQL.
+ * The outbox relay runs beside it (dn_relay: its own thread and connection), kicked
+ * after every COMMIT, so publishing one batch's events overlaps with the next batch.
  *
  * Operations endpoint (dn_http, its own thread): /healthz, /readyz (kafka, postgres,
  * redis) and /metrics. Counters caused by a transaction (records consumed, dead letters,
@@ -27,6 +28,7 @@
 #include "dn_log.h"
 #include "dn_metrics.h"
 #include "dn_outbox.h"
+#include "dn_relay.h"
 #include "dn_signal.h"
 #include "dn_topics.h"
 #include "engine.h"
@@ -386,6 +388,10 @@ static int item_timer(engine_t *e, void *item, int64_t now)
     return fire_timer(e, item, now);
 }
 
+/* On the fast path the buffered rows are sent every FLUSH_EVERY items (not waited for):
+ * PostgreSQL writes them while the engine handles the next items. */
+enum { FLUSH_EVERY = 100 };
+
 /* Runs fn over every item in one transaction, retrying the whole transaction on
  * retriable database errors. The first attempt runs the items back to back (the fast
  * path: no savepoints, two round trips per item fewer and no subtransactions). If an item
@@ -422,6 +428,9 @@ static int run_transaction(engine_t *e, void **items, size_t n, item_fn fn, cons
             /* With savepoints, the item's pipelined statements must be done before its
              * savepoint is released: their failure is the item's. */
             if (careful && rc != H_DBERR && dn_pg_flush(e->pg) < 0)
+                rc = H_DBERR;
+            if (!careful && rc == H_OK && (i + 1) % FLUSH_EVERY == 0 && i + 1 < n &&
+                (engine_flush_writes(e) < 0 || dn_pg_push(e->pg) < 0))
                 rc = H_DBERR;
             if (!careful && (rc == ITEM_REDO || e->batch_failed || (rc == H_DBERR && !dn_pg_retriable(e->pg)))) {
                 redo = 1;
@@ -469,6 +478,8 @@ static int run_transaction(engine_t *e, void **items, size_t n, item_fn fn, cons
         batch_reset(e);
         e->buffering = 0;
         if (ok && dn_pg_commit(e->pg) == 0) {
+            if (e->relay)
+                dn_relay_kick(e->relay);
             atomic_store(&pg_ok, 1);
             apply_notes(e);
             return 0;
@@ -530,19 +541,9 @@ static void fire_due_timers(engine_t *e)
 }
 
 /* Outbox rows published and deleted per relay transaction: a storm's reminders go out in
- * a few large batches rather than many small ones. */
-enum { RELAY_BATCH = 5000 };
-
-static void relay(engine_t *e)
-{
-    for (int rounds = 0; rounds < 20; rounds++) {
-        int n = dn_outbox_relay(e->pg, e->producer, RELAY_BATCH, 10000);
-        if (n > 0)
-            dn_metrics_add(M.relayed, NULL, n);
-        if (n < RELAY_BATCH)
-            return;
-    }
-}
+ * a few large batches rather than many small ones. The relay runs on its own thread and
+ * connection (dn_relay), kicked after every commit. */
+enum { RELAY_BATCH = 5000, RELAY_IDLE_MS = 200 };
 
 static int run(engine_t *e)
 {
@@ -564,8 +565,6 @@ static int run(engine_t *e)
         }
         reconcile_if_needed(e, &next_check);
         fire_due_timers(e);
-        relay(e);
-        dn_kafka_producer_poll(e->producer);
         refresh_gauges(e, &next_refresh);
     }
     free(msgs);
@@ -660,6 +659,12 @@ int main(int argc, char **argv)
         dn_log_error("cannot start", "detail", errstr, NULL);
         goto out;
     }
+    if (!(e->relay = dn_relay_start(e->cfg.common.pg_dsn, e->producer, RELAY_BATCH, RELAY_IDLE_MS, M.relayed, errstr,
+                                    sizeof(errstr)))) {
+        dn_log_error("cannot start", "detail", errstr, NULL);
+        status = 1;
+        goto out;
+    }
     dn_log_info("started", "group", e->cfg.group, "policies", policy_path, NULL);
     status = run(e);
     dn_log_info("stopping", NULL);
@@ -669,8 +674,7 @@ out:
      * HTTP endpoint goes first: its checks and the lag gauge read the consumer. */
     dn_http_destroy(http);
     dn_kafka_consumer_destroy(e->consumer);
-    if (e->producer && e->pg && status == 0)
-        relay(e);
+    dn_relay_stop(e->relay); /* publishes what the outbox holds */
     dn_kafka_producer_destroy(e->producer, (int)e->cfg.common.shutdown_ms);
     dn_timers_destroy(e->timers);
     dn_pg_destroy(e->pg);
