@@ -75,7 +75,7 @@ typedef struct engine {
      * back and done record by record, never continued with the database's answers (the
      * batch's event ids are already in processed_events). */
     int batch_failed;
-    int buffering;          /* audit and outbox rows are buffered and written per table (handlers.c) */
+    int buffering;          /* the fast path: rows are buffered and written per table (handlers.c) */
     PGresult *batch_cases;  /* the cases the batch names, locked, with their invoice's source */
     PGresult *batch_lookup; /* handle_prefetch's answer: the waiting payments of the batch's invoices */
 } engine_t;
@@ -99,7 +99,8 @@ int fire_prefetch(engine_t *e, char *const *case_ids, size_t n);
 /* Forgets what the prefetches remembered and the buffered rows (a rollback). */
 void batch_reset(engine_t *e);
 void batch_destroy(engine_t *e);
-/* Sends the buffered audit and outbox rows, one deferred INSERT per table. 0/-1. */
+/* Sends the buffered rows (invoices, cases, payments, audit, outbox), one deferred
+ * statement per table, without waiting for them. 0/-1. */
 int engine_flush_writes(engine_t *e);
 /* validate.c (with the input checks, validate.h): sets reject_code and reject_reason. */
 int reject(engine_t *e, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

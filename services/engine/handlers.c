@@ -1331,7 +1331,7 @@ static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol,
     const char *params[] = {c->tenant_id, c->invoice_id};
     const char *source;
     int row = cached_case(e, c->case_id);
-    if (row >= 0) {
+    if (row >= 0 && !PQgetisnull(e->batch_cases, row, CASE_SOURCE_COL)) {
         source = PQgetvalue(e->batch_cases, row, CASE_SOURCE_COL); /* locked and read with the case */
     } else {
         r = query_bin(e, "SELECT source FROM invoices WHERE tenant_id = $1 AND invoice_id = $2", 2, params, NULL, NULL);
@@ -2175,15 +2175,17 @@ static int record_ids(const rd_kafka_message_t *m, record_ids_t *out)
     }
 }
 
-/* Locks and loads the cases named in `ids` (a PostgreSQL uuid[] literal) with their
- * invoices' source records into e->batch_cases, and maps "c:<case id>" to the rows. */
-static int load_cases(engine_t *e, pg_array_t *ids)
+/* Locks and loads the cases named in `ids` (a PostgreSQL uuid[] literal) into
+ * e->batch_cases, with their invoices' source records (the contact snapshot) if
+ * with_source (timers: each one emits a reminder; records rarely do, and emit_reminders
+ * reads the source itself when the row has none), and maps "c:<case id>" to the rows. */
+static int load_cases(engine_t *e, pg_array_t *ids, int with_source)
 {
     char sql[2048];
     snprintf(sql, sizeof(sql),
-             "SELECT %s, i.source FROM cases c JOIN invoices i USING (tenant_id, invoice_id) "
+             "SELECT %s, %s FROM cases c JOIN invoices i USING (tenant_id, invoice_id) "
              "WHERE c.case_id = ANY($1::uuid[]) ORDER BY c.case_id FOR UPDATE OF c",
-             case_columns);
+             case_columns, with_source ? "i.source" : "NULL::bytea");
     const char *params[] = {arr_text(ids)};
     if (!(e->batch_cases = dn_pg_query(e->pg, sql, 1, params)))
         return -1;
@@ -2290,7 +2292,7 @@ int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n)
                                                 : INV_HELD)) < 0)
             goto out;
     }
-    if (cases.n > 0 && load_cases(e, &cases) < 0)
+    if (cases.n > 0 && load_cases(e, &cases, 0) < 0)
         goto out;
     e->batch_lookup = r; /* the waiting payments' rows, for handle_invoice */
     r = NULL;
@@ -2331,7 +2333,7 @@ int fire_prefetch(engine_t *e, char *const *case_ids, size_t n)
         rc = H_OK;
         goto out;
     }
-    if (load_cases(e, &ids) < 0)
+    if (load_cases(e, &ids, 1) < 0)
         goto out;
     e->prefetched = 1;
     rc = H_OK;
