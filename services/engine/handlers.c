@@ -13,6 +13,7 @@
 #include "dn_currency.h"
 #include "dn_log.h"
 #include "dn_outbox.h"
+#include "dn_pgarray.h"
 #include "dn_topics.h"
 #include "engine.h"
 #include "fsm.h"
@@ -243,105 +244,6 @@ void batch_reset(engine_t *e)
     e->batch_failed = 0;
 }
 
-/* A PostgreSQL array literal being built. */
-typedef struct pg_array {
-    char *s;
-    size_t len, cap;
-    size_t n;
-} pg_array_t;
-
-/* Room for `more` bytes after the literal (and its closing "}" and NUL). 0/-1. */
-static int arr_reserve(pg_array_t *a, size_t more)
-{
-    size_t need = a->len + more + 8;
-    if (need > a->cap) {
-        size_t cap = a->cap ? a->cap : 4096;
-        while (cap < need)
-            cap *= 2;
-        char *grown = realloc(a->s, cap);
-        if (!grown)
-            return -1;
-        a->s = grown;
-        a->cap = cap;
-    }
-    return 0;
-}
-
-static int arr_add(pg_array_t *a, const char *v)
-{
-    size_t len = strlen(v);
-    if (arr_reserve(a, 2 * len) < 0)
-        return -1;
-    a->s[a->len++] = a->n++ ? ',' : '{';
-    a->s[a->len++] = '"';
-    while (*v) { /* copied in runs; '"' and '\\' escaped */
-        size_t run = strcspn(v, "\"\\");
-        memcpy(a->s + a->len, v, run);
-        a->len += run;
-        v += run;
-        if (*v) {
-            a->s[a->len++] = '\\';
-            a->s[a->len++] = *v++;
-        }
-    }
-    a->s[a->len++] = '"';
-    a->s[a->len] = '\0';
-    return 0;
-}
-
-/* A bytea element: "\\x" and the hex digits, written straight into the literal. 0/-1. */
-static int arr_add_hex(pg_array_t *a, const void *value, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    if (arr_reserve(a, 2 * len + 8) < 0)
-        return -1;
-    a->s[a->len++] = a->n++ ? ',' : '{';
-    memcpy(a->s + a->len, "\"\\\\x", 4);
-    a->len += 4;
-    for (size_t i = 0; i < len; i++) {
-        a->s[a->len++] = hex[((const unsigned char *)value)[i] >> 4];
-        a->s[a->len++] = hex[((const unsigned char *)value)[i] & 15];
-    }
-    a->s[a->len++] = '"';
-    a->s[a->len] = '\0';
-    return 0;
-}
-
-/* The finished literal ("{}" when empty). */
-static const char *arr_text(pg_array_t *a)
-{
-    if (a->n == 0)
-        return "{}";
-    a->s[a->len] = '}';
-    a->s[a->len + 1] = '\0';
-    return a->s;
-}
-
-static void arr_free(pg_array_t *a)
-{
-    free(a->s);
-    *a = (pg_array_t){0};
-}
-
-/* NULL for a NULL value. */
-static int arr_add_opt(pg_array_t *a, const char *v)
-{
-    if (v)
-        return arr_add(a, v);
-    if (arr_add(a, "") < 0)
-        return -1;
-    memcpy(a->s + a->len - 2, "NULL", 4); /* the two quotes become NULL, unquoted */
-    a->len += 2;
-    a->s[a->len] = '\0';
-    return 0;
-}
-
-static void arr_clear(pg_array_t *a)
-{
-    a->len = 0;
-    a->n = 0;
-}
-
 /* ---- multi-row writes: the rows of the batch in hand ----
  *
  * On the fast path (e->buffering) the handlers append their rows here instead of sending
@@ -354,7 +256,7 @@ static void arr_clear(pg_array_t *a)
 
 enum { AUDIT_COLS = 12, OUTBOX_COLS = 4, INVOICE_COLS = 15, PAYMENT_COLS = 10, APPLIED_COLS = 2 };
 enum { CASE_UPDATE_COLS = 26, CASE_INSERT_COLS = 33, MAX_COLS = 33 };
-static pg_array_t audit_rows[AUDIT_COLS], outbox_rows[OUTBOX_COLS], invoice_rows[INVOICE_COLS],
+static dn_pgarray_t audit_rows[AUDIT_COLS], outbox_rows[OUTBOX_COLS], invoice_rows[INVOICE_COLS],
     payment_rows[PAYMENT_COLS], applied_rows[APPLIED_COLS], case_cols[MAX_COLS];
 
 /* A case the batch wrote: its latest state, found by "w:<case id>" in the batch map. It
@@ -374,17 +276,17 @@ static size_t n_case_writes, cap_case_writes, n_dirty_cases;
 static void drop_writes(void)
 {
     for (size_t i = 0; i < AUDIT_COLS; i++)
-        arr_clear(&audit_rows[i]);
+        dn_pgarray_clear(&audit_rows[i]);
     for (size_t i = 0; i < OUTBOX_COLS; i++)
-        arr_clear(&outbox_rows[i]);
+        dn_pgarray_clear(&outbox_rows[i]);
     for (size_t i = 0; i < INVOICE_COLS; i++)
-        arr_clear(&invoice_rows[i]);
+        dn_pgarray_clear(&invoice_rows[i]);
     for (size_t i = 0; i < PAYMENT_COLS; i++)
-        arr_clear(&payment_rows[i]);
+        dn_pgarray_clear(&payment_rows[i]);
     for (size_t i = 0; i < APPLIED_COLS; i++)
-        arr_clear(&applied_rows[i]);
+        dn_pgarray_clear(&applied_rows[i]);
     for (size_t i = 0; i < MAX_COLS; i++)
-        arr_clear(&case_cols[i]);
+        dn_pgarray_clear(&case_cols[i]);
     n_case_writes = n_dirty_cases = 0;
 }
 
@@ -394,26 +296,31 @@ static int writes_pending(void)
            n_dirty_cases;
 }
 
-static int buffer_row(engine_t *e, pg_array_t *cols, size_t ncols, const char *const *values)
+static int buffer_row(engine_t *e, dn_pgarray_t *cols, size_t ncols, const char *const *values)
 {
     for (size_t i = 0; i < ncols; i++)
-        if (arr_add_opt(&cols[i], values[i]) < 0) {
+        if (dn_pgarray_add(&cols[i], values[i]) < 0) {
             e->batch_failed = 1; /* the columns no longer line up: never flush them */
             return -1;
         }
     return 0;
 }
 
-static int flush_table(engine_t *e, pg_array_t *cols, size_t ncols, const char *sql)
+static int flush_table(engine_t *e, dn_pgarray_t *cols, size_t ncols, const char *sql)
 {
     if (cols[0].n == 0)
         return 0;
     const char *params[MAX_COLS];
+    int rc = 0;
     for (size_t i = 0; i < ncols; i++)
-        params[i] = arr_text(&cols[i]);
-    int rc = dn_pg_defer(e->pg, sql, (int)ncols, params, NULL, NULL);
+        if (!(params[i] = dn_pgarray_text(&cols[i])))
+            rc = -1; /* out of memory: never send a column short */
+    if (rc == 0)
+        rc = dn_pg_defer(e->pg, sql, (int)ncols, params, NULL, NULL);
+    else
+        e->batch_failed = 1;
     for (size_t i = 0; i < ncols; i++)
-        arr_clear(&cols[i]);
+        dn_pgarray_clear(&cols[i]);
     return rc;
 }
 
@@ -645,8 +552,8 @@ static int outbox_add(engine_t *e, const char *event_id, const char *topic, cons
 {
     if (!e->buffering)
         return dn_outbox_add(e->pg, event_id, topic, key, value, value_len);
-    if (arr_add(&outbox_rows[0], event_id) < 0 || arr_add(&outbox_rows[1], topic) < 0 ||
-        arr_add(&outbox_rows[2], key) < 0 || arr_add_hex(&outbox_rows[3], value, value_len) < 0) {
+    if (dn_pgarray_add(&outbox_rows[0], event_id) < 0 || dn_pgarray_add(&outbox_rows[1], topic) < 0 ||
+        dn_pgarray_add(&outbox_rows[2], key) < 0 || dn_pgarray_add_bytea(&outbox_rows[3], value, value_len) < 0) {
         e->batch_failed = 1; /* the columns no longer line up: never flush them */
         return -1;
     }
@@ -1055,8 +962,8 @@ static int handle_invoice(engine_t *e, const void *payload, size_t len)
         /* The batch's lookup says it is new: no answer to wait for. Should it exist after
          * all, the insert fails and the batch is done again record by record. */
         for (size_t i = 0; i < INVOICE_COLS; i++)
-            if ((i == 12 ? arr_add_hex(&invoice_rows[i], payload, len) : arr_add_opt(&invoice_rows[i], params[i])) <
-                0) {
+            if ((i == 12 ? dn_pgarray_add_bytea(&invoice_rows[i], payload, len)
+                         : dn_pgarray_add(&invoice_rows[i], params[i])) < 0) {
                 e->batch_failed = 1;
                 rc = H_DBERR;
                 goto out;
@@ -2179,15 +2086,15 @@ static int record_ids(const rd_kafka_message_t *m, record_ids_t *out)
  * e->batch_cases, with their invoices' source records (the contact snapshot) if
  * with_source (timers: each one emits a reminder; records rarely do, and emit_reminders
  * reads the source itself when the row has none), and maps "c:<case id>" to the rows. */
-static int load_cases(engine_t *e, pg_array_t *ids, int with_source)
+static int load_cases(engine_t *e, dn_pgarray_t *ids, int with_source)
 {
     char sql[2048];
     snprintf(sql, sizeof(sql),
              "SELECT %s, %s FROM cases c JOIN invoices i USING (tenant_id, invoice_id) "
              "WHERE c.case_id = ANY($1::uuid[]) ORDER BY c.case_id FOR UPDATE OF c",
              case_columns, with_source ? "i.source" : "NULL::bytea");
-    const char *params[] = {arr_text(ids)};
-    if (!(e->batch_cases = dn_pg_query(e->pg, sql, 1, params)))
+    const char *params[] = {dn_pgarray_text(ids)};
+    if (!params[0] || !(e->batch_cases = dn_pg_query(e->pg, sql, 1, params)))
         return -1;
     for (int i = 0; i < PQntuples(e->batch_cases); i++) {
         char key[64];
@@ -2201,7 +2108,7 @@ static int load_cases(engine_t *e, pg_array_t *ids, int with_source)
 int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n)
 {
     int rc = H_DBERR;
-    pg_array_t ids = {0}, topics = {0}, tenants = {0}, invoices = {0}, ptenants = {0}, payments = {0}, cases = {0};
+    dn_pgarray_t ids = {0}, topics = {0}, tenants = {0}, invoices = {0}, ptenants = {0}, payments = {0}, cases = {0};
     PGresult *r = NULL;
     batch_reset(e);
     if (!e->batch && !(e->batch = batch_map_new()))
@@ -2214,15 +2121,15 @@ int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n)
             continue;
         uuid_key(key, sizeof(key), 'e', ri.id);
         if (!batch_map_get(e->batch, key, &v)) { /* the first copy names the topic, as one by one */
-            if (batch_map_put(e->batch, key, 0) < 0 || arr_add(&ids, key + 2) < 0 ||
-                arr_add(&topics, rd_kafka_topic_name(msgs[i]->rkt)) < 0)
+            if (batch_map_put(e->batch, key, 0) < 0 || dn_pgarray_add(&ids, key + 2) < 0 ||
+                dn_pgarray_add(&topics, rd_kafka_topic_name(msgs[i]->rkt)) < 0)
                 goto out;
         }
         if (ri.topic == DN_TOPIC_INVOICE_ISSUED) {
             invoice_key(key, sizeof(key), ri.tenant, ri.invoice);
             if (!batch_map_get(e->batch, key, &v) &&
-                (batch_map_put(e->batch, key, 0) < 0 || arr_add(&tenants, ri.tenant) < 0 ||
-                 arr_add(&invoices, ri.invoice) < 0))
+                (batch_map_put(e->batch, key, 0) < 0 || dn_pgarray_add(&tenants, ri.tenant) < 0 ||
+                 dn_pgarray_add(&invoices, ri.invoice) < 0))
                 goto out;
             continue;
         }
@@ -2232,22 +2139,25 @@ int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n)
         case_id_for(ri.tenant, ri.invoice, case_id);
         uuid_key(key, sizeof(key), 'c', case_id);
         if (!batch_map_get(e->batch, key, &v) &&
-            (batch_map_put(e->batch, key, CASE_ABSENT) < 0 || arr_add(&cases, key + 2) < 0))
+            (batch_map_put(e->batch, key, CASE_ABSENT) < 0 || dn_pgarray_add(&cases, key + 2) < 0))
             goto out;
         if (ri.topic != DN_TOPIC_PAYMENT_RECEIVED)
             continue;
         payment_key(key, sizeof(key), ri.tenant, ri.payment);
         if (!batch_map_get(e->batch, key, &v) &&
-            (batch_map_put(e->batch, key, 0) < 0 || arr_add(&ptenants, ri.tenant) < 0 ||
-             arr_add(&payments, ri.payment) < 0))
+            (batch_map_put(e->batch, key, 0) < 0 || dn_pgarray_add(&ptenants, ri.tenant) < 0 ||
+             dn_pgarray_add(&payments, ri.payment) < 0))
             goto out;
     }
     if (ids.n == 0) {
         rc = H_OK;
         goto out;
     }
-    const char *params[] = {arr_text(&ids),      arr_text(&topics),   arr_text(&tenants),
-                            arr_text(&invoices), arr_text(&ptenants), arr_text(&payments)};
+    const char *params[] = {dn_pgarray_text(&ids),      dn_pgarray_text(&topics),   dn_pgarray_text(&tenants),
+                            dn_pgarray_text(&invoices), dn_pgarray_text(&ptenants), dn_pgarray_text(&payments)};
+    for (size_t i = 0; i < 6; i++)
+        if (!params[i])
+            goto out; /* out of memory */
     r = dn_pg_query(e->pg,
                     "WITH ins AS (INSERT INTO processed_events (event_id, topic) "
                     "SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING RETURNING event_id), "
@@ -2302,20 +2212,20 @@ out:
     if (rc != H_OK)
         batch_reset(e);
     PQclear(r);
-    arr_free(&ids);
-    arr_free(&topics);
-    arr_free(&tenants);
-    arr_free(&invoices);
-    arr_free(&ptenants);
-    arr_free(&payments);
-    arr_free(&cases);
+    dn_pgarray_free(&ids);
+    dn_pgarray_free(&topics);
+    dn_pgarray_free(&tenants);
+    dn_pgarray_free(&invoices);
+    dn_pgarray_free(&ptenants);
+    dn_pgarray_free(&payments);
+    dn_pgarray_free(&cases);
     return rc;
 }
 
 int fire_prefetch(engine_t *e, char *const *case_ids, size_t n)
 {
     int rc = H_DBERR;
-    pg_array_t ids = {0};
+    dn_pgarray_t ids = {0};
     batch_reset(e);
     if (!e->batch && !(e->batch = batch_map_new()))
         return H_DBERR;
@@ -2326,7 +2236,7 @@ int fire_prefetch(engine_t *e, char *const *case_ids, size_t n)
             continue;
         uuid_key(key, sizeof(key), 'c', case_ids[i]);
         if (!batch_map_get(e->batch, key, &v) &&
-            (batch_map_put(e->batch, key, CASE_ABSENT) < 0 || arr_add(&ids, key + 2) < 0))
+            (batch_map_put(e->batch, key, CASE_ABSENT) < 0 || dn_pgarray_add(&ids, key + 2) < 0))
             goto out;
     }
     if (ids.n == 0) {
@@ -2340,7 +2250,7 @@ int fire_prefetch(engine_t *e, char *const *case_ids, size_t n)
 out:
     if (rc != H_OK)
         batch_reset(e);
-    arr_free(&ids);
+    dn_pgarray_free(&ids);
     return rc;
 }
 
@@ -2350,17 +2260,17 @@ void batch_destroy(engine_t *e)
     batch_map_destroy(e->batch);
     e->batch = NULL;
     for (size_t i = 0; i < AUDIT_COLS; i++)
-        arr_free(&audit_rows[i]);
+        dn_pgarray_free(&audit_rows[i]);
     for (size_t i = 0; i < OUTBOX_COLS; i++)
-        arr_free(&outbox_rows[i]);
+        dn_pgarray_free(&outbox_rows[i]);
     for (size_t i = 0; i < INVOICE_COLS; i++)
-        arr_free(&invoice_rows[i]);
+        dn_pgarray_free(&invoice_rows[i]);
     for (size_t i = 0; i < PAYMENT_COLS; i++)
-        arr_free(&payment_rows[i]);
+        dn_pgarray_free(&payment_rows[i]);
     for (size_t i = 0; i < APPLIED_COLS; i++)
-        arr_free(&applied_rows[i]);
+        dn_pgarray_free(&applied_rows[i]);
     for (size_t i = 0; i < MAX_COLS; i++)
-        arr_free(&case_cols[i]);
+        dn_pgarray_free(&case_cols[i]);
     free(case_writes);
     case_writes = NULL;
     n_case_writes = cap_case_writes = 0;

@@ -65,6 +65,7 @@
 #include "dn_log.h"
 #include "dn_metrics.h"
 #include "dn_outbox.h"
+#include "dn_pgarray.h"
 #include "dn_pg.h"
 #include "dn_signal.h"
 #include "dn_topics.h"
@@ -902,65 +903,19 @@ typedef struct bjob {
     const char *provider_id;
 } bjob_t;
 
-/* A PostgreSQL array literal being built; NULL elements allowed. */
-typedef struct pg_array {
-    dn_buf_t b;
-    size_t n;
-} pg_array_t;
-
-static void arr_add(pg_array_t *a, const char *v)
-{
-    dn_buf_add(&a->b, a->n++ ? "," : "{");
-    if (!v) {
-        dn_buf_add(&a->b, "NULL");
-        return;
-    }
-    dn_buf_add(&a->b, "\"");
-    while (*v) {
-        size_t k = strcspn(v, "\"\\");
-        dn_buf_addn(&a->b, v, k);
-        v += k;
-        if (*v) {
-            char esc[2] = {'\\', *v++};
-            dn_buf_addn(&a->b, esc, 2);
-        }
-    }
-    dn_buf_add(&a->b, "\"");
-}
-
-/* A bytea element in hex ("\\x..." inside the literal). */
-static void arr_add_bytea(pg_array_t *a, const void *v, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    dn_buf_add(&a->b, a->n++ ? ",\"\\\\x" : "{\"\\\\x");
-    const unsigned char *p = v;
-    for (size_t i = 0; i < len; i++) {
-        char h[2] = {hex[p[i] >> 4], hex[p[i] & 15]};
-        dn_buf_addn(&a->b, h, 2);
-    }
-    dn_buf_add(&a->b, "\"");
-}
-
-/* The finished literal, or NULL if out of memory. Call once. */
-static const char *arr_text(pg_array_t *a)
-{
-    dn_buf_add(&a->b, a->n ? "}" : "{}");
-    return a->b.oom ? NULL : a->b.p;
-}
-
-static void arrs_free(pg_array_t *a, size_t n)
+static void arrs_free(dn_pgarray_t *a, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        dn_buf_free(&a[i].b);
+        dn_pgarray_free(&a[i]);
 }
 
 /* Runs sql with the finished arrays as parameters $1..$n (n <= 15; `extra`, if set, after them).
  * Returns the result, or NULL (error kept in s->pg, or out of memory). */
-static PGresult *arr_query(sender_t *s, const char *sql, pg_array_t *a, int n, const char *extra)
+static PGresult *arr_query(sender_t *s, const char *sql, dn_pgarray_t *a, int n, const char *extra)
 {
     const char *params[16];
     for (int i = 0; i < n; i++)
-        if (!(params[i] = arr_text(&a[i])))
+        if (!(params[i] = dn_pgarray_text(&a[i])))
             return NULL;
     if (extra)
         params[n++] = extra;
@@ -970,10 +925,10 @@ static PGresult *arr_query(sender_t *s, const char *sql, pg_array_t *a, int n, c
 /* Session advisory locks (lock = 1) or their release (0) for every B_WORK record. 0/-1. */
 static int batch_lock(sender_t *s, bjob_t *b, size_t n, int lock)
 {
-    pg_array_t ids = {0};
+    dn_pgarray_t ids = {0};
     for (size_t i = 0; i < n; i++)
         if (b[i].kind == B_WORK)
-            arr_add(&ids, b[i].j.rd.event_id);
+            dn_pgarray_add(&ids, b[i].j.rd.event_id);
     PGresult *r = arr_query(s,
                             lock ? "SELECT count(pg_advisory_lock(hashtextextended(id, 727003))) FROM "
                                    "(SELECT DISTINCT id FROM unnest($1::text[]) AS u (id) ORDER BY id) AS ids"
@@ -990,7 +945,7 @@ static int batch_lock(sender_t *s, bjob_t *b, size_t n, int lock)
  * attempts + 1, committed before anything is sent. 0/-1 (nothing claimed). */
 static int batch_claim(sender_t *s, bjob_t *b, size_t n)
 {
-    pg_array_t a[6];
+    dn_pgarray_t a[6];
     memset(a, 0, sizeof(a));
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -999,12 +954,12 @@ static int batch_claim(sender_t *s, bjob_t *b, size_t n)
         const dn_reminder_due_t *rd = &b[i].j.rd;
         char stage[16];
         snprintf(stage, sizeof(stage), "%d", (int)rd->stage);
-        arr_add(&a[0], rd->event_id);
-        arr_add(&a[1], rd->tenant_id);
-        arr_add(&a[2], rd->invoice_id);
-        arr_add(&a[3], rd->case_id);
-        arr_add(&a[4], stage);
-        arr_add(&a[5], b[i].j.mail ? b[i].j.message_id : NULL);
+        dn_pgarray_add(&a[0], rd->event_id);
+        dn_pgarray_add(&a[1], rd->tenant_id);
+        dn_pgarray_add(&a[2], rd->invoice_id);
+        dn_pgarray_add(&a[3], rd->case_id);
+        dn_pgarray_add(&a[4], stage);
+        dn_pgarray_add(&a[5], b[i].j.mail ? b[i].j.message_id : NULL);
         k++;
     }
     char now[24];
@@ -1061,10 +1016,10 @@ static void set_outcome(bjob_t *x, dn_outcome_t outcome, const char *reason)
  * one query; a case that no longer dunns gives 'suppressed'. 0/-1. */
 static int batch_last_mile(sender_t *s, bjob_t *b, size_t from, size_t n)
 {
-    pg_array_t ids = {0};
+    dn_pgarray_t ids = {0};
     for (size_t i = from; i < n; i++)
         if (b[i].kind == B_WORK && b[i].attempt > 0 && !b[i].has_outcome)
-            arr_add(&ids, b[i].j.rd.case_id);
+            dn_pgarray_add(&ids, b[i].j.rd.case_id);
     size_t k = ids.n;
     PGresult *r = arr_query(s,
                             "SELECT c.state, c.stage FROM unnest($1::uuid[]) WITH ORDINALITY AS u (id, n) "
@@ -1098,32 +1053,32 @@ static int batch_last_mile(sender_t *s, bjob_t *b, size_t from, size_t n)
  * [release_from, n) given back (status as before, attempts - 1). 0/-1 (rolled back). */
 static int batch_record_once(sender_t *s, bjob_t *b, size_t from, size_t end, size_t release_from, size_t n, int sync)
 {
-    pg_array_t up[4], ob[4], rel[2];
+    dn_pgarray_t up[4], ob[4], rel[2];
     memset(up, 0, sizeof(up));
     memset(ob, 0, sizeof(ob));
     memset(rel, 0, sizeof(rel));
     for (size_t i = from; i < end; i++) {
         bjob_t *x = &b[i];
         if (x->kind == B_DEAD && x->has_dead) {
-            arr_add(&ob[0], x->dead.event_id);
-            arr_add(&ob[1], dn_topic_name(DN_TOPIC_DEAD_LETTER));
-            arr_add(&ob[2], x->dead.key ? x->dead.key : "");
-            arr_add_bytea(&ob[3], x->dead.value, x->dead.value_len);
+            dn_pgarray_add(&ob[0], x->dead.event_id);
+            dn_pgarray_add(&ob[1], dn_topic_name(DN_TOPIC_DEAD_LETTER));
+            dn_pgarray_add(&ob[2], x->dead.key ? x->dead.key : "");
+            dn_pgarray_add_bytea(&ob[3], x->dead.value, x->dead.value_len);
         } else if (x->kind == B_WORK && x->has_outcome && x->outcome_value) {
-            arr_add(&up[0], x->j.rd.event_id);
-            arr_add(&up[1], status_names[x->outcome]);
-            arr_add(&up[2], x->outcome == DN_OUTCOME_DELIVERED ? NULL : x->reason);
-            arr_add(&up[3], x->provider_id);
-            arr_add(&ob[0], x->outcome_id);
-            arr_add(&ob[1], dn_topic_name(DN_TOPIC_REMINDER_OUTCOMES));
-            arr_add(&ob[2], x->j.key);
-            arr_add_bytea(&ob[3], x->outcome_value, x->outcome_len);
+            dn_pgarray_add(&up[0], x->j.rd.event_id);
+            dn_pgarray_add(&up[1], status_names[x->outcome]);
+            dn_pgarray_add(&up[2], x->outcome == DN_OUTCOME_DELIVERED ? NULL : x->reason);
+            dn_pgarray_add(&up[3], x->provider_id);
+            dn_pgarray_add(&ob[0], x->outcome_id);
+            dn_pgarray_add(&ob[1], dn_topic_name(DN_TOPIC_REMINDER_OUTCOMES));
+            dn_pgarray_add(&ob[2], x->j.key);
+            dn_pgarray_add_bytea(&ob[3], x->outcome_value, x->outcome_len);
         }
     }
     for (size_t i = release_from; i < n; i++)
         if (b[i].kind == B_WORK && b[i].attempt > 0 && !b[i].has_outcome) {
-            arr_add(&rel[0], b[i].j.rd.event_id);
-            arr_add(&rel[1], b[i].prev);
+            dn_pgarray_add(&rel[0], b[i].j.rd.event_id);
+            dn_pgarray_add(&rel[1], b[i].prev);
         }
     if (!up[0].n && !ob[0].n && !rel[0].n)
         return 0; /* nothing to write (a batch of duplicates) */
@@ -1135,8 +1090,8 @@ static int batch_record_once(sender_t *s, bjob_t *b, size_t from, size_t end, si
      * that were sent: those reminders stay 'attempting' (see the crash window). */
     char now[24];
     time_param(now, sizeof(now), dn_clock_now_ms());
-    pg_array_t all[11] = {up[0], up[1], up[2], up[3], rel[0], rel[1], ob[0], ob[1], ob[2], ob[3], {{0}, 0}};
-    arr_add(&all[10], sync ? "on" : "off");
+    dn_pgarray_t all[11] = {up[0], up[1], up[2], up[3], rel[0], rel[1], ob[0], ob[1], ob[2], ob[3], {{0}, 0}};
+    dn_pgarray_add(&all[10], sync ? "on" : "off");
     PGresult *r = arr_query(
         s,
         "WITH up AS (UPDATE deliveries AS d SET status = u.status, last_error = u.err, provider_message_id = u.pid, "
