@@ -76,8 +76,9 @@ wait_eq 20 "two dead letters" \
 invalid_field|field case_id: not a UUID" eval \
     'dead_letters "$K" | jq -r ".value | [.error_code, (if .error_code == \"invalid_field\" then .reason else \"\" end)] | join(\"|\")" | sort'
 wait_until 20 "the batch logged" 'grep -q "\"batch handled\"" "$WORK/sender2.log"'
-assert_eq '"7" "7"' "$(grep '"batch handled"' "$WORK/sender2.log" | jq -r '[.records, .batched] | map(tojson) | join(" ")')" \
-    "records of the one batch, and how many the batched path finished"
+# Usually one poll batch; on a loaded machine the consumer may hand them over in two.
+assert_eq '7 7' "$(grep '"batch handled"' "$WORK/sender2.log" | jq -rs '[(map(.records | tonumber) | add), (map(.batched | tonumber) | add)] | map(tostring) | join(" ")')" \
+    "records of the batches, and how many the batched path finished"
 assert_eq 0 "$(grep -c -E '"batch step failed|"batch outcomes (refused|not recorded)' "$WORK/sender2.log" || true)" \
     "batch steps that failed (every statement of the batched path ran)"
 assert_eq 2 "$(grep -c '"reminder already handled, skipped"' "$WORK/sender2.log")" "duplicates skipped (G1's copy, D)"
