@@ -14,7 +14,7 @@
 #include "dn_pg.h"
 #include "dn_timers.h"
 #include "dn_topics.h"
-#include "policy.h"
+#include "dn_policy.h"
 #include "templates.h"
 
 int ctl_pause_resume(ctl_cfg_t *cfg, const char *command, int argc, char **argv)
@@ -370,7 +370,7 @@ int ctl_policy_check(ctl_cfg_t *cfg, int argc, char **argv)
         snprintf(path, sizeof(path), "%s", argv[0]);
     else
         snprintf(path, sizeof(path), "%s/config/policies/default.yaml", cfg->common.home);
-    policy_set_t *ps = policy_set_load(path, errstr, sizeof(errstr));
+    policy_set_t *ps = dn_policy_set_load(path, errstr, sizeof(errstr));
     if (!ps) {
         fprintf(stderr, "%s\n", errstr);
         return 1;
@@ -379,7 +379,7 @@ int ctl_policy_check(ctl_cfg_t *cfg, int argc, char **argv)
     for (size_t i = 0; i < ps->ntenants; i++)
         np += ps->tenants[i].npolicies;
     printf("%s: %zu tenant(s), %zu polic%s, valid\n", path, ps->ntenants, np, np == 1 ? "y" : "ies");
-    policy_set_destroy(ps);
+    dn_policy_set_destroy(ps);
     return 0;
 }
 

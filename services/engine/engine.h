@@ -11,7 +11,7 @@
 #include "dn_timers.h"
 #include "dn_uuid.h"
 #include "batch.h"
-#include "policy.h"
+#include "dn_policy.h"
 
 typedef struct engine_cfg {
     dn_common_cfg_t common;

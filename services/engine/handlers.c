@@ -16,8 +16,8 @@
 #include "dn_pgarray.h"
 #include "dn_topics.h"
 #include "engine.h"
-#include "fsm.h"
-#include "rules.h"
+#include "dn_fsm.h"
+#include "dn_rules.h"
 #include "validate.h"
 
 typedef struct case_row {
@@ -53,13 +53,13 @@ static const char *const case_columns =
 static case_state_t state_of(const case_row_t *c)
 {
     case_state_t s = ST_OPEN;
-    fsm_state_parse(c->state, &s);
+    dn_fsm_state_parse(c->state, &s);
     return s;
 }
 
 static void set_state(case_row_t *c, case_state_t s)
 {
-    snprintf(c->state, sizeof(c->state), "%s", fsm_state_name(s));
+    snprintf(c->state, sizeof(c->state), "%s", dn_fsm_state_name(s));
 }
 
 static int is_resolved(const char *state)
@@ -710,18 +710,18 @@ static int first_time(engine_t *e, const char *event_id, const char *topic)
 
 static const policy_t *case_policy(engine_t *e, const case_row_t *c)
 {
-    const policy_t *p = policy_find(e->policies, c->tenant_id, c->policy);
+    const policy_t *p = dn_policy_find(e->policies, c->tenant_id, c->policy);
     if (!p) {
         dn_log_warn("case policy no longer configured, using the tenant default", "case_id", c->case_id, "policy",
                     c->policy, NULL);
-        p = policy_select(e->policies, c->tenant_id, NULL, NULL);
+        p = dn_policy_select(e->policies, c->tenant_id, NULL, NULL);
     }
     return p;
 }
 
 static int64_t stage_time_ms(const case_row_t *c, const policy_t *p, int stage)
 {
-    return rules_stage_time_ms(c->due_date, p->stages[stage - 1].offset_ms, p->grace_days);
+    return dn_rules_stage_time_ms(c->due_date, p->stages[stage - 1].offset_ms, p->grace_days);
 }
 
 /* Brings interest up to `now`: simple daily interest on the principal still owed, for
@@ -731,13 +731,13 @@ static void accrue(case_row_t *c, const policy_t *p, int64_t now)
     interest_acc_t acc = {.micro = c->interest_micro,
                           .through = c->interest_through >= 0 ? c->interest_through : c->due_date};
     case_state_t s = state_of(c);
-    if (fsm_is_terminal(s))
+    if (dn_fsm_is_terminal(s))
         return; /* settled, written off or handed over: the amounts are final */
     int64_t rate = s == ST_PAUSED ? 0 : p->interest_rate_e4;
-    rules_accrue(&acc, c->outstanding, rate, dn_date_from_ms(now));
+    dn_rules_accrue(&acc, c->outstanding, rate, dn_date_from_ms(now));
     c->interest_micro = acc.micro;
     c->interest_through = acc.through;
-    c->interest = rules_interest_minor(&acc) - c->interest_paid;
+    c->interest = dn_rules_interest_minor(&acc) - c->interest_paid;
     if (c->interest < 0)
         c->interest = 0;
 }
@@ -757,7 +757,7 @@ static void schedule_next(case_row_t *c, const policy_t *p, int64_t now)
     int64_t spaced = strcmp(c->next_action, "stage") == 0 ? c->next_action_ms : -1;
     c->next_action_ms = -1;
     snprintf(c->next_action, sizeof(c->next_action), "stage");
-    if (fsm_is_terminal(s))
+    if (dn_fsm_is_terminal(s))
         return;
     if (s == ST_PAUSED) {
         if (c->paused_until >= 0) {
@@ -787,8 +787,8 @@ static void schedule_next(case_row_t *c, const policy_t *p, int64_t now)
 static int transition(case_row_t *c, case_event_t ev)
 {
     case_state_t from = state_of(c), to, pf = ST_OPEN;
-    fsm_state_parse(c->paused_from, &pf);
-    if (fsm_next(from, ev, pf, &to) < 0)
+    dn_fsm_state_parse(c->paused_from, &pf);
+    if (dn_fsm_next(from, ev, pf, &to) < 0)
         return -1;
     set_state(c, to);
     return 0;
@@ -802,7 +802,7 @@ static int apply_money(engine_t *e, case_row_t *c, const policy_t *pol, int64_t 
     char from[32];
     snprintf(from, sizeof(from), "%s", c->state);
     accrue(c, pol, now);
-    allocation_t a = rules_allocate(amount, c->fee, c->interest, c->outstanding);
+    allocation_t a = dn_rules_allocate(amount, c->fee, c->interest, c->outstanding);
     c->fee -= a.to_fees;
     c->interest_paid += a.to_interest;
     c->interest -= a.to_interest;
@@ -813,7 +813,7 @@ static int apply_money(engine_t *e, case_row_t *c, const policy_t *pol, int64_t 
     else
         c->paid += amount;
     int64_t left = total_due(c);
-    int settles = !is_resolved(c->state) && rules_settled(left, money_for(&pol->tolerance, c->currency));
+    int settles = !is_resolved(c->state) && dn_rules_settled(left, dn_policy_money_for(&pol->tolerance, c->currency));
     transition(c, settles ? EV_SETTLED : EV_PARTIAL_PAYMENT);
     const char *reason = NULL;
     if (settles) {
@@ -936,7 +936,7 @@ static int handle_invoice(engine_t *e, const void *payload, size_t len)
         rc = first < 0 ? H_DBERR : H_OK;
         goto out;
     }
-    const policy_t *pol = policy_select(e->policies, v.tenant_id, v.policy, v.customer_segment);
+    const policy_t *pol = dn_policy_select(e->policies, v.tenant_id, v.policy, v.customer_segment);
     int64_t now = dn_clock_now_ms();
     char amount[24], issue[16], due[16], at[40];
     fmt_i64(amount, sizeof(amount), v.amount_minor);
@@ -1195,7 +1195,7 @@ out:
 static int contact_has(const dn_customer_contact_t *ct, channel_t ch)
 {
     for (size_t i = 0; i < ct->opted_out_channels_n; i++)
-        if (strcmp(ct->opted_out_channels[i], channel_name(ch)) == 0)
+        if (strcmp(ct->opted_out_channels[i], dn_policy_channel_name(ch)) == 0)
             return 0;
     switch (ch) {
     case CH_EMAIL:
@@ -1269,7 +1269,7 @@ static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol,
     for (size_t i = 0; i < nuse; i++) {
         channel_t ch = use[i];
         char event_id[DN_UUID_STR_LEN];
-        const char *parts[] = {"reminder", c->case_id, rs->id_salt, channel_name(ch)};
+        const char *parts[] = {"reminder", c->case_id, rs->id_salt, dn_policy_channel_name(ch)};
         dn_uuid_derive(event_id, parts, 4);
         dn_reminder_due_t rd = {.event_id = event_id,
                                 .occurred_at = now,
@@ -1305,8 +1305,9 @@ static int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol,
             n = -1;
             goto out;
         }
-        json_array_append_new(emitted, json_pack("{s:s, s:s}", "channel", channel_name(ch), "event_id", event_id));
-        engine_note(e, EM_REMINDER, rs->stage_name, channel_name(ch));
+        json_array_append_new(emitted,
+                              json_pack("{s:s, s:s}", "channel", dn_policy_channel_name(ch), "event_id", event_id));
+        engine_note(e, EM_REMINDER, rs->stage_name, dn_policy_channel_name(ch));
         n++;
     }
 out:
@@ -1332,13 +1333,14 @@ static int fire_stage(engine_t *e, case_row_t *c, const policy_t *pol, int64_t n
         return save_case(e, c, NULL, now) < 0 ? H_DBERR : H_OK;
     }
     accrue(c, pol, now);
-    if (!rules_above_minimum(c->outstanding, money_for(&pol->min_amount, c->currency))) {
+    if (!dn_rules_above_minimum(c->outstanding, dn_policy_money_for(&pol->min_amount, c->currency))) {
         /* Too little left to be worth dunning: stop, say so once. */
         c->next_stage = 0;
         c->next_action_ms = -1;
         if (save_case(e, c, NULL, now) < 0 ||
             record(e, c, "below_minimum", from, "outstanding amount below the policy minimum", NULL, now,
-                   json_pack("{s:I}", "min_amount_minor", (json_int_t)money_for(&pol->min_amount, c->currency))) < 0)
+                   json_pack("{s:I}", "min_amount_minor",
+                             (json_int_t)dn_policy_money_for(&pol->min_amount, c->currency))) < 0)
             return H_DBERR;
         return H_OK;
     }
@@ -1374,7 +1376,8 @@ static int fire_stage(engine_t *e, case_row_t *c, const policy_t *pol, int64_t n
     }
     int64_t due_ms = stage_time_ms(c, pol, stage);
     c->stage = stage;
-    int64_t fee = rules_stage_fee(c->outstanding, money_for(&st->fee_fixed, c->currency), st->fee_percent_e4);
+    int64_t fee =
+        dn_rules_stage_fee(c->outstanding, dn_policy_money_for(&st->fee_fixed, c->currency), st->fee_percent_e4);
     c->fee += fee;
     c->fees_charged += fee;
     char salt[24];
@@ -1512,7 +1515,7 @@ int fire_timer(engine_t *e, const char *case_id, int64_t now)
     int found = load_case(e, case_id, &c);
     if (found < 0)
         return H_DBERR;
-    if (!found || fsm_is_terminal(state_of(&c)) || c.next_action_ms < 0) {
+    if (!found || dn_fsm_is_terminal(state_of(&c)) || c.next_action_ms < 0) {
         engine_timer_op(e, case_id, -1); /* stale index entry */
         return H_OK;
     }
@@ -1598,7 +1601,7 @@ static int handle_failed(engine_t *e, const void *payload, size_t len, int repla
     case_state_t s = state_of(&c);
     json_t *detail = json_pack("{s:s, s:s, s:i, s:I}", "payment_id", v.payment_id, "decline_code", v.decline_code,
                                "attempt", (int)v.attempt, "amount_minor", (json_int_t)v.amount_minor);
-    if (fsm_is_terminal(s) || s == ST_PAUSED) {
+    if (dn_fsm_is_terminal(s) || s == ST_PAUSED) {
         rc = record(e, &c, "payment_failed", from, s == ST_PAUSED ? "case is paused" : "case is closed", v.event_id,
                     now, detail) < 0
                  ? H_DBERR
@@ -1607,7 +1610,7 @@ static int handle_failed(engine_t *e, const void *payload, size_t len, int repla
     }
     accrue(&c, pol, now);
     snprintf(c.last_decline, sizeof(c.last_decline), "%s", v.decline_code);
-    if (policy_is_hard_decline(pol, v.decline_code)) {
+    if (dn_policy_is_hard_decline(pol, v.decline_code)) {
         /* No retry can succeed: ask for a new payment method now, and dun as usual. */
         json_t *emitted = json_array();
         reminder_spec_t rs = {.stage = c.stage,
@@ -1750,7 +1753,7 @@ static int handle_command(engine_t *e, const void *payload, size_t len, int repl
         rc = reject(e, "invalid_state", "cannot %s the case of invoice %.64s: it is %s", cmd, v.invoice_id, from);
         goto out;
     }
-    if (fsm_is_terminal(state_of(&c))) {
+    if (dn_fsm_is_terminal(state_of(&c))) {
         c.next_stage = 0;
         c.paused_from[0] = c.pause_reason[0] = '\0';
         c.paused_until = -1;
@@ -1851,7 +1854,7 @@ static int fall_back(engine_t *e, case_row_t *c, const policy_t *pol, const dn_r
     size_t nleft = 0;
     for (size_t i = 0; i < pol->nchannel_order; i++) {
         char tok[16];
-        snprintf(tok, sizeof(tok), ",%s,", channel_name(pol->channel_order[i]));
+        snprintf(tok, sizeof(tok), ",%s,", dn_policy_channel_name(pol->channel_order[i]));
         if (!strstr(used, tok))
             left[nleft++] = pol->channel_order[i];
     }

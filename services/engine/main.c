@@ -617,7 +617,7 @@ int main(int argc, char **argv)
     else
         snprintf(policy_path, sizeof(policy_path), "%s/config/policies/default.yaml", e->cfg.common.home);
     if (check_only) {
-        policy_set_t *ps = policy_set_load(policy_path, errstr, sizeof(errstr));
+        policy_set_t *ps = dn_policy_set_load(policy_path, errstr, sizeof(errstr));
         if (!ps) {
             fprintf(stderr, "%s\n", errstr);
             return 1;
@@ -626,11 +626,11 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < ps->ntenants; i++)
             np += ps->tenants[i].npolicies;
         printf("%s: %zu tenant(s), %zu polic%s, valid\n", policy_path, ps->ntenants, np, np == 1 ? "y" : "ies");
-        policy_set_destroy(ps);
+        dn_policy_set_destroy(ps);
         return 0;
     }
     if (dn_avro_init(errstr, sizeof(errstr)) < 0 ||
-        !(e->policies = policy_set_load(policy_path, errstr, sizeof(errstr)))) {
+        !(e->policies = dn_policy_set_load(policy_path, errstr, sizeof(errstr)))) {
         dn_log_error("cannot start", "detail", errstr, NULL);
         status = 2;
         goto out;
@@ -678,7 +678,7 @@ out:
     dn_kafka_producer_destroy(e->producer, (int)e->cfg.common.shutdown_ms);
     dn_timers_destroy(e->timers);
     dn_pg_destroy(e->pg);
-    policy_set_destroy(e->policies);
+    dn_policy_set_destroy(e->policies);
     batch_destroy(e);
     free(e->ops);
     free(e->notes);

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "fsm.h"
+#include "dn_fsm.h"
 
 /* Short names for the expected table. NO = the event is refused; RS = resume (back to
  * the state paused in, checked separately). */
@@ -52,14 +52,14 @@ static void test_every_pair(void **state)
                 if (want == RS)
                     want = is_active(pf) ? pf : NO;
                 case_state_t to = (case_state_t)99;
-                int rc = fsm_next((case_state_t)from, (case_event_t)ev, (case_state_t)pf, &to);
+                int rc = dn_fsm_next((case_state_t)from, (case_event_t)ev, (case_state_t)pf, &to);
                 if (want == NO) {
                     if (rc != -1)
-                        fail_msg("%s + %s (paused in %s): want refused, got %s", fsm_state_name(from),
-                                 fsm_event_name(ev), fsm_state_name(pf), fsm_state_name(to));
+                        fail_msg("%s + %s (paused in %s): want refused, got %s", dn_fsm_state_name(from),
+                                 dn_fsm_event_name(ev), dn_fsm_state_name(pf), dn_fsm_state_name(to));
                 } else if (rc != 0 || (int)to != want) {
-                    fail_msg("%s + %s (paused in %s): want %s, got rc %d", fsm_state_name(from), fsm_event_name(ev),
-                             fsm_state_name(pf), fsm_state_name(want), rc);
+                    fail_msg("%s + %s (paused in %s): want %s, got rc %d", dn_fsm_state_name(from),
+                             dn_fsm_event_name(ev), dn_fsm_state_name(pf), dn_fsm_state_name(want), rc);
                 }
             }
         }
@@ -73,15 +73,15 @@ static void test_resume(void **state)
     /* Back to each active state. */
     const case_state_t active[] = {OP, PD, OD, FN, RT};
     for (size_t i = 0; i < sizeof(active) / sizeof(active[0]); i++) {
-        assert_int_equal(fsm_next(PA, EV_RESUME, active[i], &to), 0);
+        assert_int_equal(dn_fsm_next(PA, EV_RESUME, active[i], &to), 0);
         assert_int_equal(to, active[i]);
     }
     /* Never back to paused or a terminal state. */
     const case_state_t other[] = {PA, HO, WO, RE};
     for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
-        assert_int_equal(fsm_next(PA, EV_RESUME, other[i], &to), -1);
+        assert_int_equal(dn_fsm_next(PA, EV_RESUME, other[i], &to), -1);
     /* Resume when not paused is refused. */
-    assert_int_equal(fsm_next(OD, EV_RESUME, OD, &to), -1);
+    assert_int_equal(dn_fsm_next(OD, EV_RESUME, OD, &to), -1);
 }
 
 static void test_names(void **state)
@@ -91,21 +91,21 @@ static void test_names(void **state)
                                     "paused", "handed_over",      "written_off", "resolved"};
     for (int s = 0; s < ST__COUNT; s++) {
         case_state_t back = (case_state_t)99;
-        assert_string_equal(fsm_state_name(s), names[s]);
-        assert_int_equal(fsm_state_parse(names[s], &back), 0);
+        assert_string_equal(dn_fsm_state_name(s), names[s]);
+        assert_int_equal(dn_fsm_state_parse(names[s], &back), 0);
         assert_int_equal(back, s);
     }
     case_state_t x;
-    assert_int_equal(fsm_state_parse("closed", &x), -1);
-    assert_int_equal(fsm_state_parse("", &x), -1);
-    assert_int_equal(fsm_state_parse("Open", &x), -1);
-    assert_int_equal(fsm_state_parse("open ", &x), -1);
+    assert_int_equal(dn_fsm_state_parse("closed", &x), -1);
+    assert_int_equal(dn_fsm_state_parse("", &x), -1);
+    assert_int_equal(dn_fsm_state_parse("Open", &x), -1);
+    assert_int_equal(dn_fsm_state_parse("open ", &x), -1);
 
     const char *events[EV__COUNT] = {"stage_pre_due",   "stage_overdue",     "stage_final", "handover",
                                      "soft_decline",    "retries_exhausted", "pause",       "resume",
                                      "partial_payment", "settled",           "cancelled",   "write_off"};
     for (int e = 0; e < EV__COUNT; e++)
-        assert_string_equal(fsm_event_name(e), events[e]);
+        assert_string_equal(dn_fsm_event_name(e), events[e]);
 }
 
 static void test_terminal(void **state)
@@ -113,7 +113,7 @@ static void test_terminal(void **state)
     (void)state;
     const int terminal[ST__COUNT] = {[HO] = 1, [WO] = 1, [RE] = 1};
     for (int s = 0; s < ST__COUNT; s++)
-        assert_int_equal(fsm_is_terminal(s) != 0, terminal[s]);
+        assert_int_equal(dn_fsm_is_terminal(s) != 0, terminal[s]);
 }
 
 int main(void)

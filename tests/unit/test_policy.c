@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "policy.h"
+#include "dn_policy.h"
 
 static char path[64];
 
@@ -20,7 +20,7 @@ static policy_set_t *load_text(const char *yaml, char *err, size_t err_size)
     assert_non_null(f);
     fputs(yaml, f);
     fclose(f);
-    policy_set_t *ps = policy_set_load(path, err, err_size);
+    policy_set_t *ps = dn_policy_set_load(path, err, err_size);
     unlink(path);
     return ps;
 }
@@ -61,7 +61,7 @@ static void test_load_and_select(void **state)
     ps = load_text(fixed, err, sizeof(err));
     if (!ps)
         fail_msg("%s", err);
-    const policy_t *p = policy_select(ps, "some-tenant", NULL, NULL);
+    const policy_t *p = dn_policy_select(ps, "some-tenant", NULL, NULL);
     assert_string_equal(p->name, "standard");
     assert_int_equal(p->nstages, 3);
     assert_int_equal(p->stages[0].offset_ms, -2LL * 86400000);
@@ -70,15 +70,15 @@ static void test_load_and_select(void **state)
     assert_int_equal(p->stages[1].nchannels, 2);
     assert_int_equal(p->stages[1].channels[1], CH_SMS);
     assert_null(p->stages[0].action);
-    assert_string_equal(policy_select(ps, "x", NULL, "chronic_late")->name, "strict");
-    assert_string_equal(policy_select(ps, "x", NULL, "unknown_segment")->name, "standard");
-    assert_string_equal(policy_select(ps, "x", "strict", "chronic_late")->name, "strict");
-    assert_string_equal(policy_select(ps, "x", "strict", NULL)->stages[0].action, "final_notice");
-    assert_null(policy_select(ps, "x", "nonexistent", NULL));
-    assert_string_equal(policy_select(ps, "acme", NULL, NULL)->name, "gentle");
-    assert_null(policy_select(ps, "acme", "standard", NULL)); /* acme's own policies only */
-    assert_int_equal(policy_find(ps, "acme", "gentle")->stages[0].channels[0], CH_LETTER);
-    policy_set_destroy(ps);
+    assert_string_equal(dn_policy_select(ps, "x", NULL, "chronic_late")->name, "strict");
+    assert_string_equal(dn_policy_select(ps, "x", NULL, "unknown_segment")->name, "standard");
+    assert_string_equal(dn_policy_select(ps, "x", "strict", "chronic_late")->name, "strict");
+    assert_string_equal(dn_policy_select(ps, "x", "strict", NULL)->stages[0].action, "final_notice");
+    assert_null(dn_policy_select(ps, "x", "nonexistent", NULL));
+    assert_string_equal(dn_policy_select(ps, "acme", NULL, NULL)->name, "gentle");
+    assert_null(dn_policy_select(ps, "acme", "standard", NULL)); /* acme's own policies only */
+    assert_int_equal(dn_policy_find(ps, "acme", "gentle")->stages[0].channels[0], CH_LETTER);
+    dn_policy_set_destroy(ps);
 }
 
 static void expect_error(const char *yaml, const char *fragment)
@@ -150,14 +150,14 @@ static void test_options(void **state)
     ps = load_text(text, err, sizeof(err));
     if (!ps)
         fail_msg("%s", err);
-    const policy_t *p = policy_select(ps, "anyone", NULL, NULL);
+    const policy_t *p = dn_policy_select(ps, "anyone", NULL, NULL);
     assert_non_null(p);
     assert_int_equal(p->grace_days, 3);
-    assert_int_equal(money_for(&p->min_amount, "EUR"), 500);
-    assert_int_equal(money_for(&p->min_amount, "JPY"), 5);
-    assert_int_equal(money_for(&p->min_amount, "USD"), 100); /* default */
-    assert_int_equal(money_for(&p->tolerance, "EUR"), 50);
-    assert_int_equal(money_for(&p->tolerance, "USD"), 0);
+    assert_int_equal(dn_policy_money_for(&p->min_amount, "EUR"), 500);
+    assert_int_equal(dn_policy_money_for(&p->min_amount, "JPY"), 5);
+    assert_int_equal(dn_policy_money_for(&p->min_amount, "USD"), 100); /* default */
+    assert_int_equal(dn_policy_money_for(&p->tolerance, "EUR"), 50);
+    assert_int_equal(dn_policy_money_for(&p->tolerance, "USD"), 0);
     assert_int_equal(p->interest_rate_e4, 81200);
     assert_int_equal(p->catch_up, CATCH_UP_EACH);
     assert_int_equal(p->nchannel_order, 2);
@@ -167,16 +167,16 @@ static void test_options(void **state)
     assert_int_equal(p->retries.schedule_ms[0], 86400000);
     assert_int_equal(p->retries.schedule_ms[2], 5 * 86400000LL);
     assert_int_equal(p->retries.result_wait_ms, 12 * 3600000LL);
-    assert_true(policy_is_hard_decline(p, "lost_card"));
-    assert_false(policy_is_hard_decline(p, "stolen_card")); /* the list replaces the defaults */
+    assert_true(dn_policy_is_hard_decline(p, "lost_card"));
+    assert_false(dn_policy_is_hard_decline(p, "stolen_card")); /* the list replaces the defaults */
     assert_string_equal(p->retries.update_template, "update_payment_method");
-    assert_int_equal(money_for(&p->stages[0].fee_fixed, "EUR"), 500);
-    assert_int_equal(money_for(&p->stages[0].fee_fixed, "BHD"), 1500);
-    assert_int_equal(money_for(&p->stages[0].fee_fixed, "USD"), 0);
+    assert_int_equal(dn_policy_money_for(&p->stages[0].fee_fixed, "EUR"), 500);
+    assert_int_equal(dn_policy_money_for(&p->stages[0].fee_fixed, "BHD"), 1500);
+    assert_int_equal(dn_policy_money_for(&p->stages[0].fee_fixed, "USD"), 0);
     assert_int_equal(p->stages[0].fee_percent_e4, 15000);
     assert_int_equal(p->stages[1].fee_percent_e4, 0);
     assert_string_equal(p->stages[1].action, "collections_handover");
-    policy_set_destroy(ps);
+    dn_policy_set_destroy(ps);
 
     /* Defaults of a policy that sets none of the options. */
     ps = load_text("tenants:\n  default:\n    default_policy: p\n    policies:\n      p:\n        retries: "
@@ -185,17 +185,17 @@ static void test_options(void **state)
                    err, sizeof(err));
     if (!ps)
         fail_msg("%s", err);
-    p = policy_select(ps, "x", NULL, NULL);
+    p = dn_policy_select(ps, "x", NULL, NULL);
     assert_int_equal(p->grace_days, 0);
-    assert_int_equal(money_for(&p->min_amount, "EUR"), 0);
+    assert_int_equal(dn_policy_money_for(&p->min_amount, "EUR"), 0);
     assert_int_equal(p->interest_rate_e4, 0);
     assert_int_equal(p->catch_up, CATCH_UP_LATEST);
     assert_int_equal(p->nchannel_order, 3);
-    assert_true(policy_is_hard_decline(p, "stolen_card"));
-    assert_true(policy_is_hard_decline(p, "do_not_honor"));
-    assert_false(policy_is_hard_decline(p, "insufficient_funds"));
+    assert_true(dn_policy_is_hard_decline(p, "stolen_card"));
+    assert_true(dn_policy_is_hard_decline(p, "do_not_honor"));
+    assert_false(dn_policy_is_hard_decline(p, "insufficient_funds"));
     assert_int_equal(p->retries.result_wait_ms, 86400000);
-    policy_set_destroy(ps);
+    dn_policy_set_destroy(ps);
 }
 
 #define HEAD  "tenants:\n  default:\n    default_policy: p\n    policies:\n      p:\n"

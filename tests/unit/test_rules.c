@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "rules.h"
+#include "dn_rules.h"
 
 #define DUE_2026_03_04 20516           /* 2026-01-01 is day 20454; + 31 (Jan) + 28 (Feb) + 3 */
 #define DUE_MS         1772582400000LL /* 20516 * 86400000 */
@@ -15,37 +15,37 @@
 static int64_t accrue_days(int64_t outstanding, int64_t rate_e4, int32_t days)
 {
     interest_acc_t acc = {.micro = 0, .through = DUE_2026_03_04};
-    rules_accrue(&acc, outstanding, rate_e4, DUE_2026_03_04 + days);
+    dn_rules_accrue(&acc, outstanding, rate_e4, DUE_2026_03_04 + days);
     assert_int_equal(acc.through, DUE_2026_03_04 + days);
-    return rules_interest_minor(&acc);
+    return dn_rules_interest_minor(&acc);
 }
 
 static void test_div_round(void **state)
 {
     (void)state;
-    assert_int_equal(rules_div_round(0, 5), 0);
-    assert_int_equal(rules_div_round(4, 2), 2);
-    assert_int_equal(rules_div_round(5, 2), 3);     /* 2.5 -> 3, away from zero (not to even) */
-    assert_int_equal(rules_div_round(7, 2), 4);     /* 3.5 -> 4 */
-    assert_int_equal(rules_div_round(1, 3), 0);     /* 0.33 */
-    assert_int_equal(rules_div_round(2, 3), 1);     /* 0.67 */
-    assert_int_equal(rules_div_round(149, 100), 1); /* 1.49 */
-    assert_int_equal(rules_div_round(150, 100), 2); /* 1.50 */
+    assert_int_equal(dn_rules_div_round(0, 5), 0);
+    assert_int_equal(dn_rules_div_round(4, 2), 2);
+    assert_int_equal(dn_rules_div_round(5, 2), 3);     /* 2.5 -> 3, away from zero (not to even) */
+    assert_int_equal(dn_rules_div_round(7, 2), 4);     /* 3.5 -> 4 */
+    assert_int_equal(dn_rules_div_round(1, 3), 0);     /* 0.33 */
+    assert_int_equal(dn_rules_div_round(2, 3), 1);     /* 0.67 */
+    assert_int_equal(dn_rules_div_round(149, 100), 1); /* 1.49 */
+    assert_int_equal(dn_rules_div_round(150, 100), 2); /* 1.50 */
     /* (2^62 * 1000) / 1000 = 2^62: the intermediate is beyond int64 */
-    assert_int_equal(rules_div_round((__int128)(1LL << 62) * 1000, 1000), 1LL << 62);
+    assert_int_equal(dn_rules_div_round((__int128)(1LL << 62) * 1000, 1000), 1LL << 62);
 }
 
 static void test_daily_interest(void **state)
 {
     (void)state;
     /* 100000 * 80000 / 365 = 8000000000 / 365 = 21917808.2 -> 21917808 (truncated) */
-    assert_int_equal(rules_daily_interest_micro(100000, 80000), 21917808);
+    assert_int_equal(dn_rules_daily_interest_micro(100000, 80000), 21917808);
     /* 1 minor at 0.0001 %: 1 * 1 / 365 = 0.0027 -> 0 */
-    assert_int_equal(rules_daily_interest_micro(1, 1), 0);
-    assert_int_equal(rules_daily_interest_micro(0, 80000), 0);
-    assert_int_equal(rules_daily_interest_micro(-100, 80000), 0);
-    assert_int_equal(rules_daily_interest_micro(100000, 0), 0);
-    assert_int_equal(rules_daily_interest_micro(100000, -5), 0);
+    assert_int_equal(dn_rules_daily_interest_micro(1, 1), 0);
+    assert_int_equal(dn_rules_daily_interest_micro(0, 80000), 0);
+    assert_int_equal(dn_rules_daily_interest_micro(-100, 80000), 0);
+    assert_int_equal(dn_rules_daily_interest_micro(100000, 0), 0);
+    assert_int_equal(dn_rules_daily_interest_micro(100000, -5), 0);
 }
 
 static void test_interest_eur_30_days(void **state)
@@ -64,12 +64,12 @@ static void test_interest_partial_payment(void **state)
      * = 8767123.3 -> 8767123 a day; 20 * 8767123 = 175342460 micro.
      * Total 219178080 + 175342460 = 394520540 micro = 394.520540 -> 395. */
     interest_acc_t acc = {.micro = 0, .through = DUE_2026_03_04};
-    rules_accrue(&acc, 100000, 80000, DUE_2026_03_04 + 10);
+    dn_rules_accrue(&acc, 100000, 80000, DUE_2026_03_04 + 10);
     assert_int_equal(acc.micro, 219178080);
-    rules_accrue(&acc, 40000, 80000, DUE_2026_03_04 + 30);
+    dn_rules_accrue(&acc, 40000, 80000, DUE_2026_03_04 + 30);
     assert_int_equal(acc.micro, 394520540);
     assert_int_equal(acc.through, DUE_2026_03_04 + 30);
-    assert_int_equal(rules_interest_minor(&acc), 395);
+    assert_int_equal(dn_rules_interest_minor(&acc), 395);
 }
 
 static void test_interest_jpy_bhd(void **state)
@@ -89,23 +89,23 @@ static void test_interest_idempotent_and_zero(void **state)
 {
     (void)state;
     interest_acc_t acc = {.micro = 0, .through = DUE_2026_03_04};
-    rules_accrue(&acc, 100000, 80000, DUE_2026_03_04 + 1);
+    dn_rules_accrue(&acc, 100000, 80000, DUE_2026_03_04 + 1);
     assert_int_equal(acc.micro, 21917808);
     /* Same day again, and an earlier day: nothing added, `through` does not go back. */
-    rules_accrue(&acc, 100000, 80000, DUE_2026_03_04 + 1);
-    rules_accrue(&acc, 100000, 80000, DUE_2026_03_04);
+    dn_rules_accrue(&acc, 100000, 80000, DUE_2026_03_04 + 1);
+    dn_rules_accrue(&acc, 100000, 80000, DUE_2026_03_04);
     assert_int_equal(acc.micro, 21917808);
     assert_int_equal(acc.through, DUE_2026_03_04 + 1);
 
     /* Rate 0: nothing accrues, but `through` still advances. */
     interest_acc_t zero = {.micro = 0, .through = DUE_2026_03_04};
-    rules_accrue(&zero, 100000, 0, DUE_2026_03_04 + 30);
+    dn_rules_accrue(&zero, 100000, 0, DUE_2026_03_04 + 30);
     assert_int_equal(zero.micro, 0);
     assert_int_equal(zero.through, DUE_2026_03_04 + 30);
-    assert_int_equal(rules_interest_minor(&zero), 0);
+    assert_int_equal(dn_rules_interest_minor(&zero), 0);
 
     /* Nothing outstanding: nothing accrues, `through` advances. */
-    rules_accrue(&acc, 0, 80000, DUE_2026_03_04 + 5);
+    dn_rules_accrue(&acc, 0, 80000, DUE_2026_03_04 + 5);
     assert_int_equal(acc.micro, 21917808);
     assert_int_equal(acc.through, DUE_2026_03_04 + 5);
 }
@@ -116,71 +116,71 @@ static void test_interest_large(void **state)
     /* 1e15 minor at 100 % (1000000 e4) for 1 day: 1e15 * 1e6 / 365 = 1e21 / 365
      * = 2739726027397260273.97 -> 2739726027397260273 micro (fits in int64, 9.22e18);
      * / 1e6 = 2739726027397.260273 -> 2739726027397. The product 1e21 needs __int128. */
-    assert_int_equal(rules_daily_interest_micro(1000000000000000LL, 1000000), 2739726027397260273LL);
+    assert_int_equal(dn_rules_daily_interest_micro(1000000000000000LL, 1000000), 2739726027397260273LL);
     assert_int_equal(accrue_days(1000000000000000LL, 1000000, 1), 2739726027397LL);
 }
 
 static void test_stage_fee(void **state)
 {
     (void)state;
-    assert_int_equal(rules_stage_fee(25050, 500, 0), 500); /* fixed only */
+    assert_int_equal(dn_rules_stage_fee(25050, 500, 0), 500); /* fixed only */
     /* 1.5 % of 25050: 25050 * 15000 / 1000000 = 375.75 -> 376 */
-    assert_int_equal(rules_stage_fee(25050, 0, 15000), 376);
-    assert_int_equal(rules_stage_fee(25050, 500, 15000), 876); /* 500 + 376 */
+    assert_int_equal(dn_rules_stage_fee(25050, 0, 15000), 376);
+    assert_int_equal(dn_rules_stage_fee(25050, 500, 15000), 876); /* 500 + 376 */
     /* 0.5 % of 500: 500 * 5000 / 1000000 = 2.5 -> 3 (half up, not to even) */
-    assert_int_equal(rules_stage_fee(500, 0, 5000), 3);
+    assert_int_equal(dn_rules_stage_fee(500, 0, 5000), 3);
     /* 0.5 % of 100 = 0.5 -> 1 */
-    assert_int_equal(rules_stage_fee(100, 0, 5000), 1);
+    assert_int_equal(dn_rules_stage_fee(100, 0, 5000), 1);
     /* 0.01 % of 4999: 4999 * 100 / 1000000 = 0.4999 -> 0 */
-    assert_int_equal(rules_stage_fee(4999, 0, 100), 0);
+    assert_int_equal(dn_rules_stage_fee(4999, 0, 100), 0);
     /* Negative inputs count as 0. */
-    assert_int_equal(rules_stage_fee(-25050, 500, 15000), 500);
-    assert_int_equal(rules_stage_fee(25050, -500, 15000), 376);
-    assert_int_equal(rules_stage_fee(25050, 500, -15000), 500);
-    assert_int_equal(rules_stage_fee(0, 0, 0), 0);
+    assert_int_equal(dn_rules_stage_fee(-25050, 500, 15000), 500);
+    assert_int_equal(dn_rules_stage_fee(25050, -500, 15000), 376);
+    assert_int_equal(dn_rules_stage_fee(25050, 500, -15000), 500);
+    assert_int_equal(dn_rules_stage_fee(0, 0, 0), 0);
 }
 
 static void test_thresholds(void **state)
 {
     (void)state;
-    assert_true(rules_above_minimum(1000, 1000)); /* exactly the minimum */
-    assert_false(rules_above_minimum(999, 1000)); /* one below */
-    assert_true(rules_above_minimum(0, 0));       /* no minimum */
-    assert_true(rules_above_minimum(1, 0));
-    assert_true(rules_settled(0, 0));
-    assert_true(rules_settled(-50, 0));    /* overpaid */
-    assert_true(rules_settled(100, 100));  /* exactly the tolerance */
-    assert_false(rules_settled(101, 100)); /* one above */
-    assert_false(rules_settled(1, 0));
+    assert_true(dn_rules_above_minimum(1000, 1000)); /* exactly the minimum */
+    assert_false(dn_rules_above_minimum(999, 1000)); /* one below */
+    assert_true(dn_rules_above_minimum(0, 0));       /* no minimum */
+    assert_true(dn_rules_above_minimum(1, 0));
+    assert_true(dn_rules_settled(0, 0));
+    assert_true(dn_rules_settled(-50, 0));    /* overpaid */
+    assert_true(dn_rules_settled(100, 100));  /* exactly the tolerance */
+    assert_false(dn_rules_settled(101, 100)); /* one above */
+    assert_false(dn_rules_settled(1, 0));
 }
 
 static void test_grace(void **state)
 {
     (void)state;
     /* Offset 0, grace 3: due + 3 days at 00:00 = 1772582400000 + 259200000 = 1772841600000 */
-    assert_int_equal(rules_stage_time_ms(DUE_2026_03_04, 0, 3), 1772841600000LL);
+    assert_int_equal(dn_rules_stage_time_ms(DUE_2026_03_04, 0, 3), 1772841600000LL);
     /* Offset 1 day, grace 3: grace wins, due + 3 days. */
-    assert_int_equal(rules_stage_time_ms(DUE_2026_03_04, 1 * DAY, 3), 1772841600000LL);
+    assert_int_equal(dn_rules_stage_time_ms(DUE_2026_03_04, 1 * DAY, 3), 1772841600000LL);
     /* Offset 5 days, grace 3: 1772582400000 + 432000000 = 1773014400000 */
-    assert_int_equal(rules_stage_time_ms(DUE_2026_03_04, 5 * DAY, 3), 1773014400000LL);
+    assert_int_equal(dn_rules_stage_time_ms(DUE_2026_03_04, 5 * DAY, 3), 1773014400000LL);
     /* Offset -2 days, grace 3: grace does not apply, 1772582400000 - 172800000 = 1772409600000 */
-    assert_int_equal(rules_stage_time_ms(DUE_2026_03_04, -2 * DAY, 3), 1772409600000LL);
+    assert_int_equal(dn_rules_stage_time_ms(DUE_2026_03_04, -2 * DAY, 3), 1772409600000LL);
     /* No grace, offset 0: exactly the due date. */
-    assert_int_equal(rules_stage_time_ms(DUE_2026_03_04, 0, 0), DUE_MS);
+    assert_int_equal(dn_rules_stage_time_ms(DUE_2026_03_04, 0, 0), DUE_MS);
     /* Sub-day offset beyond the grace: 4 days and 1 ms. */
-    assert_int_equal(rules_stage_time_ms(DUE_2026_03_04, 4 * DAY + 1, 3), 1772928000001LL);
+    assert_int_equal(dn_rules_stage_time_ms(DUE_2026_03_04, 4 * DAY + 1, 3), 1772928000001LL);
 }
 
 static void test_days_overdue(void **state)
 {
     (void)state;
-    assert_int_equal(rules_days_overdue(DUE_2026_03_04, 1772841600000LL - 1), 2); /* due + 3d - 1 ms */
-    assert_int_equal(rules_days_overdue(DUE_2026_03_04, 1772841600000LL), 3);     /* due + 3d */
-    assert_int_equal(rules_days_overdue(DUE_2026_03_04, DUE_MS), 0);              /* on the due date */
-    assert_int_equal(rules_days_overdue(DUE_2026_03_04, DUE_MS + 1), 0);          /* 1 ms late */
-    assert_int_equal(rules_days_overdue(DUE_2026_03_04, DUE_MS - 1), 0);          /* before */
-    assert_int_equal(rules_days_overdue(DUE_2026_03_04, DUE_MS - 10 * DAY), 0);
-    assert_int_equal(rules_days_overdue(DUE_2026_03_04, 0), 0); /* epoch, far before */
+    assert_int_equal(dn_rules_days_overdue(DUE_2026_03_04, 1772841600000LL - 1), 2); /* due + 3d - 1 ms */
+    assert_int_equal(dn_rules_days_overdue(DUE_2026_03_04, 1772841600000LL), 3);     /* due + 3d */
+    assert_int_equal(dn_rules_days_overdue(DUE_2026_03_04, DUE_MS), 0);              /* on the due date */
+    assert_int_equal(dn_rules_days_overdue(DUE_2026_03_04, DUE_MS + 1), 0);          /* 1 ms late */
+    assert_int_equal(dn_rules_days_overdue(DUE_2026_03_04, DUE_MS - 1), 0);          /* before */
+    assert_int_equal(dn_rules_days_overdue(DUE_2026_03_04, DUE_MS - 10 * DAY), 0);
+    assert_int_equal(dn_rules_days_overdue(DUE_2026_03_04, 0), 0); /* epoch, far before */
 }
 
 static void assert_alloc(allocation_t a, int64_t fees, int64_t interest, int64_t principal, int64_t over)
@@ -195,48 +195,48 @@ static void test_allocate(void **state)
 {
     (void)state;
     /* Owed: fees 100, interest 200, principal 500 (total 800). */
-    assert_alloc(rules_allocate(0, 100, 200, 500), 0, 0, 0, 0);
-    assert_alloc(rules_allocate(50, 100, 200, 500), 50, 0, 0, 0);     /* part of the fees */
-    assert_alloc(rules_allocate(100, 100, 200, 500), 100, 0, 0, 0);   /* exactly the fees */
-    assert_alloc(rules_allocate(101, 100, 200, 500), 100, 1, 0, 0);   /* one into interest */
-    assert_alloc(rules_allocate(300, 100, 200, 500), 100, 200, 0, 0); /* fees + interest */
-    assert_alloc(rules_allocate(301, 100, 200, 500), 100, 200, 1, 0); /* one into principal */
-    assert_alloc(rules_allocate(799, 100, 200, 500), 100, 200, 499, 0);
-    assert_alloc(rules_allocate(800, 100, 200, 500), 100, 200, 500, 0); /* exactly all */
-    assert_alloc(rules_allocate(801, 100, 200, 500), 100, 200, 500, 1); /* one over */
-    assert_alloc(rules_allocate(1000, 100, 200, 500), 100, 200, 500, 200);
+    assert_alloc(dn_rules_allocate(0, 100, 200, 500), 0, 0, 0, 0);
+    assert_alloc(dn_rules_allocate(50, 100, 200, 500), 50, 0, 0, 0);     /* part of the fees */
+    assert_alloc(dn_rules_allocate(100, 100, 200, 500), 100, 0, 0, 0);   /* exactly the fees */
+    assert_alloc(dn_rules_allocate(101, 100, 200, 500), 100, 1, 0, 0);   /* one into interest */
+    assert_alloc(dn_rules_allocate(300, 100, 200, 500), 100, 200, 0, 0); /* fees + interest */
+    assert_alloc(dn_rules_allocate(301, 100, 200, 500), 100, 200, 1, 0); /* one into principal */
+    assert_alloc(dn_rules_allocate(799, 100, 200, 500), 100, 200, 499, 0);
+    assert_alloc(dn_rules_allocate(800, 100, 200, 500), 100, 200, 500, 0); /* exactly all */
+    assert_alloc(dn_rules_allocate(801, 100, 200, 500), 100, 200, 500, 1); /* one over */
+    assert_alloc(dn_rules_allocate(1000, 100, 200, 500), 100, 200, 500, 200);
     /* Nothing owed but principal: all of it goes there. */
-    assert_alloc(rules_allocate(300, 0, 0, 500), 0, 0, 300, 0);
+    assert_alloc(dn_rules_allocate(300, 0, 0, 500), 0, 0, 300, 0);
     /* Negative inputs clamp at 0. */
-    assert_alloc(rules_allocate(-5, 100, 200, 500), 0, 0, 0, 0);
-    assert_alloc(rules_allocate(400, -100, 200, 500), 0, 200, 200, 0);
-    assert_alloc(rules_allocate(400, 100, -200, -500), 100, 0, 0, 300);
+    assert_alloc(dn_rules_allocate(-5, 100, 200, 500), 0, 0, 0, 0);
+    assert_alloc(dn_rules_allocate(400, -100, 200, 500), 0, 200, 200, 0);
+    assert_alloc(dn_rules_allocate(400, 100, -200, -500), 100, 0, 0, 300);
 }
 
 static void test_parse_e4(void **state)
 {
     (void)state;
     int64_t v;
-    assert_int_equal(rules_parse_e4("8", &v), 0);
+    assert_int_equal(dn_rules_parse_e4("8", &v), 0);
     assert_int_equal(v, 80000);
-    assert_int_equal(rules_parse_e4("8.1", &v), 0);
+    assert_int_equal(dn_rules_parse_e4("8.1", &v), 0);
     assert_int_equal(v, 81000);
-    assert_int_equal(rules_parse_e4("8.12", &v), 0);
+    assert_int_equal(dn_rules_parse_e4("8.12", &v), 0);
     assert_int_equal(v, 81200);
-    assert_int_equal(rules_parse_e4("0.0375", &v), 0);
+    assert_int_equal(dn_rules_parse_e4("0.0375", &v), 0);
     assert_int_equal(v, 375);
-    assert_int_equal(rules_parse_e4("100", &v), 0);
+    assert_int_equal(dn_rules_parse_e4("100", &v), 0);
     assert_int_equal(v, 1000000);
-    assert_int_equal(rules_parse_e4("0", &v), 0);
+    assert_int_equal(dn_rules_parse_e4("0", &v), 0);
     assert_int_equal(v, 0);
-    assert_int_equal(rules_parse_e4("1000000.0000", &v), 0); /* the maximum */
+    assert_int_equal(dn_rules_parse_e4("1000000.0000", &v), 0); /* the maximum */
     assert_int_equal(v, 10000000000LL);
 
     const char *bad[] = {"",     "-1",   "+1",           "1e3",     "8.12345",
                          "8.",   ".5",   "abc",          " 8",      "8 ",
                          "8.1x", "8..1", "1000000.0001", "1000001", "99999999999999999999999999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (rules_parse_e4(bad[i], &v) != -1)
+        if (dn_rules_parse_e4(bad[i], &v) != -1)
             fail_msg("accepted \"%s\"", bad[i]);
     }
 }

@@ -1,5 +1,5 @@
 /* The case state machine (see fsm.h): one table of (state, event) -> state. */
-#include "fsm.h"
+#include "dn_fsm.h"
 
 #include <string.h>
 
@@ -100,12 +100,12 @@ static int is_active(case_state_t s)
     return valid_state(s) && s <= ST_RETRYING;
 }
 
-const char *fsm_state_name(case_state_t s)
+const char *dn_fsm_state_name(case_state_t s)
 {
     return valid_state(s) ? state_names[s] : "unknown";
 }
 
-int fsm_state_parse(const char *name, case_state_t *out)
+int dn_fsm_state_parse(const char *name, case_state_t *out)
 {
     for (int s = 0; s < ST__COUNT; s++) {
         if (strcmp(name, state_names[s]) == 0) {
@@ -116,17 +116,17 @@ int fsm_state_parse(const char *name, case_state_t *out)
     return -1;
 }
 
-const char *fsm_event_name(case_event_t e)
+const char *dn_fsm_event_name(case_event_t e)
 {
     return (unsigned)e < EV__COUNT ? event_names[e] : "unknown";
 }
 
-int fsm_is_terminal(case_state_t s)
+int dn_fsm_is_terminal(case_state_t s)
 {
     return s == ST_RESOLVED || s == ST_HANDED_OVER || s == ST_WRITTEN_OFF;
 }
 
-int fsm_next(case_state_t from, case_event_t ev, case_state_t paused_from, case_state_t *to)
+int dn_fsm_next(case_state_t from, case_event_t ev, case_state_t paused_from, case_state_t *to)
 {
     if (!valid_state(from) || (unsigned)ev >= EV__COUNT)
         return -1;

@@ -1,4 +1,4 @@
-#include "policy.h"
+#include "dn_policy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 
 #include "dn_config.h"
 #include "dn_currency.h"
-#include "rules.h"
+#include "dn_rules.h"
 
 static const char *const channel_names[] = {"email", "sms", "letter"};
 static const char *const actions[] = {"final_notice", "collections_handover", "suspend_service"};
@@ -18,7 +18,7 @@ static const char *const default_hard_declines[] = {
     "do_not_honor",    "invalid_card_number", "fraudulent",         "revocation_of_authorization",
 };
 
-int64_t money_for(const money_map_t *m, const char *currency)
+int64_t dn_policy_money_for(const money_map_t *m, const char *currency)
 {
     for (size_t i = 0; i < m->n; i++)
         if (strcmp(m->currency[i], currency) == 0)
@@ -26,7 +26,7 @@ int64_t money_for(const money_map_t *m, const char *currency)
     return m->fallback;
 }
 
-int policy_is_hard_decline(const policy_t *p, const char *code)
+int dn_policy_is_hard_decline(const policy_t *p, const char *code)
 {
     for (size_t i = 0; code && i < p->retries.nhard; i++)
         if (strcmp(p->retries.hard_decline_codes[i], code) == 0)
@@ -34,7 +34,7 @@ int policy_is_hard_decline(const policy_t *p, const char *code)
     return 0;
 }
 
-const char *channel_name(channel_t ch)
+const char *dn_policy_channel_name(channel_t ch)
 {
     return channel_names[ch];
 }
@@ -162,7 +162,7 @@ static void free_money_map(money_map_t *m)
 
 static int load_e4(loader_t *l, yaml_node_t *n, const char *field, int64_t max_percent, int64_t *out)
 {
-    if (!scalar(n) || rules_parse_e4(scalar(n), out) < 0)
+    if (!scalar(n) || dn_rules_parse_e4(scalar(n), out) < 0)
         return fail(l, n, field, "expected a percentage such as 8, 8.12 or 0.5 (at most 4 decimals)");
     if (*out > max_percent * 10000) {
         char msg[96];
@@ -454,7 +454,7 @@ static int load_tenant(loader_t *l, const char *tenant, yaml_node_t *n, tenant_p
     return 0;
 }
 
-policy_set_t *policy_set_load(const char *path, char *errstr, size_t errstr_size)
+policy_set_t *dn_policy_set_load(const char *path, char *errstr, size_t errstr_size)
 {
     loader_t l = {.path = path, .errstr = errstr, .errstr_size = errstr_size};
     policy_set_t *ps = calloc(1, sizeof(*ps));
@@ -497,7 +497,7 @@ policy_set_t *policy_set_load(const char *path, char *errstr, size_t errstr_size
         if (load_tenant(&l, tn ? tn : "?", yaml_document_get_node(&l.doc, pr->value), &ps->tenants[i]) < 0)
             goto out;
     }
-    if (!policy_select(ps, "default", NULL, NULL)) {
+    if (!dn_policy_select(ps, "default", NULL, NULL)) {
         fail(&l, tenants, "tenants.default", "required: the policies of tenants without an entry of their own");
         goto out;
     }
@@ -508,7 +508,7 @@ out:
     yaml_parser_delete(&parser);
     fclose(f);
     if (!ok) {
-        policy_set_destroy(ps);
+        dn_policy_set_destroy(ps);
         return NULL;
     }
     return ps;
@@ -526,12 +526,12 @@ static const tenant_policies_t *tenant_entry(const policy_set_t *ps, const char 
     return def;
 }
 
-const policy_t *policy_find(const policy_set_t *ps, const char *tenant, const char *name)
+const policy_t *dn_policy_find(const policy_set_t *ps, const char *tenant, const char *name)
 {
     return find_in(tenant_entry(ps, tenant), name);
 }
 
-const policy_t *policy_select(const policy_set_t *ps, const char *tenant, const char *name, const char *segment)
+const policy_t *dn_policy_select(const policy_set_t *ps, const char *tenant, const char *name, const char *segment)
 {
     const tenant_policies_t *t = tenant_entry(ps, tenant);
     if (!t)
@@ -544,7 +544,7 @@ const policy_t *policy_select(const policy_set_t *ps, const char *tenant, const 
     return find_in(t, t->default_policy);
 }
 
-void policy_set_destroy(policy_set_t *ps)
+void dn_policy_set_destroy(policy_set_t *ps)
 {
     if (!ps)
         return;

@@ -1,6 +1,6 @@
 /* The dunning arithmetic (see rules.h). Integers only; products go through __int128 so
  * that no intermediate can overflow, and results that would not fit in int64 saturate. */
-#include "rules.h"
+#include "dn_rules.h"
 
 #define E4_MAX (1000000LL * 10000LL) /* 1000000.0000 */
 
@@ -14,7 +14,7 @@ static int64_t saturate(__int128 v)
     return v > INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
-int rules_parse_e4(const char *s, int64_t *out)
+int dn_rules_parse_e4(const char *s, int64_t *out)
 {
     int64_t v = 0;
     int digits = 0;
@@ -44,12 +44,12 @@ int rules_parse_e4(const char *s, int64_t *out)
     return 0;
 }
 
-int64_t rules_div_round(__int128 num, int64_t den)
+int64_t dn_rules_div_round(__int128 num, int64_t den)
 {
     return saturate((num + den / 2) / den);
 }
 
-int64_t rules_daily_interest_micro(int64_t outstanding, int64_t annual_rate_e4)
+int64_t dn_rules_daily_interest_micro(int64_t outstanding, int64_t annual_rate_e4)
 {
     if (outstanding <= 0 || annual_rate_e4 <= 0)
         return 0;
@@ -57,28 +57,28 @@ int64_t rules_daily_interest_micro(int64_t outstanding, int64_t annual_rate_e4)
     return saturate((__int128)outstanding * annual_rate_e4 / 365);
 }
 
-void rules_accrue(interest_acc_t *acc, int64_t outstanding, int64_t annual_rate_e4, int32_t today)
+void dn_rules_accrue(interest_acc_t *acc, int64_t outstanding, int64_t annual_rate_e4, int32_t today)
 {
     if (today <= acc->through)
         return;
-    int64_t daily = rules_daily_interest_micro(outstanding, annual_rate_e4);
+    int64_t daily = dn_rules_daily_interest_micro(outstanding, annual_rate_e4);
     acc->micro = saturate((__int128)acc->micro + ((__int128)today - acc->through) * daily);
     acc->through = today;
 }
 
-int64_t rules_interest_minor(const interest_acc_t *acc)
+int64_t dn_rules_interest_minor(const interest_acc_t *acc)
 {
-    return rules_div_round(acc->micro, RULES_MICRO);
+    return dn_rules_div_round(acc->micro, RULES_MICRO);
 }
 
-int64_t rules_stage_fee(int64_t outstanding, int64_t fixed_minor, int64_t percent_e4)
+int64_t dn_rules_stage_fee(int64_t outstanding, int64_t fixed_minor, int64_t percent_e4)
 {
     /* percent_e4 / 10000 is a percentage: outstanding * percent_e4 / 10000 / 100 */
-    __int128 pct = rules_div_round((__int128)clamp0(outstanding) * clamp0(percent_e4), 1000000);
+    __int128 pct = dn_rules_div_round((__int128)clamp0(outstanding) * clamp0(percent_e4), 1000000);
     return saturate(clamp0(fixed_minor) + pct);
 }
 
-int64_t rules_stage_time_ms(int32_t due_date, int64_t offset_ms, int32_t grace_days)
+int64_t dn_rules_stage_time_ms(int32_t due_date, int64_t offset_ms, int32_t grace_days)
 {
     int64_t base = (int64_t)due_date * RULES_DAY_MS;
     if (offset_ms < 0)
@@ -87,7 +87,7 @@ int64_t rules_stage_time_ms(int32_t due_date, int64_t offset_ms, int32_t grace_d
     return base + (offset_ms > grace_ms ? offset_ms : grace_ms);
 }
 
-int32_t rules_days_overdue(int32_t due_date, int64_t now_ms)
+int32_t dn_rules_days_overdue(int32_t due_date, int64_t now_ms)
 {
     int64_t late_ms = now_ms - (int64_t)due_date * RULES_DAY_MS;
     return late_ms <= 0 ? 0 : (int32_t)(late_ms / RULES_DAY_MS);
@@ -101,7 +101,7 @@ static int64_t take(int64_t *left, int64_t due)
     return t;
 }
 
-allocation_t rules_allocate(int64_t amount, int64_t fees_due, int64_t interest_due, int64_t principal_due)
+allocation_t dn_rules_allocate(int64_t amount, int64_t fees_due, int64_t interest_due, int64_t principal_due)
 {
     int64_t left = clamp0(amount);
     allocation_t a;
@@ -112,12 +112,12 @@ allocation_t rules_allocate(int64_t amount, int64_t fees_due, int64_t interest_d
     return a;
 }
 
-int rules_settled(int64_t total_due, int64_t tolerance_minor)
+int dn_rules_settled(int64_t total_due, int64_t tolerance_minor)
 {
     return total_due <= clamp0(tolerance_minor);
 }
 
-int rules_above_minimum(int64_t principal_due, int64_t min_minor)
+int dn_rules_above_minimum(int64_t principal_due, int64_t min_minor)
 {
     return min_minor <= 0 || principal_due >= min_minor;
 }

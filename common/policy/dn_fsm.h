@@ -10,8 +10,8 @@
  * (resolved, handed_over, written_off) accept only payments (money is never refused:
  * a payment on a handed-over case is recorded and can resolve it). Pure; unit-tested in
  * tests/unit/test_fsm.c. */
-#ifndef DN_ENGINE_FSM_H
-#define DN_ENGINE_FSM_H
+#ifndef DN_FSM_H
+#define DN_FSM_H
 
 typedef enum {
     ST_OPEN = 0,
@@ -42,17 +42,17 @@ typedef enum {
     EV__COUNT
 } case_event_t;
 
-const char *fsm_state_name(case_state_t s);
+const char *dn_fsm_state_name(case_state_t s);
 /* -1 if `name` is not a state. */
-int fsm_state_parse(const char *name, case_state_t *out);
-const char *fsm_event_name(case_event_t e);
+int dn_fsm_state_parse(const char *name, case_state_t *out);
+const char *dn_fsm_event_name(case_event_t e);
 
-int fsm_is_terminal(case_state_t s); /* resolved, handed_over, written_off */
+int dn_fsm_is_terminal(case_state_t s); /* resolved, handed_over, written_off */
 
 /* The state after event `ev` in state `from`. For EV_RESUME, `paused_from` is the state
  * the case was in when paused (ignored otherwise). Returns 0 and sets *to, or -1 when the
  * event is not allowed in that state (e.g. pause on a resolved case, resume when not
  * paused, a stage firing while paused). A partial payment keeps the state. */
-int fsm_next(case_state_t from, case_event_t ev, case_state_t paused_from, case_state_t *to);
+int dn_fsm_next(case_state_t from, case_event_t ev, case_state_t paused_from, case_state_t *to);
 
 #endif

@@ -15,8 +15,8 @@
  *                fee: {fixed: {EUR: 500}, percent: 1.5}}
  *
  * Loaded and validated once at start; errors name the file, line and field. */
-#ifndef DN_ENGINE_POLICY_H
-#define DN_ENGINE_POLICY_H
+#ifndef DN_POLICY_H
+#define DN_POLICY_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,7 +32,7 @@ typedef struct money_map {
     size_t n;
     int64_t fallback;
 } money_map_t;
-int64_t money_for(const money_map_t *m, const char *currency);
+int64_t dn_policy_money_for(const money_map_t *m, const char *currency);
 
 typedef enum { CH_EMAIL = 0, CH_SMS, CH_LETTER } channel_t;
 
@@ -87,14 +87,14 @@ typedef struct policy_set {
 } policy_set_t;
 
 /* Loads one YAML file. NULL with errstr "file:line: field: problem" on error. */
-policy_set_t *policy_set_load(const char *path, char *errstr, size_t errstr_size);
-void policy_set_destroy(policy_set_t *ps);
+policy_set_t *dn_policy_set_load(const char *path, char *errstr, size_t errstr_size);
+void dn_policy_set_destroy(policy_set_t *ps);
 
 /* The policy for an invoice: by name if given, else by segment, else the tenant default;
  * a tenant without an entry uses "default". NULL if a named policy does not exist. */
-const policy_t *policy_select(const policy_set_t *ps, const char *tenant, const char *name, const char *segment);
-const policy_t *policy_find(const policy_set_t *ps, const char *tenant, const char *name);
-const char *channel_name(channel_t ch);
-int policy_is_hard_decline(const policy_t *p, const char *code);
+const policy_t *dn_policy_select(const policy_set_t *ps, const char *tenant, const char *name, const char *segment);
+const policy_t *dn_policy_find(const policy_set_t *ps, const char *tenant, const char *name);
+const char *dn_policy_channel_name(channel_t ch);
+int dn_policy_is_hard_decline(const policy_t *p, const char *code);
 
 #endif
