@@ -26,7 +26,7 @@ typedef struct engine_cfg {
     int64_t metrics_ms; /* how often the loop refreshes the gauges read from Redis and PostgreSQL */
 } engine_cfg_t;
 
-/* Counters that move only when the transaction in hand commits (main.c applies them). */
+/* Counters that move only when the transaction in hand commits (effects.h). */
 typedef enum {
     EM_CONSUMED,
     EM_DEAD_LETTER,
@@ -62,7 +62,7 @@ typedef struct engine {
     /* Why the record in hand is rejected (dead-lettered), set by the handlers. */
     const char *reject_code;
     char reject_reason[512];
-    /* Metrics of the transaction in hand: applied after COMMIT, dropped on rollback. */
+    /* Metrics of the transaction in hand: applied after COMMIT, dropped on rollback (effects.h). */
     engine_note_t *notes;
     size_t nnotes, notes_cap, notes_mark; /* mark: where the item in hand (its savepoint) began */
     int item_duplicate;                   /* the record in hand was seen before: changes nothing */
@@ -106,12 +106,6 @@ int engine_flush_writes(engine_t *e);
 int reject(engine_t *e, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* main.c */
-void engine_timer_op(engine_t *e, const char *case_id, int64_t due_ms);
-/* Counts, once the transaction commits: a reminder emitted (stage name, channel), a
- * retry requested (no labels), a reminder outcome (channel, outcome). engine_note_duplicate
- * marks the record in hand. */
-void engine_note(engine_t *e, engine_metric_t metric, const char *l1, const char *l2);
-void engine_note_duplicate(engine_t *e);
 /* Re-adds every pending timer from PostgreSQL (idempotent). Returns the count or -1. */
 long engine_reconcile_timers(engine_t *e);
 

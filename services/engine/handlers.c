@@ -15,6 +15,7 @@
 #include "dn_outbox.h"
 #include "dn_pgarray.h"
 #include "dn_topics.h"
+#include "effects.h"
 #include "engine.h"
 #include "dn_fsm.h"
 #include "dn_rules.h"
