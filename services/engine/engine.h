@@ -1,4 +1,5 @@
-/* dunning-engine internals: one loop, one thread (see main.c). */
+/* dunning-engine internals: one loop, one thread (see main.c; docs/architecture.md has the
+ * engine's source map). */
 #ifndef DN_ENGINE_H
 #define DN_ENGINE_H
 
@@ -67,7 +68,7 @@ typedef struct engine {
     size_t nnotes, notes_cap, notes_mark; /* mark: where the item in hand (its savepoint) began */
     int item_duplicate;                   /* the record in hand was seen before: changes nothing */
     int item_dead_lettered;
-    /* Answers fetched once for the batch in hand (fast path only, see handlers.c:
+    /* Answers fetched once for the batch in hand (fast path only, see prefetch.h:
      * handle_prefetch, fire_prefetch); forgotten by batch_reset after every attempt. */
     batch_map_t *batch;
     int prefetched;
@@ -75,35 +76,13 @@ typedef struct engine {
      * back and done record by record, never continued with the database's answers (the
      * batch's event ids are already in processed_events). */
     int batch_failed;
-    int buffering;          /* the fast path: rows are buffered and written per table (handlers.c) */
+    int buffering;          /* the fast path: rows are buffered and written per table (writes.h) */
     PGresult *batch_cases;  /* the cases the batch names, locked, with their invoice's source */
     PGresult *batch_lookup; /* handle_prefetch's answer: the waiting payments of the batch's invoices */
 } engine_t;
 
 /* Handler results. */
 enum { H_OK = 0, H_REJECT = 1, H_DBERR = -1 };
-
-/* handlers.c */
-int handle_record(engine_t *e, const rd_kafka_message_t *m);
-int fire_timer(engine_t *e, const char *case_id, int64_t now_ms);
-/* Set-based work for a batch, in the transaction in hand, before its items run:
- * marks every record's event id processed in one statement (the handlers then ask the
- * answer, not the database; a second copy in the batch is a duplicate) and looks up the
- * batch's invoices (known already, payments or held events waiting) and payment ids in
- * the same one; a second statement locks and loads the cases its payments, failed charges
- * and case commands name. H_OK, or H_DBERR (nothing remembered). */
-int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n);
-/* Locks and loads the claimed cases with their invoices' contact snapshots in one
- * statement, for fire_timer. H_OK or H_DBERR. */
-int fire_prefetch(engine_t *e, char *const *case_ids, size_t n);
-/* Forgets what the prefetches remembered and the buffered rows (a rollback). */
-void batch_reset(engine_t *e);
-void batch_destroy(engine_t *e);
-/* Sends the buffered rows (invoices, cases, payments, audit, outbox), one deferred
- * statement per table, without waiting for them. 0/-1. */
-int engine_flush_writes(engine_t *e);
-/* validate.c (with the input checks, validate.h): sets reject_code and reject_reason. */
-int reject(engine_t *e, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* main.c */
 /* Re-adds every pending timer from PostgreSQL (idempotent). Returns the count or -1. */

@@ -33,6 +33,10 @@
 #include "dn_topics.h"
 #include "effects.h"
 #include "engine.h"
+#include "prefetch.h"
+#include "records.h"
+#include "timers.h"
+#include "writes.h"
 
 static const dn_cfg_entry_t config_table[] = {
     DN_CFG_COMMON(engine_cfg_t),

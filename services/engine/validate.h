@@ -7,6 +7,8 @@
 #include "dn_validate.h"
 #include "engine.h"
 
+/* Rejects the record in hand: sets e->reject_code and e->reject_reason, returns H_REJECT. */
+int reject(engine_t *e, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int validate_invoice(engine_t *e, const dn_invoice_issued_t *v);
 int validate_payment(engine_t *e, const dn_payment_received_t *v);
 int validate_failed(engine_t *e, const dn_payment_failed_t *v);

@@ -1,0 +1,92 @@
+/* ReminderOutcome (see handlers.h): what a sender did with a reminder, recorded in the
+ * case's audit trail; a permanent failure falls back to the next channel (fallback.c). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accrual.h"
+#include "answers.h"
+#include "dn_avro.h"
+#include "dn_clock.h"
+#include "dn_log.h"
+#include "dn_topics.h"
+#include "effects.h"
+#include "handlers.h"
+#include "validate.h"
+#include "writes.h"
+#include "fallback.h"
+
+/* What a sender did with a reminder: recorded in the case's audit trail; a permanent
+ * failure sends the reminder on the next channel (fall_back). */
+int handle_outcome(engine_t *e, dn_reminder_outcome_t *v)
+{
+    int rc;
+    int first = first_time(e, v->event_id, dn_topic_name(DN_TOPIC_REMINDER_OUTCOMES));
+    if (first <= 0) {
+        if (first == 0)
+            engine_note_duplicate(e);
+        rc = first < 0 ? H_DBERR : H_OK;
+        goto out;
+    }
+    const char *channel = dn_channel_str(v->channel), *outcome = dn_outcome_str(v->outcome);
+    int64_t now = dn_clock_now_ms();
+    case_row_t c;
+    int found = load_case(e, v->case_id, &c);
+    if (found <= 0) {
+        if (found == 0) {
+            /* Not malformed, so not a dead letter; but there is no trail to add it to. */
+            engine_note(e, EM_OUTCOME_UNKNOWN, channel, outcome);
+            dn_log_warn("outcome for an unknown case, ignored", "event_id", v->event_id, "tenant_id", v->tenant_id,
+                        "invoice_id", v->invoice_id, "case_id", v->case_id, "outcome", outcome, NULL);
+        }
+        rc = found < 0 ? H_DBERR : H_OK;
+        goto out;
+    }
+    if (strcmp(c.tenant_id, v->tenant_id) != 0 || strcmp(c.invoice_id, v->invoice_id) != 0) {
+        rc = reject(e, "invalid_field", "field case_id: the case is not that of invoice %.64s of tenant %.64s",
+                    v->invoice_id, v->tenant_id);
+        goto out;
+    }
+    const policy_t *pol = case_policy(e, &c);
+    sent_reminder_t sr = {0};
+    int known = find_reminder(e, &c, pol, v->reminder_event_id, &sr);
+    if (known < 0) {
+        rc = H_DBERR;
+        goto out;
+    }
+    char kind[48];
+    snprintf(kind, sizeof(kind), "reminder_%s", outcome);
+    json_t *detail = json_pack("{s:s, s:s, s:i}", "channel", channel, "reminder_event_id", v->reminder_event_id,
+                               "attempt", (int)v->attempt);
+    json_object_set_new(detail, "stage", known ? json_integer(sr.stage) : json_null());
+    if (v->provider_message_id)
+        json_object_set_new(detail, "provider_message_id", json_string(v->provider_message_id));
+    if (v->has_next_attempt_at) {
+        char next[40];
+        dn_time_format(v->next_attempt_at, next, sizeof(next));
+        json_object_set_new(detail, "next_attempt_at", json_string(next));
+    }
+    case_row_t row = c;
+    if (known)
+        row.stage = sr.stage; /* the row is about the reminder's stage */
+    if (record(e, &row, kind, c.state, v->reason, v->event_id, now, detail) < 0) {
+        rc = H_DBERR;
+        goto out;
+    }
+    engine_note(e, EM_OUTCOME, channel, outcome);
+    if (v->outcome != DN_OUTCOME_FAILED_PERMANENT) {
+        rc = H_OK;
+        goto out;
+    }
+    if (!known) {
+        dn_log_warn("permanent failure of a reminder this engine did not emit, no fallback", "event_id", v->event_id,
+                    "tenant_id", v->tenant_id, "invoice_id", v->invoice_id, "reminder_event_id", v->reminder_event_id,
+                    NULL);
+        rc = H_OK;
+        goto out;
+    }
+    rc = fall_back(e, &c, pol, v, &sr, now);
+out:
+    return rc;
+}

@@ -1,0 +1,127 @@
+/* ReminderDue records (see reminders.h). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accrual.h"
+#include "answers.h"
+#include "dn_clock.h"
+#include "dn_log.h"
+#include "dn_topics.h"
+#include "effects.h"
+#include "reminders.h"
+#include "writes.h"
+
+static int contact_has(const dn_customer_contact_t *ct, channel_t ch)
+{
+    for (size_t i = 0; i < ct->opted_out_channels_n; i++)
+        if (strcmp(ct->opted_out_channels[i], dn_policy_channel_name(ch)) == 0)
+            return 0;
+    switch (ch) {
+    case CH_EMAIL:
+        return ct->email && *ct->email;
+    case CH_SMS:
+        return ct->phone && *ct->phone;
+    case CH_LETTER:
+        return ct->address != NULL;
+    }
+    return 0;
+}
+
+static const dn_topic_id_t channel_topics[] = {DN_TOPIC_REMINDER_DUE_EMAIL, DN_TOPIC_REMINDER_DUE_SMS,
+                                               DN_TOPIC_REMINDER_DUE_LETTER};
+
+static const dn_channel_t channel_enums[] = {DN_CHANNEL_EMAIL, DN_CHANNEL_SMS, DN_CHANNEL_LETTER};
+
+/* Writes one ReminderDue per channel of `rs` that reaches the customer (contact known,
+ * not opted out) into the outbox; when none does, the first channel of the policy's
+ * channel_order that does (with rs->first_only: only the first of `channels` that reaches
+ * the customer, and no channel_order). Returns the number emitted, or -1. */
+int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol, const reminder_spec_t *rs, int64_t now,
+                   json_t *emitted)
+{
+    int n = -1;
+    PGresult *r = NULL;
+    dn_invoice_issued_t inv = {0};
+    dn_avro_err_t err;
+    const char *params[] = {c->tenant_id, c->invoice_id};
+    const char *source;
+    int row = cached_case(e, c->case_id);
+    if (row >= 0 && !PQgetisnull(e->batch_cases, row, CASE_SOURCE_COL)) {
+        source = PQgetvalue(e->batch_cases, row, CASE_SOURCE_COL); /* locked and read with the case */
+    } else {
+        r = query_bin(e, "SELECT source FROM invoices WHERE tenant_id = $1 AND invoice_id = $2", 2, params, NULL, NULL);
+        if (!r || PQntuples(r) != 1)
+            goto out;
+        source = PQgetvalue(r, 0, 0);
+    }
+    size_t srclen;
+    unsigned char *src = PQunescapeBytea((const unsigned char *)source, &srclen);
+    int bad = !src || dn_invoice_issued_decode(src, srclen, &inv, &err) < 0;
+    PQfreemem(src);
+    if (bad) {
+        dn_log_error("stored invoice does not decode", "case_id", c->case_id, "detail", bad && src ? err.msg : "",
+                     NULL);
+        goto out;
+    }
+    channel_t use[POLICY_MAX_CHANNELS];
+    size_t nuse = 0;
+    for (size_t i = 0; i < rs->nchannels && !(rs->first_only && nuse > 0); i++)
+        if (contact_has(&inv.contact, rs->channels[i]))
+            use[nuse++] = rs->channels[i];
+    for (size_t i = 0; nuse == 0 && !rs->first_only && i < pol->nchannel_order; i++)
+        if (contact_has(&inv.contact, pol->channel_order[i]))
+            use[nuse++] = pol->channel_order[i];
+    char key[2 * ID_MAX + 2];
+    dn_topic_key(c->tenant_id, c->customer_id, key, sizeof(key));
+    n = 0;
+    for (size_t i = 0; i < nuse; i++) {
+        channel_t ch = use[i];
+        char event_id[DN_UUID_STR_LEN];
+        const char *parts[] = {"reminder", c->case_id, rs->id_salt, dn_policy_channel_name(ch)};
+        dn_uuid_derive(event_id, parts, 4);
+        dn_reminder_due_t rd = {.event_id = event_id,
+                                .occurred_at = now,
+                                .tenant_id = (char *)c->tenant_id,
+                                .customer_id = (char *)c->customer_id,
+                                .case_id = (char *)c->case_id,
+                                .invoice_id = (char *)c->invoice_id,
+                                .invoice_number = inv.invoice_number,
+                                .channel = channel_enums[ch],
+                                .stage = rs->stage,
+                                .stage_name = (char *)rs->stage_name,
+                                .template_key = (char *)rs->template_key,
+                                .policy = pol->name,
+                                .issue_date = inv.issue_date,
+                                .due_date = inv.due_date,
+                                .days_overdue = dn_date_from_ms(rs->due_ms) - inv.due_date, /* < 0 before it */
+                                .amount_minor = c->amount,
+                                .outstanding_minor = c->outstanding,
+                                .fee_minor = c->fee,
+                                .interest_minor = c->interest,
+                                .total_due_minor = total_due(c),
+                                .currency = (char *)c->currency,
+                                .action = (char *)rs->action,
+                                .payment_link = inv.payment_link,
+                                .due_at = rs->due_ms,
+                                .contact = inv.contact};
+        char *buf = NULL;
+        size_t len = 0;
+        int ok = dn_reminder_due_encode(&rd, &buf, &len) == 0 &&
+                 outbox_add(e, event_id, dn_topic_name(channel_topics[ch]), key, buf, len) == 0;
+        free(buf);
+        if (!ok) {
+            n = -1;
+            goto out;
+        }
+        json_array_append_new(emitted,
+                              json_pack("{s:s, s:s}", "channel", dn_policy_channel_name(ch), "event_id", event_id));
+        engine_note(e, EM_REMINDER, rs->stage_name, dn_policy_channel_name(ch));
+        n++;
+    }
+out:
+    PQclear(r);
+    dn_invoice_issued_free(&inv);
+    return n;
+}

@@ -1,0 +1,25 @@
+/* ReminderDue records (reminders.c): one per channel that reaches the customer, into the
+ * outbox; the policy's channel_order when a stage's own channels reach nobody. */
+#ifndef DN_ENGINE_REMINDERS_H
+#define DN_ENGINE_REMINDERS_H
+
+#include "case.h"
+
+/* What one reminder says: a stage of the policy, or the "update your payment method"
+ * message after a hard decline. */
+typedef struct reminder_spec {
+    int stage;
+    const char *stage_name, *template_key, *action;
+    const channel_t *channels;
+    size_t nchannels;
+    int64_t due_ms;      /* when it was due (days_overdue counts to it) */
+    const char *id_salt; /* makes the event ids: "stage N" or the causing event id */
+    int first_only;      /* a fallback: only the first of `channels` that reaches the customer, if any */
+} reminder_spec_t;
+
+/* Writes one ReminderDue per channel of `rs` that reaches the customer. Returns the
+ * number emitted (listed in `emitted`), or -1. */
+int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol, const reminder_spec_t *rs, int64_t now,
+                   json_t *emitted);
+
+#endif
