@@ -1,13 +1,11 @@
-/* sender-email: finding and rendering the email templates of a reminder.
+/* sender-email: the e-mail templates of a reminder, rendered.
  *
  * Files: <dir>/<tenant_id>/<template_key>.email.<locale>.{subject,txt,html}, else the same
- * under <dir>/default/. Locales are tried from the most specific: the contact's locale
- * "de-AT", then "de", then "en"; for each locale the tenant's folder before default/, so a
- * German customer of a tenant that only customised English still gets German. */
+ * under <dir>/default/ (the lookup of common/dn_render.h); the render context is
+ * dn_render_context, the same in every channel. */
 #ifndef SENDER_TEMPLATES_H
 #define SENDER_TEMPLATES_H
 
-#include <jansson.h>
 #include <stdio.h>
 
 #include "dn_schemas_gen.h"
@@ -20,15 +18,12 @@ typedef struct rendered {
     char source[512]; /* "<tenant or default>/<key>.email.<locale>" for logs */
 } rendered_t;
 
-/* The render context of a reminder; `locale` formats the amounts. New reference. */
-json_t *templates_context(const dn_reminder_due_t *rd, const char *locale);
-
 /* Finds the templates and renders them. 0, or -1 with errstr ("no template first_reminder for
  * locale de-AT", "first_reminder.email.de.txt: line 4: {{fee}} is not defined"). */
 int templates_render(const char *dir, const dn_reminder_due_t *rd, rendered_t *out, char *errstr, size_t errstr_size);
 void rendered_free(rendered_t *r);
 
-/* Renders every *.email.*.{subject,txt,html} under dir against sample reminders (with and
+/* Renders every *.email.*.{subject,txt,html} under dir against the sample reminders (with and
  * without the optional fields) and reports each problem on out. Returns the number of problems. */
 int templates_check(const char *dir, FILE *out);
 

@@ -1,18 +1,14 @@
 #include "texts.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "dn_clock.h"
-#include "dn_template.h"
-#include "templates.h"
+#include "dn_render.h"
 
 #define MAX_TEMPLATE_BYTES (1 << 20)
-#define MAX_LOCALES        6
 /* What {{letter.table}} renders to; a line holding only this is replaced by the table. */
 #define TABLE_MARK "\036letter.table\036"
 
@@ -230,7 +226,7 @@ static json_t *context(const dn_reminder_due_t *rd, const char *locale, int64_t 
     texts_date_long(now_ms, rd->contact.time_zone, locale, date, sizeof(date));
     texts_day(rd->issue_date, locale, 1, issued, sizeof(issued));
     texts_day(rd->due_date, locale, 1, due, sizeof(due));
-    json_t *ctx = templates_context(rd, locale);
+    json_t *ctx = dn_render_context(rd, locale);
     if (!ctx)
         return NULL;
     json_object_set_new(ctx, "letter",
@@ -239,32 +235,27 @@ static json_t *context(const dn_reminder_due_t *rd, const char *locale, int64_t 
     return ctx;
 }
 
-int texts_render_file(const char *dir, const char *folder, const dn_reminder_due_t *rd, const char *locale,
-                      int64_t now_ms, const char *sender, letter_text_t *out, char *errstr, size_t errstr_size)
+int texts_render_file(const char *dir, const dn_render_source_t *src, const dn_reminder_due_t *rd, int64_t now_ms,
+                      const char *sender, letter_text_t *out, char *errstr, size_t errstr_size)
 {
-    char path[1400], err[512];
+    char err[512];
     memset(out, 0, sizeof(*out));
-    snprintf(out->source, sizeof(out->source), "%s/%s.letter.%s", folder, rd->template_key, locale);
-    copy(out->locale, sizeof(out->locale), locale);
-    snprintf(path, sizeof(path), "%s/%s.txt", dir, out->source);
-    char *tmpl = dn_template_read_file(path, MAX_TEMPLATE_BYTES, err, sizeof(err));
-    if (!tmpl) {
-        snprintf(errstr, errstr_size, "%s.txt: %s", out->source, err);
+    copy(out->source, sizeof(out->source), src->name);
+    copy(out->locale, sizeof(out->locale), src->locale);
+    json_t *ctx = context(rd, src->locale, now_ms, sender);
+    if (!ctx) {
+        snprintf(errstr, errstr_size, "%s.txt: out of memory", src->name);
         return -1;
     }
-    json_t *ctx = context(rd, locale, now_ms, sender);
-    char *text = ctx ? dn_template_render(tmpl, ctx, DN_TEMPLATE_TEXT, err, sizeof(err)) : NULL;
-    if (!ctx)
-        snprintf(err, sizeof(err), "out of memory");
+    char *text = dn_render_file(dir, src, "txt", ctx, DN_TEMPLATE_TEXT, MAX_TEMPLATE_BYTES, errstr, errstr_size);
     json_decref(ctx);
-    free(tmpl);
-    int rc = -1;
     if (!text)
-        snprintf(errstr, errstr_size, "%s.txt: %s", out->source, err);
-    else if (split(text, out, err, sizeof(err)) < 0)
-        snprintf(errstr, errstr_size, "%s.txt: %s", out->source, err);
-    else
-        rc = 0;
+        return -1;
+    int rc = 0;
+    if (split(text, out, err, sizeof(err)) < 0) {
+        snprintf(errstr, errstr_size, "%s.txt: %s", src->name, err);
+        rc = -1;
+    }
     free(text);
     if (rc < 0)
         texts_free(out);
@@ -275,11 +266,10 @@ int texts_render(const char *dir, const dn_reminder_due_t *rd, int64_t now_ms, c
                  char *errstr, size_t errstr_size)
 {
     memset(out, 0, sizeof(*out));
-    char folder[160], loc[40];
-    if (dn_template_resolve(dir, rd->tenant_id, rd->template_key, "letter", rd->contact.locale, "txt", folder,
-                            sizeof(folder), loc, sizeof(loc), errstr, errstr_size) < 0)
+    dn_render_source_t src;
+    if (dn_render_find(dir, rd, "letter", "txt", &src, errstr, errstr_size) < 0)
         return -1;
-    return texts_render_file(dir, folder, rd, loc, now_ms, sender, out, errstr, errstr_size);
+    return texts_render_file(dir, &src, rd, now_ms, sender, out, errstr, errstr_size);
 }
 
 void texts_free(letter_text_t *t)
@@ -290,9 +280,4 @@ void texts_free(letter_text_t *t)
     free(t->before);
     free(t->after);
     t->subject = t->before = t->after = NULL;
-}
-
-int texts_each(const char *dir, texts_check_fn fn, void *arg, FILE *out, int *sets)
-{
-    return dn_template_each(dir, "letter", "txt", fn, arg, out, sets);
 }

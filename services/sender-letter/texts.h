@@ -5,7 +5,7 @@
  * the tenant's folder before default/ (the same lookup as the email templates).
  *
  * A letter template is plain text with Mustache tags (common/dn_template.h), rendered with
- * sender-email's context (templates_context) plus `letter.*` (below). Its first line is the
+ * the context of every channel (dn_render_context) plus `letter.*` (below). Its first line is the
  * subject, printed bold; the rest is the body. A newline is a line break (long lines wrap at
  * the text width), so a paragraph is written on one line. A line holding only
  * {{letter.table}} is where the table of amounts and the payment details go (after the body
@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "dn_schemas_gen.h"
+#include "dn_render.h"
 
 /* What the layout prints itself, per language (en, de; other locales get en). */
 typedef struct labels {
@@ -49,14 +49,8 @@ int texts_render(const char *dir, const dn_reminder_due_t *rd, int64_t now_ms, c
                  char *errstr, size_t errstr_size);
 void texts_free(letter_text_t *t);
 
-/* Calls fn for every <folder>/<key>.letter.<locale>.txt under dir; fn renders and checks it
- * (see main.c). Returns the number of problems fn reported, or 1 if dir cannot be read. */
-typedef int (*texts_check_fn)(const char *dir, const char *folder, const char *key, const char *locale, void *arg,
-                              FILE *out);
-int texts_each(const char *dir, texts_check_fn fn, void *arg, FILE *out, int *sets);
-
-/* Renders the template file of one set directly (for the check). Same contract as texts_render. */
-int texts_render_file(const char *dir, const char *folder, const dn_reminder_due_t *rd, const char *locale,
-                      int64_t now_ms, const char *sender, letter_text_t *out, char *errstr, size_t errstr_size);
+/* Renders the template file src names (for the check). Same contract as texts_render. */
+int texts_render_file(const char *dir, const dn_render_source_t *src, const dn_reminder_due_t *rd, int64_t now_ms,
+                      const char *sender, letter_text_t *out, char *errstr, size_t errstr_size);
 
 #endif

@@ -1,16 +1,12 @@
 #include "texts.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "dn_template.h"
-#include "templates.h"
+#include "dn_render.h"
 
 #define MAX_TEMPLATE_BYTES (64 * 1024)
-#define MAX_LOCALES        6
 
 static void copy(char *dst, size_t size, const char *src)
 {
@@ -39,32 +35,24 @@ static void trim(char *s)
     *w = '\0';
 }
 
-int texts_render_file(const char *dir, const char *folder, const dn_reminder_due_t *rd, const char *locale,
-                      sms_text_t *out, char *errstr, size_t errstr_size)
+int texts_render_file(const char *dir, const dn_render_source_t *src, const dn_reminder_due_t *rd, sms_text_t *out,
+                      char *errstr, size_t errstr_size)
 {
-    char path[1400], err[512];
     memset(out, 0, sizeof(*out));
-    snprintf(out->source, sizeof(out->source), "%s/%s.sms.%s", folder, rd->template_key, locale);
-    copy(out->locale, sizeof(out->locale), locale);
-    snprintf(path, sizeof(path), "%s/%s.txt", dir, out->source);
-    char *tmpl = dn_template_read_file(path, MAX_TEMPLATE_BYTES, err, sizeof(err));
-    if (!tmpl) {
-        snprintf(errstr, errstr_size, "%s.txt: %s", out->source, err);
+    copy(out->source, sizeof(out->source), src->name);
+    copy(out->locale, sizeof(out->locale), src->locale);
+    json_t *ctx = dn_render_context(rd, src->locale);
+    if (!ctx) {
+        snprintf(errstr, errstr_size, "%s.txt: out of memory", src->name);
         return -1;
     }
-    json_t *ctx = templates_context(rd, locale);
-    char *text = ctx ? dn_template_render(tmpl, ctx, DN_TEMPLATE_TEXT, err, sizeof(err)) : NULL;
-    if (!ctx)
-        snprintf(err, sizeof(err), "out of memory");
+    char *text = dn_render_file(dir, src, "txt", ctx, DN_TEMPLATE_TEXT, MAX_TEMPLATE_BYTES, errstr, errstr_size);
     json_decref(ctx);
-    free(tmpl);
-    if (!text) {
-        snprintf(errstr, errstr_size, "%s.txt: %s", out->source, err);
+    if (!text)
         return -1;
-    }
     trim(text);
     if (!text[0]) {
-        snprintf(errstr, errstr_size, "%s.txt: the text is empty", out->source);
+        snprintf(errstr, errstr_size, "%s.txt: the text is empty", src->name);
         free(text);
         return -1;
     }
@@ -75,11 +63,10 @@ int texts_render_file(const char *dir, const char *folder, const dn_reminder_due
 int texts_render(const char *dir, const dn_reminder_due_t *rd, sms_text_t *out, char *errstr, size_t errstr_size)
 {
     memset(out, 0, sizeof(*out));
-    char folder[160], loc[40];
-    if (dn_template_resolve(dir, rd->tenant_id, rd->template_key, "sms", rd->contact.locale, "txt", folder,
-                            sizeof(folder), loc, sizeof(loc), errstr, errstr_size) < 0)
+    dn_render_source_t src;
+    if (dn_render_find(dir, rd, "sms", "txt", &src, errstr, errstr_size) < 0)
         return -1;
-    return texts_render_file(dir, folder, rd, loc, out, errstr, errstr_size);
+    return texts_render_file(dir, &src, rd, out, errstr, errstr_size);
 }
 
 void texts_free(sms_text_t *t)
@@ -88,9 +75,4 @@ void texts_free(sms_text_t *t)
         return;
     free(t->text);
     t->text = NULL;
-}
-
-int texts_each(const char *dir, texts_check_fn fn, void *arg, FILE *out, int *sets)
-{
-    return dn_template_each(dir, "sms", "txt", fn, arg, out, sets);
 }

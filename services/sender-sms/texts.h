@@ -3,15 +3,15 @@
  * Files: <dir>/<tenant_id>/<template_key>.sms.<locale>.txt, else the same under
  * <dir>/default/, locales from the most specific ("de-AT", "de", then "en"), for each locale
  * the tenant's folder before default/ (the lookup of the email and letter templates).
- * Plain text with Mustache tags (common/dn_template.h), rendered with sender-email's context
- * (templates_context). Leading and trailing whitespace is dropped; a newline inside stays a
+ * Plain text with Mustache tags (common/dn_template.h), rendered with the context of every
+ * channel (dn_render_context). Leading and trailing whitespace is dropped; a newline inside stays a
  * line break in the SMS. Keep them short: see sms.h for what fits in one SMS. */
 #ifndef SENDER_SMS_TEXTS_H
 #define SENDER_SMS_TEXTS_H
 
 #include <stdio.h>
 
-#include "dn_schemas_gen.h"
+#include "dn_render.h"
 
 typedef struct sms_text {
     char *text;
@@ -23,15 +23,9 @@ typedef struct sms_text {
  * final_notice for locale de", "default/final_notice.sms.de.txt: line 1: {{fee}} is not
  * defined"). */
 int texts_render(const char *dir, const dn_reminder_due_t *rd, sms_text_t *out, char *errstr, size_t errstr_size);
-/* Renders the file of one set (for the check). Same contract. */
-int texts_render_file(const char *dir, const char *folder, const dn_reminder_due_t *rd, const char *locale,
-                      sms_text_t *out, char *errstr, size_t errstr_size);
+/* Renders the file src names (for the check). Same contract. */
+int texts_render_file(const char *dir, const dn_render_source_t *src, const dn_reminder_due_t *rd, sms_text_t *out,
+                      char *errstr, size_t errstr_size);
 void texts_free(sms_text_t *t);
-
-/* Calls fn for every <folder>/<key>.sms.<locale>.txt under dir. Returns the sum of what fn
- * returned (problems), or 1 if dir cannot be read; *sets counts the files. */
-typedef int (*texts_check_fn)(const char *dir, const char *folder, const char *key, const char *locale, void *arg,
-                              FILE *out);
-int texts_each(const char *dir, texts_check_fn fn, void *arg, FILE *out, int *sets);
 
 #endif

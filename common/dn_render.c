@@ -1,0 +1,172 @@
+#include "dn_render.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dn_clock.h"
+
+/* Copies with truncation (snprintf "%s" makes gcc warn about the truncation we want). */
+static void copy(char *dst, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static void money(int64_t minor, const char *currency, const char *locale, char *buf, size_t size)
+{
+    if (dn_money_format(minor, currency, locale, buf, size) < 0)
+        snprintf(buf, size, "%lld %s", (long long)minor, currency); /* unknown currency: raw, but visible */
+}
+
+json_t *dn_render_context(const dn_reminder_due_t *rd, const char *locale)
+{
+    char amount[64], outstanding[64], fee[64], interest[64], total[64], issued[48], due[48], issued_iso[16],
+        due_iso[16];
+    dn_date_format(rd->issue_date, issued_iso, sizeof(issued_iso));
+    dn_date_format(rd->due_date, due_iso, sizeof(due_iso));
+    money(rd->amount_minor, rd->currency, locale, amount, sizeof(amount));
+    money(rd->outstanding_minor, rd->currency, locale, outstanding, sizeof(outstanding));
+    money(rd->fee_minor, rd->currency, locale, fee, sizeof(fee));
+    money(rd->interest_minor, rd->currency, locale, interest, sizeof(interest));
+    money(rd->total_due_minor, rd->currency, locale, total, sizeof(total));
+    /* Dates as the customer's locale writes them; the ISO forms are there too (*_iso). */
+    dn_date_format_long(rd->issue_date, locale, issued, sizeof(issued));
+    dn_date_format_long(rd->due_date, locale, due, sizeof(due));
+    json_t *ctx =
+        json_pack("{s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s, s:I, s:s}}", "tenant", rd->tenant_id, "customer",
+                  "id", rd->customer_id, "name", rd->contact.name, "invoice", "id", rd->invoice_id, "number",
+                  rd->invoice_number ? rd->invoice_number : rd->invoice_id, "issue_date", issued, "due_date", due,
+                  "amount", amount, "amount_minor", (json_int_t)rd->amount_minor, "currency", rd->currency);
+    if (!ctx)
+        return NULL;
+    json_object_set_new(ctx, "amounts",
+                        json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "outstanding", outstanding, "fee",
+                                  fee, "interest", interest, "total_due", total, "outstanding_minor",
+                                  (json_int_t)rd->outstanding_minor, "fee_minor", (json_int_t)rd->fee_minor,
+                                  "interest_minor", (json_int_t)rd->interest_minor, "total_due_minor",
+                                  (json_int_t)rd->total_due_minor, "currency", rd->currency));
+    json_t *inv = json_object_get(ctx, "invoice");
+    json_object_set_new(inv, "issue_date_iso", json_string(issued_iso));
+    json_object_set_new(inv, "due_date_iso", json_string(due_iso));
+    json_object_set_new(ctx, "stage", json_integer(rd->stage));
+    json_object_set_new(ctx, "stage_name", json_string(rd->stage_name));
+    json_object_set_new(ctx, "action", rd->action ? json_string(rd->action) : json_null());
+    json_object_set_new(ctx, "days_overdue", json_integer(rd->days_overdue));
+    /* Only web links: the link lands in an href, and a javascript: URL must never get there. */
+    int web = rd->payment_link &&
+              (strncasecmp(rd->payment_link, "https://", 8) == 0 || strncasecmp(rd->payment_link, "http://", 7) == 0);
+    json_object_set_new(ctx, "payment_link", web ? json_string(rd->payment_link) : json_null());
+    json_object_set_new(ctx, "policy", json_string(rd->policy));
+    json_object_set_new(ctx, "locale", json_string(locale));
+    return ctx;
+}
+
+void dn_render_source_set(dn_render_source_t *src, const char *folder, const char *key, const char *channel,
+                          const char *locale)
+{
+    copy(src->folder, sizeof(src->folder), folder);
+    copy(src->locale, sizeof(src->locale), locale);
+    snprintf(src->name, sizeof(src->name), "%s/%s.%s.%s", folder, key, channel, locale);
+}
+
+int dn_render_find(const char *dir, const dn_reminder_due_t *rd, const char *channel, const char *ext,
+                   dn_render_source_t *src, char *errstr, size_t errstr_size)
+{
+    char folder[160], loc[40];
+    if (dn_template_resolve(dir, rd->tenant_id, rd->template_key, channel, rd->contact.locale, ext, folder,
+                            sizeof(folder), loc, sizeof(loc), errstr, errstr_size) < 0)
+        return -1;
+    dn_render_source_set(src, folder, rd->template_key, channel, loc);
+    return 0;
+}
+
+char *dn_render_file(const char *dir, const dn_render_source_t *src, const char *ext, json_t *ctx,
+                     dn_template_mode_t mode, size_t max_bytes, char *errstr, size_t errstr_size)
+{
+    char path[1400], err[512];
+    snprintf(path, sizeof(path), "%s/%s.%s", dir, src->name, ext);
+    char *tmpl = dn_template_read_file(path, max_bytes, err, sizeof(err));
+    if (!tmpl) {
+        snprintf(errstr, errstr_size, "%s.%s: %s", src->name, ext, err);
+        return NULL;
+    }
+    char *out = dn_template_render(tmpl, ctx, mode, err, sizeof(err));
+    free(tmpl);
+    if (!out)
+        snprintf(errstr, errstr_size, "%s.%s: %s", src->name, ext, err);
+    return out;
+}
+
+void dn_render_sample(dn_render_sample_t *s, dn_channel_t channel, int full, const char *tenant, const char *key,
+                      const char *locale)
+{
+    memset(s, 0, sizeof(*s));
+    dn_reminder_due_t *rd = &s->rd;
+    rd->event_id = "00000000-0000-5000-8000-000000000000";
+    rd->tenant_id = (char *)tenant;
+    rd->customer_id = "C-1";
+    rd->case_id = "00000000-0000-5000-8000-000000000001";
+    rd->invoice_id = "INV-2026-000001";
+    rd->invoice_number = full ? "RE-2026-000001" : NULL;
+    rd->channel = channel;
+    rd->stage = 4;
+    rd->stage_name = (char *)key;
+    rd->template_key = (char *)key;
+    rd->policy = "standard";
+    rd->issue_date = 20750;
+    rd->due_date = 20764;
+    rd->days_overdue = 28;
+    rd->amount_minor = 12345678;
+    rd->outstanding_minor = full ? 12000000 : 12345678;
+    rd->fee_minor = full ? 1500 : 0;
+    rd->interest_minor = full ? 32100 : 0;
+    rd->total_due_minor = rd->outstanding_minor + rd->fee_minor + rd->interest_minor;
+    rd->currency = "EUR";
+    rd->action = full ? "final_notice" : NULL;
+    rd->payment_link = full ? "https://pay.example.com/i/0123456789abcdef0123456789" : NULL;
+    rd->contact.name = "Muster & Söhne GmbH, z. Hd. Frau Łucja Müller-Lüdenscheidt";
+    rd->contact.email = "buchhaltung@muster-soehne.example";
+    rd->contact.phone = "+4917612345678";
+    rd->contact.locale = (char *)locale;
+    rd->contact.time_zone = "Europe/Berlin";
+    s->address.line1 = "Große Straße 123";
+    s->address.line2 = full ? "Hinterhaus, 3. OG" : NULL;
+    s->address.postal_code = "50667";
+    s->address.city = "Köln";
+    s->address.country = full ? "AT" : "DE";
+    rd->contact.address = &s->address;
+}
+
+typedef struct check_walk {
+    dn_channel_t channel;
+    const char *ext;
+    dn_render_check_fn fn;
+    void *arg;
+} check_walk_t;
+
+static int check_one(const char *dir, const char *folder, const char *key, const char *locale, void *arg, FILE *out)
+{
+    const check_walk_t *w = arg;
+    dn_render_source_t src;
+    dn_render_source_set(&src, folder, key, dn_channel_str(w->channel), locale);
+    int problems = 0;
+    for (int full = 1; full >= 0; full--) {
+        dn_render_sample_t s;
+        dn_render_sample(&s, w->channel, full, folder, key, locale);
+        problems += w->fn(w->arg, dir, &src, &s.rd, full, out);
+    }
+    return problems;
+}
+
+int dn_render_check(const char *dir, dn_channel_t channel, const char *ext, const char *what, dn_render_check_fn fn,
+                    void *arg, FILE *out)
+{
+    check_walk_t w = {channel, ext, fn, arg};
+    int sets = 0;
+    int problems = dn_template_each(dir, dn_channel_str(channel), ext, check_one, &w, out, &sets);
+    fprintf(out, "%d %s%s checked, %d problem%s\n", sets, what, sets == 1 ? "" : "s", problems,
+            problems == 1 ? "" : "s");
+    return problems;
+}

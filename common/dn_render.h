@@ -1,0 +1,68 @@
+/* dn_render: what every channel renders a reminder with, once.
+ *
+ *  - the render context of a ReminderDue (the names, amounts and dates a template sees, the
+ *    same in e-mail, SMS, letter and voice templates; docs/templates.md lists them);
+ *  - finding a reminder's template file and rendering it (dn_template does the Mustache);
+ *  - the sample reminders `--check-templates` renders every template against, and the walk
+ *    over a channel's template files that does it.
+ *
+ * Files: <dir>/<tenant_id>/<template_key>.<channel>.<locale>.<ext>, else the same under
+ * <dir>/default/, locales from the most specific (see dn_template_resolve). A channel driver
+ * adds only what is its own: the e-mail's three parts, the letter's table, the SMS length. */
+#ifndef DN_RENDER_H
+#define DN_RENDER_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "dn_schemas_gen.h"
+#include "dn_template.h"
+
+/* The render context of rd, amounts and dates formatted for `locale`. New reference, or
+ * NULL when out of memory. */
+json_t *dn_render_context(const dn_reminder_due_t *rd, const char *locale);
+
+/* Where a rendered template came from. */
+typedef struct dn_render_source {
+    char folder[160]; /* "acme" or "default" */
+    char locale[40];  /* the locale of the file used */
+    char name[512];   /* "<folder>/<key>.<channel>.<locale>", for logs and messages */
+} dn_render_source_t;
+
+/* Finds the template of rd for channel (its file <name>.<ext> must exist). 0, or -1 with
+ * errstr ("no template first_reminder for locale de-AT ..."). */
+int dn_render_find(const char *dir, const dn_reminder_due_t *rd, const char *channel, const char *ext,
+                   dn_render_source_t *src, char *errstr, size_t errstr_size);
+
+/* Names the template file of (folder, key, channel, locale) in src, without looking. */
+void dn_render_source_set(dn_render_source_t *src, const char *folder, const char *key, const char *channel,
+                          const char *locale);
+
+/* Reads <dir>/<src->name>.<ext> (at most max_bytes) and renders it with ctx. A malloc'd
+ * string, or NULL with errstr ("default/first_reminder.sms.de.txt: line 1: {{fee}} is not
+ * defined", "...: No such file or directory"). */
+char *dn_render_file(const char *dir, const dn_render_source_t *src, const char *ext, json_t *ctx,
+                     dn_template_mode_t mode, size_t max_bytes, char *errstr, size_t errstr_size);
+
+/* A sample reminder for template checks: every optional field set (full) or none; a long
+ * contact name with non-ASCII letters and markup characters, large amounts, an e-mail
+ * address, a phone number, a time zone and a postal address. Strings are static. */
+typedef struct dn_render_sample {
+    dn_reminder_due_t rd;
+    dn_postal_address_t address;
+} dn_render_sample_t;
+void dn_render_sample(dn_render_sample_t *s, dn_channel_t channel, int full, const char *tenant, const char *key,
+                      const char *locale);
+
+/* Checks one template file against one sample: the number of problems, each said on out
+ * ("<what went wrong> (full sample)"). */
+typedef int (*dn_render_check_fn)(void *arg, const char *dir, const dn_render_source_t *src,
+                                  const dn_reminder_due_t *sample, int full, FILE *out);
+
+/* Calls fn for every <folder>/<key>.<channel>.<locale>.<ext> under dir, with the full and
+ * then the minimal sample, and ends with "N <what>s checked, M problems" on out. Returns
+ * the number of problems (1 if dir cannot be read). */
+int dn_render_check(const char *dir, dn_channel_t channel, const char *ext, const char *what, dn_render_check_fn fn,
+                    void *arg, FILE *out);
+
+#endif

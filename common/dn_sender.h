@@ -1,0 +1,128 @@
+/* dn_sender: the sender core. One program for every channel; a channel is a driver.
+ *
+ * The core owns, once for all channels: configuration (the sender group of DUNNING_*
+ * variables below plus the driver's own rows), the operations endpoint (/healthz, /readyz,
+ * /metrics), consuming reminder-due.<channel>, dead letters, the idempotent claim in table
+ * deliveries, the last-mile check, the batched path (a poll batch in a few multi-row
+ * statements), retries with backoff and the pause while the provider is down, deferrals
+ * (quiet or calling hours), outcomes and their relay through the outbox, offsets committed
+ * only after the effects, and graceful shutdown. docs/senders.md describes it; its section
+ * "Writing a channel driver" walks through a skeleton.
+ *
+ * A driver holds only its transport and its rendering: a dn_sender_driver_t of callbacks,
+ * in the manner of Fluent Bit's output plugins and Kannel's SMSC drivers, and a main:
+ *
+ *   int main(int argc, char **argv) { return dn_sender_main(&email_driver, argc, argv); }
+ *
+ * Every callback runs on the loop's thread, except `ready` (the HTTP thread: read atomics).
+ * A record goes through: validate (can it be sent on this channel at all? a dead letter if
+ * not) -> prepare (render, or decide an outcome that needs no provider) -> claim ->
+ * last-mile check -> defer (not now: hold until a time) -> send -> outcome. */
+#ifndef DN_SENDER_H
+#define DN_SENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dn_config.h"
+#include "dn_schemas_gen.h"
+
+typedef enum {
+    DN_SEND_OK = 0,    /* delivered (the provider accepted it) */
+    DN_SEND_TRANSIENT, /* try again: retried with backoff, then failed_transient and a pause */
+    DN_SEND_PERMANENT, /* never: failed_permanent, the engine falls back to the next channel */
+} dn_send_rc_t;
+
+/* One reminder in hand, as a driver sees it. */
+typedef struct dn_sender_job {
+    const dn_reminder_due_t *rd; /* decoded and validated; borrowed for the job's life */
+    void *state;                 /* the driver's job_size bytes, zeroed; see free_job */
+    int attempt;                 /* the claimed attempt (1 = first), 0 before the claim */
+    int recovering;              /* an earlier attempt may have reached the provider (it did not
+                                  * finish, or this is a retry): sending again must be harmless */
+} dn_sender_job_t;
+
+/* What the core gives a driver at setup. */
+typedef struct dn_sender_env {
+    const char *service;      /* "sender-email" */
+    const char *template_dir; /* DUNNING_TEMPLATE_DIR, or $DUNNING_HOME/config/templates */
+    const char *home;         /* DUNNING_HOME */
+} dn_sender_env_t;
+
+/* An extra log field, for log_fields. */
+typedef struct dn_sender_field {
+    const char *key, *value; /* value NULL: left out */
+} dn_sender_field_t;
+
+typedef struct dn_sender_driver {
+    /* ---- names ---- */
+    const char *service;   /* "sender-email": log lines, dead letters */
+    dn_channel_t channel;  /* its name is the deliveries.channel, the opt-out key, the template infix */
+    int topic;             /* enum dn_topic_id: DN_TOPIC_REMINDER_DUE_EMAIL */
+    const char *provider;  /* "smtp": the /readyz check, the consumed result "<provider>_unavailable" */
+    const char *what_down; /* "smtp server failing": the log line when consumption pauses */
+
+    /* ---- configuration: the core's sender group, named for the channel ---- */
+    const char *group_env, *group_default, *group_help; /* DUNNING_SENDER_GROUP, sender-email, ... */
+    const char *retry_prefix;                           /* "SMTP": DUNNING_SMTP_RETRIES, _BACKOFF, _PAUSE_MAX */
+    const char *retries_help, *pause_help;
+    const char *http_default; /* "127.0.0.1:9465" */
+    /* The driver's own rows, loaded into a struct of cfg_size bytes handed to setup. */
+    const dn_cfg_entry_t *config;
+    size_t nconfig, cfg_size;
+
+    /* ---- metrics and log texts ---- */
+    const char *send_metric, *send_help; /* histogram of send durations by result; NULL: none */
+    const char *send_results[3];         /* its labels for OK, TRANSIENT, PERMANENT */
+    const char *msg_outcome[4];          /* log message per outcome (dn_outcome_t) */
+    const char *msg_retry;               /* "smtp transient failure, retrying" */
+    const char *msg_resend;              /* "previous attempt did not finish; sending again ..." */
+    /* Deferrals (with `defer`): consumed result, counter and the log line of the hold. */
+    const char *defer_result, *defer_metric, *defer_help, *msg_defer, *defer_hint;
+
+    size_t job_size; /* bytes of per-job state the core allocates (zeroed) */
+
+    /* ---- callbacks (NULL where the channel has none) ---- */
+    /* Checks the driver's configuration and makes its transport handle. -1 with err: the
+     * sender exits 2 ("invalid configuration"). Runs before the template check. */
+    int (*setup)(void **ctx, const void *cfg, const dn_sender_env_t *env, char *err, size_t errsz);
+    /* After the templates passed, before consuming: probes, folders, environment defaults.
+     * 0; 2 with err: invalid configuration (exit 2); 1 with err: cannot start (exit 1). */
+    int (*start)(void *ctx, char *err, size_t errsz);
+    /* Registers the channel's own metrics (the core's are registered already). */
+    void (*metrics)(void *ctx, const char *topic);
+    /* Can rd be sent on this channel at all (beyond the core's checks of channel, ids and
+     * key)? 0, or -1 with why: the record is dead-lettered (invalid_field). */
+    int (*validate)(void *ctx, const dn_reminder_due_t *rd, char *why, size_t n);
+    /* Renders what is cheap to render before the claim, or decides: 0 = to be sent; 1 =
+     * decided without the provider (*outcome and why set: no address, template error). The
+     * core has already suppressed an opted-out contact. */
+    int (*prepare)(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome, char *why, size_t n);
+    /* Not now? 1 with *until_ms (dunning clock) and why: failed_transient is recorded with
+     * next_attempt_at = until and consumption holds until then. 0: send now. */
+    int (*defer)(void *ctx, dn_sender_job_t *job, int64_t *until_ms, char *why, size_t n);
+    /* The transport. why: the provider's reason on failure. */
+    dn_send_rc_t (*send)(void *ctx, dn_sender_job_t *job, char *why, size_t n);
+    /* The provider's id of the message (deliveries.provider_message_id, the outcome's):
+     * claim = 1 when the claim is written, else for the outcome. Never called for a job
+     * prepare decided. NULL: none. */
+    const char *(*provider_id)(void *ctx, const dn_sender_job_t *job, int claim, dn_outcome_t outcome);
+    /* Channel fields for the job's log lines, after the core's (never contact data).
+     * Returns how many of max it filled; the strings live in the job's state. */
+    size_t (*log_fields)(void *ctx, dn_sender_job_t *job, dn_sender_field_t *f, size_t max);
+    /* After an outcome committed (a counter of the channel's own). */
+    void (*recorded)(void *ctx, const dn_sender_job_t *job, dn_outcome_t outcome);
+    /* /readyz: 1 ready, 0 with why. Runs on the HTTP thread. */
+    int (*ready)(void *ctx, char *why, size_t n);
+    /* Renders every template of the channel against the samples (dn_render_check); strict
+     * (--check-templates) also reports what only real data might still fit. Problems. */
+    int (*check_templates)(void *ctx, const char *dir, FILE *out, int strict);
+    void (*free_job)(void *ctx, dn_sender_job_t *job); /* frees what the job's state holds */
+    void (*destroy)(void *ctx);
+} dn_sender_driver_t;
+
+/* The sender's main: --config-doc, --check-templates, or the service. Exit status. */
+int dn_sender_main(const dn_sender_driver_t *drv, int argc, char **argv);
+
+#endif

@@ -1,0 +1,334 @@
+/* sender-sms's driver: what is the SMS channel's own (the rest is the sender core).
+ *
+ * prepare: no or invalid phone number, the template, the encoding (GSM-7 or UCS-2) and the
+ * number of parts; a text needing more than DUNNING_SMS_MAX_PARTS parts fails permanently.
+ * defer: if it is night in the customer's time zone (DUNNING_SMS_QUIET_HOURS,
+ * contact.time_zone, the dunning clock), the core records 'failed_transient' with
+ * next_attempt_at = the end of the quiet period and holds the record (and consumption) until
+ * then. send: one sendsms request; Kannel trouble (refused connection, timeout, 5xx,
+ * 401/403/429) is transient.
+ *
+ * Crash window: Kannel's sendsms has no idempotency key. A crash after Kannel accepted the
+ * message but before its outcome committed leaves the row 'attempting'; the record comes
+ * back and is sent again: the customer may get the same text twice (logged as such). The
+ * window is Kannel's answer to our COMMIT.
+ *
+ * Readiness of kannel: the last request reached Kannel; a probe at start. */
+#include "driver.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dn_clock.h"
+#include "dn_config.h"
+#include "dn_log.h"
+#include "dn_metrics.h"
+#include "kannel.h"
+#include "sms.h"
+#include "texts.h"
+
+typedef struct sms {
+    const sms_cfg_t *cfg;
+    const char *template_dir;
+    int quiet, quiet_start, quiet_end; /* minutes of the day */
+    kannel_t *kannel;
+    atomic_int kannel_ok;
+    dn_metric_t *parts;
+} sms_t;
+
+/* One reminder's text (may hold contact data: never logged). */
+typedef struct sms_job {
+    sms_text_t text;
+    sms_size_t size;
+    int measured;
+    char parts[16], units[24]; /* for the log lines */
+} sms_job_t;
+
+/* An alphanumeric sender (1-11 letters, digits, spaces) or a number ('+' optional, up to 15
+ * digits); "" is allowed (Kannel's default). */
+static int from_valid(const char *from)
+{
+    size_t n = strlen(from);
+    if (n == 0)
+        return 1;
+    const char *digits = from[0] == '+' ? from + 1 : from;
+    if (digits[0] && strspn(digits, "0123456789") == strlen(digits) && strlen(digits) <= 15)
+        return 1;
+    if (n > 11)
+        return 0;
+    for (const char *p = from; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ' ' || c == '-' ||
+              c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static int sms_setup(void **ctx, const void *cfg, const dn_sender_env_t *env, char *err, size_t errsz)
+{
+    sms_t *s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(err, errsz, "out of memory");
+        return -1;
+    }
+    *ctx = s;
+    s->cfg = cfg;
+    s->template_dir = env->template_dir;
+    atomic_store(&s->kannel_ok, 1);
+    if (!from_valid(s->cfg->from)) {
+        snprintf(err, errsz,
+                 "DUNNING_SMS_FROM: up to 11 letters, digits, spaces, '-' or '.', or a number of up to 15 digits");
+        return -1;
+    }
+    if (sms_quiet_parse(s->cfg->quiet_hours, &s->quiet, &s->quiet_start, &s->quiet_end) < 0) {
+        snprintf(err, errsz, "DUNNING_SMS_QUIET_HOURS: use HH:MM-HH:MM (e.g. 21:00-08:00), or empty for none");
+        return -1;
+    }
+    return 0;
+}
+
+static int sms_start(void *ctx, char *err, size_t errsz)
+{
+    sms_t *s = ctx;
+    char why[1024];
+    if (!(s->kannel = kannel_new(s->cfg->kannel_url, s->cfg->kannel_user, s->cfg->kannel_password, s->cfg->from,
+                                 s->cfg->kannel_timeout_ms, why, sizeof(why)))) {
+        snprintf(err, errsz, "DUNNING_KANNEL_URL: %s", why);
+        return 2;
+    }
+    /* A held record (quiet hours, Kannel down) is not polled for; keep the group membership
+     * over a whole night unless the operator chose otherwise (docs/sms.md). */
+    if (!getenv("DUNNING_RDKAFKA_CONSUMER_max_poll_interval_ms") && !getenv("DUNNING_RDKAFKA_max_poll_interval_ms"))
+        setenv("DUNNING_RDKAFKA_CONSUMER_max_poll_interval_ms", "86400000", 0);
+    atomic_store(&s->kannel_ok, kannel_probe(s->kannel));
+    if (!atomic_load(&s->kannel_ok))
+        dn_log_warn("kannel does not answer", "hint", "check DUNNING_KANNEL_URL and that smsbox runs", NULL);
+    dn_log_info("quiet hours", "quiet_hours", s->quiet ? s->cfg->quiet_hours : "none", NULL);
+    return 0;
+}
+
+static void sms_metrics(void *ctx, const char *topic)
+{
+    sms_t *s = ctx;
+    s->parts = dn_metrics_counter("dunning_sms_parts_total",
+                                  "SMS parts Kannel accepted, by coding (gsm7, ucs2); a concatenated text counts each "
+                                  "part.",
+                                  "coding");
+    dn_metrics_add(s->parts, DN_LABELS("gsm7"), 0);
+    dn_metrics_add(s->parts, DN_LABELS("ucs2"), 0);
+}
+
+/* Decides what needs no gateway: no or invalid number, a template error, a text too long.
+ * Renders and measures the text otherwise. */
+static int sms_prepare(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome, char *why, size_t n)
+{
+    sms_t *s = ctx;
+    sms_job_t *j = job->state;
+    const dn_reminder_due_t *rd = job->rd;
+    *outcome = DN_OUTCOME_FAILED_PERMANENT;
+    if (!rd->contact.phone || !rd->contact.phone[0]) {
+        snprintf(why, n, "no phone number");
+        return 1;
+    }
+    if (!sms_phone_valid(rd->contact.phone)) {
+        snprintf(why, n, "phone number is not in E.164 format (+ and up to 15 digits)");
+        return 1;
+    }
+    char err[1024];
+    if (texts_render(s->template_dir, rd, &j->text, err, sizeof(err)) < 0) {
+        snprintf(why, n, "template error: %s", err);
+        dn_log_error("template failed", "event_id", rd->event_id, "tenant_id", rd->tenant_id, "invoice_id",
+                     rd->invoice_id, "case_id", rd->case_id, "template_key", rd->template_key, "detail", err, "hint",
+                     "check the templates with: sender-sms --check-templates", NULL);
+        return 1;
+    }
+    if (sms_measure(j->text.text, &j->size) < 0) {
+        snprintf(why, n, "template error: %s.txt: the text is not valid UTF-8", j->text.source);
+        return 1;
+    }
+    j->measured = 1;
+    if (j->size.parts > s->cfg->max_parts) {
+        snprintf(why, n, "text needs %d parts, at most %d allowed (%s, %zu %s)", j->size.parts, (int)s->cfg->max_parts,
+                 sms_coding_name(j->size.coding), j->size.units,
+                 j->size.coding == SMS_GSM7 ? "septets" : "UTF-16 units");
+        return 1;
+    }
+    return 0;
+}
+
+/* Quiet hours: 1 (deferred: *until set, why written), or 0. */
+static int sms_defer(void *ctx, dn_sender_job_t *job, int64_t *until, char *why, size_t n)
+{
+    sms_t *s = ctx;
+    if (!s->quiet)
+        return 0;
+    const char *tz = NULL;
+    if (!sms_quiet_until(dn_clock_now_ms(), job->rd->contact.time_zone, s->quiet_start, s->quiet_end, until, &tz))
+        return 0;
+    char end[40];
+    dn_time_format(*until, end, sizeof(end));
+    snprintf(why, n, "quiet hours (%s in %s) until %s", s->cfg->quiet_hours, tz, end);
+    return 1;
+}
+
+static dn_send_rc_t sms_send(void *ctx, dn_sender_job_t *job, char *why, size_t n)
+{
+    sms_t *s = ctx;
+    sms_job_t *j = job->state;
+    int reached = 0;
+    kannel_result_t kr = kannel_send(s->kannel, job->rd->contact.phone, j->text.text, j->size.coding, &reached, why, n);
+    atomic_store(&s->kannel_ok, reached);
+    return kr == KANNEL_ACCEPTED ? DN_SEND_OK : kr == KANNEL_PERMANENT ? DN_SEND_PERMANENT : DN_SEND_TRANSIENT;
+}
+
+static size_t sms_log_fields(void *ctx, dn_sender_job_t *job, dn_sender_field_t *f, size_t max)
+{
+    sms_job_t *j = job->state;
+    snprintf(j->parts, sizeof(j->parts), "%d", j->size.parts);
+    snprintf(j->units, sizeof(j->units), "%zu", j->size.units);
+    f[0] = (dn_sender_field_t){"template", j->text.text ? j->text.source : NULL};
+    f[1] = (dn_sender_field_t){"coding", j->measured ? sms_coding_name(j->size.coding) : NULL};
+    f[2] = (dn_sender_field_t){"parts", j->measured ? j->parts : NULL};
+    f[3] = (dn_sender_field_t){"units", j->measured ? j->units : NULL};
+    return 4;
+}
+
+static void sms_recorded(void *ctx, const dn_sender_job_t *job, dn_outcome_t outcome)
+{
+    sms_t *s = ctx;
+    const sms_job_t *j = job->state;
+    if (outcome == DN_OUTCOME_DELIVERED)
+        dn_metrics_add(s->parts, DN_LABELS(sms_coding_name(j->size.coding)), j->size.parts);
+}
+
+static int sms_ready(void *ctx, char *why, size_t n)
+{
+    sms_t *s = ctx;
+    if (atomic_load(&s->kannel_ok))
+        return 1;
+    snprintf(why, n, "the last sendsms request did not reach Kannel");
+    return 0;
+}
+
+typedef struct check_arg {
+    sms_t *s;
+    int strict;
+} check_arg_t;
+
+/* At start only what can never work stops the sender (a missing variable or file, invalid
+ * UTF-8); a text that is too long with the samples may still fit real data, so it is only
+ * reported by --check-templates (strict), and fails that one reminder permanently if it
+ * happens. */
+static int check_one(void *arg, const char *dir, const dn_render_source_t *src, const dn_reminder_due_t *sample,
+                     int full, FILE *out)
+{
+    const check_arg_t *c = arg;
+    sms_text_t text;
+    sms_size_t size;
+    char err[1200];
+    if (texts_render_file(dir, src, sample, &text, err, sizeof(err)) < 0) {
+        fprintf(out, "%s (%s sample)\n", err, full ? "full" : "minimal");
+        return 1;
+    }
+    int problems = 0;
+    if (sms_measure(text.text, &size) < 0) {
+        fprintf(out, "%s.txt: the text is not valid UTF-8 (%s sample)\n", text.source, full ? "full" : "minimal");
+        problems++;
+    } else if (c->strict && size.parts > c->s->cfg->max_parts) {
+        fprintf(out, "%s.txt: text needs %d parts, at most %d allowed (%s, %zu units; %s sample)\n", text.source,
+                size.parts, (int)c->s->cfg->max_parts, sms_coding_name(size.coding), size.units,
+                full ? "full" : "minimal");
+        problems++;
+    }
+    texts_free(&text);
+    return problems;
+}
+
+static int sms_check_templates(void *ctx, const char *dir, FILE *out, int strict)
+{
+    check_arg_t c = {ctx, strict};
+    return dn_render_check(dir, DN_CHANNEL_SMS, "txt", "sms template", check_one, &c, out);
+}
+
+static void sms_free_job(void *ctx, dn_sender_job_t *job)
+{
+    sms_job_t *j = job->state;
+    texts_free(&j->text);
+}
+
+static void sms_destroy(void *ctx)
+{
+    sms_t *s = ctx;
+    kannel_destroy(s->kannel);
+    free(s);
+}
+
+static const dn_cfg_entry_t sms_config[] = {
+    DN_CFG("DUNNING_KANNEL_URL", DN_CFG_STRING, "http://127.0.0.1:13013/cgi-bin/sendsms", 0, 0,
+           "Kannel's HTTP sendsms interface (smsbox's sendsms-port), without a query.", sms_cfg_t, kannel_url),
+    DN_CFG("DUNNING_KANNEL_USER", DN_CFG_STRING, "", 0, 0, "Kannel sendsms-user username.", sms_cfg_t, kannel_user),
+    DN_CFG("DUNNING_KANNEL_PASSWORD", DN_CFG_STRING, "", 0, 0, "Kannel sendsms-user password (never logged).",
+           sms_cfg_t, kannel_password),
+    DN_CFG("DUNNING_KANNEL_TIMEOUT", DN_CFG_DURATION, "10s", 100, 600000,
+           "Longest wait for Kannel's answer to one sendsms request.", sms_cfg_t, kannel_timeout_ms),
+    DN_CFG("DUNNING_SMS_FROM", DN_CFG_STRING, "Dunning", 0, 0,
+           "Sender shown on the phone: up to 11 letters and digits, or a number (+ and up to 15 digits); empty: "
+           "Kannel's default.",
+           sms_cfg_t, from),
+    DN_CFG("DUNNING_SMS_QUIET_HOURS", DN_CFG_STRING, "21:00-08:00", 0, 0,
+           "HH:MM-HH:MM in the customer's time zone (contact.time_zone) when no SMS is sent; a reminder due then "
+           "waits for the end (consumption pauses). Empty: no quiet hours.",
+           sms_cfg_t, quiet_hours),
+    DN_CFG("DUNNING_SMS_MAX_PARTS", DN_CFG_INT, "3", 1, 10,
+           "Most concatenated parts one text may take (GSM-7: 160 characters single, 153 per part; UCS-2: 70 / 67); "
+           "a longer text fails permanently.",
+           sms_cfg_t, max_parts),
+};
+
+const dn_sender_driver_t sms_driver = {
+    .service = "sender-sms",
+    .channel = DN_CHANNEL_SMS,
+    .topic = DN_TOPIC_REMINDER_DUE_SMS,
+    .provider = "kannel",
+    .what_down = "kannel failing",
+    .group_env = "DUNNING_SMS_GROUP",
+    .group_default = "sender-sms",
+    .group_help = "Kafka consumer group of the SMS senders.",
+    .retry_prefix = "SMS",
+    .retries_help = "In-process retries of a failed sendsms request before recording failed_transient.",
+    .pause_help = "Longest pause between rounds while Kannel keeps failing (consumption is paused meanwhile).",
+    .http_default = "127.0.0.1:9467",
+    .config = sms_config,
+    .nconfig = sizeof(sms_config) / sizeof(sms_config[0]),
+    .cfg_size = sizeof(sms_cfg_t),
+    .send_metric = "dunning_sms_send_duration_seconds",
+    .send_help = "Time of one sendsms request to Kannel, by result (accepted, transient, permanent).",
+    .send_results = {"accepted", "transient", "permanent"},
+    .msg_outcome = {[DN_OUTCOME_DELIVERED] = "sms sent",
+                    [DN_OUTCOME_SUPPRESSED] = "reminder suppressed",
+                    [DN_OUTCOME_FAILED_TRANSIENT] = "sms not sent, will retry",
+                    [DN_OUTCOME_FAILED_PERMANENT] = "sms failed permanently"},
+    .msg_retry = "sms not sent, retrying",
+    .msg_resend = "previous attempt did not finish; sending again (the customer may get it twice)",
+    .defer_result = "quiet_hours",
+    .defer_metric = "dunning_sms_quiet_hours_deferrals_total",
+    .defer_help = "Reminders held because it was quiet hours in the customer's time zone.",
+    .msg_defer = "quiet hours in the customer's time zone, consumption paused",
+    .defer_hint = "the same reminder is sent when they end",
+    .job_size = sizeof(sms_job_t),
+    .setup = sms_setup,
+    .start = sms_start,
+    .metrics = sms_metrics,
+    .prepare = sms_prepare,
+    .defer = sms_defer,
+    .send = sms_send,
+    .log_fields = sms_log_fields,
+    .recorded = sms_recorded,
+    .ready = sms_ready,
+    .check_templates = sms_check_templates,
+    .free_job = sms_free_job,
+    .destroy = sms_destroy,
+};
