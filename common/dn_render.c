@@ -82,6 +82,25 @@ int dn_render_find(const char *dir, const dn_reminder_due_t *rd, const char *cha
     return 0;
 }
 
+char *dn_render_text(const char *dir, const char *channel, const char *ext, const dn_render_source_t *given,
+                     const dn_reminder_due_t *rd, dn_render_extend_fn extend, void *arg, size_t max_bytes,
+                     dn_render_source_t *src, char *errstr, size_t errstr_size)
+{
+    if (given)
+        *src = *given;
+    else if (dn_render_find(dir, rd, channel, ext, src, errstr, errstr_size) < 0)
+        return NULL;
+    json_t *ctx = dn_render_context(rd, src->locale);
+    if (!ctx || (extend && extend(ctx, rd, src->locale, arg) < 0)) {
+        json_decref(ctx);
+        snprintf(errstr, errstr_size, "%s.%s: out of memory", src->name, ext);
+        return NULL;
+    }
+    char *text = dn_render_file(dir, src, ext, ctx, DN_TEMPLATE_TEXT, max_bytes, errstr, errstr_size);
+    json_decref(ctx);
+    return text;
+}
+
 char *dn_render_file(const char *dir, const dn_render_source_t *src, const char *ext, json_t *ctx,
                      dn_template_mode_t mode, size_t max_bytes, char *errstr, size_t errstr_size)
 {

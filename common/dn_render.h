@@ -44,6 +44,16 @@ void dn_render_source_set(dn_render_source_t *src, const char *folder, const cha
 char *dn_render_file(const char *dir, const dn_render_source_t *src, const char *ext, json_t *ctx,
                      dn_template_mode_t mode, size_t max_bytes, char *errstr, size_t errstr_size);
 
+/* Adds a channel's own names to the context (the letter's letter.*). 0, or -1 (out of memory). */
+typedef int (*dn_render_extend_fn)(json_t *ctx, const dn_reminder_due_t *rd, const char *locale, void *arg);
+
+/* Renders rd's <ext> file of channel as text: the file `given` names (a check), else the one
+ * dn_render_find finds (named in *src), with the reminder's context, extended by extend when
+ * set. Same contract as dn_render_file. */
+char *dn_render_text(const char *dir, const char *channel, const char *ext, const dn_render_source_t *given,
+                     const dn_reminder_due_t *rd, dn_render_extend_fn extend, void *arg, size_t max_bytes,
+                     dn_render_source_t *src, char *errstr, size_t errstr_size);
+
 /* A sample reminder for template checks: every optional field set (full) or none; a long
  * contact name with non-ASCII letters and markup characters, large amounts, an e-mail
  * address, a phone number, a time zone and a postal address. Strings are static. */

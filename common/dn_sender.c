@@ -43,30 +43,58 @@
 
 /* ---- configuration ---- */
 
-enum { ENV_RETRIES, ENV_BACKOFF, ENV_PAUSE_MAX };
+enum { ENV_RETRIES, ENV_BACKOFF, ENV_PAUSE_MAX, ENV_GROUP };
 
-/* The core's rows, named for the channel (DUNNING_SMTP_RETRIES, ...), after the common ones. */
+static void upper(char *dst, size_t size, const char *src)
+{
+    size_t i = 0;
+    for (; src[i] && i + 1 < size; i++)
+        dst[i] = (char)(src[i] >= 'a' && src[i] <= 'z' ? src[i] - 'a' + 'A' : src[i]);
+    dst[i] = '\0';
+}
+
+/* The names the core derives from the channel, and its rows, named for the channel
+ * (DUNNING_SMTP_RETRIES, ...), after the common ones. */
 static void build_table(sender_t *s)
 {
     const dn_sender_driver_t *d = s->drv;
+    const char *channel = dn_channel_str(d->channel);
+    char topic[64], prefix[32], chan[32];
+    snprintf(s->service, sizeof(s->service), "sender-%s", channel);
+    snprintf(s->unavailable, sizeof(s->unavailable), "%s_unavailable", s->nm->provider);
+    snprintf(topic, sizeof(topic), "reminder-due.%s", channel);
+    for (int i = 0; i < DN_TOPIC__COUNT; i++)
+        if (strcmp(dn_topic_defs[i].name, topic) == 0)
+            s->topic_id = i;
+    upper(chan, sizeof(chan), channel);
+    upper(prefix, sizeof(prefix), s->nm->retry_prefix ? s->nm->retry_prefix : channel);
     static const dn_cfg_entry_t common[] = {DN_CFG_COMMON(sender_cfg_t)};
     size_t n = 0;
     for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++)
         s->table[n++] = common[i];
     static const char *const suffix[] = {"RETRIES", "BACKOFF", "PAUSE_MAX"};
     for (int i = 0; i < 3; i++)
-        snprintf(s->env_names[i], sizeof(s->env_names[i]), "DUNNING_%s_%s", d->retry_prefix, suffix[i]);
+        snprintf(s->env_names[i], sizeof(s->env_names[i]), "DUNNING_%s_%s", prefix, suffix[i]);
+    if (s->nm->group_env)
+        snprintf(s->env_names[ENV_GROUP], sizeof(s->env_names[ENV_GROUP]), "%s", s->nm->group_env);
+    else
+        snprintf(s->env_names[ENV_GROUP], sizeof(s->env_names[ENV_GROUP]), "DUNNING_%s_GROUP", chan);
+    snprintf(s->helps[0], sizeof(s->helps[0]), "Kafka consumer group of the %s senders.", channel);
+    snprintf(s->helps[1], sizeof(s->helps[1]), "In-process retries of %s before recording failed_transient.",
+             s->nm->failure);
+    snprintf(s->helps[2], sizeof(s->helps[2]),
+             "Longest pause between rounds while %s keeps failing (consumption is paused meanwhile).", s->nm->failing);
     const dn_cfg_entry_t rows[] = {
-        DN_CFG(d->group_env, DN_CFG_STRING, d->group_default, 0, 0, d->group_help, sender_cfg_t, group),
-        DN_CFG(s->env_names[ENV_RETRIES], DN_CFG_INT, "3", 0, 20, d->retries_help, sender_cfg_t, retries),
+        DN_CFG(s->env_names[ENV_GROUP], DN_CFG_STRING, s->service, 0, 0, s->helps[0], sender_cfg_t, group),
+        DN_CFG(s->env_names[ENV_RETRIES], DN_CFG_INT, "3", 0, 20, s->helps[1], sender_cfg_t, retries),
         DN_CFG(s->env_names[ENV_BACKOFF], DN_CFG_DURATION, "1s", 10, 600000,
                "First retry delay; doubles per retry, with jitter.", sender_cfg_t, backoff_ms),
-        DN_CFG(s->env_names[ENV_PAUSE_MAX], DN_CFG_DURATION, "5m", 1000, 86400000, d->pause_help, sender_cfg_t,
+        DN_CFG(s->env_names[ENV_PAUSE_MAX], DN_CFG_DURATION, "5m", 1000, 86400000, s->helps[2], sender_cfg_t,
                pause_max_ms),
         DN_CFG("DUNNING_TEMPLATE_DIR", DN_CFG_STRING, "", 0, 0,
                "Template folder (default: $DUNNING_HOME/config/templates); <tenant_id>/ first, then default/.",
                sender_cfg_t, template_dir),
-        DN_CFG("DUNNING_HTTP_ADDR", DN_CFG_STRING, d->http_default, 0, 0,
+        DN_CFG("DUNNING_HTTP_ADDR", DN_CFG_STRING, s->nm->http_default, 0, 0,
                "host:port of the HTTP endpoint (/healthz, /readyz, /metrics); port 0 picks a free port, an empty "
                "value turns it off.",
                sender_cfg_t, http_addr),
@@ -92,7 +120,7 @@ static void print_doc(sender_t *s)
         all[n++] = s->table[i];
     for (size_t i = 0; i < s->drv->nconfig && n < 64; i++)
         all[n++] = s->drv->config[i];
-    dn_config_print_doc(stdout, s->drv->service, all, n);
+    dn_config_print_doc(stdout, s->service, all, n);
 }
 
 /* ---- readiness and gauges ---- */
@@ -114,7 +142,19 @@ static int check_postgres(void *arg, char *why, size_t why_size)
 static int check_provider(void *arg, char *why, size_t why_size)
 {
     sender_t *s = arg;
-    return s->drv->ready ? s->drv->ready(s->ctx, why, why_size) : 1;
+    if (s->drv->process.ready && !s->drv->process.ready(s->ctx, why, why_size))
+        return 0;
+    if (atomic_load(&s->provider_ok))
+        return 1;
+    snprintf(why, why_size, "%s", s->nm->msg_unreachable);
+    return 0;
+}
+
+static sender_t sender;
+
+void dn_sender_reached(int reached)
+{
+    atomic_store(&sender.provider_ok, reached != 0);
 }
 
 /* Gauges that cost a round trip on the loop's connection, every DUNNING_METRICS_INTERVAL. */
@@ -159,7 +199,7 @@ static int deliver(sender_t *s, job_t *j)
         int resumed = try == 0 && strcmp(prev, "attempting") == 0 && attempt > 1;
         j->pub.recovering = resumed || try > 0;
         if (resumed)
-            sender_log_event(s, DN_LOG_WARN, j->has_pre ? "previous attempt did not finish" : s->drv->msg_resend, j,
+            sender_log_event(s, DN_LOG_WARN, j->has_pre ? "previous attempt did not finish" : s->nm->msg_resend, j,
                              attempt, sender_claim_id(s, j));
         int send = sender_last_mile(s, j, reason, sizeof(reason));
         if (send < 0)
@@ -235,7 +275,7 @@ static void wait_until(sender_t *s, int64_t until, int64_t *next_refresh)
 {
     char end[40];
     dn_time_format(until, end, sizeof(end));
-    dn_log_info(s->drv->msg_defer, "until", end, "hint", s->drv->defer_hint, NULL);
+    dn_log_info(s->nm->msg_defer, "until", end, "hint", s->nm->defer_hint, NULL);
     while (!dn_signal_stopping() && dn_clock_now_ms() < until) {
         int64_t d = dn_clock_real_delay_ms(until);
         sender_sleep_ms(d > 0 && d < 500 ? d : 500);
@@ -254,7 +294,7 @@ static const char *result_name(sender_t *s, int rc)
     case R_DOWN:
         return s->unavailable;
     default:
-        return s->drv->defer_result;
+        return s->nm->defer_result;
     }
 }
 
@@ -313,7 +353,7 @@ static void run(sender_t *s)
                 char pause[24];
                 snprintf(pause, sizeof(pause), "%" PRId64, s->pause_ms);
                 char msg[160];
-                snprintf(msg, sizeof(msg), "%s, consumption paused", s->drv->what_down);
+                snprintf(msg, sizeof(msg), "%s failing, consumption paused", s->nm->provider);
                 dn_log_warn(msg, "pause_ms", pause, "hint", "the same reminder is tried again after the pause", NULL);
                 sender_sleep_ms(s->pause_ms);
             } else {
@@ -364,12 +404,12 @@ static int check_at_start(sender_t *s)
 
 int dn_sender_main(const dn_sender_driver_t *drv, int argc, char **argv)
 {
-    static sender_t sender;
     sender_t *s = &sender;
     s->drv = drv;
+    s->nm = &dn_sender_names[drv->channel];
     atomic_store(&s->pg_ok, 1);
+    atomic_store(&s->provider_ok, 1);
     build_table(s);
-    snprintf(s->unavailable, sizeof(s->unavailable), "%s_unavailable", drv->provider);
     dn_http_t *http = NULL;
     char errstr[1024];
     int status = 1;
@@ -382,10 +422,10 @@ int dn_sender_main(const dn_sender_driver_t *drv, int argc, char **argv)
         fprintf(stderr,
                 "usage: %s [--config-doc | --check-templates]\n"
                 "Configured by DUNNING_* environment variables.\n",
-                drv->service);
+                s->service);
         return 2;
     }
-    dn_log_init(drv->service, "info");
+    dn_log_init(s->service, "info");
     if (!(s->dcfg = calloc(1, drv->cfg_size ? drv->cfg_size : 1))) {
         dn_log_error("out of memory", NULL);
         return 1;
@@ -396,7 +436,7 @@ int dn_sender_main(const dn_sender_driver_t *drv, int argc, char **argv)
         status = 2;
         goto out;
     }
-    if (dn_log_init(drv->service, s->cfg.common.log_level) < 0) {
+    if (dn_log_init(s->service, s->cfg.common.log_level) < 0) {
         invalid("DUNNING_LOG_LEVEL: use debug, info, warn or error");
         status = 2;
         goto out;
@@ -412,8 +452,12 @@ int dn_sender_main(const dn_sender_driver_t *drv, int argc, char **argv)
         snprintf(s->template_dir, sizeof(s->template_dir), "%s", s->cfg.template_dir);
     else
         snprintf(s->template_dir, sizeof(s->template_dir), "%s/config/templates", s->cfg.common.home);
-    dn_sender_env_t env = {drv->service, s->template_dir, s->cfg.common.home};
-    if (drv->setup && drv->setup(&s->ctx, s->dcfg, &env, errstr, sizeof(errstr)) < 0) {
+    dn_sender_env_t env = {s->service, s->template_dir, s->cfg.common.home};
+    if (!(s->ctx = calloc(1, drv->ctx_size ? drv->ctx_size : 1))) {
+        dn_log_error("out of memory", NULL);
+        goto out;
+    }
+    if (drv->process.setup && drv->process.setup(s->ctx, s->dcfg, &env, errstr, sizeof(errstr)) < 0) {
         invalid(errstr);
         status = 2;
         goto out;
@@ -432,7 +476,7 @@ int dn_sender_main(const dn_sender_driver_t *drv, int argc, char **argv)
         status = 2;
         goto out;
     }
-    int started = drv->start ? drv->start(s->ctx, errstr, sizeof(errstr)) : 0;
+    int started = drv->process.start ? drv->process.start(s->ctx, errstr, sizeof(errstr)) : 0;
     if (started == 2) {
         invalid(errstr);
         status = 2;
@@ -450,7 +494,7 @@ int dn_sender_main(const dn_sender_driver_t *drv, int argc, char **argv)
         status = 2;
         goto out;
     }
-    s->topic = dn_topic_name(drv->topic);
+    s->topic = dn_topic_name(s->topic_id);
     const char *topics[] = {s->topic};
     if (!(s->pg = dn_pg_new(s->cfg.common.pg_dsn, errstr, sizeof(errstr))) ||
         !(s->producer = dn_kafka_producer_new(s->cfg.common.kafka_brokers, errstr, sizeof(errstr))) ||
@@ -461,7 +505,7 @@ int dn_sender_main(const dn_sender_driver_t *drv, int argc, char **argv)
     }
     sender_register_metrics(s);
     const dn_http_check_t checks[] = {
-        {"kafka", check_kafka, s->consumer}, {"postgres", check_postgres, s}, {drv->provider, check_provider, s}};
+        {"kafka", check_kafka, s->consumer}, {"postgres", check_postgres, s}, {s->nm->provider, check_provider, s}};
     if (!(http = dn_http_start(s->cfg.http_addr, s->cfg.http_addr_file, checks, 3, errstr, sizeof(errstr)))) {
         dn_log_error("cannot start", "detail", errstr, NULL);
         goto out;
@@ -480,8 +524,9 @@ out:
         relay(s);
     dn_kafka_producer_destroy(s->producer, (int)s->cfg.common.shutdown_ms);
     dn_pg_destroy(s->pg);
-    if (drv->destroy && s->ctx)
-        drv->destroy(s->ctx);
+    if (drv->process.destroy && s->ctx)
+        drv->process.destroy(s->ctx);
+    free(s->ctx);
     dn_metrics_reset();
     dn_config_free(s->table, s->ntable, &s->cfg);
     if (s->dcfg)

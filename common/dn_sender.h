@@ -14,6 +14,8 @@
  *
  *   int main(int argc, char **argv) { return dn_sender_main(&email_driver, argc, argv); }
  *
+ * The driver's texts (log messages, metric names) keep each channel's established names.
+ *
  * Every callback runs on the loop's thread, except `ready` (the HTTP thread: read atomics).
  * A record goes through: validate (can it be sent on this channel at all? a dead letter if
  * not) -> prepare (render, or decide an outcome that needs no provider) -> claim ->
@@ -55,43 +57,49 @@ typedef struct dn_sender_field {
     const char *key, *value; /* value NULL: left out */
 } dn_sender_field_t;
 
-typedef struct dn_sender_driver {
-    /* ---- names ---- */
-    const char *service;   /* "sender-email": log lines, dead letters */
-    dn_channel_t channel;  /* its name is the deliveries.channel, the opt-out key, the template infix */
-    int topic;             /* enum dn_topic_id: DN_TOPIC_REMINDER_DUE_EMAIL */
-    const char *provider;  /* "smtp": the /readyz check, the consumed result "<provider>_unavailable" */
-    const char *what_down; /* "smtp server failing": the log line when consumption pauses */
-
-    /* ---- configuration: the core's sender group, named for the channel ---- */
-    const char *group_env, *group_default, *group_help; /* DUNNING_SENDER_GROUP, sender-email, ... */
-    const char *retry_prefix;                           /* "SMTP": DUNNING_SMTP_RETRIES, _BACKOFF, _PAUSE_MAX */
-    const char *retries_help, *pause_help;
+/* What a channel is called: its provider, the names of its settings, metrics and log lines.
+ * One row per channel in dn_sender_names.c (indexed by dn_channel_t), next to each other so
+ * that a new channel's names follow the others'. */
+typedef struct dn_sender_names {
+    const char *provider;        /* "smtp": the /readyz check, the consumed result "<provider>_unavailable",
+                                  * the log line "<provider> failing, consumption paused" */
+    const char *msg_unreachable; /* /readyz while the last send did not reach the provider */
+    /* The core's sender group of settings, named for the channel. */
+    const char *group_env;    /* NULL: DUNNING_<CHANNEL>_GROUP */
+    const char *retry_prefix; /* NULL: the channel; DUNNING_<P>_RETRIES, _BACKOFF, _PAUSE_MAX */
+    const char *failure;      /* "a transient SMTP failure (4xx, no connection)": the retries' help */
+    const char *failing;      /* "the SMTP server": "while <failing> keeps failing", the pause's help */
     const char *http_default; /* "127.0.0.1:9465" */
-    /* The driver's own rows, loaded into a struct of cfg_size bytes handed to setup. */
-    const dn_cfg_entry_t *config;
-    size_t nconfig, cfg_size;
-
-    /* ---- metrics and log texts ---- */
+    /* Metrics and log lines. */
     const char *send_metric, *send_help; /* histogram of send durations by result; NULL: none */
     const char *send_results[3];         /* its labels for OK, TRANSIENT, PERMANENT */
     const char *msg_outcome[4];          /* log message per outcome (dn_outcome_t) */
     const char *msg_retry;               /* "smtp transient failure, retrying" */
     const char *msg_resend;              /* "previous attempt did not finish; sending again ..." */
-    /* Deferrals (with `defer`): consumed result, counter and the log line of the hold. */
+    /* Deferrals (with steps.defer): consumed result, counter and the log line of the hold. */
     const char *defer_result, *defer_metric, *defer_help, *msg_defer, *defer_hint;
+} dn_sender_names_t;
 
-    size_t job_size; /* bytes of per-job state the core allocates (zeroed) */
+extern const dn_sender_names_t dn_sender_names[];
 
-    /* ---- callbacks (NULL where the channel has none) ---- */
-    /* Checks the driver's configuration and makes its transport handle. -1 with err: the
-     * sender exits 2 ("invalid configuration"). Runs before the template check. */
-    int (*setup)(void **ctx, const void *cfg, const dn_sender_env_t *env, char *err, size_t errsz);
-    /* After the templates passed, before consuming: probes, folders, environment defaults.
-     * 0; 2 with err: invalid configuration (exit 2); 1 with err: cannot start (exit 1). */
+/* The process: set-up, start, readiness and the end. */
+typedef struct dn_sender_process {
+    /* Checks the driver's configuration and makes its transport handle; ctx is the driver's
+     * ctx_size bytes. -1 with err: the sender exits 2 ("invalid configuration"). Runs before
+     * the template check; destroy runs even when it fails. */
+    int (*setup)(void *ctx, const void *cfg, const dn_sender_env_t *env, char *err, size_t errsz);
+    /* After the templates passed, before consuming: probes, folders, the channel's own
+     * metrics, environment defaults. 0; 2 with err: invalid configuration (exit 2); 1 with
+     * err: cannot start (exit 1). */
     int (*start)(void *ctx, char *err, size_t errsz);
-    /* Registers the channel's own metrics (the core's are registered already). */
-    void (*metrics)(void *ctx, const char *topic);
+    /* /readyz beyond reachability (dn_sender_reached): 1 ready, 0 with why. Runs on the
+     * HTTP thread. */
+    int (*ready)(void *ctx, char *why, size_t n);
+    void (*destroy)(void *ctx); /* frees what the context holds */
+} dn_sender_process_t;
+
+/* The steps of one reminder. */
+typedef struct dn_sender_steps {
     /* Can rd be sent on this channel at all (beyond the core's checks of channel, ids and
      * key)? 0, or -1 with why: the record is dead-lettered (invalid_field). */
     int (*validate)(void *ctx, const dn_reminder_due_t *rd, char *why, size_t n);
@@ -104,6 +112,11 @@ typedef struct dn_sender_driver {
     int (*defer)(void *ctx, dn_sender_job_t *job, int64_t *until_ms, char *why, size_t n);
     /* The transport. why: the provider's reason on failure. */
     dn_send_rc_t (*send)(void *ctx, dn_sender_job_t *job, char *why, size_t n);
+} dn_sender_steps_t;
+
+/* A job's state and what the core asks of it. */
+typedef struct dn_sender_jobs {
+    size_t size; /* bytes of per-job state the core allocates (zeroed) and frees */
     /* The provider's id of the message (deliveries.provider_message_id, the outcome's):
      * claim = 1 when the claim is written, else for the outcome. Never called for a job
      * prepare decided. NULL: none. */
@@ -113,14 +126,31 @@ typedef struct dn_sender_driver {
     size_t (*log_fields)(void *ctx, dn_sender_job_t *job, dn_sender_field_t *f, size_t max);
     /* After an outcome committed (a counter of the channel's own). */
     void (*recorded)(void *ctx, const dn_sender_job_t *job, dn_outcome_t outcome);
-    /* /readyz: 1 ready, 0 with why. Runs on the HTTP thread. */
-    int (*ready)(void *ctx, char *why, size_t n);
+    void (*free)(void *ctx, dn_sender_job_t *job); /* frees what the job's state holds */
+} dn_sender_jobs_t;
+
+/* A channel driver. NULL callbacks: the channel has no such step. */
+typedef struct dn_sender_driver {
+    dn_channel_t channel; /* its names: dn_sender_names[channel] */
+    /* The driver's own settings, loaded into a struct of cfg_size bytes handed to setup, and
+     * the size of its context. DN_SENDER_CONFIG(table, cfg_type, ctx_type) sets all four. */
+    const dn_cfg_entry_t *config;
+    size_t nconfig, cfg_size, ctx_size;
+    dn_sender_process_t process;
+    dn_sender_steps_t steps;
+    dn_sender_jobs_t job;
     /* Renders every template of the channel against the samples (dn_render_check); strict
      * (--check-templates) also reports what only real data might still fit. Problems. */
     int (*check_templates)(void *ctx, const char *dir, FILE *out, int strict);
-    void (*free_job)(void *ctx, dn_sender_job_t *job); /* frees what the job's state holds */
-    void (*destroy)(void *ctx);
 } dn_sender_driver_t;
+
+#define DN_SENDER_CONFIG(table, cfg_type, ctx_type)                                                                    \
+    .config = table, .nconfig = sizeof(table) / sizeof(table[0]), .cfg_size = sizeof(cfg_type),                        \
+    .ctx_size = sizeof(ctx_type)
+
+/* Whether the provider answered the last request (or the start-up probe): /readyz fails
+ * with msg_unreachable while it did not. Any thread. */
+void dn_sender_reached(int reached);
 
 /* The sender's main: --config-doc, --check-templates, or the service. Exit status. */
 int dn_sender_main(const dn_sender_driver_t *drv, int argc, char **argv);

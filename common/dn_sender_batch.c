@@ -155,7 +155,7 @@ static int batch_claim(sender_t *s, bjob_t *b, size_t n)
         x->j.pub.attempt = x->attempt;
         if (x->attempt > 1 && strcmp(x->prev, "attempting") == 0) {
             x->j.pub.recovering = 1;
-            sender_log_event(s, DN_LOG_WARN, x->j.has_pre ? "previous attempt did not finish" : s->drv->msg_resend,
+            sender_log_event(s, DN_LOG_WARN, x->j.has_pre ? "previous attempt did not finish" : s->nm->msg_resend,
                              &x->j, x->attempt, sender_claim_id(s, &x->j));
         }
     }

@@ -68,15 +68,19 @@ typedef struct sender_metrics {
 
 typedef struct sender {
     const dn_sender_driver_t *drv;
-    void *ctx; /* the driver's */
+    const dn_sender_names_t *nm; /* dn_sender_names[drv->channel] */
+    void *ctx;                   /* the driver's */
     sender_cfg_t cfg;
     void *dcfg; /* the driver's configuration struct (drv->cfg_size bytes) */
     dn_cfg_entry_t table[32];
     size_t ntable;
-    char env_names[4][80]; /* DUNNING_<PREFIX>_RETRIES, ... */
+    char env_names[4][80]; /* DUNNING_<PREFIX>_RETRIES, _BACKOFF, _PAUSE_MAX, _GROUP */
+    char service[64];      /* sender-<channel> */
+    char helps[3][300];    /* the group's, the retries' and the pause's help */
     char template_dir[4096];
     char unavailable[64]; /* "<provider>_unavailable" */
     const char *topic;
+    int topic_id;
     dn_pg_t *pg;
     dn_kafka_consumer_t *consumer;
     dn_kafka_producer_t *producer;
@@ -86,7 +90,7 @@ typedef struct sender {
     const char *result;          /* metrics: how the record in hand ended (ok, duplicate, dead_letter) */
     char tried[DN_UUID_STR_LEN]; /* event id whose first try the batched path made, failing transiently */
     char tried_reason[512];
-    atomic_int pg_ok;
+    atomic_int pg_ok, provider_ok;
     sender_metrics_t M;
 } sender_t;
 

@@ -26,12 +26,10 @@ double sender_mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Copies with truncation (snprintf "%s" makes gcc warn about the truncation we want). */
+/* Copies with truncation (-Wformat-truncation is off: cutting is what we want). */
 void sender_copy(char *dst, size_t size, const char *src)
 {
-    size_t n = strnlen(src, size - 1);
-    memcpy(dst, src, n);
-    dst[n] = '\0';
+    snprintf(dst, size, "%s", src);
 }
 
 void sender_sleep_ms(int64_t ms)
@@ -71,15 +69,14 @@ static void collect_lag(dn_metrics_emitter_t *em, void *arg)
 
 void sender_register_metrics(sender_t *s)
 {
-    const dn_sender_driver_t *d = s->drv;
     sender_metrics_t *M = &s->M;
     char help[400];
     snprintf(help, sizeof(help),
              "Input records handled, by topic and result (ok, duplicate, dead_letter, db_error, %s%s%s: held and "
              "tried again).",
-             s->unavailable, d->defer_result ? " and " : "", d->defer_result ? d->defer_result : "");
+             s->unavailable, s->nm->defer_result ? " and " : "", s->nm->defer_result ? s->nm->defer_result : "");
     M->consumed = dn_metrics_counter("dunning_events_consumed_total", help, "topic,result");
-    const char *results[] = {"ok", "duplicate", "dead_letter", "db_error", s->unavailable, d->defer_result};
+    const char *results[] = {"ok", "duplicate", "dead_letter", "db_error", s->unavailable, s->nm->defer_result};
     for (size_t r = 0; r < sizeof(results) / sizeof(results[0]) && results[r]; r++)
         dn_metrics_add(M->consumed, DN_LABELS(s->topic, results[r]), 0);
     M->dead_letters = dn_metrics_counter("dunning_dead_letters_total",
@@ -91,10 +88,11 @@ void sender_register_metrics(sender_t *s)
                                        "outcome");
     for (size_t o = 0; o < 4; o++)
         dn_metrics_add(M->deliveries, DN_LABELS(status_names[o]), 0);
-    if (d->send_metric)
-        M->send_seconds = dn_metrics_histogram(d->send_metric, d->send_help, "result", DN_METRICS_LATENCY_BUCKETS);
-    if (d->defer_metric) {
-        M->deferrals = dn_metrics_counter(d->defer_metric, d->defer_help, NULL);
+    if (s->nm->send_metric)
+        M->send_seconds =
+            dn_metrics_histogram(s->nm->send_metric, s->nm->send_help, "result", DN_METRICS_LATENCY_BUCKETS);
+    if (s->nm->defer_metric) {
+        M->deferrals = dn_metrics_counter(s->nm->defer_metric, s->nm->defer_help, NULL);
         dn_metrics_add(M->deferrals, NULL, 0);
     }
     M->batch_seconds =
@@ -110,8 +108,6 @@ void sender_register_metrics(sender_t *s)
     dn_metrics_gauge_fn("dunning_consumer_lag",
                         "Records behind the high watermark, summed over the partitions assigned to this instance.",
                         "topic", collect_lag, s->consumer);
-    if (d->metrics)
-        d->metrics(s->ctx, s->topic);
 }
 
 /* ---- dead letters ---- */
@@ -142,7 +138,7 @@ int sender_dead_build(sender_t *s, const job_t *j, const char *code, const char 
                            .tenant_id = j->decoded ? j->rd.tenant_id : "",
                            .customer_id = j->decoded ? j->rd.customer_id : NULL,
                            .original_event_id = j->decoded ? j->rd.event_id : NULL,
-                           .service = (char *)s->drv->service,
+                           .service = s->service,
                            .source_topic = (char *)topic,
                            .source_partition = m->partition,
                            .source_offset = m->offset,
@@ -238,7 +234,7 @@ const char *sender_check(sender_t *s, job_t *j, const rd_kafka_message_t *m, cha
         snprintf(reason, reason_size, "field case_id: not a UUID");
     else if (!dn_uuid_valid(j->rd.event_id))
         snprintf(reason, reason_size, "field event_id: not a UUID");
-    else if (s->drv->validate && s->drv->validate(s->ctx, &j->rd, reason, reason_size) < 0)
+    else if (s->drv->steps.validate && s->drv->steps.validate(s->ctx, &j->rd, reason, reason_size) < 0)
         ; /* the driver said why */
     else if (dn_topic_key(j->rd.tenant_id, j->rd.customer_id, j->key, sizeof(j->key)) < 0)
         snprintf(reason, reason_size, "tenant_id/customer_id: too long for a record key");
@@ -258,7 +254,7 @@ void sender_prepare(sender_t *s, job_t *j)
 {
     const char *channel = dn_channel_str(s->drv->channel);
     j->pub.rd = &j->rd;
-    if (s->drv->job_size && !(j->pub.state = calloc(1, s->drv->job_size))) {
+    if (s->drv->job.size && !(j->pub.state = calloc(1, s->drv->job.size))) {
         decide(j, DN_OUTCOME_FAILED_TRANSIENT, "out of memory");
         return;
     }
@@ -273,14 +269,14 @@ void sender_prepare(sender_t *s, job_t *j)
     }
     dn_outcome_t outcome = DN_OUTCOME_FAILED_PERMANENT;
     char why[1200] = "";
-    if (s->drv->prepare && s->drv->prepare(s->ctx, &j->pub, &outcome, why, sizeof(why)) == 1)
+    if (s->drv->steps.prepare && s->drv->steps.prepare(s->ctx, &j->pub, &outcome, why, sizeof(why)) == 1)
         decide(j, outcome, why);
 }
 
 void sender_job_free(sender_t *s, job_t *j)
 {
-    if (j->prepared && s->drv->free_job)
-        s->drv->free_job(s->ctx, &j->pub);
+    if (j->prepared && s->drv->job.free)
+        s->drv->job.free(s->ctx, &j->pub);
     free(j->pub.state);
     j->pub.state = NULL;
     j->prepared = 0;
@@ -306,9 +302,9 @@ int sender_lock(sender_t *s, const char *event_id, int lock)
 
 const char *sender_claim_id(sender_t *s, const job_t *j)
 {
-    if (j->has_pre || !s->drv->provider_id)
+    if (j->has_pre || !s->drv->job.provider_id)
         return NULL;
-    return s->drv->provider_id(s->ctx, &j->pub, 1, DN_OUTCOME_DELIVERED);
+    return s->drv->job.provider_id(s->ctx, &j->pub, 1, DN_OUTCOME_DELIVERED);
 }
 
 /* Claims the reminder for one attempt. Returns the attempt number (>= 1), 0 if the reminder
@@ -401,7 +397,7 @@ int sender_outcome_build(sender_t *s, job_t *j, dn_outcome_t outcome, const char
     snprintf(attempt_txt, sizeof(attempt_txt), "%d", attempt);
     const char *parts[] = {"outcome", rd->event_id, status_names[outcome], attempt_txt};
     dn_uuid_derive(event_id, parts, 4);
-    *provider_id = j->has_pre || !s->drv->provider_id ? NULL : s->drv->provider_id(s->ctx, &j->pub, 0, outcome);
+    *provider_id = j->has_pre || !s->drv->job.provider_id ? NULL : s->drv->job.provider_id(s->ctx, &j->pub, 0, outcome);
     dn_reminder_outcome_t o = {.event_id = event_id,
                                .occurred_at = now,
                                .tenant_id = rd->tenant_id,
@@ -465,7 +461,7 @@ void sender_log_event(sender_t *s, dn_log_level_t level, const char *msg, job_t 
     snprintf(attempt_txt, sizeof(attempt_txt), "%d", attempt);
     snprintf(late, sizeof(late), "%" PRId64, dn_clock_now_ms() - j->rd.due_at);
     dn_sender_field_t f[8];
-    size_t nf = j->prepared && s->drv->log_fields ? s->drv->log_fields(s->ctx, &j->pub, f, 8) : 0;
+    size_t nf = j->prepared && s->drv->job.log_fields ? s->drv->job.log_fields(s->ctx, &j->pub, f, 8) : 0;
     const char *kv[16];
     for (size_t i = 0; i < 8; i++) {
         kv[2 * i] = i < nf ? f[i].key : "_";
@@ -481,10 +477,10 @@ void sender_log_event(sender_t *s, dn_log_level_t level, const char *msg, job_t 
 void sender_outcome_done(sender_t *s, job_t *j, dn_outcome_t outcome, const char *reason, int attempt)
 {
     dn_metrics_add(s->M.deliveries, DN_LABELS(status_names[outcome]), 1);
-    if (s->drv->recorded && j->prepared)
-        s->drv->recorded(s->ctx, &j->pub, outcome);
-    sender_log_event(s, outcome == DN_OUTCOME_FAILED_PERMANENT ? DN_LOG_WARN : DN_LOG_INFO,
-                     s->drv->msg_outcome[outcome], j, attempt, reason);
+    if (s->drv->job.recorded && j->prepared)
+        s->drv->job.recorded(s->ctx, &j->pub, outcome);
+    sender_log_event(s, outcome == DN_OUTCOME_FAILED_PERMANENT ? DN_LOG_WARN : DN_LOG_INFO, s->nm->msg_outcome[outcome],
+                     j, attempt, reason);
 }
 
 /* Records the outcome. Once a message may have been sent, this must not give up quietly:
@@ -515,15 +511,15 @@ dn_send_rc_t sender_send(sender_t *s, job_t *j, char *reason, size_t reason_size
 {
     double started = sender_mono_s();
     reason[0] = '\0';
-    dn_send_rc_t rc = s->drv->send(s->ctx, &j->pub, reason, reason_size);
+    dn_send_rc_t rc = s->drv->steps.send(s->ctx, &j->pub, reason, reason_size);
     if (s->M.send_seconds)
-        dn_metrics_observe(s->M.send_seconds, DN_LABELS(s->drv->send_results[rc]), sender_mono_s() - started);
+        dn_metrics_observe(s->M.send_seconds, DN_LABELS(s->nm->send_results[rc]), sender_mono_s() - started);
     return rc;
 }
 
 int sender_defer(sender_t *s, job_t *j, int64_t *until, char *reason, size_t reason_size)
 {
-    return s->drv->defer ? s->drv->defer(s->ctx, &j->pub, until, reason, reason_size) : 0;
+    return s->drv->steps.defer ? s->drv->steps.defer(s->ctx, &j->pub, until, reason, reason_size) : 0;
 }
 
 int64_t sender_retry_delay(sender_t *s, int try)
@@ -547,7 +543,7 @@ void sender_log_retry(sender_t *s, job_t *j, const char *reason, int64_t delay)
 {
     char delay_txt[24];
     snprintf(delay_txt, sizeof(delay_txt), "%" PRId64, delay);
-    dn_log_warn(s->drv->msg_retry, "event_id", j->rd.event_id, "tenant_id", j->rd.tenant_id, "invoice_id",
+    dn_log_warn(s->nm->msg_retry, "event_id", j->rd.event_id, "tenant_id", j->rd.tenant_id, "invoice_id",
                 j->rd.invoice_id, "case_id", j->rd.case_id, "reason", reason, "retry_in_ms", delay_txt, NULL);
     sender_sleep_ms(delay);
 }

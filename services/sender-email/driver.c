@@ -15,7 +15,6 @@
  * recovers with the next answered attempt. No probe of its own: an idle sender stays ready. */
 #include "driver.h"
 
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +32,6 @@ typedef struct email {
     char unsubscribe[1024];
     smtp_t *smtp;
     int smtp_fresh; /* the last send failed: open a new connection for the next */
-    atomic_int smtp_ok;
 } email_t;
 
 /* One reminder's message. */
@@ -44,24 +42,11 @@ typedef struct email_job {
     char template_source[512];
 } email_job_t;
 
-static void copy(char *dst, size_t size, const char *src)
+static int email_setup(void *ctx, const void *cfg, const dn_sender_env_t *env, char *err, size_t errsz)
 {
-    size_t n = strnlen(src, size - 1);
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
-static int email_setup(void **ctx, const void *cfg, const dn_sender_env_t *env, char *err, size_t errsz)
-{
-    email_t *e = calloc(1, sizeof(*e));
-    if (!e) {
-        snprintf(err, errsz, "out of memory");
-        return -1;
-    }
-    *ctx = e; /* destroyed by the core, also after a failure here */
+    email_t *e = ctx;
     e->cfg = cfg;
     e->template_dir = env->template_dir;
-    atomic_store(&e->smtp_ok, 1);
     if (mail_parse_mailbox(e->cfg->smtp_from, e->from_name, sizeof(e->from_name), e->from_addr, sizeof(e->from_addr)) <
         0) {
         snprintf(err, errsz, "DUNNING_SMTP_FROM: not \"Name <address>\" or an address");
@@ -79,6 +64,29 @@ static int email_setup(void **ctx, const void *cfg, const dn_sender_env_t *env, 
     e->smtp = smtp_new(e->cfg->smtp_url, e->cfg->smtp_tls, e->cfg->smtp_timeout_ms, err, errsz);
     return e->smtp ? 0 : -1;
 }
+
+static void email_destroy(void *ctx)
+{
+    email_t *e = ctx;
+    smtp_destroy(e->smtp);
+}
+
+/* The channel's own settings (the sender group is the core's). */
+static const dn_cfg_entry_t email_config[] = {
+    DN_CFG("DUNNING_SMTP_FROM", DN_CFG_STRING, "Accounts Receivable <billing@example.com>", 0, 0,
+           "From header and envelope sender: \"Name <address>\" or an address.", email_cfg_t, smtp_from),
+    DN_CFG("DUNNING_SMTP_TLS", DN_CFG_STRING, "try", 0, 0,
+           "STARTTLS on smtp:// URLs: none, try (when offered) or required.", email_cfg_t, smtp_tls),
+    DN_CFG("DUNNING_SMTP_TIMEOUT", DN_CFG_DURATION, "30s", 100, 600000,
+           "Bound on one SMTP transaction (connect included).", email_cfg_t, smtp_timeout_ms),
+    DN_CFG("DUNNING_SMTP_URL", DN_CFG_STRING, "smtp://127.0.0.1:25", 0, 0,
+           "SMTP server: smtp://[user:password@]host[:port][/helo-name], or smtps:// for implicit TLS.", email_cfg_t,
+           smtp_url),
+    DN_CFG("DUNNING_LIST_UNSUBSCRIBE", DN_CFG_STRING, "", 0, 0,
+           "List-Unsubscribe header value, e.g. <https://example.com/unsubscribe> (default: a mailto: to the "
+           "From address).",
+           email_cfg_t, list_unsubscribe),
+};
 
 /* Reads "Name <addr>" from <dir>/<tenant>/<file> into name/addr; leaves them as they are
  * when the file is absent or the line is not a valid mailbox (logged). */
@@ -101,8 +109,8 @@ static void tenant_mailbox(const char *dir, const char *tenant, const char *file
         dn_log_warn("tenant sender identity ignored", "file", path, "detail", "not a mailbox like Name <addr>", NULL);
         return;
     }
-    copy(name, name_size, n);
-    copy(addr, addr_size, a);
+    snprintf(name, name_size, "%s", n);
+    snprintf(addr, addr_size, "%s", a);
 }
 
 /* Renders and builds the message, or decides an outcome that needs no SMTP server. */
@@ -130,12 +138,12 @@ static int email_prepare(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome,
                      "check the templates with: sender-email --check-templates", NULL);
         return 1;
     }
-    copy(j->template_source, sizeof(j->template_source), r.source);
+    snprintf(j->template_source, sizeof(j->template_source), "%s", r.source);
     /* The tenant's own sender identity, if its template folder has one:
      * <template dir>/<tenant>/email.from and email.reply_to, one "Name <addr>" line each. */
     char from_name[256], from_addr[256], reply_name[256] = "", reply_addr[256] = "";
-    copy(from_name, sizeof(from_name), e->from_name);
-    copy(from_addr, sizeof(from_addr), e->from_addr);
+    snprintf(from_name, sizeof(from_name), "%s", e->from_name);
+    snprintf(from_addr, sizeof(from_addr), "%s", e->from_addr);
     tenant_mailbox(e->template_dir, rd->tenant_id, "email.from", from_name, sizeof(from_name), from_addr,
                    sizeof(from_addr));
     tenant_mailbox(e->template_dir, rd->tenant_id, "email.reply_to", reply_name, sizeof(reply_name), reply_addr,
@@ -170,7 +178,7 @@ static dn_send_rc_t email_send(void *ctx, dn_sender_job_t *job, char *why, size_
     char err[512];
     smtp_result_t sr = smtp_send(e->smtp, e->from_addr, job->rd->contact.email, j->mail, j->mail_len, e->smtp_fresh,
                                  &code, err, sizeof(err));
-    atomic_store(&e->smtp_ok, sr != SMTP_TRANSIENT || code != 0);
+    dn_sender_reached(sr != SMTP_TRANSIENT || code != 0);
     e->smtp_fresh = sr != SMTP_OK;
     if (sr != SMTP_OK)
         snprintf(why, n, "smtp %ld: %.400s", code, err);
@@ -191,15 +199,6 @@ static size_t email_log_fields(void *ctx, dn_sender_job_t *job, dn_sender_field_
     return 1;
 }
 
-static int email_ready(void *ctx, char *why, size_t n)
-{
-    email_t *e = ctx;
-    if (atomic_load(&e->smtp_ok))
-        return 1;
-    snprintf(why, n, "the last attempt got no answer from the smtp server (connection or timeout)");
-    return 0;
-}
-
 static int email_check_templates(void *ctx, const char *dir, FILE *out, int strict)
 {
     return templates_check(dir, out);
@@ -212,63 +211,14 @@ static void email_free_job(void *ctx, dn_sender_job_t *job)
     j->mail = NULL;
 }
 
-static void email_destroy(void *ctx)
-{
-    email_t *e = ctx;
-    smtp_destroy(e->smtp);
-    free(e);
-}
-
-static const dn_cfg_entry_t email_config[] = {
-    DN_CFG("DUNNING_SMTP_URL", DN_CFG_STRING, "smtp://127.0.0.1:25", 0, 0,
-           "SMTP server: smtp://[user:password@]host[:port][/helo-name], or smtps:// for implicit TLS.", email_cfg_t,
-           smtp_url),
-    DN_CFG("DUNNING_SMTP_FROM", DN_CFG_STRING, "Accounts Receivable <billing@example.com>", 0, 0,
-           "From header and envelope sender: \"Name <address>\" or an address.", email_cfg_t, smtp_from),
-    DN_CFG("DUNNING_SMTP_TLS", DN_CFG_STRING, "try", 0, 0,
-           "STARTTLS on smtp:// URLs: none, try (when offered) or required.", email_cfg_t, smtp_tls),
-    DN_CFG("DUNNING_SMTP_TIMEOUT", DN_CFG_DURATION, "30s", 100, 600000,
-           "Bound on one SMTP transaction (connect included).", email_cfg_t, smtp_timeout_ms),
-    DN_CFG("DUNNING_LIST_UNSUBSCRIBE", DN_CFG_STRING, "", 0, 0,
-           "List-Unsubscribe header value, e.g. <https://example.com/unsubscribe> (default: a mailto: to the "
-           "From address).",
-           email_cfg_t, list_unsubscribe),
-};
-
 const dn_sender_driver_t email_driver = {
-    .service = "sender-email",
     .channel = DN_CHANNEL_EMAIL,
-    .topic = DN_TOPIC_REMINDER_DUE_EMAIL,
-    .provider = "smtp",
-    .what_down = "smtp server failing",
-    .group_env = "DUNNING_SENDER_GROUP",
-    .group_default = "sender-email",
-    .group_help = "Kafka consumer group of the email senders.",
-    .retry_prefix = "SMTP",
-    .retries_help =
-        "In-process retries of a transient SMTP failure (4xx, no connection) before recording failed_transient.",
-    .pause_help = "Longest pause between rounds while the SMTP server keeps failing (consumption is paused meanwhile).",
-    .http_default = "127.0.0.1:9465",
-    .config = email_config,
-    .nconfig = sizeof(email_config) / sizeof(email_config[0]),
-    .cfg_size = sizeof(email_cfg_t),
-    .send_metric = "dunning_smtp_send_duration_seconds",
-    .send_help = "Time of one SMTP transaction, by result (ok, transient, permanent).",
-    .send_results = {"ok", "transient", "permanent"},
-    .msg_outcome = {[DN_OUTCOME_DELIVERED] = "reminder delivered",
-                    [DN_OUTCOME_SUPPRESSED] = "reminder suppressed",
-                    [DN_OUTCOME_FAILED_TRANSIENT] = "reminder delivery failed, will retry",
-                    [DN_OUTCOME_FAILED_PERMANENT] = "reminder delivery failed permanently"},
-    .msg_retry = "smtp transient failure, retrying",
-    .msg_resend = "previous attempt did not finish; sending again with the same message-id",
-    .job_size = sizeof(email_job_t),
-    .setup = email_setup,
-    .prepare = email_prepare,
-    .send = email_send,
-    .provider_id = email_provider_id,
-    .log_fields = email_log_fields,
-    .ready = email_ready,
+    DN_SENDER_CONFIG(email_config, email_cfg_t, email_t),
+    .process = {.setup = email_setup, .destroy = email_destroy},
+    .steps = {.prepare = email_prepare, .send = email_send},
+    .job = {.size = sizeof(email_job_t),
+            .provider_id = email_provider_id,
+            .log_fields = email_log_fields,
+            .free = email_free_job},
     .check_templates = email_check_templates,
-    .free_job = email_free_job,
-    .destroy = email_destroy,
 };

@@ -431,8 +431,7 @@ void smtp_destroy(smtp_t *s)
 {
     if (!s)
         return;
-    if (s->curl)
-        curl_easy_cleanup(s->curl);
+    curl_easy_cleanup(s->curl); /* NULL: nothing */
     free(s->url);
     free(s);
 }

@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <glib.h>
 #include <jansson.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +46,6 @@ typedef struct letter_drv {
     size_t from_n;
     char *payment_lines[MAX_LINES];
     size_t payment_n;
-    atomic_int spool_ok;
     dn_metric_t *render_seconds;
 } letter_drv_t;
 
@@ -62,12 +60,26 @@ typedef struct letter_job {
     char pages_txt[16];
 } letter_job_t;
 
-static void copy(char *dst, size_t size, const char *src)
-{
-    size_t n = strnlen(src, size - 1);
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
+/* The channel's own settings (the sender group is the core's). */
+static const dn_cfg_entry_t letter_config[] = {
+    DN_CFG("DUNNING_LETTER_SPOOL_DIR", DN_CFG_STRING, "", 0, 0,
+           "Spool folder the print-and-mail house collects from: letter-<event_id>.pdf and manifest.jsonl "
+           "(default: $DUNNING_HOME/.run/spool; created if missing).",
+           letter_cfg_t, spool_dir),
+    DN_CFG("DUNNING_LETTER_FROM_NAME", DN_CFG_STRING, "Accounts Receivable", 0, 0,
+           "Sender name on the letterhead and the return line.", letter_cfg_t, from_name),
+    DN_CFG("DUNNING_LETTER_FROM_ADDRESS", DN_CFG_STRING, "Example Street 1; 12345 Example City", 0, 0,
+           "Sender's postal address, lines separated by semicolons (at most 8): letterhead and return line.",
+           letter_cfg_t, from_address),
+    DN_CFG("DUNNING_LETTER_FROM_COUNTRY", DN_CFG_STRING, "DE", 0, 0,
+           "Sender's country (ISO 3166-1 alpha-2); recipients elsewhere get a country line.", letter_cfg_t,
+           from_country),
+    DN_CFG("DUNNING_LETTER_PAYMENT_DETAILS", DN_CFG_STRING, "", 0, 0,
+           "Lines printed under \"Payment details\", separated by semicolons (e.g. IBAN; BIC).", letter_cfg_t,
+           payment_details),
+    DN_CFG("DUNNING_LETTER_FONT", DN_CFG_STRING, "DejaVu Sans", 0, 0,
+           "Font family (fontconfig name); it must cover every script the letters use.", letter_cfg_t, font),
+};
 
 static double mono_s(void)
 {
@@ -112,17 +124,11 @@ static int split_lines(const char *var, const char *value, char **out, size_t *n
     return 0;
 }
 
-static int letter_setup(void **ctx, const void *cfg, const dn_sender_env_t *env, char *err, size_t errsz)
+static int letter_setup(void *ctx, const void *cfg, const dn_sender_env_t *env, char *err, size_t errsz)
 {
-    letter_drv_t *l = calloc(1, sizeof(*l));
-    if (!l) {
-        snprintf(err, errsz, "out of memory");
-        return -1;
-    }
-    *ctx = l;
+    letter_drv_t *l = ctx;
     l->cfg = cfg;
     l->template_dir = env->template_dir;
-    atomic_store(&l->spool_ok, 1);
     const letter_cfg_t *c = l->cfg;
     if (!c->from_name[0] || strpbrk(c->from_name, "\r\n") || !g_utf8_validate(c->from_name, -1, NULL)) {
         snprintf(err, errsz, "DUNNING_LETTER_FROM_NAME: must be one non-empty line of UTF-8");
@@ -147,6 +153,16 @@ static int letter_setup(void **ctx, const void *cfg, const dn_sender_env_t *env,
     return 0;
 }
 
+static void letter_destroy(void *ctx)
+{
+    letter_drv_t *l = ctx;
+    for (size_t i = 0; i < l->from_n; i++)
+        free(l->from_lines[i]);
+    for (size_t i = 0; i < l->payment_n; i++)
+        free(l->payment_lines[i]);
+    pdf_shutdown();
+}
+
 static int letter_start(void *ctx, char *err, size_t errsz)
 {
     letter_drv_t *l = ctx;
@@ -155,17 +171,11 @@ static int letter_start(void *ctx, char *err, size_t errsz)
         snprintf(err, errsz, "%s (check DUNNING_LETTER_SPOOL_DIR)", why);
         return 1;
     }
-    dn_log_info("spool ready", "spool", l->spool_dir, NULL);
-    return 0;
-}
-
-static void letter_metrics(void *ctx, const char *topic)
-{
-    letter_drv_t *l = ctx;
     l->render_seconds = dn_metrics_histogram("dunning_letter_render_duration_seconds",
                                              "Time to render one letter (template and PDF layout), by result (ok, "
                                              "transient, permanent).",
                                              "result", DN_METRICS_LATENCY_BUCKETS);
+    return 0;
 }
 
 /* The name of a field that goes into the manifest (JSON) or the outcome and is not UTF-8, as
@@ -208,14 +218,14 @@ static dn_send_rc_t render(letter_drv_t *l, dn_sender_job_t *job, char *why, siz
     letter_text_t text;
     char err[1024];
     int64_t now = dn_clock_now_ms();
-    if (texts_render(l->template_dir, rd, now, l->cfg->from_name, &text, err, sizeof(err)) < 0) {
+    if (texts_render(l->template_dir, NULL, rd, now, l->cfg->from_name, &text, err, sizeof(err)) < 0) {
         snprintf(why, n, "template error: %s", err);
         dn_log_error("template failed", "event_id", rd->event_id, "tenant_id", rd->tenant_id, "invoice_id",
                      rd->invoice_id, "case_id", rd->case_id, "template_key", rd->template_key, "detail", err, "hint",
                      "check the templates with: sender-letter --check-templates", NULL);
         return DN_SEND_PERMANENT;
     }
-    copy(j->template_source, sizeof(j->template_source), text.source);
+    snprintf(j->template_source, sizeof(j->template_source), "%s", text.src.name);
     letter_t lt = {.rd = rd,
                    .text = &text,
                    .address = j->address,
@@ -306,7 +316,7 @@ static dn_send_rc_t letter_send(void *ctx, dn_sender_job_t *job, char *why, size
             return rc;
     }
     int rc = spool(l, job, why, n);
-    atomic_store(&l->spool_ok, rc == 0);
+    dn_sender_reached(rc == 0);
     return rc == 0 ? DN_SEND_OK : DN_SEND_TRANSIENT;
 }
 
@@ -336,10 +346,7 @@ static int letter_ready(void *ctx, char *why, size_t n)
         snprintf(why, n, "the spool folder %s", e == ENOENT ? "is missing" : "is not writable");
         return 0;
     }
-    if (atomic_load(&l->spool_ok))
-        return 1;
-    snprintf(why, n, "the last letter could not be written to the spool folder (disk full, no permission)");
-    return 0;
+    return 1;
 }
 
 static int check_one(void *arg, const char *dir, const dn_render_source_t *src, const dn_reminder_due_t *sample,
@@ -349,7 +356,7 @@ static int check_one(void *arg, const char *dir, const dn_render_source_t *src, 
     letter_text_t text;
     char err[1200];
     int64_t now = dn_clock_now_ms();
-    if (texts_render_file(dir, src, sample, now, l->cfg->from_name, &text, err, sizeof(err)) < 0) {
+    if (texts_render(dir, src, sample, now, l->cfg->from_name, &text, err, sizeof(err)) < 0) {
         fprintf(out, "%s (%s sample)\n", err, full ? "full" : "minimal");
         return 1;
     }
@@ -369,7 +376,7 @@ static int check_one(void *arg, const char *dir, const dn_render_source_t *src, 
     int pages = 0, permanent = 0, problems = 0;
     char *pdf = pdf_render(&lt, &len, &pages, &permanent, err, sizeof(err));
     if (!pdf) {
-        fprintf(out, "%s: %s (%s sample)\n", text.source, err, full ? "full" : "minimal");
+        fprintf(out, "%s: %s (%s sample)\n", text.src.name, err, full ? "full" : "minimal");
         problems++;
     }
     free(pdf);
@@ -391,71 +398,14 @@ static void letter_free_job(void *ctx, dn_sender_job_t *job)
     j->pdf = j->address = NULL;
 }
 
-static void letter_destroy(void *ctx)
-{
-    letter_drv_t *l = ctx;
-    for (size_t i = 0; i < l->from_n; i++)
-        free(l->from_lines[i]);
-    for (size_t i = 0; i < l->payment_n; i++)
-        free(l->payment_lines[i]);
-    free(l);
-    pdf_shutdown();
-}
-
-static const dn_cfg_entry_t letter_config[] = {
-    DN_CFG("DUNNING_LETTER_SPOOL_DIR", DN_CFG_STRING, "", 0, 0,
-           "Spool folder the print-and-mail house collects from: letter-<event_id>.pdf and manifest.jsonl "
-           "(default: $DUNNING_HOME/.run/spool; created if missing).",
-           letter_cfg_t, spool_dir),
-    DN_CFG("DUNNING_LETTER_FROM_NAME", DN_CFG_STRING, "Accounts Receivable", 0, 0,
-           "Sender name on the letterhead and the return line.", letter_cfg_t, from_name),
-    DN_CFG("DUNNING_LETTER_FROM_ADDRESS", DN_CFG_STRING, "Example Street 1; 12345 Example City", 0, 0,
-           "Sender's postal address, lines separated by semicolons (at most 8): letterhead and return line.",
-           letter_cfg_t, from_address),
-    DN_CFG("DUNNING_LETTER_FROM_COUNTRY", DN_CFG_STRING, "DE", 0, 0,
-           "Sender's country (ISO 3166-1 alpha-2); recipients elsewhere get a country line.", letter_cfg_t,
-           from_country),
-    DN_CFG("DUNNING_LETTER_PAYMENT_DETAILS", DN_CFG_STRING, "", 0, 0,
-           "Lines printed under \"Payment details\", separated by semicolons (e.g. IBAN; BIC).", letter_cfg_t,
-           payment_details),
-    DN_CFG("DUNNING_LETTER_FONT", DN_CFG_STRING, "DejaVu Sans", 0, 0,
-           "Font family (fontconfig name); it must cover every script the letters use.", letter_cfg_t, font),
-};
-
 const dn_sender_driver_t letter_driver = {
-    .service = "sender-letter",
     .channel = DN_CHANNEL_LETTER,
-    .topic = DN_TOPIC_REMINDER_DUE_LETTER,
-    .provider = "spool",
-    .what_down = "spool failing",
-    .group_env = "DUNNING_LETTER_GROUP",
-    .group_default = "sender-letter",
-    .group_help = "Kafka consumer group of the letter senders.",
-    .retry_prefix = "LETTER",
-    .retries_help =
-        "In-process retries of a failed spool write (disk full, no folder) before recording failed_transient.",
-    .pause_help = "Longest pause between rounds while the spool keeps failing (consumption is paused meanwhile).",
-    .http_default = "127.0.0.1:9466",
-    .config = letter_config,
-    .nconfig = sizeof(letter_config) / sizeof(letter_config[0]),
-    .cfg_size = sizeof(letter_cfg_t),
-    .msg_outcome = {[DN_OUTCOME_DELIVERED] = "letter spooled",
-                    [DN_OUTCOME_SUPPRESSED] = "reminder suppressed",
-                    [DN_OUTCOME_FAILED_TRANSIENT] = "letter not spooled, will retry",
-                    [DN_OUTCOME_FAILED_PERMANENT] = "letter failed permanently"},
-    .msg_retry = "letter not spooled, retrying",
-    .msg_resend = "previous attempt did not finish; writing the letter again under the same file name",
-    .job_size = sizeof(letter_job_t),
-    .setup = letter_setup,
-    .start = letter_start,
-    .metrics = letter_metrics,
-    .validate = letter_validate,
-    .prepare = letter_prepare,
-    .send = letter_send,
-    .provider_id = letter_provider_id,
-    .log_fields = letter_log_fields,
-    .ready = letter_ready,
+    DN_SENDER_CONFIG(letter_config, letter_cfg_t, letter_drv_t),
+    .process = {.setup = letter_setup, .start = letter_start, .ready = letter_ready, .destroy = letter_destroy},
+    .steps = {.validate = letter_validate, .prepare = letter_prepare, .send = letter_send},
+    .job = {.size = sizeof(letter_job_t),
+            .provider_id = letter_provider_id,
+            .log_fields = letter_log_fields,
+            .free = letter_free_job},
     .check_templates = letter_check_templates,
-    .free_job = letter_free_job,
-    .destroy = letter_destroy,
 };

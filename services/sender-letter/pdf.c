@@ -403,7 +403,7 @@ char *pdf_render(const letter_t *l, size_t *len, int *pages, int *permanent, cha
     flow_t f;
     memset(&f, 0, sizeof(f));
     f.l = l;
-    f.locale = l->text->locale;
+    f.locale = l->text->src.locale;
     f.lb = texts_labels(f.locale);
     *permanent = 0;
     *pages = 0;

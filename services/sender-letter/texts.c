@@ -132,13 +132,6 @@ void texts_day(int32_t days, const char *locale, int longform, char *buf, size_t
 
 /* ---- lookup (the rules of sender-email/templates.c, for .letter. files) ---- */
 
-static void copy(char *dst, size_t size, const char *src)
-{
-    size_t n = strnlen(src, size - 1);
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
 /* ---- rendering ---- */
 
 static int blank_line(const char *s, size_t n)
@@ -220,64 +213,48 @@ static int split(const char *text, letter_text_t *out, char *errstr, size_t errs
     return 0;
 }
 
-static json_t *context(const dn_reminder_due_t *rd, const char *locale, int64_t now_ms, const char *sender)
+typedef struct letter_words {
+    int64_t now_ms;
+    const char *sender;
+} letter_words_t;
+
+/* letter.*: the dates as the letter prints them, the sender, the table's mark. */
+static int extend(json_t *ctx, const dn_reminder_due_t *rd, const char *locale, void *arg)
 {
+    const letter_words_t *w = arg;
     char date[64], issued[64], due[64];
-    texts_date_long(now_ms, rd->contact.time_zone, locale, date, sizeof(date));
+    texts_date_long(w->now_ms, rd->contact.time_zone, locale, date, sizeof(date));
     texts_day(rd->issue_date, locale, 1, issued, sizeof(issued));
     texts_day(rd->due_date, locale, 1, due, sizeof(due));
-    json_t *ctx = dn_render_context(rd, locale);
-    if (!ctx)
-        return NULL;
-    json_object_set_new(ctx, "letter",
-                        json_pack("{s:s, s:s, s:s, s:s, s:s}", "date", date, "issue_date", issued, "due_date", due,
-                                  "sender", sender, "table", TABLE_MARK));
-    return ctx;
+    return json_object_set_new(ctx, "letter",
+                               json_pack("{s:s, s:s, s:s, s:s, s:s}", "date", date, "issue_date", issued, "due_date",
+                                         due, "sender", w->sender, "table", TABLE_MARK));
 }
 
-int texts_render_file(const char *dir, const dn_render_source_t *src, const dn_reminder_due_t *rd, int64_t now_ms,
-                      const char *sender, letter_text_t *out, char *errstr, size_t errstr_size)
+int texts_render(const char *dir, const dn_render_source_t *given, const dn_reminder_due_t *rd, int64_t now_ms,
+                 const char *sender, letter_text_t *out, char *errstr, size_t errstr_size)
 {
-    char err[512];
     memset(out, 0, sizeof(*out));
-    copy(out->source, sizeof(out->source), src->name);
-    copy(out->locale, sizeof(out->locale), src->locale);
-    json_t *ctx = context(rd, src->locale, now_ms, sender);
-    if (!ctx) {
-        snprintf(errstr, errstr_size, "%s.txt: out of memory", src->name);
-        return -1;
-    }
-    char *text = dn_render_file(dir, src, "txt", ctx, DN_TEMPLATE_TEXT, MAX_TEMPLATE_BYTES, errstr, errstr_size);
-    json_decref(ctx);
+    letter_words_t words = {now_ms, sender};
+    char *text = dn_render_text(dir, "letter", "txt", given, rd, extend, &words, MAX_TEMPLATE_BYTES, &out->src, errstr,
+                                errstr_size);
     if (!text)
         return -1;
-    int rc = 0;
-    if (split(text, out, err, sizeof(err)) < 0) {
-        snprintf(errstr, errstr_size, "%s.txt: %s", src->name, err);
-        rc = -1;
-    }
+    char err[512];
+    int rc = split(text, out, err, sizeof(err));
     free(text);
-    if (rc < 0)
-        texts_free(out);
-    return rc;
-}
-
-int texts_render(const char *dir, const dn_reminder_due_t *rd, int64_t now_ms, const char *sender, letter_text_t *out,
-                 char *errstr, size_t errstr_size)
-{
-    memset(out, 0, sizeof(*out));
-    dn_render_source_t src;
-    if (dn_render_find(dir, rd, "letter", "txt", &src, errstr, errstr_size) < 0)
-        return -1;
-    return texts_render_file(dir, &src, rd, now_ms, sender, out, errstr, errstr_size);
+    if (rc == 0)
+        return 0;
+    snprintf(errstr, errstr_size, "%s.txt: %s", out->src.name, err);
+    texts_free(out);
+    return -1;
 }
 
 void texts_free(letter_text_t *t)
 {
-    if (!t)
-        return;
-    free(t->subject);
-    free(t->before);
-    free(t->after);
-    t->subject = t->before = t->after = NULL;
+    char **parts[] = {&t->subject, &t->before, &t->after};
+    for (size_t i = 0; t && i < sizeof(parts) / sizeof(parts[0]); i++) {
+        free(*parts[i]);
+        *parts[i] = NULL;
+    }
 }

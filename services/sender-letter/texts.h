@@ -28,11 +28,10 @@ typedef struct labels {
 } labels_t;
 
 typedef struct letter_text {
-    char *subject; /* one line */
-    char *before;  /* body up to the {{letter.table}} line, or the whole body */
-    char *after;   /* body after that line; "" when there is none */
-    char locale[40];
-    char source[512]; /* "<tenant or default>/<key>.letter.<locale>" for logs */
+    char *subject;          /* one line */
+    char *before;           /* body up to the {{letter.table}} line, or the whole body */
+    char *after;            /* body after that line; "" when there is none */
+    dn_render_source_t src; /* the file used; src.name is "<tenant or default>/<key>.letter.<locale>" */
 } letter_text_t;
 
 const labels_t *texts_labels(const char *locale);
@@ -42,15 +41,12 @@ void texts_date_long(int64_t ms, const char *tz, const char *locale, char *buf, 
 /* An Avro date, "1 March 2026" / "1. März 2026" (long) or "1 Mar 2026" / "01.03.2026". */
 void texts_day(int32_t days, const char *locale, int longform, char *buf, size_t size);
 
-/* Finds and renders the letter template of rd. now_ms dates the letter; sender is
- * {{letter.sender}}. 0, or -1 with errstr ("no letter template final_notice for locale de",
- * "default/final_notice.letter.de: line 4: {{fee}} is not defined"). */
-int texts_render(const char *dir, const dn_reminder_due_t *rd, int64_t now_ms, const char *sender, letter_text_t *out,
-                 char *errstr, size_t errstr_size);
+/* Renders the letter template of rd: the file given names (a check), else the one found for
+ * rd. now_ms dates the letter; sender is {{letter.sender}}. 0, or -1 with errstr ("no letter
+ * template final_notice for locale de", "default/final_notice.letter.de.txt: line 4: {{fee}}
+ * is not defined"). */
+int texts_render(const char *dir, const dn_render_source_t *given, const dn_reminder_due_t *rd, int64_t now_ms,
+                 const char *sender, letter_text_t *out, char *errstr, size_t errstr_size);
 void texts_free(letter_text_t *t);
-
-/* Renders the template file src names (for the check). Same contract as texts_render. */
-int texts_render_file(const char *dir, const dn_render_source_t *src, const dn_reminder_due_t *rd, int64_t now_ms,
-                      const char *sender, letter_text_t *out, char *errstr, size_t errstr_size);
 
 #endif

@@ -16,7 +16,6 @@
  * Readiness of kannel: the last request reached Kannel; a probe at start. */
 #include "driver.h"
 
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +33,6 @@ typedef struct sms {
     const char *template_dir;
     int quiet, quiet_start, quiet_end; /* minutes of the day */
     kannel_t *kannel;
-    atomic_int kannel_ok;
     dn_metric_t *parts;
 } sms_t;
 
@@ -45,6 +43,29 @@ typedef struct sms_job {
     int measured;
     char parts[16], units[24]; /* for the log lines */
 } sms_job_t;
+
+/* The channel's own settings (the sender group is the core's). */
+static const dn_cfg_entry_t sms_config[] = {
+    DN_CFG("DUNNING_KANNEL_URL", DN_CFG_STRING, "http://127.0.0.1:13013/cgi-bin/sendsms", 0, 0,
+           "Kannel's HTTP sendsms interface (smsbox's sendsms-port), without a query.", sms_cfg_t, kannel_url),
+    DN_CFG("DUNNING_KANNEL_USER", DN_CFG_STRING, "", 0, 0, "Kannel sendsms-user username.", sms_cfg_t, kannel_user),
+    DN_CFG("DUNNING_KANNEL_PASSWORD", DN_CFG_STRING, "", 0, 0, "Kannel sendsms-user password (never logged).",
+           sms_cfg_t, kannel_password),
+    DN_CFG("DUNNING_KANNEL_TIMEOUT", DN_CFG_DURATION, "10s", 100, 600000,
+           "Longest wait for Kannel's answer to one sendsms request.", sms_cfg_t, kannel_timeout_ms),
+    DN_CFG("DUNNING_SMS_FROM", DN_CFG_STRING, "Dunning", 0, 0,
+           "Sender shown on the phone: up to 11 letters and digits, or a number (+ and up to 15 digits); empty: "
+           "Kannel's default.",
+           sms_cfg_t, from),
+    DN_CFG("DUNNING_SMS_QUIET_HOURS", DN_CFG_STRING, "21:00-08:00", 0, 0,
+           "HH:MM-HH:MM in the customer's time zone (contact.time_zone) when no SMS is sent; a reminder due then "
+           "waits for the end (consumption pauses). Empty: no quiet hours.",
+           sms_cfg_t, quiet_hours),
+    DN_CFG("DUNNING_SMS_MAX_PARTS", DN_CFG_INT, "3", 1, 10,
+           "Most concatenated parts one text may take (GSM-7: 160 characters single, 153 per part; UCS-2: 70 / 67); "
+           "a longer text fails permanently.",
+           sms_cfg_t, max_parts),
+};
 
 /* An alphanumeric sender (1-11 letters, digits, spaces) or a number ('+' optional, up to 15
  * digits); "" is allowed (Kannel's default). */
@@ -67,17 +88,11 @@ static int from_valid(const char *from)
     return 1;
 }
 
-static int sms_setup(void **ctx, const void *cfg, const dn_sender_env_t *env, char *err, size_t errsz)
+static int sms_setup(void *ctx, const void *cfg, const dn_sender_env_t *env, char *err, size_t errsz)
 {
-    sms_t *s = calloc(1, sizeof(*s));
-    if (!s) {
-        snprintf(err, errsz, "out of memory");
-        return -1;
-    }
-    *ctx = s;
+    sms_t *s = ctx;
     s->cfg = cfg;
     s->template_dir = env->template_dir;
-    atomic_store(&s->kannel_ok, 1);
     if (!from_valid(s->cfg->from)) {
         snprintf(err, errsz,
                  "DUNNING_SMS_FROM: up to 11 letters, digits, spaces, '-' or '.', or a number of up to 15 digits");
@@ -88,6 +103,12 @@ static int sms_setup(void **ctx, const void *cfg, const dn_sender_env_t *env, ch
         return -1;
     }
     return 0;
+}
+
+static void sms_destroy(void *ctx)
+{
+    sms_t *s = ctx;
+    kannel_destroy(s->kannel);
 }
 
 static int sms_start(void *ctx, char *err, size_t errsz)
@@ -103,22 +124,17 @@ static int sms_start(void *ctx, char *err, size_t errsz)
      * over a whole night unless the operator chose otherwise (docs/sms.md). */
     if (!getenv("DUNNING_RDKAFKA_CONSUMER_max_poll_interval_ms") && !getenv("DUNNING_RDKAFKA_max_poll_interval_ms"))
         setenv("DUNNING_RDKAFKA_CONSUMER_max_poll_interval_ms", "86400000", 0);
-    atomic_store(&s->kannel_ok, kannel_probe(s->kannel));
-    if (!atomic_load(&s->kannel_ok))
-        dn_log_warn("kannel does not answer", "hint", "check DUNNING_KANNEL_URL and that smsbox runs", NULL);
-    dn_log_info("quiet hours", "quiet_hours", s->quiet ? s->cfg->quiet_hours : "none", NULL);
-    return 0;
-}
-
-static void sms_metrics(void *ctx, const char *topic)
-{
-    sms_t *s = ctx;
     s->parts = dn_metrics_counter("dunning_sms_parts_total",
                                   "SMS parts Kannel accepted, by coding (gsm7, ucs2); a concatenated text counts each "
                                   "part.",
                                   "coding");
     dn_metrics_add(s->parts, DN_LABELS("gsm7"), 0);
     dn_metrics_add(s->parts, DN_LABELS("ucs2"), 0);
+    int reached = kannel_probe(s->kannel);
+    dn_sender_reached(reached);
+    if (!reached)
+        dn_log_warn("kannel does not answer", "hint", "check DUNNING_KANNEL_URL and that smsbox runs", NULL);
+    return 0;
 }
 
 /* Decides what needs no gateway: no or invalid number, a template error, a text too long.
@@ -138,7 +154,7 @@ static int sms_prepare(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome, c
         return 1;
     }
     char err[1024];
-    if (texts_render(s->template_dir, rd, &j->text, err, sizeof(err)) < 0) {
+    if (texts_render(s->template_dir, NULL, rd, &j->text, err, sizeof(err)) < 0) {
         snprintf(why, n, "template error: %s", err);
         dn_log_error("template failed", "event_id", rd->event_id, "tenant_id", rd->tenant_id, "invoice_id",
                      rd->invoice_id, "case_id", rd->case_id, "template_key", rd->template_key, "detail", err, "hint",
@@ -146,7 +162,7 @@ static int sms_prepare(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome, c
         return 1;
     }
     if (sms_measure(j->text.text, &j->size) < 0) {
-        snprintf(why, n, "template error: %s.txt: the text is not valid UTF-8", j->text.source);
+        snprintf(why, n, "template error: %s.txt: the text is not valid UTF-8", j->text.src.name);
         return 1;
     }
     j->measured = 1;
@@ -180,7 +196,7 @@ static dn_send_rc_t sms_send(void *ctx, dn_sender_job_t *job, char *why, size_t 
     sms_job_t *j = job->state;
     int reached = 0;
     kannel_result_t kr = kannel_send(s->kannel, job->rd->contact.phone, j->text.text, j->size.coding, &reached, why, n);
-    atomic_store(&s->kannel_ok, reached);
+    dn_sender_reached(reached);
     return kr == KANNEL_ACCEPTED ? DN_SEND_OK : kr == KANNEL_PERMANENT ? DN_SEND_PERMANENT : DN_SEND_TRANSIENT;
 }
 
@@ -189,7 +205,7 @@ static size_t sms_log_fields(void *ctx, dn_sender_job_t *job, dn_sender_field_t 
     sms_job_t *j = job->state;
     snprintf(j->parts, sizeof(j->parts), "%d", j->size.parts);
     snprintf(j->units, sizeof(j->units), "%zu", j->size.units);
-    f[0] = (dn_sender_field_t){"template", j->text.text ? j->text.source : NULL};
+    f[0] = (dn_sender_field_t){"template", j->text.text ? j->text.src.name : NULL};
     f[1] = (dn_sender_field_t){"coding", j->measured ? sms_coding_name(j->size.coding) : NULL};
     f[2] = (dn_sender_field_t){"parts", j->measured ? j->parts : NULL};
     f[3] = (dn_sender_field_t){"units", j->measured ? j->units : NULL};
@@ -202,15 +218,6 @@ static void sms_recorded(void *ctx, const dn_sender_job_t *job, dn_outcome_t out
     const sms_job_t *j = job->state;
     if (outcome == DN_OUTCOME_DELIVERED)
         dn_metrics_add(s->parts, DN_LABELS(sms_coding_name(j->size.coding)), j->size.parts);
-}
-
-static int sms_ready(void *ctx, char *why, size_t n)
-{
-    sms_t *s = ctx;
-    if (atomic_load(&s->kannel_ok))
-        return 1;
-    snprintf(why, n, "the last sendsms request did not reach Kannel");
-    return 0;
 }
 
 typedef struct check_arg {
@@ -229,16 +236,16 @@ static int check_one(void *arg, const char *dir, const dn_render_source_t *src, 
     sms_text_t text;
     sms_size_t size;
     char err[1200];
-    if (texts_render_file(dir, src, sample, &text, err, sizeof(err)) < 0) {
+    if (texts_render(dir, src, sample, &text, err, sizeof(err)) < 0) {
         fprintf(out, "%s (%s sample)\n", err, full ? "full" : "minimal");
         return 1;
     }
     int problems = 0;
     if (sms_measure(text.text, &size) < 0) {
-        fprintf(out, "%s.txt: the text is not valid UTF-8 (%s sample)\n", text.source, full ? "full" : "minimal");
+        fprintf(out, "%s.txt: the text is not valid UTF-8 (%s sample)\n", text.src.name, full ? "full" : "minimal");
         problems++;
     } else if (c->strict && size.parts > c->s->cfg->max_parts) {
-        fprintf(out, "%s.txt: text needs %d parts, at most %d allowed (%s, %zu units; %s sample)\n", text.source,
+        fprintf(out, "%s.txt: text needs %d parts, at most %d allowed (%s, %zu units; %s sample)\n", text.src.name,
                 size.parts, (int)c->s->cfg->max_parts, sms_coding_name(size.coding), size.units,
                 full ? "full" : "minimal");
         problems++;
@@ -259,76 +266,11 @@ static void sms_free_job(void *ctx, dn_sender_job_t *job)
     texts_free(&j->text);
 }
 
-static void sms_destroy(void *ctx)
-{
-    sms_t *s = ctx;
-    kannel_destroy(s->kannel);
-    free(s);
-}
-
-static const dn_cfg_entry_t sms_config[] = {
-    DN_CFG("DUNNING_KANNEL_URL", DN_CFG_STRING, "http://127.0.0.1:13013/cgi-bin/sendsms", 0, 0,
-           "Kannel's HTTP sendsms interface (smsbox's sendsms-port), without a query.", sms_cfg_t, kannel_url),
-    DN_CFG("DUNNING_KANNEL_USER", DN_CFG_STRING, "", 0, 0, "Kannel sendsms-user username.", sms_cfg_t, kannel_user),
-    DN_CFG("DUNNING_KANNEL_PASSWORD", DN_CFG_STRING, "", 0, 0, "Kannel sendsms-user password (never logged).",
-           sms_cfg_t, kannel_password),
-    DN_CFG("DUNNING_KANNEL_TIMEOUT", DN_CFG_DURATION, "10s", 100, 600000,
-           "Longest wait for Kannel's answer to one sendsms request.", sms_cfg_t, kannel_timeout_ms),
-    DN_CFG("DUNNING_SMS_FROM", DN_CFG_STRING, "Dunning", 0, 0,
-           "Sender shown on the phone: up to 11 letters and digits, or a number (+ and up to 15 digits); empty: "
-           "Kannel's default.",
-           sms_cfg_t, from),
-    DN_CFG("DUNNING_SMS_QUIET_HOURS", DN_CFG_STRING, "21:00-08:00", 0, 0,
-           "HH:MM-HH:MM in the customer's time zone (contact.time_zone) when no SMS is sent; a reminder due then "
-           "waits for the end (consumption pauses). Empty: no quiet hours.",
-           sms_cfg_t, quiet_hours),
-    DN_CFG("DUNNING_SMS_MAX_PARTS", DN_CFG_INT, "3", 1, 10,
-           "Most concatenated parts one text may take (GSM-7: 160 characters single, 153 per part; UCS-2: 70 / 67); "
-           "a longer text fails permanently.",
-           sms_cfg_t, max_parts),
-};
-
 const dn_sender_driver_t sms_driver = {
-    .service = "sender-sms",
     .channel = DN_CHANNEL_SMS,
-    .topic = DN_TOPIC_REMINDER_DUE_SMS,
-    .provider = "kannel",
-    .what_down = "kannel failing",
-    .group_env = "DUNNING_SMS_GROUP",
-    .group_default = "sender-sms",
-    .group_help = "Kafka consumer group of the SMS senders.",
-    .retry_prefix = "SMS",
-    .retries_help = "In-process retries of a failed sendsms request before recording failed_transient.",
-    .pause_help = "Longest pause between rounds while Kannel keeps failing (consumption is paused meanwhile).",
-    .http_default = "127.0.0.1:9467",
-    .config = sms_config,
-    .nconfig = sizeof(sms_config) / sizeof(sms_config[0]),
-    .cfg_size = sizeof(sms_cfg_t),
-    .send_metric = "dunning_sms_send_duration_seconds",
-    .send_help = "Time of one sendsms request to Kannel, by result (accepted, transient, permanent).",
-    .send_results = {"accepted", "transient", "permanent"},
-    .msg_outcome = {[DN_OUTCOME_DELIVERED] = "sms sent",
-                    [DN_OUTCOME_SUPPRESSED] = "reminder suppressed",
-                    [DN_OUTCOME_FAILED_TRANSIENT] = "sms not sent, will retry",
-                    [DN_OUTCOME_FAILED_PERMANENT] = "sms failed permanently"},
-    .msg_retry = "sms not sent, retrying",
-    .msg_resend = "previous attempt did not finish; sending again (the customer may get it twice)",
-    .defer_result = "quiet_hours",
-    .defer_metric = "dunning_sms_quiet_hours_deferrals_total",
-    .defer_help = "Reminders held because it was quiet hours in the customer's time zone.",
-    .msg_defer = "quiet hours in the customer's time zone, consumption paused",
-    .defer_hint = "the same reminder is sent when they end",
-    .job_size = sizeof(sms_job_t),
-    .setup = sms_setup,
-    .start = sms_start,
-    .metrics = sms_metrics,
-    .prepare = sms_prepare,
-    .defer = sms_defer,
-    .send = sms_send,
-    .log_fields = sms_log_fields,
-    .recorded = sms_recorded,
-    .ready = sms_ready,
+    DN_SENDER_CONFIG(sms_config, sms_cfg_t, sms_t),
+    .process = {.setup = sms_setup, .start = sms_start, .destroy = sms_destroy},
+    .steps = {.prepare = sms_prepare, .defer = sms_defer, .send = sms_send},
+    .job = {.size = sizeof(sms_job_t), .log_fields = sms_log_fields, .recorded = sms_recorded, .free = sms_free_job},
     .check_templates = sms_check_templates,
-    .free_job = sms_free_job,
-    .destroy = sms_destroy,
 };

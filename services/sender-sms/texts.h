@@ -15,17 +15,14 @@
 
 typedef struct sms_text {
     char *text;
-    char locale[40];
-    char source[512]; /* "<tenant or default>/<key>.sms.<locale>" for logs */
+    dn_render_source_t src; /* the file used; src.name is "<tenant or default>/<key>.sms.<locale>" */
 } sms_text_t;
 
-/* Finds and renders the SMS template of rd. 0, or -1 with errstr ("no sms template
- * final_notice for locale de", "default/final_notice.sms.de.txt: line 1: {{fee}} is not
- * defined"). */
-int texts_render(const char *dir, const dn_reminder_due_t *rd, sms_text_t *out, char *errstr, size_t errstr_size);
-/* Renders the file src names (for the check). Same contract. */
-int texts_render_file(const char *dir, const dn_render_source_t *src, const dn_reminder_due_t *rd, sms_text_t *out,
-                      char *errstr, size_t errstr_size);
+/* Renders the SMS template of rd: the file given names (a check), else the one found for rd.
+ * 0, or -1 with errstr ("no sms template final_notice for locale de",
+ * "default/final_notice.sms.de.txt: line 1: {{fee}} is not defined"). */
+int texts_render(const char *dir, const dn_render_source_t *given, const dn_reminder_due_t *rd, sms_text_t *out,
+                 char *errstr, size_t errstr_size);
 void texts_free(sms_text_t *t);
 
 #endif
