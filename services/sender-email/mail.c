@@ -244,6 +244,8 @@ char *mail_build(const mail_msg_t *m, size_t *len, char *errstr, size_t errstr_s
         {"sender address", offsetof(mail_msg_t, from_addr)},
         {"recipient name", offsetof(mail_msg_t, to_name)},
         {"recipient address", offsetof(mail_msg_t, to_addr)},
+        {"reply-to name", offsetof(mail_msg_t, reply_to_name)},
+        {"reply-to address", offsetof(mail_msg_t, reply_to_addr)},
         {"subject", offsetof(mail_msg_t, subject)},
         {"message id", offsetof(mail_msg_t, message_id)},
         {"List-Unsubscribe", offsetof(mail_msg_t, list_unsubscribe)},
@@ -259,6 +261,10 @@ char *mail_build(const mail_msg_t *m, size_t *len, char *errstr, size_t errstr_s
     if (!mail_addr_valid(m->to_addr) || !mail_addr_valid(m->from_addr)) {
         snprintf(errstr, errstr_size, "%s address is not valid",
                  mail_addr_valid(m->from_addr) ? "recipient" : "sender");
+        return NULL;
+    }
+    if (m->reply_to_addr && *m->reply_to_addr && !mail_addr_valid(m->reply_to_addr)) {
+        snprintf(errstr, errstr_size, "reply-to address is not valid");
         return NULL;
     }
     if (strlen(m->subject) > 900) {
