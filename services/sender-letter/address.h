@@ -14,9 +14,10 @@
 
 #include "dn_schemas_gen.h"
 
-/* The lines joined by '\n' (malloc'd), or NULL if a required field (line1, postal_code, city,
- * country) is empty or memory ran out; *why says which. home: the sender's country (ISO 3166-1
- * alpha-2). */
+/* The lines joined by '\n' (malloc'd), or NULL if a required field (line1, city, country) is
+ * empty or memory ran out; *why says which. The postal code may be empty (Ireland, Hong Kong
+ * and others have addresses without one). Whether the lines fit the window is the layout's
+ * check (pdf.c). home: the sender's country (ISO 3166-1 alpha-2). */
 char *address_block(const char *name, const dn_postal_address_t *a, const char *home, const char **why);
 
 /* English short name of an ISO 3166-1 alpha-2 code in capitals ("DE" -> "GERMANY"), or NULL. */
