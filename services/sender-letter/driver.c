@@ -209,6 +209,23 @@ static int letter_prepare(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome
     return 1;
 }
 
+/* The PDF of one letter with this sender's letterhead (pdf_render's contract). */
+static char *layout(const letter_drv_t *l, const dn_reminder_due_t *rd, const letter_text_t *text, const char *address,
+                    int64_t now, size_t *len, int *pages, int *permanent, char *err, size_t errsz)
+{
+    letter_t lt = {.rd = rd,
+                   .text = text,
+                   .address = address,
+                   .from_name = l->cfg->from_name,
+                   .from_lines = (const char *const *)l->from_lines,
+                   .from_n = l->from_n,
+                   .payment_lines = (const char *const *)l->payment_lines,
+                   .payment_n = l->payment_n,
+                   .font = l->cfg->font,
+                   .now_ms = now};
+    return pdf_render(&lt, len, pages, permanent, err, errsz);
+}
+
 /* Renders the template and the PDF into j->pdf. DN_SEND_OK; PERMANENT (a template error, the
  * address does not fit the window); TRANSIENT, why set. */
 static dn_send_rc_t render(letter_drv_t *l, dn_sender_job_t *job, char *why, size_t n)
@@ -226,18 +243,8 @@ static dn_send_rc_t render(letter_drv_t *l, dn_sender_job_t *job, char *why, siz
         return DN_SEND_PERMANENT;
     }
     snprintf(j->template_source, sizeof(j->template_source), "%s", text.src.name);
-    letter_t lt = {.rd = rd,
-                   .text = &text,
-                   .address = j->address,
-                   .from_name = l->cfg->from_name,
-                   .from_lines = (const char *const *)l->from_lines,
-                   .from_n = l->from_n,
-                   .payment_lines = (const char *const *)l->payment_lines,
-                   .payment_n = l->payment_n,
-                   .font = l->cfg->font,
-                   .now_ms = now};
     int permanent = 0;
-    j->pdf = pdf_render(&lt, &j->pdf_len, &j->pages, &permanent, err, sizeof(err));
+    j->pdf = layout(l, rd, &text, j->address, now, &j->pdf_len, &j->pages, &permanent, err, sizeof(err));
     texts_free(&text);
     if (j->pdf)
         return DN_SEND_OK;
@@ -362,19 +369,9 @@ static int check_one(void *arg, const char *dir, const dn_render_source_t *src, 
     }
     const char *why = NULL;
     char *address = address_block(sample->contact.name, sample->contact.address, l->cfg->from_country, &why);
-    letter_t lt = {.rd = sample,
-                   .text = &text,
-                   .address = address ? address : "",
-                   .from_name = l->cfg->from_name,
-                   .from_lines = (const char *const *)l->from_lines,
-                   .from_n = l->from_n,
-                   .payment_lines = (const char *const *)l->payment_lines,
-                   .payment_n = l->payment_n,
-                   .font = l->cfg->font,
-                   .now_ms = now};
     size_t len = 0;
     int pages = 0, permanent = 0, problems = 0;
-    char *pdf = pdf_render(&lt, &len, &pages, &permanent, err, sizeof(err));
+    char *pdf = layout(l, sample, &text, address ? address : "", now, &len, &pages, &permanent, err, sizeof(err));
     if (!pdf) {
         fprintf(out, "%s: %s (%s sample)\n", text.src.name, err, full ? "full" : "minimal");
         problems++;
