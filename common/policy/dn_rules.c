@@ -11,7 +11,7 @@ static int64_t clamp0(int64_t v)
 
 static int64_t saturate(__int128 v)
 {
-    return v > INT64_MAX ? INT64_MAX : (int64_t)v;
+    return v > INT64_MAX ? INT64_MAX : v < INT64_MIN ? INT64_MIN : (int64_t)v;
 }
 
 int dn_rules_parse_e4(const char *s, int64_t *out)
@@ -80,11 +80,11 @@ int64_t dn_rules_stage_fee(int64_t outstanding, int64_t fixed_minor, int64_t per
 
 int64_t dn_rules_stage_time_ms(int32_t due_date, int64_t offset_ms, int32_t grace_days)
 {
-    int64_t base = (int64_t)due_date * RULES_DAY_MS;
+    __int128 base = (__int128)due_date * RULES_DAY_MS;
     if (offset_ms < 0)
-        return base + offset_ms;
+        return saturate(base + offset_ms);
     int64_t grace_ms = (int64_t)grace_days * RULES_DAY_MS;
-    return base + (offset_ms > grace_ms ? offset_ms : grace_ms);
+    return saturate(base + (offset_ms > grace_ms ? offset_ms : grace_ms));
 }
 
 int32_t dn_rules_days_overdue(int32_t due_date, int64_t now_ms)

@@ -46,7 +46,8 @@ int64_t dn_rules_stage_fee(int64_t outstanding, int64_t fixed_minor, int64_t per
 
 /* When an overdue stage fires: the due date (00:00 UTC, in days) plus the stage's
  * offset, but never before the grace days have passed: due + max(offset, grace).
- * Stages before the due date (offset < 0) are not affected by grace. In ms. */
+ * Stages before the due date (offset < 0) are not affected by grace. In ms; a time beyond
+ * int64 saturates (the validator refuses any stage time outside the accepted range). */
 int64_t dn_rules_stage_time_ms(int32_t due_date, int64_t offset_ms, int32_t grace_days);
 
 /* Days overdue at `now_ms` (0 before or on the due date). */

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dn_clock.h"
 #include "dn_currency.h"
+#include "dn_rules.h"
 #include "dn_uuid.h"
 #include "dn_validate.h"
 
@@ -25,15 +27,91 @@ __attribute__((format(printf, 3, 4))) static int reject(verdict_t *vd, const cha
     return DN_VALIDATE_REJECT;
 }
 
+/* The length in bytes of the whitespace character (Unicode White_Space, UTF-8) at p, 0 if
+ * p holds another one. Controls (tab, line breaks) are refused before this is asked. */
+static size_t space_at(const unsigned char *p)
+{
+    if (p[0] == 0x20)
+        return 1;
+    if (p[0] == 0xc2 && (p[1] == 0x85 || p[1] == 0xa0)) /* next line, no-break space */
+        return 2;
+    if (p[0] == 0xe1 && p[1] == 0x9a && p[2] == 0x80) /* ogham space mark */
+        return 3;
+    if (p[0] == 0xe2 && p[1] == 0x80 &&
+        ((p[2] >= 0x80 && p[2] <= 0x8a) || p[2] == 0xa8 || p[2] == 0xa9 || p[2] == 0xaf))
+        return 3; /* en quad .. hair space, line and paragraph separators, narrow no-break space */
+    if (p[0] == 0xe2 && p[1] == 0x81 && p[2] == 0x9f) /* medium mathematical space */
+        return 3;
+    if (p[0] == 0xe3 && p[1] == 0x80 && p[2] == 0x80) /* ideographic space */
+        return 3;
+    return 0;
+}
+
+/* An id is taken verbatim (a payment must name its invoice byte for byte), so one that
+ * could be read differently by the billing system is refused: empty, blank, a control
+ * character, whitespace at either end. */
 static int check_id(verdict_t *vd, const char *field, const char *v)
 {
     if (!v || !*v)
         return reject(vd, "invalid_field", "field %s: must not be empty", field);
-    if (strlen(v) > ID_MAX)
+    size_t n = strlen(v);
+    if (n > ID_MAX)
         return reject(vd, "invalid_field", "field %s: longer than %d bytes", field, ID_MAX);
     for (const char *p = v; *p; p++)
         if ((unsigned char)*p < 0x20)
             return reject(vd, "invalid_field", "field %s: contains a control character", field);
+    const unsigned char *u = (const unsigned char *)v;
+    size_t lead = 0, k;
+    while (lead < n && (k = space_at(u + lead)) > 0)
+        lead += k;
+    if (lead == n)
+        return reject(vd, "invalid_field", "field %s: must not be blank", field);
+    size_t last = n - 1; /* the first byte of the last character (the decoder checked the UTF-8) */
+    while (last > 0 && (u[last] & 0xc0) == 0x80)
+        last--;
+    if (lead > 0 || space_at(u + last) == n - last)
+        return reject(vd, "invalid_field", "field %s: must not start or end with whitespace", field);
+    return DN_VALIDATE_OK;
+}
+
+/* A date the engine stores: 1970-01-01..9999-12-31 (shown as a date when it has one). */
+static int check_date(verdict_t *vd, const char *field, int32_t days)
+{
+    if (days >= DN_DATE_MIN && days <= DN_DATE_MAX)
+        return DN_VALIDATE_OK;
+    char shown[16];
+    if (days >= -719162 && days < DN_DATE_MIN) /* 0001-01-01 .. 1969-12-31 */
+        dn_date_format(days, shown, sizeof(shown));
+    else
+        snprintf(shown, sizeof(shown), "%" PRId32, days);
+    return reject(vd, "invalid_field", "field %s: %s is outside 1970-01-01..9999-12-31", field, shown);
+}
+
+/* occurred_at is stored with the record (issued_at, received_at): a time PostgreSQL holds. */
+static int check_occurred_at(verdict_t *vd, int64_t ms)
+{
+    if (ms < DN_TIME_MIN_MS || ms > DN_TIME_MAX_MS)
+        return reject(vd, "invalid_field",
+                      "field occurred_at: %" PRId64 " is outside 1970-01-01T00:00:00.000Z..9999-12-31T23:59:59.999Z",
+                      ms);
+    return DN_VALIDATE_OK;
+}
+
+/* Every stage of the invoice's policy becomes a timer at due date + offset (grace
+ * included, dn_rules_stage_time_ms): each must be a time the engine can store, or the
+ * case would wait without a timer (before 1970) or fail in PostgreSQL (after 9999). */
+static int check_stage_times(verdict_t *vd, const policy_t *p, int32_t due_date)
+{
+    for (size_t i = 0; i < p->nstages; i++) {
+        int64_t t = dn_rules_stage_time_ms(due_date, p->stages[i].offset_ms, p->grace_days);
+        if (t >= DN_TIME_MIN_MS && t <= DN_TIME_MAX_MS)
+            continue;
+        char at[40];
+        dn_time_format(t, at, sizeof(at));
+        return reject(vd, "invalid_field", "field due_date: stage %zu (%.64s) of policy %.64s would fall due at %s, %s",
+                      i + 1, p->stages[i].name, p->name, at,
+                      t < DN_TIME_MIN_MS ? "before 1970-01-01T00:00:00.000Z" : "after 9999-12-31T23:59:59.999Z");
+    }
     return DN_VALIDATE_OK;
 }
 
@@ -54,7 +132,7 @@ static int check_money(verdict_t *vd, int64_t amount, const char *currency)
     if (amount > INT64_MAX / 1000)
         return reject(vd, "invalid_field", "field amount_minor: %" PRId64 " is too large", amount);
     if (dn_currency_exponent(currency) < 0)
-        return reject(vd, "invalid_field", "field currency: '%.8s' is not an ISO 4217 currency", currency);
+        return reject(vd, "invalid_field", "field currency: '%.8s' is not a currency that can be dunned", currency);
     return DN_VALIDATE_OK;
 }
 
@@ -109,12 +187,16 @@ static int check_invoice(verdict_t *vd, const policy_set_t *ps, const dn_invoice
         return reject(vd, "invalid_field", "field contact.name: must not be empty");
     if (v->contact.email && (!strchr(v->contact.email, '@') || strpbrk(v->contact.email, " <>,;\"")))
         return reject(vd, "invalid_field", "field contact.email: not an e-mail address");
+    if ((rc = check_occurred_at(vd, v->occurred_at)) || (rc = check_date(vd, "issue_date", v->issue_date)) ||
+        (rc = check_date(vd, "due_date", v->due_date)))
+        return rc;
     if (v->due_date < v->issue_date)
         return reject(vd, "invalid_field", "field due_date: before issue_date");
-    if (!dn_policy_select(ps, v->tenant_id, v->policy, v->customer_segment))
+    const policy_t *p = dn_policy_select(ps, v->tenant_id, v->policy, v->customer_segment);
+    if (!p)
         return reject(vd, "invalid_field", "field policy: '%.64s' is not a policy of tenant '%.64s'",
                       v->policy ? v->policy : "", v->tenant_id);
-    return DN_VALIDATE_OK;
+    return check_stage_times(vd, p, v->due_date);
 }
 
 static int check_payment(verdict_t *vd, const policy_set_t *ps, const dn_payment_received_t *v)
@@ -122,7 +204,8 @@ static int check_payment(verdict_t *vd, const policy_set_t *ps, const dn_payment
     int rc;
     if ((rc = check_id(vd, "tenant_id", v->tenant_id)) || (rc = check_id(vd, "customer_id", v->customer_id)) ||
         (rc = check_id(vd, "invoice_id", v->invoice_id)) || (rc = check_id(vd, "payment_id", v->payment_id)) ||
-        (rc = check_text(vd, "method", v->method)) || (rc = check_money(vd, v->amount_minor, v->currency)))
+        (rc = check_text(vd, "method", v->method)) || (rc = check_money(vd, v->amount_minor, v->currency)) ||
+        (rc = check_occurred_at(vd, v->occurred_at)))
         return rc;
     return DN_VALIDATE_OK;
 }
@@ -134,7 +217,7 @@ static int check_failed(verdict_t *vd, const policy_set_t *ps, const dn_payment_
         (rc = check_id(vd, "invoice_id", v->invoice_id)) || (rc = check_id(vd, "payment_id", v->payment_id)) ||
         (rc = check_id(vd, "decline_code", v->decline_code)) ||
         (rc = check_text(vd, "decline_message", v->decline_message)) ||
-        (rc = check_money(vd, v->amount_minor, v->currency)))
+        (rc = check_money(vd, v->amount_minor, v->currency)) || (rc = check_occurred_at(vd, v->occurred_at)))
         return rc;
     if (strlen(v->decline_code) > 64)
         return reject(vd, "invalid_field", "field decline_code: longer than 64 bytes");
@@ -146,7 +229,8 @@ static int check_command(verdict_t *vd, const policy_set_t *ps, const dn_case_co
     int rc;
     if ((rc = check_id(vd, "tenant_id", v->tenant_id)) || (rc = check_id(vd, "customer_id", v->customer_id)) ||
         (rc = check_id(vd, "invoice_id", v->invoice_id)) || (rc = check_text(vd, "reason", v->reason)) ||
-        (rc = check_text(vd, "actor", v->actor)))
+        (rc = check_text(vd, "actor", v->actor)) || (rc = check_occurred_at(vd, v->occurred_at)) ||
+        (v->has_until && (rc = check_date(vd, "until", v->until))))
         return rc;
     if (v->command == DN_CASE_COMMAND_KIND_PAUSE &&
         (!v->reason || (strcmp(v->reason, "dispute") != 0 && strcmp(v->reason, "promise_to_pay") != 0 &&
@@ -163,7 +247,8 @@ static int check_outcome(verdict_t *vd, const policy_set_t *ps, const dn_reminde
     if ((rc = check_id(vd, "tenant_id", v->tenant_id)) || (rc = check_id(vd, "customer_id", v->customer_id)) ||
         (rc = check_id(vd, "invoice_id", v->invoice_id)) || (rc = check_id(vd, "case_id", v->case_id)) ||
         (rc = check_id(vd, "reminder_event_id", v->reminder_event_id)) || (rc = check_text(vd, "reason", v->reason)) ||
-        (rc = check_text(vd, "provider_message_id", v->provider_message_id)))
+        (rc = check_text(vd, "provider_message_id", v->provider_message_id)) ||
+        (rc = check_occurred_at(vd, v->occurred_at)))
         return rc;
     if (!dn_uuid_valid(v->case_id) || !dn_uuid_valid(v->reminder_event_id))
         return reject(vd, "invalid_field", "field %s: not a UUID",

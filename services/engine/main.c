@@ -283,18 +283,20 @@ static int write_dead_letter(engine_t *e, const rd_kafka_message_t *m)
                            .payload = m->payload ? m->payload : (void *)"",
                            .payload_len = m->len};
     /* A record that decodes but was refused (invalid_state, currency_mismatch, ...) still
-     * names its tenant, customer and event id, as the DeadLetter contract says. */
+     * names its tenant, customer and event id, as the DeadLetter contract says: each one
+     * that can be read, whichever of the others was the problem. An overlong one is left
+     * out rather than cut (a cut id could name another tenant or customer); the payload
+     * keeps it whole. */
     json_t *orig = framed ? dn_avro_to_json(m->payload, m->len, &ferr) : NULL;
     const char *orig_ids[3] = {NULL, NULL, NULL}, *const orig_fields[3] = {"tenant_id", "customer_id", "event_id"};
     for (int i = 0; orig && i < 3; i++) {
         const char *v = json_string_value(json_object_get(orig, orig_fields[i]));
-        orig_ids[i] = v && strlen(v) <= 200 ? v : NULL; /* an overlong id is the problem itself */
+        orig_ids[i] = v && strlen(v) <= ID_MAX ? v : NULL;
     }
-    if (orig_ids[0]) {
+    if (orig_ids[0])
         dl.tenant_id = (char *)orig_ids[0];
-        dl.customer_id = (char *)orig_ids[1];
-        dl.original_event_id = (char *)orig_ids[2];
-    }
+    dl.customer_id = (char *)orig_ids[1];
+    dl.original_event_id = (char *)orig_ids[2];
     char why[sizeof(e->reject_reason) + 64];
     dn_dead_letter_clamp(&dl, why, sizeof(why));
     char *buf = NULL;

@@ -41,7 +41,7 @@ payment-received,currency_mismatch,dunning-engine"
 assert_eq "$expected" "$codes" "dead letters by topic and code"
 reasons=$(dead_letters "$TENANT/cust-1" | jq -r .value.reason)
 grep -q "field amount_minor: -5 is not a positive amount" <<<"$reasons" || fail "no reason for the negative amount"
-grep -q "field currency: 'XYZ' is not an ISO 4217 currency" <<<"$reasons" || fail "no reason for the currency"
+grep -q "field currency: 'XYZ' is not a currency that can be dunned" <<<"$reasons" || fail "no reason for the currency"
 grep -q "field contact.email: contains a line break" <<<"$reasons" || fail "no reason for the header injection"
 grep -q "payment in USD for invoice OK in EUR" <<<"$reasons" || fail "no reason for the currency mismatch"
 # The dead letter keeps the original bytes.

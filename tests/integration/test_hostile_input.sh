@@ -100,7 +100,7 @@ invoice-issued|invalid_field|field contact.opted_out_channels: more than 8 entri
 payment-received|wrong_record_type|record is a InvoiceIssued (schema id 1), this topic carries PaymentReceived
 payment-received|invalid_field|field amount_minor: -100 is not a positive amount
 payment-received|invalid_field|field amount_minor: 0 is not a positive amount
-payment-received|invalid_field|field currency: 'eur' is not an ISO 4217 currency
+payment-received|invalid_field|field currency: 'eur' is not a currency that can be dunned
 payment-failed|currency_mismatch|failed charge in USD for invoice OK in EUR
 EOF
 )

@@ -53,7 +53,7 @@ invalid_field|field due_date: stage 1 (first_reminder) of policy two_step would 
 invalid_field|field due_date: 2147483647 is outside 1970-01-01..9999-12-31|$T|cust-e|eid
 invalid_field|field issue_date: -2147483648 is outside 1970-01-01..9999-12-31|$T|cust-e|eid
 invalid_field|field tenant_id: longer than 200 bytes||cust-e|EID
-invalid_field|field customer_id: must not be blank|$T|-|eid
+invalid_field|field customer_id: must not be blank|$T|   |eid
 invalid_field|field invoice_id: must not start or end with whitespace|$T|cust-e|eid
 invalid_field|field currency: 'XXX' is not a currency that can be dunned|$T|cust-e|eid
 EOF
@@ -77,7 +77,7 @@ assert_eq "777600000" "$(timer_of "$low")" "LOW's next timer in Redis: 1970-01-1
 # (4) The padded invoice was refused, so a payment with the trimmed id waits as a payment
 # before its invoice (documented), and meets the invoice once billing sends it trimmed.
 payment_json pay-w INV-W cust-e 5000 | publish payment-received
-wait_eq 30 "the payment for INV-W stored, not applied" "pay-w:f" psql_q \
+wait_eq 30 "the payment for INV-W stored, not applied" "pay-w:false" psql_q \
     "SELECT payment_id || ':' || applied FROM payments WHERE tenant_id = '$TENANT' AND invoice_id = 'INV-W'"
 assert_eq "LOW:overdue" "$(cases_summary)" "no case for INV-W yet"
 inv INV-W 1970-01-01 1970-01-20 | publish invoice-issued

@@ -94,6 +94,8 @@ static void test_lower_bound(void **state)
     dn_invoice_issued_t v = invoice(day("1969-11-01"), day("1969-12-01"));
     assert_refused(&v, "field issue_date: 1969-11-01 is outside 1970-01-01..9999-12-31");
     v = invoice(day("1970-01-01"), day("1969-12-01"));
+    assert_refused(&v, "field due_date: 1969-12-01 is outside 1970-01-01..9999-12-31");
+    v = invoice(day("1970-01-03"), day("1970-01-02"));
     assert_refused(&v, "field due_date: before issue_date");
     v = invoice(day("1900-01-01"), day("1900-01-31"));
     assert_refused(&v, "field issue_date: 1900-01-01 is outside 1970-01-01..9999-12-31");
@@ -162,9 +164,8 @@ static void test_occurred_at(void **state)
                                .amount_minor = 100,
                                .currency = "EUR"};
     assert_int_equal(dn_validate_payment(&ps, &p, &code, reason, sizeof(reason)), DN_VALIDATE_REJECT);
-    assert_string_equal(reason,
-                        "field occurred_at: 9223372036854775807 is outside "
-                        "1970-01-01T00:00:00.000Z..9999-12-31T23:59:59.999Z");
+    assert_string_equal(reason, "field occurred_at: 9223372036854775807 is outside "
+                                "1970-01-01T00:00:00.000Z..9999-12-31T23:59:59.999Z");
 }
 
 /* A pause's end date is stored as a date and becomes the case's timer. */
@@ -255,8 +256,9 @@ static uint64_t next(void)
 /* A day from the whole int range, with its edges and the accepted bounds often. */
 static int32_t any_day(void)
 {
-    static const int32_t edges[] = {INT32_MIN,      INT32_MIN + 1,      -719528,        -1, 0, 1, 2, 3, 20512,
-                                    DAY_9999_12_31, DAY_9999_12_31 - 1, DAY_9999_12_31 + 1, INT32_MAX - 1, INT32_MAX};
+    static const int32_t edges[] = {
+        INT32_MIN,          INT32_MIN + 1,      -719528,       -1,       0, 1, 2, 3, 20512, DAY_9999_12_31,
+        DAY_9999_12_31 - 1, DAY_9999_12_31 + 1, INT32_MAX - 1, INT32_MAX};
     uint64_t r = next();
     switch (r % 4) {
     case 0:
@@ -337,16 +339,16 @@ static void test_property_date_range(void **state)
     }
     /* Both outcomes happen often enough to mean something. */
     print_message("%zu accepted, %zu refused\n", accepted, refused);
-    assert_true(accepted > 5000);
+    assert_true(accepted > 3000);
     assert_true(refused > 5000);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lower_bound),       cmocka_unit_test(test_upper_bound),
-        cmocka_unit_test(test_occurred_at),       cmocka_unit_test(test_pause_until),
-        cmocka_unit_test(test_whitespace_ids),    cmocka_unit_test(test_currency_wording),
+        cmocka_unit_test(test_lower_bound),         cmocka_unit_test(test_upper_bound),
+        cmocka_unit_test(test_occurred_at),         cmocka_unit_test(test_pause_until),
+        cmocka_unit_test(test_whitespace_ids),      cmocka_unit_test(test_currency_wording),
         cmocka_unit_test(test_property_date_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
