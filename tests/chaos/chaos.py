@@ -33,6 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+import faultlib  # noqa: E402
 import oracle  # noqa: E402
 import workload  # noqa: E402
 
@@ -563,6 +564,21 @@ def compare(ctx, expect, tenant):
                     ev, gv = ev and iso(ev), gv and iso(gv)
                 diff("wrong case", "%s %s: expected %s, got %s" % (inv, f, ev, gv))
     counts["cases"] = len(have_cases)
+
+    # No active case without a pending timer, and Redis agrees with PostgreSQL (issue 22).
+    rows = ctx.psql("SELECT case_id, invoice_id, state, stage, policy, "
+                    "coalesce((extract(epoch from next_action_at) * 1000)::bigint::text, ''), "
+                    "EXISTS (SELECT 1 FROM audit a WHERE a.tenant_id = c.tenant_id AND a.invoice_id = c.invoice_id "
+                    "AND a.kind = 'below_minimum') FROM cases c WHERE tenant_id = %s" % sql_quote(tenant))
+    cases = []
+    for line in rows.splitlines():
+        cid, inv, state, stage, pol, nxt, below = line.split("\t")
+        cases.append({"case_id": cid, "invoice_id": inv, "state": state, "stage": int(stage), "policy": pol,
+                      "next_action_at": int(nxt) if nxt else None, "below_minimum": below == "t"})
+    policies, _ = oracle.load_policies(os.path.join(HERE, "policy.yaml"))
+    for kind, msg in oracle.timer_diffs(policies, cases, faultlib.indexed_timers(ctx)):
+        diff(kind, msg)
+    counts["cases with a pending timer"] = sum(c["next_action_at"] is not None for c in cases)
 
     # What reached the customers: deliveries, outcomes, mail, SMS, letters.
     expected_ids = collections.defaultdict(set)  # channel -> reminder event ids expected delivered

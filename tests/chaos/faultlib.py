@@ -113,6 +113,20 @@ end
 return out"""
 
 
+INDEXED_TIMERS = """local out = {}
+for _, b in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[2] .. b, 0, -1, 'WITHSCORES')) do out[#out + 1] = m end
+end
+return out"""
+
+
+def indexed_timers(ctx):
+    """Case id -> due time (ms) of every timer the index lists (see INDEXED_MEMBERS)."""
+    key = timer_key(ctx)
+    flat = ctx.redis("EVAL", INDEXED_TIMERS, "2", key + ":idx", key + ":b:").split()
+    return {flat[i]: int(float(flat[i + 1])) for i in range(0, len(flat) - 1, 2)}
+
+
 def timers_rebuilt(ctx):
     """The engine rebuilt the Redis timer index: the marker key is back and every pending
     timer of PostgreSQL (cases.next_action_at) is a member of a bucket the index lists."""

@@ -434,3 +434,36 @@ def run(policies, default_policy, workload):
         o.fire_due(times[s - 1])
         o.fire_due(times[s])
     return o
+
+
+def timer_diffs(policies, cases, timers):
+    """The invariant every scenario ends with (issue 22): no active case without a pending
+    timer, and the Redis index agrees with PostgreSQL. `cases`: dicts with case_id,
+    invoice_id, state, stage, policy, next_action_at (ms or None) and below_minimum (the
+    case has that audit row); `timers`: case id -> due ms of every member the index lists.
+    A case waits on a timer in the ACTIVE states, except one whose stages have all fired or
+    were stopped below the minimum (not in retrying: a retry or its result is always
+    pending); a paused case only with an `until`; terminal cases never. Returns (kind, msg)."""
+    out = []
+    for c in cases:
+        cid, inv, nxt = c["case_id"], c["invoice_id"], c["next_action_at"]
+        got = timers.get(cid)
+        if nxt is not None:
+            if got is None:
+                out.append(("timer missing", "%s %s: next action at %d in PostgreSQL, no timer in Redis"
+                            % (inv, c["state"], nxt)))
+            elif got != nxt:
+                out.append(("timer wrong", "%s %s: next action at %d in PostgreSQL, timer at %d in Redis"
+                            % (inv, c["state"], nxt, got)))
+            continue
+        if got is not None:
+            out.append(("timer stale", "%s %s: no next action in PostgreSQL, timer at %d in Redis"
+                        % (inv, c["state"], got)))
+        if c["state"] not in ACTIVE:
+            continue
+        p = policies.get(c["policy"])
+        done = p is not None and c["state"] != "retrying" and (c["stage"] >= len(p.stages) or c["below_minimum"])
+        if not done:
+            out.append(("active without timer", "%s %s at stage %d of %s: no pending timer"
+                        % (inv, c["state"], c["stage"], c["policy"])))
+    return out
