@@ -20,6 +20,10 @@ assert_eq "$(($(date -u -d 2026-03-04 +%s) * 1000))" \
 
 # Lost again while the engine runs: it notices the missing index and rebuilds it itself.
 start_service engine dunning-engine DUNNING_RECONCILE_INTERVAL=500ms
+# The engine rebuilds the index once at start; lose it only after that, so that what
+# restores it below is the engine noticing the loss, not its start-up rebuild.
+start_rebuilt() { grep -c '"timer index rebuilt from postgres".*"reason":"start"' "$WORK/engine.log"; }
+wait_eq 20 "the engine's start-up rebuild (its second start)" 2 start_rebuilt
 redis-cli -u "$DUNNING_REDIS_URL" FLUSHDB >/dev/null
 wait_eq 20 "the engine rebuilt the index" 3 pending_timers
 step 2026-03-04T08:00:00Z
