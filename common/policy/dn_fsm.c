@@ -10,6 +10,8 @@ static const char *const state_names[ST__COUNT] = {
     [ST_FINAL_NOTICE] = "final_notice",
     [ST_RETRYING] = "retrying",
     [ST_PAUSED] = "paused",
+    [ST_PROMISED] = "promised",
+    [ST_ON_PLAN] = "on_plan",
     [ST_HANDED_OVER] = "handed_over",
     [ST_WRITTEN_OFF] = "written_off",
     [ST_RESOLVED] = "resolved",
@@ -28,6 +30,8 @@ static const char *const event_names[EV__COUNT] = {
     [EV_SETTLED] = "settled",
     [EV_CANCELLED] = "cancelled",
     [EV_WRITE_OFF] = "write_off",
+    [EV_PROMISE] = "promise",
+    [EV_PLAN] = "plan",
 };
 
 /* Table cells: 0 = not allowed, T(s) = go to s, BACK = return to the state paused in. */
@@ -37,7 +41,14 @@ static const char *const event_names[EV__COUNT] = {
 /* The same for every active state: everything but the stage events and handover. */
 #define ACTIVE_COMMON(self)                                                                                            \
     [EV_SOFT_DECLINE] = T(ST_RETRYING), [EV_PAUSE] = T(ST_PAUSED), [EV_PARTIAL_PAYMENT] = T(self),                     \
-    [EV_SETTLED] = T(ST_RESOLVED), [EV_CANCELLED] = T(ST_RESOLVED), [EV_WRITE_OFF] = T(ST_WRITTEN_OFF)
+    [EV_SETTLED] = T(ST_RESOLVED), [EV_CANCELLED] = T(ST_RESOLVED), [EV_WRITE_OFF] = T(ST_WRITTEN_OFF),                \
+    [EV_PROMISE] = T(ST_PROMISED), [EV_PLAN] = T(ST_ON_PLAN)
+
+/* A hold (pause, promise, plan) ends back in the state it began in; money and the end of
+ * the invoice are taken as in any state. */
+#define HOLD_COMMON(self)                                                                                              \
+    [EV_RESUME] = BACK, [EV_PARTIAL_PAYMENT] = T(self), [EV_SETTLED] = T(ST_RESOLVED),                                 \
+    [EV_CANCELLED] = T(ST_RESOLVED), [EV_WRITE_OFF] = T(ST_WRITTEN_OFF)
 
 /* Terminal states take only money. */
 #define TERMINAL(self) [EV_PARTIAL_PAYMENT] = T(self), [EV_SETTLED] = T(ST_RESOLVED)
@@ -79,12 +90,15 @@ static const signed char transitions[ST__COUNT][EV__COUNT] = {
     [ST_PAUSED] =
         {
             [EV_PAUSE] = T(ST_PAUSED), /* a new pause replaces the old one */
-            [EV_RESUME] = BACK,
-            [EV_PARTIAL_PAYMENT] = T(ST_PAUSED),
-            [EV_SETTLED] = T(ST_RESOLVED),
-            [EV_CANCELLED] = T(ST_RESOLVED),
-            [EV_WRITE_OFF] = T(ST_WRITTEN_OFF),
+            HOLD_COMMON(ST_PAUSED),
         },
+    [ST_PROMISED] =
+        {
+            [EV_PROMISE] = T(ST_PROMISED), /* a new promise replaces the open one */
+            [EV_PLAN] = T(ST_ON_PLAN),     /* and a plan replaces a promise */
+            HOLD_COMMON(ST_PROMISED),
+        },
+    [ST_ON_PLAN] = {HOLD_COMMON(ST_ON_PLAN)},
     [ST_HANDED_OVER] = {TERMINAL(ST_HANDED_OVER)},
     [ST_WRITTEN_OFF] = {TERMINAL(ST_WRITTEN_OFF)},
     [ST_RESOLVED] = {TERMINAL(ST_RESOLVED)},

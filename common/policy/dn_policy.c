@@ -211,9 +211,53 @@ static int parse_offset(const char *s, int64_t *ms)
     return 0;
 }
 
+static int positive_duration(const char *s, int64_t *ms)
+{
+    return has_unit(s) && dn_config_parse_duration(s, ms) == 0 && *ms > 0 ? 0 : -1;
+}
+
+/* discount: {percent: 2, within: 7d, waive: [fees, interest]} */
+static int load_discount(loader_t *l, yaml_node_t *n, const char *where, stage_t *st)
+{
+    static const char *const keys[] = {"percent", "within", "waive", NULL};
+    char field[320];
+    snprintf(field, sizeof(field), "%s.discount", where);
+    if (check_keys(l, n, field, keys) < 0)
+        return -1;
+    yaml_node_t *pct = map_get(l, n, "percent"), *within = map_get(l, n, "within"), *waive = map_get(l, n, "waive");
+    snprintf(field, sizeof(field), "%s.discount.percent", where);
+    if (!pct)
+        return fail(l, n, field, "required");
+    if (load_e4(l, pct, field, 100, &st->discount_percent_e4) < 0)
+        return -1;
+    if (st->discount_percent_e4 <= 0)
+        return fail(l, pct, field, "expected more than 0 %");
+    snprintf(field, sizeof(field), "%s.discount.within", where);
+    if (!within)
+        return fail(l, n, field, "required");
+    if (positive_duration(scalar(within), &st->discount_within_ms) < 0)
+        return fail(l, within, field, "expected a positive duration such as 7d");
+    if (waive) {
+        snprintf(field, sizeof(field), "%s.discount.waive", where);
+        if (waive->type != YAML_SEQUENCE_NODE)
+            return fail(l, waive, field, "expected a list of fees, interest");
+        for (yaml_node_item_t *it = waive->data.sequence.items.start; it < waive->data.sequence.items.top; it++) {
+            yaml_node_t *wn = yaml_document_get_node(&l->doc, *it);
+            const char *w = scalar(wn);
+            if (w && strcmp(w, "fees") == 0)
+                st->discount_waive_fees = 1;
+            else if (w && strcmp(w, "interest") == 0)
+                st->discount_waive_interest = 1;
+            else
+                return fail(l, wn, field, "expected fees or interest");
+        }
+    }
+    return 0;
+}
+
 static int load_stage(loader_t *l, yaml_node_t *n, const char *where, stage_t *st)
 {
-    static const char *const keys[] = {"name", "offset", "channels", "template", "action", "fee", NULL};
+    static const char *const keys[] = {"name", "offset", "channels", "template", "action", "fee", "discount", NULL};
     if (check_keys(l, n, where, keys) < 0 || req_string(l, n, "name", where, &st->name) < 0)
         return -1;
     char field[256];
@@ -254,6 +298,137 @@ static int load_stage(loader_t *l, yaml_node_t *n, const char *where, stage_t *s
             return fail(l, act, field, "expected final_notice, collections_handover or suspend_service");
         if (st->offset_ms < 0 && strcmp(st->action, "suspend_service") != 0)
             return fail(l, act, field, "final_notice and collections_handover need an offset of 0 or more");
+    }
+    yaml_node_t *disc = map_get(l, n, "discount");
+    if (disc && load_discount(l, disc, where, st) < 0)
+        return -1;
+    return 0;
+}
+
+/* A list of stages with increasing offsets (a policy's, or a plan's). */
+static int load_stage_list(loader_t *l, yaml_node_t *stages, yaml_node_t *parent, const char *field,
+                           const char *empty, stage_t **out, size_t *nout)
+{
+    if (!stages || stages->type != YAML_SEQUENCE_NODE)
+        return fail(l, stages ? stages : parent, field, "expected a list of stages");
+    size_t cnt = (size_t)(stages->data.sequence.items.top - stages->data.sequence.items.start);
+    if (cnt == 0)
+        return fail(l, stages, field, empty);
+    *out = calloc(cnt, sizeof(**out));
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_t *sn = yaml_document_get_node(&l->doc, stages->data.sequence.items.start[i]);
+        char sw[300];
+        snprintf(sw, sizeof(sw), "%s[%zu]", field, i);
+        *nout = i + 1;
+        if (load_stage(l, sn, sw, &(*out)[i]) < 0)
+            return -1;
+        if (i > 0 && (*out)[i].offset_ms <= (*out)[i - 1].offset_ms)
+            return fail(l, sn, sw, "offsets must increase from stage to stage");
+    }
+    return 0;
+}
+
+static int load_promise(loader_t *l, yaml_node_t *n, const char *where, promise_policy_t *pp)
+{
+    static const char *const keys[] = {"grace", "max_days", "max_per_case", NULL};
+    char field[320];
+    yaml_node_t *v;
+    int64_t x;
+    snprintf(field, sizeof(field), "%s.promise", where);
+    if (check_keys(l, n, field, keys) < 0)
+        return -1;
+    if ((v = map_get(l, n, "grace"))) {
+        snprintf(field, sizeof(field), "%s.promise.grace", where);
+        if (!has_unit(scalar(v)) || dn_config_parse_duration(scalar(v), &pp->grace_ms) < 0 ||
+            pp->grace_ms % RULES_DAY_MS != 0)
+            return fail(l, v, field, "expected whole days such as 0d or 2d");
+    }
+    if ((v = map_get(l, n, "max_days"))) {
+        snprintf(field, sizeof(field), "%s.promise.max_days", where);
+        if (parse_count(scalar(v), 3650, &x) < 0 || x < 1)
+            return fail(l, v, field, "expected a whole number of days (1 to 3650)");
+        pp->max_days = (int32_t)x;
+    }
+    if ((v = map_get(l, n, "max_per_case"))) {
+        snprintf(field, sizeof(field), "%s.promise.max_per_case", where);
+        if (parse_count(scalar(v), 100, &x) < 0)
+            return fail(l, v, field, "expected a whole number (0 to 100; 0 = no promises)");
+        pp->max_per_case = (int32_t)x;
+    }
+    return 0;
+}
+
+static int load_plan(loader_t *l, yaml_node_t *n, const char *where, plan_policy_t *pl)
+{
+    static const char *const keys[] = {"max_instalments", "min_first", "interval", "fee", "interest", "tolerance_days",
+                                       "on_break", "auto_approve_max", "stages", NULL};
+    char field[320];
+    yaml_node_t *v;
+    int64_t x;
+    snprintf(field, sizeof(field), "%s.plan", where);
+    if (check_keys(l, n, field, keys) < 0)
+        return -1;
+    pl->offered = 1;
+    if ((v = map_get(l, n, "max_instalments"))) {
+        snprintf(field, sizeof(field), "%s.plan.max_instalments", where);
+        if (parse_count(scalar(v), 120, &x) < 0 || x < 2)
+            return fail(l, v, field, "expected a whole number (2 to 120)");
+        pl->max_instalments = (int32_t)x;
+    }
+    snprintf(field, sizeof(field), "%s.plan.min_first", where);
+    if ((v = map_get(l, n, "min_first")) && load_money_map(l, v, field, &pl->min_first) < 0)
+        return -1;
+    snprintf(field, sizeof(field), "%s.plan.fee", where);
+    if ((v = map_get(l, n, "fee")) && load_money_map(l, v, field, &pl->fee) < 0)
+        return -1;
+    if ((v = map_get(l, n, "interval"))) {
+        snprintf(field, sizeof(field), "%s.plan.interval", where);
+        if (positive_duration(scalar(v), &pl->interval_ms) < 0)
+            return fail(l, v, field, "expected a positive duration such as 31d");
+    }
+    if ((v = map_get(l, n, "interest"))) {
+        static const char *const ikeys[] = {"annual_rate", NULL};
+        snprintf(field, sizeof(field), "%s.plan.interest", where);
+        if (check_keys(l, v, field, ikeys) < 0)
+            return -1;
+        yaml_node_t *rate = map_get(l, v, "annual_rate");
+        snprintf(field, sizeof(field), "%s.plan.interest.annual_rate", where);
+        if (!rate)
+            return fail(l, v, field, "required");
+        if (load_e4(l, rate, field, 1000, &pl->interest_rate_e4) < 0)
+            return -1;
+    }
+    if ((v = map_get(l, n, "tolerance_days"))) {
+        snprintf(field, sizeof(field), "%s.plan.tolerance_days", where);
+        if (parse_count(scalar(v), 365, &x) < 0)
+            return fail(l, v, field, "expected a whole number of days (0 to 365)");
+        pl->tolerance_days = (int32_t)x;
+    }
+    if ((v = map_get(l, n, "on_break"))) {
+        snprintf(field, sizeof(field), "%s.plan.on_break", where);
+        const char *b = scalar(v);
+        if (b && strcmp(b, "resume") == 0)
+            pl->on_break = PLAN_BREAK_RESUME;
+        else if (b && strcmp(b, "final_notice") == 0)
+            pl->on_break = PLAN_BREAK_FINAL_NOTICE;
+        else
+            return fail(l, v, field, "expected resume or final_notice");
+    }
+    if ((v = map_get(l, n, "auto_approve_max"))) {
+        snprintf(field, sizeof(field), "%s.plan.auto_approve_max", where);
+        if (parse_count(scalar(v), 120, &x) < 0)
+            return fail(l, v, field, "expected a whole number (0 = every portal request waits for a collector)");
+        pl->auto_approve_max = (int32_t)x;
+    }
+    if ((v = map_get(l, n, "stages"))) {
+        snprintf(field, sizeof(field), "%s.plan.stages", where);
+        if (load_stage_list(l, v, n, field, "a plan's stages list needs at least one stage", &pl->stages, &pl->nstages) < 0)
+            return -1;
+        for (size_t i = 0; i < pl->nstages; i++) {
+            snprintf(field, sizeof(field), "%s.plan.stages[%zu]", where, i);
+            if (pl->stages[i].action || pl->stages[i].discount_percent_e4)
+                return fail(l, v, field, "an instalment reminder takes no action and no discount");
+        }
     }
     return 0;
 }
@@ -360,13 +535,24 @@ static int load_policy_options(loader_t *l, yaml_node_t *n, const char *where, p
         return -1;
     if ((v = map_get(l, n, "retries")) && load_retries(l, v, where, &p->retries) < 0)
         return -1;
+    p->promise.grace_ms = 2 * RULES_DAY_MS;
+    p->promise.max_days = 30;
+    p->promise.max_per_case = 3;
+    if ((v = map_get(l, n, "promise")) && load_promise(l, v, where, &p->promise) < 0)
+        return -1;
+    p->plan.max_instalments = 12;
+    p->plan.interval_ms = 31 * RULES_DAY_MS;
+    p->plan.tolerance_days = 5;
+    p->plan.auto_approve_max = 3;
+    if ((v = map_get(l, n, "plan")) && load_plan(l, v, where, &p->plan) < 0)
+        return -1;
     return 0;
 }
 
 static int load_policy(loader_t *l, const char *name, yaml_node_t *n, const char *where, policy_t *p)
 {
-    static const char *const keys[] = {"stages",   "grace_days",    "min_amount", "tolerance", "interest",
-                                       "catch_up", "channel_order", "retries",    NULL};
+    static const char *const keys[] = {"stages",        "grace_days", "min_amount", "tolerance", "interest", "catch_up",
+                                       "channel_order", "retries",    "promise",    "plan",      NULL};
     p->name = strdup(name);
     p->channel_order[0] = CH_EMAIL;
     p->channel_order[1] = CH_SMS;
@@ -374,25 +560,10 @@ static int load_policy(loader_t *l, const char *name, yaml_node_t *n, const char
     p->nchannel_order = 3;
     if (check_keys(l, n, where, keys) < 0 || load_policy_options(l, n, where, p) < 0)
         return -1;
-    yaml_node_t *stages = map_get(l, n, "stages");
     char field[256];
     snprintf(field, sizeof(field), "%s.stages", where);
-    if (!stages || stages->type != YAML_SEQUENCE_NODE)
-        return fail(l, stages ? stages : n, field, "expected a list of stages");
-    size_t cnt = (size_t)(stages->data.sequence.items.top - stages->data.sequence.items.start);
-    if (cnt == 0)
-        return fail(l, stages, field, "a policy needs at least one stage");
-    p->stages = calloc(cnt, sizeof(*p->stages));
-    for (size_t i = 0; i < cnt; i++) {
-        yaml_node_t *sn = yaml_document_get_node(&l->doc, stages->data.sequence.items.start[i]);
-        char sw[300];
-        snprintf(sw, sizeof(sw), "%s[%zu]", field, i);
-        p->nstages = i + 1;
-        if (load_stage(l, sn, sw, &p->stages[i]) < 0)
-            return -1;
-        if (i > 0 && p->stages[i].offset_ms <= p->stages[i - 1].offset_ms)
-            return fail(l, sn, sw, "offsets must increase from stage to stage");
-    }
+    if (load_stage_list(l, map_get(l, n, "stages"), n, field, "a policy needs at least one stage", &p->stages, &p->nstages) < 0)
+        return -1;
     return 0;
 }
 
@@ -544,6 +715,17 @@ const policy_t *dn_policy_select(const policy_set_t *ps, const char *tenant, con
     return find_in(t, t->default_policy);
 }
 
+static void free_stages(stage_t *stages, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        free(stages[k].name);
+        free(stages[k].template_key);
+        free(stages[k].action);
+        free_money_map(&stages[k].fee_fixed);
+    }
+    free(stages);
+}
+
 void dn_policy_set_destroy(policy_set_t *ps)
 {
     if (!ps)
@@ -551,21 +733,17 @@ void dn_policy_set_destroy(policy_set_t *ps)
     for (size_t i = 0; i < ps->ntenants; i++) {
         tenant_policies_t *t = &ps->tenants[i];
         for (size_t j = 0; j < t->npolicies; j++) {
-            for (size_t k = 0; k < t->policies[j].nstages; k++) {
-                stage_t *st = &t->policies[j].stages[k];
-                free(st->name);
-                free(st->template_key);
-                free(st->action);
-                free_money_map(&st->fee_fixed);
-            }
             policy_t *p = &t->policies[j];
+            free_stages(p->stages, p->nstages);
+            free_stages(p->plan.stages, p->plan.nstages);
+            free_money_map(&p->plan.min_first);
+            free_money_map(&p->plan.fee);
             for (size_t k = 0; k < p->retries.nhard; k++)
                 free(p->retries.hard_decline_codes[k]);
             free(p->retries.hard_decline_codes);
             free(p->retries.update_template);
             free_money_map(&p->min_amount);
             free_money_map(&p->tolerance);
-            free(t->policies[j].stages);
             free(t->policies[j].name);
         }
         for (size_t j = 0; j < t->nsegments; j++) {

@@ -12,7 +12,12 @@
  *           interest: {annual_rate: 8.12}
  *           stages:
  *             - {name: first_reminder, offset: 3d, channels: [email], template: first_reminder,
- *                fee: {fixed: {EUR: 500}, percent: 1.5}}
+ *                fee: {fixed: {EUR: 500}, percent: 1.5},
+ *                discount: {percent: 2, within: 7d, waive: [fees, interest]}}
+ *           promise: {grace: 2d, max_days: 30, max_per_case: 3}
+ *           plan: {max_instalments: 6, min_first: {EUR: 1000}, interval: 31d, fee: {EUR: 500},
+ *                  interest: {annual_rate: 4}, tolerance_days: 5, on_break: resume, auto_approve_max: 3,
+ *                  stages: [{name: instalment_due, offset: -3d, channels: [email], template: instalment_due}]}
  *
  * Loaded and validated once at start; errors name the file, line and field. */
 #ifndef DN_POLICY_H
@@ -45,7 +50,37 @@ typedef struct stage {
     char *action; /* final_notice, collections_handover, suspend_service or NULL */
     money_map_t fee_fixed;
     int64_t fee_percent_e4; /* of the outstanding principal, 4 decimals (1.5 % = 15000) */
+    /* Early-settlement offer the reminder carries (discount: {percent, within, waive}):
+     * paying the discounted total within `discount_within_ms` settles the case. */
+    int64_t discount_percent_e4; /* 0 = no offer */
+    int64_t discount_within_ms;
+    int discount_waive_fees, discount_waive_interest;
 } stage_t;
+
+/* Promises to pay (promise: {grace, max_days, max_per_case}). */
+typedef struct promise_policy {
+    int64_t grace_ms;     /* the hold lasts until the promised date plus this (default 2d) */
+    int32_t max_days;     /* a promised date at most this many days ahead (default 30) */
+    int32_t max_per_case; /* promises one case may take (default 3) */
+} promise_policy_t;
+
+typedef enum { PLAN_BREAK_RESUME = 0, PLAN_BREAK_FINAL_NOTICE } plan_break_t;
+
+/* Instalment plans (plan: {...}); a policy without the key offers none. */
+typedef struct plan_policy {
+    int offered;
+    int32_t max_instalments; /* default 12 */
+    money_map_t min_first;   /* the first instalment is at least this */
+    int64_t interval_ms;     /* the most from today to the first instalment and between two (default 31d) */
+    money_map_t fee;         /* added to what the plan must pay */
+    int64_t interest_rate_e4; /* annual simple interest on the principal, from the plan's start to its last
+                                 instalment, added up front; the case's own interest stops meanwhile */
+    int32_t tolerance_days;  /* an instalment still unpaid this many days after its due date breaks the plan */
+    plan_break_t on_break;
+    int32_t auto_approve_max; /* a portal request with at most this many instalments is agreed (default 3) */
+    stage_t *stages;          /* each instalment's reminders, offsets from its due date */
+    size_t nstages;
+} plan_policy_t;
 
 typedef enum { CATCH_UP_LATEST = 0, CATCH_UP_EACH } catch_up_t;
 
@@ -70,6 +105,8 @@ typedef struct policy {
     channel_t channel_order[POLICY_MAX_CHANNELS]; /* fallback when a stage's channels reach nobody */
     size_t nchannel_order;
     retry_policy_t retries;
+    promise_policy_t promise;
+    plan_policy_t plan;
 } policy_t;
 
 typedef struct tenant_policies {

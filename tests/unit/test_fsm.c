@@ -15,6 +15,8 @@
 #define FN ST_FINAL_NOTICE
 #define RT ST_RETRYING
 #define PA ST_PAUSED
+#define PR ST_PROMISED
+#define PL ST_ON_PLAN
 #define HO ST_HANDED_OVER
 #define WO ST_WRITTEN_OFF
 #define RE ST_RESOLVED
@@ -23,16 +25,18 @@
 
 /* clang-format off */
 static const int expected[ST__COUNT][EV__COUNT] = {
-    /*        pre_due overdue final handover soft_dec exhausted pause resume partial settled cancelled write_off */
-    [OP] = {  PD,     OD,     FN,   NO,      RT,      NO,       PA,   NO,    OP,     RE,     RE,       WO },
-    [PD] = {  PD,     OD,     FN,   NO,      RT,      NO,       PA,   NO,    PD,     RE,     RE,       WO },
-    [OD] = {  NO,     OD,     FN,   HO,      RT,      NO,       PA,   NO,    OD,     RE,     RE,       WO },
-    [FN] = {  NO,     FN,     FN,   HO,      RT,      NO,       PA,   NO,    FN,     RE,     RE,       WO },
-    [RT] = {  NO,     NO,     NO,   NO,      RT,      OD,       PA,   NO,    RT,     RE,     RE,       WO },
-    [PA] = {  NO,     NO,     NO,   NO,      NO,      NO,       PA,   RS,    PA,     RE,     RE,       WO },
-    [HO] = {  NO,     NO,     NO,   NO,      NO,      NO,       NO,   NO,    HO,     RE,     NO,       NO },
-    [WO] = {  NO,     NO,     NO,   NO,      NO,      NO,       NO,   NO,    WO,     RE,     NO,       NO },
-    [RE] = {  NO,     NO,     NO,   NO,      NO,      NO,       NO,   NO,    RE,     RE,     NO,       NO },
+    /*        pre_due overdue final handover soft_dec exhausted pause resume partial settled cancelled write_off promise plan */
+    [OP] = {  PD,     OD,     FN,   NO,      RT,      NO,       PA,   NO,    OP,     RE,     RE,       WO,       PR,     PL },
+    [PD] = {  PD,     OD,     FN,   NO,      RT,      NO,       PA,   NO,    PD,     RE,     RE,       WO,       PR,     PL },
+    [OD] = {  NO,     OD,     FN,   HO,      RT,      NO,       PA,   NO,    OD,     RE,     RE,       WO,       PR,     PL },
+    [FN] = {  NO,     FN,     FN,   HO,      RT,      NO,       PA,   NO,    FN,     RE,     RE,       WO,       PR,     PL },
+    [RT] = {  NO,     NO,     NO,   NO,      RT,      OD,       PA,   NO,    RT,     RE,     RE,       WO,       PR,     PL },
+    [PA] = {  NO,     NO,     NO,   NO,      NO,      NO,       PA,   RS,    PA,     RE,     RE,       WO,       NO,     NO },
+    [PR] = {  NO,     NO,     NO,   NO,      NO,      NO,       NO,   RS,    PR,     RE,     RE,       WO,       PR,     PL },
+    [PL] = {  NO,     NO,     NO,   NO,      NO,      NO,       NO,   RS,    PL,     RE,     RE,       WO,       NO,     NO },
+    [HO] = {  NO,     NO,     NO,   NO,      NO,      NO,       NO,   NO,    HO,     RE,     NO,       NO,       NO,     NO },
+    [WO] = {  NO,     NO,     NO,   NO,      NO,      NO,       NO,   NO,    WO,     RE,     NO,       NO,       NO,     NO },
+    [RE] = {  NO,     NO,     NO,   NO,      NO,      NO,       NO,   NO,    RE,     RE,     NO,       NO,       NO,     NO },
 };
 /* clang-format on */
 
@@ -76,10 +80,20 @@ static void test_resume(void **state)
         assert_int_equal(dn_fsm_next(PA, EV_RESUME, active[i], &to), 0);
         assert_int_equal(to, active[i]);
     }
-    /* Never back to paused or a terminal state. */
-    const case_state_t other[] = {PA, HO, WO, RE};
-    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+    /* A promise or a plan ends where it began, as a pause does. */
+    for (size_t i = 0; i < sizeof(active) / sizeof(active[0]); i++) {
+        assert_int_equal(dn_fsm_next(PR, EV_RESUME, active[i], &to), 0);
+        assert_int_equal(to, active[i]);
+        assert_int_equal(dn_fsm_next(PL, EV_RESUME, active[i], &to), 0);
+        assert_int_equal(to, active[i]);
+    }
+    /* Never back to a hold or a terminal state. */
+    const case_state_t other[] = {PA, PR, PL, HO, WO, RE};
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
         assert_int_equal(dn_fsm_next(PA, EV_RESUME, other[i], &to), -1);
+        assert_int_equal(dn_fsm_next(PR, EV_RESUME, other[i], &to), -1);
+        assert_int_equal(dn_fsm_next(PL, EV_RESUME, other[i], &to), -1);
+    }
     /* Resume when not paused is refused. */
     assert_int_equal(dn_fsm_next(OD, EV_RESUME, OD, &to), -1);
 }
@@ -88,7 +102,8 @@ static void test_names(void **state)
 {
     (void)state;
     const char *names[ST__COUNT] = {"open",   "pre_due_reminded", "overdue",     "final_notice", "retrying",
-                                    "paused", "handed_over",      "written_off", "resolved"};
+                                    "paused", "promised",         "on_plan",     "handed_over",  "written_off",
+                                    "resolved"};
     for (int s = 0; s < ST__COUNT; s++) {
         case_state_t back = (case_state_t)99;
         assert_string_equal(dn_fsm_state_name(s), names[s]);
@@ -103,7 +118,8 @@ static void test_names(void **state)
 
     const char *events[EV__COUNT] = {"stage_pre_due",   "stage_overdue",     "stage_final", "handover",
                                      "soft_decline",    "retries_exhausted", "pause",       "resume",
-                                     "partial_payment", "settled",           "cancelled",   "write_off"};
+                                     "partial_payment", "settled",           "cancelled",   "write_off",
+                                     "promise",         "plan"};
     for (int e = 0; e < EV__COUNT; e++)
         assert_string_equal(dn_fsm_event_name(e), events[e]);
 }

@@ -237,12 +237,109 @@ static void test_option_errors(void **state)
                  "stages[0].fee: unknown key 'flat'");
 }
 
+static void test_collections_keys(void **state)
+{
+    (void)state;
+    char err[512];
+    policy_set_t *ps = load_text(
+        "tenants:\n  default:\n    default_policy: p\n    policies:\n      p:\n"
+        "        promise: {grace: 3d, max_days: 14, max_per_case: 2}\n"
+        "        plan: {max_instalments: 6, min_first: {EUR: 1000}, interval: 30d, fee: {EUR: 500},\n"
+        "               interest: {annual_rate: 4}, tolerance_days: 4, on_break: final_notice, auto_approve_max: 2,\n"
+        "               stages: [{name: due_soon, offset: -3d, channels: [email], template: instalment_due},\n"
+        "                        {name: missed, offset: 2d, channels: [email, sms], template: instalment_missed}]}\n"
+        "        stages:\n"
+        "          - {name: a, offset: 3d, channels: [email], template: t,\n"
+        "             discount: {percent: 2.5, within: 7d, waive: [fees, interest]}}\n"
+        "          - {name: b, offset: 14d, channels: [email], template: u, discount: {percent: 1, within: 5d}}\n",
+        err, sizeof(err));
+    if (!ps)
+        fail_msg("%s", err);
+    const policy_t *p = dn_policy_select(ps, "x", NULL, NULL);
+    assert_int_equal(p->promise.grace_ms, 3 * 86400000LL);
+    assert_int_equal(p->promise.max_days, 14);
+    assert_int_equal(p->promise.max_per_case, 2);
+    assert_true(p->plan.offered);
+    assert_int_equal(p->plan.max_instalments, 6);
+    assert_int_equal(dn_policy_money_for(&p->plan.min_first, "EUR"), 1000);
+    assert_int_equal(dn_policy_money_for(&p->plan.fee, "EUR"), 500);
+    assert_int_equal(p->plan.interval_ms, 30 * 86400000LL);
+    assert_int_equal(p->plan.interest_rate_e4, 40000);
+    assert_int_equal(p->plan.tolerance_days, 4);
+    assert_int_equal(p->plan.on_break, PLAN_BREAK_FINAL_NOTICE);
+    assert_int_equal(p->plan.auto_approve_max, 2);
+    assert_int_equal(p->plan.nstages, 2);
+    assert_int_equal(p->plan.stages[0].offset_ms, -3 * 86400000LL);
+    assert_int_equal(p->plan.stages[1].nchannels, 2);
+    assert_string_equal(p->plan.stages[1].template_key, "instalment_missed");
+    assert_int_equal(p->stages[0].discount_percent_e4, 25000);
+    assert_int_equal(p->stages[0].discount_within_ms, 7 * 86400000LL);
+    assert_true(p->stages[0].discount_waive_fees);
+    assert_true(p->stages[0].discount_waive_interest);
+    assert_int_equal(p->stages[1].discount_percent_e4, 10000);
+    assert_false(p->stages[1].discount_waive_fees);
+    assert_false(p->stages[1].discount_waive_interest);
+    dn_policy_set_destroy(ps);
+
+    /* Defaults: promises allowed, no plans. */
+    ps = load_text("tenants:\n  default:\n    default_policy: p\n    policies:\n      p:\n        stages:\n"
+                   "          - {name: a, offset: 1d, channels: [email], template: t}\n",
+                   err, sizeof(err));
+    if (!ps)
+        fail_msg("%s", err);
+    p = dn_policy_select(ps, "x", NULL, NULL);
+    assert_int_equal(p->promise.grace_ms, 2 * 86400000LL);
+    assert_int_equal(p->promise.max_days, 30);
+    assert_int_equal(p->promise.max_per_case, 3);
+    assert_false(p->plan.offered);
+    assert_int_equal(p->stages[0].discount_percent_e4, 0);
+    dn_policy_set_destroy(ps);
+
+    const char *head = "tenants:\n  default:\n    default_policy: p\n    policies:\n      p:\n";
+    const char *stage = "        stages:\n          - {name: a, offset: 1d, channels: [email], template: t}\n";
+    struct {
+        const char *body, *error;
+    } bad[] = {
+        {"        promise: {grace: 36h}\n", "p.promise.grace: expected whole days"},
+        {"        promise: {max_days: 0}\n", "p.promise.max_days: expected a whole number of days"},
+        {"        promise: {maxdays: 3}\n", "p.promise: unknown key 'maxdays'"},
+        {"        plan: {max_instalments: 1}\n", "p.plan.max_instalments: expected a whole number (2 to 120)"},
+        {"        plan: {on_break: escalate}\n", "p.plan.on_break: expected resume or final_notice"},
+        {"        plan: {interval: 30}\n", "p.plan.interval: expected a positive duration"},
+        {"        plan: {stages: [{name: x, offset: 1d, channels: [email], template: t, action: final_notice}]}\n",
+         "an instalment reminder takes no action"},
+        {"        plan: {stages: []}\n", "a plan's stages list needs at least one stage"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[1024];
+        snprintf(text, sizeof(text), "%s%s%s", head, bad[i].body, stage);
+        ps = load_text(text, err, sizeof(err));
+        if (ps || !strstr(err, bad[i].error))
+            fail_msg("case %zu: want error '%s', got '%s'", i, bad[i].error, ps ? "(loaded)" : err);
+    }
+    const char *bad_stage[][2] = {
+        {"discount: {within: 7d}", "discount.percent: required"},
+        {"discount: {percent: 2}", "discount.within: required"},
+        {"discount: {percent: 0, within: 7d}", "discount.percent: expected more than 0 %"},
+        {"discount: {percent: 2, within: 7d, waive: [penalties]}", "discount.waive: expected fees or interest"},
+    };
+    for (size_t i = 0; i < sizeof(bad_stage) / sizeof(bad_stage[0]); i++) {
+        char text[1024];
+        snprintf(text, sizeof(text), "%s        stages:\n          - {name: a, offset: 1d, channels: [email], "
+                 "template: t, %s}\n", head, bad_stage[i][0]);
+        ps = load_text(text, err, sizeof(err));
+        if (ps || !strstr(err, bad_stage[i][1]))
+            fail_msg("stage case %zu: want error '%s', got '%s'", i, bad_stage[i][1], ps ? "(loaded)" : err);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_and_select),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_options),
+        cmocka_unit_test(test_collections_keys),
         cmocka_unit_test(test_option_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
