@@ -174,7 +174,10 @@ static void round_trip(const char *name, const dn_record_desc_t *d, int with_nul
 static void test_every_schema_round_trips(void **state)
 {
     (void)state;
-    assert_int_equal(dn_schema_infos_n, NRECORDS);
+    size_t ncurrent = 0; /* every record name once, whatever its number of versions */
+    for (size_t i = 0; i < dn_schema_infos_n; i++)
+        ncurrent += dn_avro_schema_by_name(dn_schema_infos[i].name) == &dn_schema_infos[i];
+    assert_int_equal(ncurrent, NRECORDS);
     for (size_t i = 0; i < NRECORDS; i++) {
         round_trip(records[i].name, records[i].desc, 0);
         round_trip(records[i].name, records[i].desc, 1);
@@ -348,12 +351,98 @@ static void test_registry_lookups(void **state)
     for (size_t i = 0; i < dn_schema_infos_n; i++) {
         const dn_schema_info_t *by_id = dn_avro_schema_by_id(dn_schema_infos[i].id);
         assert_ptr_equal(by_id, &dn_schema_infos[i]);
-        assert_ptr_equal(dn_avro_schema_by_name(by_id->name), by_id);
+        const dn_schema_info_t *cur = dn_avro_schema_by_name(by_id->name);
+        assert_non_null(cur);
+        assert_true(cur->id >= by_id->id); /* the current version is the highest id */
+        assert_non_null(dn_avro_schema(by_id->id));
     }
+    assert_int_equal(dn_avro_schema_by_name("CaseCommand")->id, DN_SCHEMA_ID_CASE_COMMAND);
+    assert_int_equal(DN_SCHEMA_ID_CASE_COMMAND_V1, 9);
+    assert_int_equal(DN_SCHEMA_ID_CASE_COMMAND, 10);
     assert_null(dn_avro_schema_by_id(0));
     assert_null(dn_avro_schema_by_name("Nope"));
     assert_string_equal(dn_avro_code_str(DN_AVRO_WRONG_TYPE), "wrong_record_type");
     assert_string_equal(dn_avro_code_str(DN_AVRO_INVALID_FIELD), "invalid_field");
+}
+
+/* A CaseCommand written with version 1 (id 9) decodes into the current struct: the fields
+ * it had keep their values (the enum by symbol), the new ones take their defaults. */
+static void test_old_version_decodes(void **state)
+{
+    (void)state;
+    avro_schema_t v1 = dn_avro_schema(DN_SCHEMA_ID_CASE_COMMAND_V1);
+    assert_non_null(v1);
+    avro_value_iface_t *iface = avro_generic_class_from_schema(v1);
+    avro_value_t v, f, b;
+    assert_int_equal(avro_generic_value_new(iface, &v), 0);
+    avro_value_iface_decref(iface);
+    assert_int_equal(avro_value_get_by_name(&v, "event_id", &f, NULL), 0);
+    assert_int_equal(avro_value_set_string(&f, "6f1c1a5e-3d2b-4c1a-9e7f-1b2c3d4e5f60"), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "occurred_at", &f, NULL), 0);
+    assert_int_equal(avro_value_set_long(&f, 1772000000000LL), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "tenant_id", &f, NULL), 0);
+    assert_int_equal(avro_value_set_string(&f, "acme"), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "customer_id", &f, NULL), 0);
+    assert_int_equal(avro_value_set_string(&f, "C-1"), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "invoice_id", &f, NULL), 0);
+    assert_int_equal(avro_value_set_string(&f, "INV-1"), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "command", &f, NULL), 0);
+    assert_int_equal(avro_value_set_enum(&f, 2), 0); /* credit */
+    assert_int_equal(avro_value_get_by_name(&v, "reason", &f, NULL), 0);
+    assert_int_equal(avro_value_set_branch(&f, 1, &b), 0);
+    assert_int_equal(avro_value_set_string(&b, "goodwill"), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "until", &f, NULL), 0);
+    assert_int_equal(avro_value_set_branch(&f, 1, &b), 0);
+    assert_int_equal(avro_value_set_int(&b, 20600), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "amount_minor", &f, NULL), 0);
+    assert_int_equal(avro_value_set_branch(&f, 1, &b), 0);
+    assert_int_equal(avro_value_set_long(&b, 1250), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "actor", &f, NULL), 0);
+    assert_int_equal(avro_value_set_branch(&f, 0, &b), 0);
+    assert_int_equal(avro_value_set_null(&b), 0);
+    char *wire;
+    size_t len;
+    assert_int_equal(dn_avro_encode(DN_SCHEMA_ID_CASE_COMMAND_V1, &v, &wire, &len), 0);
+    avro_value_decref(&v);
+    assert_int_equal((unsigned char)wire[4], 9);
+
+    dn_case_command_t cc;
+    dn_avro_err_t err;
+    if (dn_case_command_decode(wire, len, &cc, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_string_equal(cc.event_id, "6f1c1a5e-3d2b-4c1a-9e7f-1b2c3d4e5f60");
+    assert_int_equal(cc.occurred_at, 1772000000000LL);
+    assert_string_equal(cc.tenant_id, "acme");
+    assert_string_equal(cc.customer_id, "C-1");
+    assert_string_equal(cc.invoice_id, "INV-1");
+    assert_int_equal(cc.command, DN_CASE_COMMAND_KIND_CREDIT);
+    assert_string_equal(cc.reason, "goodwill");
+    assert_true(cc.has_until);
+    assert_int_equal(cc.until, 20600);
+    assert_true(cc.has_amount_minor);
+    assert_int_equal(cc.amount_minor, 1250);
+    assert_null(cc.actor);
+    /* Version 2's fields, at their defaults. */
+    assert_false(cc.has_promise_date);
+    assert_null(cc.channel);
+    assert_null(cc.scope);
+
+    /* Re-encoded, it is a current (id 10) record. */
+    char *wire2;
+    size_t len2;
+    assert_int_equal(dn_case_command_encode(&cc, &wire2, &len2), 0);
+    assert_int_equal((unsigned char)wire2[4], DN_SCHEMA_ID_CASE_COMMAND);
+    dn_case_command_free(&cc);
+
+    /* JSON of the old record shows the current shape. */
+    json_t *j = dn_avro_to_json(wire, len, &err);
+    if (!j)
+        fail_msg("%s", err.msg);
+    assert_string_equal(json_string_value(json_object_get(j, "command")), "credit");
+    assert_true(json_is_null(json_object_get(j, "scope")));
+    json_decref(j);
+    free(wire);
+    free(wire2);
 }
 
 int main(void)
@@ -362,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_every_schema_round_trips),   cmocka_unit_test(test_json_fields_and_defaults),
         cmocka_unit_test(test_json_errors_name_the_field), cmocka_unit_test(test_bad_wire_input),
         cmocka_unit_test(test_bad_field_content),          cmocka_unit_test(test_registry_lookups),
+        cmocka_unit_test(test_old_version_decodes),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
