@@ -496,6 +496,26 @@ static int field_from_value(const dn_field_desc_t *f, avro_value_t *fv, void *ou
         }
         return 0;
     }
+    case DN_F_RECARRAY: {
+        size_t n;
+        if (avro_value_get_size(fv, &n))
+            return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: not an array", path);
+        char *items = calloc(n ? n : 1, f->rec->size);
+        if (!items)
+            return set_err(err, DN_AVRO_DECODE_ERROR, "out of memory");
+        *AT(out, f->offset, void *) = items;
+        for (size_t i = 0; i < n; i++) {
+            avro_value_t e;
+            char ipath[300];
+            snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+            *AT(out, f->aux, size_t) = i + 1; /* counted before it is read, so that a half-read item is freed */
+            if (avro_value_get_by_index(fv, i, &e, NULL))
+                return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: not an array item", ipath);
+            if (from_value(f->rec, &e, items + i * f->rec->size, ipath, err) < 0)
+                return -1;
+        }
+        return 0;
+    }
     }
     return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: unsupported kind", path);
 }
@@ -601,6 +621,16 @@ static int field_to_value(const dn_field_desc_t *f, const void *in, avro_value_t
         }
         return 0;
     }
+    case DN_F_RECARRAY: {
+        const char *items = *CAT(in, f->offset, char *);
+        size_t n = *CAT(in, f->aux, size_t);
+        for (size_t i = 0; i < n; i++) {
+            avro_value_t e;
+            if (!items || avro_value_append(fv, &e, NULL) || dn_record_to_value(f->rec, items + i * f->rec->size, &e))
+                return -1;
+        }
+        return 0;
+    }
     }
     return -1;
 }
@@ -639,6 +669,13 @@ void dn_record_free(const dn_record_desc_t *d, void *rec)
             char **items = *AT(rec, f->offset, char **);
             for (size_t k = 0; items && k < *AT(rec, f->aux, size_t); k++)
                 free(items[k]);
+            free(items);
+            break;
+        }
+        case DN_F_RECARRAY: {
+            char *items = *AT(rec, f->offset, char *);
+            for (size_t k = 0; items && k < *AT(rec, f->aux, size_t); k++)
+                dn_record_free(f->rec, items + k * f->rec->size);
             free(items);
             break;
         }

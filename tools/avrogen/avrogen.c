@@ -183,12 +183,25 @@ static shape_t shape_of(json_t *t, const char *field)
         s.aux = "_len";
         s.auxtype = "size_t ";
     } else if (strcmp(p, "array") == 0 && !nullable) {
-        if (strcmp(prim_of(json_object_get(t, "items")) ? prim_of(json_object_get(t, "items")) : "", "string"))
-            die("field %s: only arrays of strings are supported", field);
-        s.kind = "DN_F_STRARRAY";
-        s.ctype = "char **";
+        json_t *items = json_object_get(t, "items");
+        const char *ip = prim_of(items) ? prim_of(items) : "";
         s.aux = "_n";
         s.auxtype = "size_t ";
+        if (strcmp(ip, "string") == 0) {
+            s.kind = "DN_F_STRARRAY";
+            s.ctype = "char **";
+            return s;
+        }
+        /* An array of records, defined here or referenced by name. */
+        const char *name = json_is_object(items) ? json_string_value(json_object_get(items, "name")) : ip;
+        s.ref = name ? find_type(name) : NULL;
+        if (!s.ref || s.ref->is_enum || (json_is_object(items) && strcmp(ip, "record") != 0))
+            die("field %s: only arrays of strings or of records are supported", field);
+        char sn[96];
+        snake(s.ref->name, sn, sizeof(sn));
+        s.kind = "DN_F_RECARRAY";
+        snprintf(ctype, sizeof(ctype), "dn_%s_t *", sn);
+        s.ctype = ctype;
     } else {
         /* A record or enum, defined here or referenced by name. */
         const char *name = json_is_object(t) ? json_string_value(json_object_get(t, "name")) : p;
