@@ -14,9 +14,8 @@
 typedef struct loaded {
     const dn_schema_info_t *info;
     avro_schema_t schema;
-    avro_value_iface_t *iface;    /* generic values of this schema */
-    avro_value_iface_t *resolver; /* this (older) writer -> the current reader, made on first use */
-    json_t *json;                 /* the parsed .avsc: avro-c drops logicalType, this keeps it */
+    avro_value_iface_t *iface; /* generic values of this schema */
+    json_t *json;              /* the parsed .avsc: avro-c drops logicalType and defaults, this keeps them */
 } loaded_t;
 
 static loaded_t *loaded;
@@ -239,6 +238,9 @@ static int scan_value(scan_t *s, avro_schema_t sc)
     return rc;
 }
 
+static int resolve_value(json_t *root, json_t *rnode, avro_value_t *wv, avro_value_t *rv, const char *path,
+                         dn_avro_err_t *err);
+
 int dn_avro_decode(const void *buf, size_t len, const char *expect_name, avro_value_t *out, dn_avro_err_t *err)
 {
     int32_t id = 0; /* set by dn_avro_frame_read; initialised for GCC -O3's sake */
@@ -266,14 +268,22 @@ int dn_avro_decode(const void *buf, size_t len, const char *expect_name, avro_va
     if (w == r) {
         rc = avro_value_read(reader, out);
     } else {
-        if (!w->resolver)
-            w->resolver = avro_resolved_writer_new(w->schema, r->schema);
-        avro_value_t resolved;
-        rc = !w->resolver || avro_resolved_writer_new_value(w->resolver, &resolved);
+        /* An older writer: read it as written, then resolve it into the current version by
+         * field name, taking the reader's defaults for fields the writer did not have
+         * (avro-c's resolved writer refuses those: "Reader field x doesn't appear in writer"). */
+        avro_value_t wv;
+        rc = avro_generic_value_new(w->iface, &wv);
         if (!rc) {
-            avro_resolved_writer_set_dest(&resolved, out);
-            rc = avro_value_read(reader, &resolved);
-            avro_value_decref(&resolved);
+            rc = avro_value_read(reader, &wv);
+            if (!rc && resolve_value(r->json, r->json, &wv, out, "", err) < 0) {
+                avro_value_decref(&wv);
+                avro_reader_free(reader);
+                avro_value_decref(out);
+                if (err)
+                    err->schema_id = id;
+                return -1;
+            }
+            avro_value_decref(&wv);
         }
     }
     /* avro_reader_is_eof() only works on file readers: probe for one more byte instead. */
@@ -486,6 +496,26 @@ static int field_from_value(const dn_field_desc_t *f, avro_value_t *fv, void *ou
         }
         return 0;
     }
+    case DN_F_RECARRAY: {
+        size_t n;
+        if (avro_value_get_size(fv, &n))
+            return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: not an array", path);
+        char *items = calloc(n ? n : 1, f->rec->size);
+        if (!items)
+            return set_err(err, DN_AVRO_DECODE_ERROR, "out of memory");
+        *AT(out, f->offset, void *) = items;
+        for (size_t i = 0; i < n; i++) {
+            avro_value_t e;
+            char ipath[300];
+            snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+            *AT(out, f->aux, size_t) = i + 1; /* counted before it is read, so that a half-read item is freed */
+            if (avro_value_get_by_index(fv, i, &e, NULL))
+                return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: not an array item", ipath);
+            if (from_value(f->rec, &e, items + i * f->rec->size, ipath, err) < 0)
+                return -1;
+        }
+        return 0;
+    }
     }
     return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: unsupported kind", path);
 }
@@ -591,6 +621,16 @@ static int field_to_value(const dn_field_desc_t *f, const void *in, avro_value_t
         }
         return 0;
     }
+    case DN_F_RECARRAY: {
+        const char *items = *CAT(in, f->offset, char *);
+        size_t n = *CAT(in, f->aux, size_t);
+        for (size_t i = 0; i < n; i++) {
+            avro_value_t e;
+            if (!items || avro_value_append(fv, &e, NULL) || dn_record_to_value(f->rec, items + i * f->rec->size, &e))
+                return -1;
+        }
+        return 0;
+    }
     }
     return -1;
 }
@@ -629,6 +669,13 @@ void dn_record_free(const dn_record_desc_t *d, void *rec)
             char **items = *AT(rec, f->offset, char **);
             for (size_t k = 0; items && k < *AT(rec, f->aux, size_t); k++)
                 free(items[k]);
+            free(items);
+            break;
+        }
+        case DN_F_RECARRAY: {
+            char *items = *AT(rec, f->offset, char *);
+            for (size_t k = 0; items && k < *AT(rec, f->aux, size_t); k++)
+                dn_record_free(f->rec, items + k * f->rec->size);
             free(items);
             break;
         }
@@ -904,6 +951,168 @@ static int json_to_avro(json_t *root, json_t *node, json_t *j, avro_value_t *v, 
         return 0;
     }
     return set_err(err, DN_AVRO_JSON_ERROR, "field %s: schema type %s is not supported", path, t);
+}
+
+/* ---- schema resolution ------------------------------------------------------------ */
+
+/* The Avro type name of a writer value: "int", ..., or a named type's name. */
+static const char *writer_type(avro_value_t *wv)
+{
+    static const char *const names[] = {
+        [AVRO_STRING] = "string", [AVRO_BYTES] = "bytes",   [AVRO_INT32] = "int",       [AVRO_INT64] = "long",
+        [AVRO_FLOAT] = "float",   [AVRO_DOUBLE] = "double", [AVRO_BOOLEAN] = "boolean", [AVRO_NULL] = "null",
+        [AVRO_ARRAY] = "array",   [AVRO_MAP] = "map",
+    };
+    avro_type_t t = avro_value_get_type(wv);
+    if (t == AVRO_RECORD || t == AVRO_ENUM || t == AVRO_FIXED)
+        return avro_schema_name(avro_value_get_schema(wv));
+    return (unsigned)t < sizeof(names) / sizeof(names[0]) && names[t] ? names[t] : "?";
+}
+
+/* Does the reader schema node (deref'd) take a writer value of this type as it is? */
+static int same_type(json_t *root, json_t *rnode, avro_value_t *wv)
+{
+    rnode = deref(root, rnode);
+    const char *t = type_name(rnode), *w = writer_type(wv);
+    avro_type_t wt = avro_value_get_type(wv);
+    if (!t)
+        return 0;
+    if (wt == AVRO_RECORD || wt == AVRO_ENUM || wt == AVRO_FIXED) {
+        const char *n = json_string_value(json_object_get(rnode, "name"));
+        const char *dot = n ? strrchr(n, '.') : NULL;
+        return n && strcmp(dot ? dot + 1 : n, w) == 0;
+    }
+    return strcmp(t, w) == 0;
+}
+
+/* Copies writer value wv (an older version) into reader value rv, whose schema is the
+ * JSON node rnode of the reader's .avsc root: fields by name, the reader's default for a
+ * field the writer lacks, enum symbols by name, union branches by type, int -> long. */
+static int resolve_value(json_t *root, json_t *rnode, avro_value_t *wv, avro_value_t *rv, const char *path,
+                         dn_avro_err_t *err)
+{
+    avro_value_t wb, rb;
+    const char *where = *path ? path : "(record)";
+    if (avro_value_get_type(wv) == AVRO_UNION) {
+        if (avro_value_get_current_branch(wv, &wb))
+            return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: bad union", where);
+        wv = &wb;
+    }
+    if (json_is_array(rnode)) {
+        size_t i;
+        json_t *branch;
+        json_array_foreach(rnode, i, branch) if (same_type(root, branch, wv))
+        {
+            if (avro_value_set_branch(rv, (int)i, &rb))
+                return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: cannot set union branch", where);
+            return resolve_value(root, branch, wv, &rb, path, err);
+        }
+        return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: the current schema has no %s branch", where,
+                       writer_type(wv));
+    }
+    rnode = deref(root, rnode);
+    const char *t = type_name(rnode);
+    if (!t)
+        return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: schema type unknown", where);
+    int rc = -1;
+    switch (avro_value_get_type(wv)) {
+    case AVRO_NULL:
+        rc = strcmp(t, "null") == 0 ? avro_value_set_null(rv) : -1;
+        break;
+    case AVRO_BOOLEAN: {
+        int x;
+        rc = strcmp(t, "boolean") == 0 && !avro_value_get_boolean(wv, &x) ? avro_value_set_boolean(rv, x) : -1;
+        break;
+    }
+    case AVRO_INT32: {
+        int32_t x;
+        if (avro_value_get_int(wv, &x))
+            break;
+        rc = strcmp(t, "int") == 0    ? avro_value_set_int(rv, x)
+             : strcmp(t, "long") == 0 ? avro_value_set_long(rv, x)
+                                      : -1;
+        break;
+    }
+    case AVRO_INT64: {
+        int64_t x;
+        rc = strcmp(t, "long") == 0 && !avro_value_get_long(wv, &x) ? avro_value_set_long(rv, x) : -1;
+        break;
+    }
+    case AVRO_STRING: {
+        const char *x;
+        size_t size;
+        rc = strcmp(t, "string") == 0 && !avro_value_get_string(wv, &x, &size)
+                 ? avro_value_set_string_len(rv, x, size ? size : 1)
+                 : -1;
+        break;
+    }
+    case AVRO_BYTES: {
+        const void *x;
+        size_t n;
+        rc = strcmp(t, "bytes") == 0 && !avro_value_get_bytes(wv, &x, &n) ? avro_value_set_bytes(rv, (void *)x, n) : -1;
+        break;
+    }
+    case AVRO_ENUM: {
+        int x;
+        if (strcmp(t, "enum") || avro_value_get_enum(wv, &x))
+            break;
+        const char *sym = avro_schema_enum_get(avro_value_get_schema(wv), x);
+        json_t *s;
+        size_t i;
+        json_array_foreach(json_object_get(rnode, "symbols"), i,
+                           s) if (sym && strcmp(json_string_value(s), sym) == 0) return avro_value_set_enum(rv, (int)i)
+            ? set_err(err, DN_AVRO_DECODE_ERROR, "field %s: bad enum", where)
+            : 0;
+        return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: symbol %s is not in the current schema", where,
+                       sym ? sym : "?");
+    }
+    case AVRO_ARRAY: {
+        size_t n;
+        if (strcmp(t, "array") || avro_value_get_size(wv, &n))
+            break;
+        for (size_t i = 0; i < n; i++) {
+            avro_value_t we, re;
+            char ipath[300];
+            snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+            if (avro_value_get_by_index(wv, i, &we, NULL) || avro_value_append(rv, &re, NULL))
+                return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: bad array", ipath);
+            if (resolve_value(root, json_object_get(rnode, "items"), &we, &re, ipath, err) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    case AVRO_RECORD: {
+        if (strcmp(t, "record"))
+            break;
+        size_t i;
+        json_t *f;
+        json_array_foreach(json_object_get(rnode, "fields"), i, f)
+        {
+            const char *name = json_string_value(json_object_get(f, "name"));
+            char fpath[256];
+            snprintf(fpath, sizeof(fpath), "%s%s%s", path, *path ? "." : "", name);
+            avro_value_t wf, rf;
+            if (avro_value_get_by_name(rv, name, &rf, NULL))
+                return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: missing from the current schema", fpath);
+            if (avro_value_get_by_name(wv, name, &wf, NULL) == 0) {
+                if (resolve_value(root, json_object_get(f, "type"), &wf, &rf, fpath, err) < 0)
+                    return -1;
+                continue;
+            }
+            json_t *def = json_object_get(f, "default");
+            if (!def)
+                return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: not written and without a default", fpath);
+            if (json_to_avro(root, json_object_get(f, "type"), def, &rf, fpath, err) < 0)
+                return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: bad default in the current schema", fpath);
+        }
+        return 0;
+    }
+    default:
+        break;
+    }
+    if (rc)
+        return set_err(err, DN_AVRO_DECODE_ERROR, "field %s: a %s cannot be read as %s", where, writer_type(wv), t);
+    return 0;
 }
 
 int dn_avro_from_json(const char *name, json_t *json, avro_value_t *out, dn_avro_err_t *err)

@@ -87,6 +87,7 @@ typedef enum {
     DN_F_RECORD,   /* embedded struct described by `rec` */
     DN_F_NRECORD,  /* pointer to a malloc'd struct described by `rec`, NULL = null */
     DN_F_STRARRAY, /* char ** + size_t <f>_n (aux) */
+    DN_F_RECARRAY, /* array of records: malloc'd dn_T_t * (items described by `rec`) + size_t <f>_n (aux) */
 } dn_field_kind_t;
 
 typedef enum { DN_L_NONE = 0, DN_L_UUID, DN_L_DATE, DN_L_TIMESTAMP_MS } dn_logical_t;

@@ -31,6 +31,11 @@ int handle_command(engine_t *e, dn_case_command_t *v, const void *payload, size_
         }
     }
     int64_t now = dn_clock_now_ms();
+    if (v->command == DN_CASE_COMMAND_KIND_PROMISE || v->command == DN_CASE_COMMAND_KIND_WITHDRAW_PROMISE ||
+        v->command == DN_CASE_COMMAND_KIND_PLAN) { /* CaseCommand v2 kinds: the engine side is still to come */
+        rc = reject(e, "invalid_field", "field command: %s is not handled by this engine yet", cmd);
+        goto out;
+    }
     if (v->command == DN_CASE_COMMAND_KIND_PAUSE && v->has_until && dn_date_to_ms(v->until) <= now) {
         rc = reject(e, "invalid_field", "field until: the pause would end before it starts");
         goto out;
@@ -94,6 +99,10 @@ int handle_command(engine_t *e, dn_case_command_t *v, const void *payload, size_
         if (transition(&c, EV_HANDOVER) == 0)
             kind = "collections_handover";
         break;
+    case DN_CASE_COMMAND_KIND_PROMISE:
+    case DN_CASE_COMMAND_KIND_WITHDRAW_PROMISE:
+    case DN_CASE_COMMAND_KIND_PLAN:
+        break; /* refused above */
     }
     if (!kind) {
         json_decref(detail);

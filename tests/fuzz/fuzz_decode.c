@@ -86,6 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     DECODE(payment_retry_due, no_validation);
     DECODE(dunning_case_event, no_validation);
     DECODE(dead_letter, no_validation);
+    DECODE(payment_method_updated, no_validation); /* not an engine input yet */
 
     dn_avro_err_t err = {0};
     json_t *j = dn_avro_to_json(data, size, &err);

@@ -2,7 +2,9 @@
 # Regenerates the seed corpus of fuzz_decode (valid encodings from `dunningctl encode` of
 # every schema, with the hostile values of issue 7, plus broken framings) and of
 # fuzz_template (the senders' template shapes). Minimised crashers found later are added
-# by hand as crash-<what>. Usage: tests/fuzz/make-corpus.sh [BIN_DIR]
+# by hand as crash-<what>; encodings with an older schema version (cmd-*-v1: CaseCommand id 9,
+# reminder-due*-v1: ReminderDue id 4) were made by this script before the new version and are
+# kept by hand, since `dunningctl encode` writes the current one. Usage: tests/fuzz/make-corpus.sh [BIN_DIR]
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${1:-${DUNNING_BIN:-$HERE/../../build/bin}}
@@ -46,6 +48,8 @@ CMD="{\"event_id\": \"$U\", \"tenant_id\": \"acme\", \"customer_id\": \"c-1\", \
 seed cmd-pause CaseCommand "$(jq -c '.command = "pause" | .reason = "dispute" | .until = "2026-04-01"' <<<"$CMD")"
 seed cmd-credit CaseCommand "$(jq -c '.command = "credit" | .amount_minor = 100 | .reason = "goodwill"' <<<"$CMD")"
 seed cmd-resume CaseCommand "$(jq -c '.command = "resume"' <<<"$CMD")"
+seed cmd-promise CaseCommand "$(jq -c '.command = "promise" | .amount_minor = 5000 | .promise_date = "2026-04-10" | .channel = "portal" | .scope = "customer"' <<<"$CMD")"
+seed cmd-plan CaseCommand "$(jq -c '.command = "plan" | .channel = "collector" | .instalments = [{amount_minor: 2500, due_date: "2026-04-01"}, {amount_minor: 3012, due_date: "2026-05-01"}]' <<<"$CMD")"
 OUT="{\"event_id\": \"$U\", \"tenant_id\": \"acme\", \"customer_id\": \"c-1\", \"invoice_id\": \"inv-1\", \"case_id\": \"$U\",
     \"reminder_event_id\": \"$U\", \"channel\": \"email\", \"outcome\": \"delivered\", \"attempt\": 1,
     \"provider_message_id\": \"<m1@example.com>\"}"
@@ -58,6 +62,18 @@ RD="{\"event_id\": \"$U\", \"tenant_id\": \"acme\", \"customer_id\": \"c-1\", \"
     \"due_at\": 1774000000000, \"contact\": $C}"
 seed reminder-due ReminderDue "$RD"
 seed reminder-due-letter ReminderDue "$(jq -c '.channel = "letter" | .action = "final_notice"' <<<"$RD")"
+seed reminder-due-instalment ReminderDue "$(jq -c '.notice_kind = "instalment" | .instalment = {number: 2, count: 3, amount_minor: 2000, due_date: "2026-04-01", paid_minor: 500}' <<<"$RD")"
+seed reminder-due-notice ReminderDue "$(jq -c '.notice_kind = "customer_notice" | .discount = {pay_by: "2026-03-30", discount_minor: 138, total_minor: 5374, percent_e4: 25000}
+    | .items = [{invoice_id: "inv-1", invoice_number: "N-1", due_date: "2026-03-20", days_overdue: 3, stage: 1, stage_name: "first_reminder",
+      outstanding_minor: 5000, fee_minor: 500, interest_minor: 12, total_due_minor: 5512, dunned: true},
+     {invoice_id: "inv-2", due_date: "2026-03-25", days_overdue: -2, stage: 0, stage_name: "", outstanding_minor: 900, fee_minor: 0,
+      interest_minor: 0, total_due_minor: 900, dunned: false, not_dunned_reason: "promise"}]' <<<"$RD")"
+seed reminder-due-card ReminderDue "$(jq -c '.notice_kind = "card_expiry" | .invoice_id = "" | .stage = 0 | .card = {brand: "visa", last4: "4242", exp_month: 4, exp_year: 2026}
+    | .update_link = "https://pay.example.com/card"' <<<"$RD")"
+PM="{\"event_id\": \"$U\", \"occurred_at\": \"2026-03-01T10:00:00Z\", \"tenant_id\": \"acme\", \"customer_id\": \"c-1\",
+    \"payment_method_id\": \"pm-1\", \"change\": \"expiring\", \"brand\": \"visa\", \"last4\": \"4242\", \"exp_month\": 4, \"exp_year\": 2026}"
+seed payment-method PaymentMethodUpdated "$PM"
+seed payment-method-removed PaymentMethodUpdated "$(jq -c '.change = "removed" | .is_default = false | .next_charge_date = "2026-04-01" | .update_link = "https://pay.example.com/card"' <<<"$PM")"
 seed retry-due PaymentRetryDue "{\"event_id\": \"$U\", \"tenant_id\": \"acme\", \"customer_id\": \"c-1\", \"case_id\": \"$U\",
     \"invoice_id\": \"inv-1\", \"payment_id\": \"p-2\", \"attempt\": 2, \"max_attempts\": 4, \"amount_minor\": 5000, \"currency\": \"EUR\",
     \"last_decline_code\": \"insufficient_funds\"}"

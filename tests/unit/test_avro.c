@@ -22,7 +22,7 @@ static const struct {
     {"PaymentFailed", &dn_payment_failed_desc},      {"ReminderDue", &dn_reminder_due_desc},
     {"PaymentRetryDue", &dn_payment_retry_due_desc}, {"DunningCaseEvent", &dn_dunning_case_event_desc},
     {"ReminderOutcome", &dn_reminder_outcome_desc},  {"DeadLetter", &dn_dead_letter_desc},
-    {"CaseCommand", &dn_case_command_desc},
+    {"CaseCommand", &dn_case_command_desc},          {"PaymentMethodUpdated", &dn_payment_method_updated_desc},
 };
 #define NRECORDS (sizeof(records) / sizeof(records[0]))
 
@@ -174,7 +174,10 @@ static void round_trip(const char *name, const dn_record_desc_t *d, int with_nul
 static void test_every_schema_round_trips(void **state)
 {
     (void)state;
-    assert_int_equal(dn_schema_infos_n, NRECORDS);
+    size_t ncurrent = 0; /* every record name once, whatever its number of versions */
+    for (size_t i = 0; i < dn_schema_infos_n; i++)
+        ncurrent += dn_avro_schema_by_name(dn_schema_infos[i].name) == &dn_schema_infos[i];
+    assert_int_equal(ncurrent, NRECORDS);
     for (size_t i = 0; i < NRECORDS; i++) {
         round_trip(records[i].name, records[i].desc, 0);
         round_trip(records[i].name, records[i].desc, 1);
@@ -348,12 +351,216 @@ static void test_registry_lookups(void **state)
     for (size_t i = 0; i < dn_schema_infos_n; i++) {
         const dn_schema_info_t *by_id = dn_avro_schema_by_id(dn_schema_infos[i].id);
         assert_ptr_equal(by_id, &dn_schema_infos[i]);
-        assert_ptr_equal(dn_avro_schema_by_name(by_id->name), by_id);
+        const dn_schema_info_t *cur = dn_avro_schema_by_name(by_id->name);
+        assert_non_null(cur);
+        assert_true(cur->id >= by_id->id); /* the current version is the highest id */
+        assert_non_null(dn_avro_schema(by_id->id));
     }
+    assert_int_equal(dn_avro_schema_by_name("CaseCommand")->id, DN_SCHEMA_ID_CASE_COMMAND);
+    assert_int_equal(DN_SCHEMA_ID_CASE_COMMAND_V1, 9);
+    assert_int_equal(DN_SCHEMA_ID_CASE_COMMAND, 10);
     assert_null(dn_avro_schema_by_id(0));
     assert_null(dn_avro_schema_by_name("Nope"));
     assert_string_equal(dn_avro_code_str(DN_AVRO_WRONG_TYPE), "wrong_record_type");
     assert_string_equal(dn_avro_code_str(DN_AVRO_INVALID_FIELD), "invalid_field");
+}
+
+/* A CaseCommand written with version 1 (id 9) decodes into the current struct: the fields
+ * it had keep their values (the enum by symbol), the new ones take their defaults. */
+static void test_old_version_decodes(void **state)
+{
+    (void)state;
+    avro_schema_t v1 = dn_avro_schema(DN_SCHEMA_ID_CASE_COMMAND_V1);
+    assert_non_null(v1);
+    avro_value_iface_t *iface = avro_generic_class_from_schema(v1);
+    avro_value_t v, f, b;
+    assert_int_equal(avro_generic_value_new(iface, &v), 0);
+    avro_value_iface_decref(iface);
+    assert_int_equal(avro_value_get_by_name(&v, "event_id", &f, NULL), 0);
+    assert_int_equal(avro_value_set_string(&f, "6f1c1a5e-3d2b-4c1a-9e7f-1b2c3d4e5f60"), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "occurred_at", &f, NULL), 0);
+    assert_int_equal(avro_value_set_long(&f, 1772000000000LL), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "tenant_id", &f, NULL), 0);
+    assert_int_equal(avro_value_set_string(&f, "acme"), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "customer_id", &f, NULL), 0);
+    assert_int_equal(avro_value_set_string(&f, "C-1"), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "invoice_id", &f, NULL), 0);
+    assert_int_equal(avro_value_set_string(&f, "INV-1"), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "command", &f, NULL), 0);
+    assert_int_equal(avro_value_set_enum(&f, 2), 0); /* credit */
+    assert_int_equal(avro_value_get_by_name(&v, "reason", &f, NULL), 0);
+    assert_int_equal(avro_value_set_branch(&f, 1, &b), 0);
+    assert_int_equal(avro_value_set_string(&b, "goodwill"), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "until", &f, NULL), 0);
+    assert_int_equal(avro_value_set_branch(&f, 1, &b), 0);
+    assert_int_equal(avro_value_set_int(&b, 20600), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "amount_minor", &f, NULL), 0);
+    assert_int_equal(avro_value_set_branch(&f, 1, &b), 0);
+    assert_int_equal(avro_value_set_long(&b, 1250), 0);
+    assert_int_equal(avro_value_get_by_name(&v, "actor", &f, NULL), 0);
+    assert_int_equal(avro_value_set_branch(&f, 0, &b), 0);
+    assert_int_equal(avro_value_set_null(&b), 0);
+    char *wire;
+    size_t len;
+    assert_int_equal(dn_avro_encode(DN_SCHEMA_ID_CASE_COMMAND_V1, &v, &wire, &len), 0);
+    avro_value_decref(&v);
+    assert_int_equal((unsigned char)wire[4], 9);
+
+    dn_case_command_t cc;
+    dn_avro_err_t err;
+    if (dn_case_command_decode(wire, len, &cc, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_string_equal(cc.event_id, "6f1c1a5e-3d2b-4c1a-9e7f-1b2c3d4e5f60");
+    assert_int_equal(cc.occurred_at, 1772000000000LL);
+    assert_string_equal(cc.tenant_id, "acme");
+    assert_string_equal(cc.customer_id, "C-1");
+    assert_string_equal(cc.invoice_id, "INV-1");
+    assert_int_equal(cc.command, DN_CASE_COMMAND_KIND_CREDIT);
+    assert_string_equal(cc.reason, "goodwill");
+    assert_true(cc.has_until);
+    assert_int_equal(cc.until, 20600);
+    assert_true(cc.has_amount_minor);
+    assert_int_equal(cc.amount_minor, 1250);
+    assert_null(cc.actor);
+    /* Version 2's fields, at their defaults. */
+    assert_false(cc.has_promise_date);
+    assert_null(cc.channel);
+    assert_null(cc.scope);
+    assert_int_equal(cc.instalments_n, 0);
+
+    /* Re-encoded, it is a current (id 10) record. */
+    char *wire2;
+    size_t len2;
+    assert_int_equal(dn_case_command_encode(&cc, &wire2, &len2), 0);
+    assert_int_equal((unsigned char)wire2[4], DN_SCHEMA_ID_CASE_COMMAND);
+    dn_case_command_free(&cc);
+
+    /* JSON of the old record shows the current shape. */
+    json_t *j = dn_avro_to_json(wire, len, &err);
+    if (!j)
+        fail_msg("%s", err.msg);
+    assert_string_equal(json_string_value(json_object_get(j, "command")), "credit");
+    assert_true(json_is_null(json_object_get(j, "scope")));
+    json_decref(j);
+    free(wire);
+    free(wire2);
+}
+
+/* Every older version, filled in full (and with nulls), decodes into the current struct and
+ * shows as JSON; the fields it shares with the current version keep their values. */
+static void test_every_old_version_decodes(void **state)
+{
+    (void)state;
+    int nold = 0;
+    for (size_t i = 0; i < dn_schema_infos_n; i++) {
+        const dn_schema_info_t *old = &dn_schema_infos[i], *cur = dn_avro_schema_by_name(old->name);
+        if (cur == old)
+            continue;
+        nold++;
+        const dn_record_desc_t *d = NULL;
+        for (size_t k = 0; k < NRECORDS; k++)
+            if (strcmp(records[k].name, old->name) == 0)
+                d = records[k].desc;
+        assert_non_null(d);
+        for (int with_nulls = 0; with_nulls < 2; with_nulls++) {
+            avro_value_iface_t *iface = avro_generic_class_from_schema(dn_avro_schema(old->id));
+            avro_value_t v;
+            assert_int_equal(avro_generic_value_new(iface, &v), 0);
+            avro_value_iface_decref(iface);
+            dn_field_desc_t top = {.name = old->name, .kind = DN_F_RECORD, .rec = d};
+            int seq = 0;
+            fill(&v, &top, with_nulls, &seq);
+            char *wire;
+            size_t len;
+            assert_int_equal(dn_avro_encode(old->id, &v, &wire, &len), 0);
+            void *rec = calloc(1, d->size);
+            dn_avro_err_t err;
+            if (dn_record_decode(d, wire, len, rec, &err) != 0)
+                fail_msg("%s id %d: %s", old->name, old->id, err.msg);
+            /* Back to the old version's value: the shared fields are unchanged. */
+            avro_value_t cv;
+            assert_int_equal(dn_avro_decode(wire, len, old->name, &cv, &err), 0);
+            size_t n;
+            avro_value_get_size(&v, &n);
+            for (size_t k = 0; k < n; k++) {
+                avro_value_t of, nf;
+                const char *name;
+                assert_int_equal(avro_value_get_by_index(&v, k, &of, &name), 0);
+                assert_int_equal(avro_value_get_by_name(&cv, name, &nf, NULL), 0);
+                if (avro_value_get_type(&of) != AVRO_ENUM && avro_value_get_type(&of) != AVRO_RECORD)
+                    assert_true(avro_value_equal(&of, &nf));
+            }
+            json_t *j = dn_avro_to_json(wire, len, &err);
+            if (!j)
+                fail_msg("%s id %d to JSON: %s", old->name, old->id, err.msg);
+            json_decref(j);
+            avro_value_decref(&cv);
+            avro_value_decref(&v);
+            dn_record_free(d, rec);
+            free(rec);
+            free(wire);
+        }
+    }
+    assert_true(nold >= 2); /* CaseCommand v1 and ReminderDue v1 */
+}
+
+/* DN_F_RECARRAY: an array of records goes struct -> wire -> struct unchanged, with the
+ * nested strings and has_ flags, and an empty array stays empty. */
+static void test_record_array_round_trips(void **state)
+{
+    (void)state;
+    dn_instalment_t plan[3] = {{.amount_minor = 10000, .due_date = 20600},
+                               {.amount_minor = 10000, .due_date = 20630},
+                               {.amount_minor = 5050, .due_date = 20661}};
+    dn_case_command_t in = {.event_id = "6f1c1a5e-3d2b-4c1a-9e7f-1b2c3d4e5f60",
+                            .occurred_at = 1772000000000LL,
+                            .tenant_id = "acme",
+                            .customer_id = "C-1",
+                            .invoice_id = "INV-1",
+                            .command = DN_CASE_COMMAND_KIND_PLAN,
+                            .channel = "portal",
+                            .instalments = plan,
+                            .instalments_n = 3};
+    char *wire;
+    size_t len;
+    assert_int_equal(dn_case_command_encode(&in, &wire, &len), 0);
+    dn_case_command_t out;
+    dn_avro_err_t err;
+    if (dn_case_command_decode(wire, len, &out, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(out.command, DN_CASE_COMMAND_KIND_PLAN);
+    assert_string_equal(out.channel, "portal");
+    assert_int_equal(out.instalments_n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(out.instalments[i].amount_minor, plan[i].amount_minor);
+        assert_int_equal(out.instalments[i].due_date, plan[i].due_date);
+    }
+    char *wire2;
+    size_t len2;
+    assert_int_equal(dn_case_command_encode(&out, &wire2, &len2), 0);
+    assert_int_equal(len2, len);
+    assert_memory_equal(wire2, wire, len);
+    json_t *j = dn_avro_to_json(wire, len, &err);
+    assert_non_null(j);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(j, "instalments"), 2), "due_date")),
+        "2026-07-27");
+    json_decref(j);
+    dn_case_command_free(&out);
+    assert_null(out.instalments); /* _free leaves the struct zeroed */
+    free(wire);
+    free(wire2);
+
+    /* No instalments (every command but plan). */
+    in.command = DN_CASE_COMMAND_KIND_RESUME;
+    in.instalments = NULL;
+    in.instalments_n = 0;
+    assert_int_equal(dn_case_command_encode(&in, &wire, &len), 0);
+    if (dn_case_command_decode(wire, len, &out, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(out.instalments_n, 0);
+    dn_case_command_free(&out);
+    free(wire);
 }
 
 int main(void)
@@ -362,6 +569,8 @@ int main(void)
         cmocka_unit_test(test_every_schema_round_trips),   cmocka_unit_test(test_json_fields_and_defaults),
         cmocka_unit_test(test_json_errors_name_the_field), cmocka_unit_test(test_bad_wire_input),
         cmocka_unit_test(test_bad_field_content),          cmocka_unit_test(test_registry_lookups),
+        cmocka_unit_test(test_old_version_decodes),        cmocka_unit_test(test_every_old_version_decodes),
+        cmocka_unit_test(test_record_array_round_trips),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -1,11 +1,15 @@
 /* dn-avrogen REGISTRY OUTDIR: generates dn_schemas_gen.h/.c from schemas/registry.json
  * and the .avsc files it lists:
- *   - the schema ids and the embedded schema texts (dn_schema_infos),
+ *   - the schema ids and the embedded schema texts (dn_schema_infos), every version,
  *   - the topic table (enum dn_topic_id, dn_topic_defs),
  *   - one C struct and one field table (dn_record_desc_t) per record type and one C
  *     enum per Avro enum, deduplicated by name across files,
  *   - for every top-level record, inline _decode/_encode/_free/_from_value/_to_value
  *     wrappers around the generic table-walking functions of dn_avro.c.
+ * A record name the registry lists under several ids (a new version keeps the old entry)
+ * has all its versions embedded, so old records decode, but its C types, field tables and
+ * wrappers come from the current version (the highest id) only: DN_SCHEMA_ID_<NAME> is the
+ * current id, DN_SCHEMA_ID_<NAME>_V<n> the n-th version in id order.
  * It accepts exactly the type shapes our schemas use and fails loudly on others. */
 #include <ctype.h>
 #include <jansson.h>
@@ -179,12 +183,25 @@ static shape_t shape_of(json_t *t, const char *field)
         s.aux = "_len";
         s.auxtype = "size_t ";
     } else if (strcmp(p, "array") == 0 && !nullable) {
-        if (strcmp(prim_of(json_object_get(t, "items")) ? prim_of(json_object_get(t, "items")) : "", "string"))
-            die("field %s: only arrays of strings are supported", field);
-        s.kind = "DN_F_STRARRAY";
-        s.ctype = "char **";
+        json_t *items = json_object_get(t, "items");
+        const char *ip = prim_of(items) ? prim_of(items) : "";
         s.aux = "_n";
         s.auxtype = "size_t ";
+        if (strcmp(ip, "string") == 0) {
+            s.kind = "DN_F_STRARRAY";
+            s.ctype = "char **";
+            return s;
+        }
+        /* An array of records, defined here or referenced by name. */
+        const char *name = json_is_object(items) ? json_string_value(json_object_get(items, "name")) : ip;
+        s.ref = name ? find_type(name) : NULL;
+        if (!s.ref || s.ref->is_enum || (json_is_object(items) && strcmp(ip, "record") != 0))
+            die("field %s: only arrays of strings or of records are supported", field);
+        char sn[96];
+        snake(s.ref->name, sn, sizeof(sn));
+        s.kind = "DN_F_RECARRAY";
+        snprintf(ctype, sizeof(ctype), "dn_%s_t *", sn);
+        s.ctype = ctype;
     } else {
         /* A record or enum, defined here or referenced by name. */
         const char *name = json_is_object(t) ? json_string_value(json_object_get(t, "name")) : p;
@@ -317,6 +334,41 @@ static void emit_tables(FILE *c, named_t *n)
             sn, sn, json_array_size(json_object_get(n->node, "fields")));
 }
 
+/* Versions: registry entries that share a record name. The current one has the highest id. */
+static const char *entry_name(json_t *schemas, size_t i)
+{
+    return json_string_value(json_object_get(json_array_get(schemas, i), "name"));
+}
+
+static json_int_t entry_id(json_t *schemas, size_t i)
+{
+    return json_integer_value(json_object_get(json_array_get(schemas, i), "id"));
+}
+
+/* 1-based position of entry i among the entries of its name, in id order. */
+static int version_of(json_t *schemas, size_t i)
+{
+    int v = 1;
+    for (size_t k = 0; k < json_array_size(schemas); k++)
+        if (k != i && strcmp(entry_name(schemas, k), entry_name(schemas, i)) == 0 &&
+            entry_id(schemas, k) < entry_id(schemas, i))
+            v++;
+    return v;
+}
+
+static int nversions(json_t *schemas, size_t i)
+{
+    int n = 0;
+    for (size_t k = 0; k < json_array_size(schemas); k++)
+        n += strcmp(entry_name(schemas, k), entry_name(schemas, i)) == 0;
+    return n;
+}
+
+static int is_current(json_t *schemas, size_t i)
+{
+    return version_of(schemas, i) == nversions(schemas, i);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3)
@@ -344,12 +396,20 @@ int main(int argc, char **argv)
         parsed[i] = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
         if (!parsed[i])
             die("%s:%d: %s", path, jerr.line, jerr.text);
+        if (!json_is_integer(json_object_get(e, "id")) || entry_id(schemas, i) <= 0)
+            die("%s: schema id must be a positive integer", path);
+        for (size_t k = 0; k < i; k++)
+            if (entry_id(schemas, k) == entry_id(schemas, i))
+                die("schema id %lld is listed twice", (long long)entry_id(schemas, i));
         const char *name = json_string_value(json_object_get(parsed[i], "name"));
         if (!name || strcmp(name, json_string_value(json_object_get(e, "name"))) != 0)
             die("%s: record name does not match the registry entry", path);
         texts[i] = json_dumps(parsed[i], JSON_COMPACT | JSON_PRESERVE_ORDER);
-        collect(parsed[i]);
     }
+    /* The C types come from the current version of each name only. */
+    for (size_t i = 0; i < nschemas; i++)
+        if (is_current(schemas, i))
+            collect(parsed[i]);
 
     char hpath[8192], cpath[8192];
     snprintf(hpath, sizeof(hpath), "%s/dn_schemas_gen.h", argv[2]);
@@ -369,7 +429,11 @@ int main(int argc, char **argv)
         char sn[96], up[96];
         snake(json_string_value(json_object_get(e, "name")), sn, sizeof(sn));
         upper(sn, up, sizeof(up));
-        fprintf(h, "#define DN_SCHEMA_ID_%s %lld\n", up, (long long)json_integer_value(json_object_get(e, "id")));
+        long long id = (long long)json_integer_value(json_object_get(e, "id"));
+        if (is_current(schemas, i))
+            fprintf(h, "#define DN_SCHEMA_ID_%s %lld\n", up, id);
+        if (nversions(schemas, i) > 1)
+            fprintf(h, "#define DN_SCHEMA_ID_%s_V%d %lld\n", up, version_of(schemas, i), id);
     }
     fprintf(h, "extern const dn_schema_info_t dn_schema_infos[];\nextern const size_t dn_schema_infos_n;\n\n");
     fprintf(c, "const dn_schema_info_t dn_schema_infos[] = {\n");
@@ -396,7 +460,8 @@ int main(int argc, char **argv)
         const char *schema = json_string_value(json_object_get(t, "schema"));
         long long id = -1;
         for (size_t k = 0; k < nschemas; k++)
-            if (strcmp(json_string_value(json_object_get(json_array_get(schemas, k), "name")), schema) == 0)
+            if (strcmp(json_string_value(json_object_get(json_array_get(schemas, k), "name")), schema) == 0 &&
+                is_current(schemas, k))
                 id = json_integer_value(json_object_get(json_array_get(schemas, k), "id"));
         if (id < 0)
             die("topic %s names unknown schema %s", json_string_value(json_object_get(t, "name")), schema);
@@ -412,6 +477,8 @@ int main(int argc, char **argv)
 
     /* Wrappers for the top-level records. */
     for (size_t k = 0; k < nschemas; k++) {
+        if (!is_current(schemas, k))
+            continue;
         char sn[96];
         snake(json_string_value(json_object_get(json_array_get(schemas, k), "name")), sn, sizeof(sn));
         fprintf(h,
