@@ -60,6 +60,39 @@ json_t *dn_render_context(const dn_reminder_due_t *rd, const char *locale)
     json_object_set_new(ctx, "payment_link", web ? json_string(rd->payment_link) : json_null());
     json_object_set_new(ctx, "policy", json_string(rd->policy));
     json_object_set_new(ctx, "locale", json_string(locale));
+    json_object_set_new(ctx, "notice_kind", rd->notice_kind ? json_string(rd->notice_kind) : json_null());
+    /* The early-settlement offer: pay `total` by `pay_by` and `amount` is taken off. */
+    json_t *disc = json_null();
+    if (rd->discount) {
+        char off[64], tot[64], by[48], by_iso[16], pct[32];
+        money(rd->discount->discount_minor, rd->currency, locale, off, sizeof(off));
+        money(rd->discount->total_minor, rd->currency, locale, tot, sizeof(tot));
+        dn_date_format_long(rd->discount->pay_by, locale, by, sizeof(by));
+        dn_date_format(rd->discount->pay_by, by_iso, sizeof(by_iso));
+        long long e4 = (long long)rd->discount->percent_e4;
+        if (e4 % 10000 == 0)
+            snprintf(pct, sizeof(pct), "%lld %%", e4 / 10000);
+        else
+            snprintf(pct, sizeof(pct), "%lld%s%02lld %%", e4 / 10000, strncmp(locale, "en", 2) ? "," : ".",
+                     (e4 % 10000) / 100);
+        disc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "amount", off, "total", tot, "pay_by", by, "pay_by_iso",
+                         by_iso, "percent", pct, "amount_minor", (json_int_t)rd->discount->discount_minor,
+                         "total_minor", (json_int_t)rd->discount->total_minor);
+    }
+    json_object_set_new(ctx, "discount", disc);
+    /* The plan instalment a reminder is about. */
+    json_t *inst = json_null();
+    if (rd->instalment) {
+        char amt[64], open_[64], due_l[48], due_i[16];
+        money(rd->instalment->amount_minor, rd->currency, locale, amt, sizeof(amt));
+        money(rd->instalment->amount_minor - rd->instalment->paid_minor, rd->currency, locale, open_, sizeof(open_));
+        dn_date_format_long(rd->instalment->due_date, locale, due_l, sizeof(due_l));
+        dn_date_format(rd->instalment->due_date, due_i, sizeof(due_i));
+        inst = json_pack("{s:i, s:i, s:s, s:s, s:s, s:s, s:I}", "number", (int)rd->instalment->number, "count",
+                         (int)rd->instalment->count, "amount", amt, "open", open_, "due_date", due_l, "due_date_iso",
+                         due_i, "open_minor", (json_int_t)(rd->instalment->amount_minor - rd->instalment->paid_minor));
+    }
+    json_object_set_new(ctx, "instalment", inst);
     return ctx;
 }
 
@@ -156,6 +189,14 @@ void dn_render_sample(dn_render_sample_t *s, dn_channel_t channel, int full, con
     s->address.city = "Köln";
     s->address.country = full ? "AT" : "DE";
     rd->contact.address = &s->address;
+    if (full) { /* every optional block of a template is rendered by the check */
+        s->discount = (dn_discount_offer_t){
+            .pay_by = 20799, .discount_minor = 241500, .total_minor = 11758500, .percent_e4 = 20000};
+        rd->discount = &s->discount;
+        s->instalment = (dn_instalment_ref_t){
+            .number = 2, .count = 3, .amount_minor = 4000000, .due_date = 20810, .paid_minor = 1000000};
+        rd->instalment = &s->instalment;
+    }
 }
 
 typedef struct check_walk {

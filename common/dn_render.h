@@ -60,6 +60,8 @@ char *dn_render_text(const char *dir, const char *channel, const char *ext, cons
 typedef struct dn_render_sample {
     dn_reminder_due_t rd;
     dn_postal_address_t address;
+    dn_discount_offer_t discount;   /* the full sample carries an early-settlement offer */
+    dn_instalment_ref_t instalment; /* and a plan instalment */
 } dn_render_sample_t;
 void dn_render_sample(dn_render_sample_t *s, dn_channel_t channel, int full, const char *tenant, const char *key,
                       const char *locale);

@@ -354,8 +354,10 @@ fail:
 
 /* The last-mile rule for a case in `state` (NULL: no such case) at stage `case_stage`:
  * 1 = send, 0 = suppress (reason set). A reminder goes out only while its case still dunns:
- * not once it is resolved (paid, credited, cancelled), written off or paused. A handed-over
- * case still gets the handover stage's own notice, but nothing from an earlier stage. */
+ * not once it is resolved (paid, credited, cancelled), written off, paused or under a promise
+ * to pay. A case on an instalment plan gets the plan's reminders only, and a plan's reminder
+ * goes out only while the case is on its plan. A handed-over case still gets the handover
+ * stage's own notice, but nothing from an earlier stage. */
 int sender_may_send(const job_t *j, const char *state, int case_stage, char *reason, size_t reason_size)
 {
     if (!state)
@@ -364,6 +366,12 @@ int sender_may_send(const job_t *j, const char *state, int case_stage, char *rea
         snprintf(reason, reason_size, "case resolved (paid, credited or cancelled)");
     else if (strcmp(state, "written_off") == 0 || strcmp(state, "paused") == 0)
         snprintf(reason, reason_size, "case %s", state);
+    else if (strcmp(state, "promised") == 0)
+        snprintf(reason, reason_size, "case under a promise to pay");
+    else if (strcmp(state, "on_plan") == 0 && !(j->rd.notice_kind && strcmp(j->rd.notice_kind, "instalment") == 0))
+        snprintf(reason, reason_size, "case on an instalment plan");
+    else if (strcmp(state, "on_plan") != 0 && j->rd.notice_kind && strcmp(j->rd.notice_kind, "instalment") == 0)
+        snprintf(reason, reason_size, "the instalment plan has ended (case %s)", state);
     else if (strcmp(state, "handed_over") == 0 && j->rd.stage < case_stage)
         snprintf(reason, reason_size, "case handed over to collections");
     else

@@ -306,8 +306,8 @@ static int load_stage(loader_t *l, yaml_node_t *n, const char *where, stage_t *s
 }
 
 /* A list of stages with increasing offsets (a policy's, or a plan's). */
-static int load_stage_list(loader_t *l, yaml_node_t *stages, yaml_node_t *parent, const char *field,
-                           const char *empty, stage_t **out, size_t *nout)
+static int load_stage_list(loader_t *l, yaml_node_t *stages, yaml_node_t *parent, const char *field, const char *empty,
+                           stage_t **out, size_t *nout)
 {
     if (!stages || stages->type != YAML_SEQUENCE_NODE)
         return fail(l, stages ? stages : parent, field, "expected a list of stages");
@@ -360,8 +360,8 @@ static int load_promise(loader_t *l, yaml_node_t *n, const char *where, promise_
 
 static int load_plan(loader_t *l, yaml_node_t *n, const char *where, plan_policy_t *pl)
 {
-    static const char *const keys[] = {"max_instalments", "min_first", "interval", "fee", "interest", "tolerance_days",
-                                       "on_break", "auto_approve_max", "stages", NULL};
+    static const char *const keys[] = {"max_instalments", "min_first", "interval",         "fee",    "interest",
+                                       "tolerance_days",  "on_break",  "auto_approve_max", "stages", NULL};
     char field[320];
     yaml_node_t *v;
     int64_t x;
@@ -422,7 +422,8 @@ static int load_plan(loader_t *l, yaml_node_t *n, const char *where, plan_policy
     }
     if ((v = map_get(l, n, "stages"))) {
         snprintf(field, sizeof(field), "%s.plan.stages", where);
-        if (load_stage_list(l, v, n, field, "a plan's stages list needs at least one stage", &pl->stages, &pl->nstages) < 0)
+        if (load_stage_list(l, v, n, field, "a plan's stages list needs at least one stage", &pl->stages,
+                            &pl->nstages) < 0)
             return -1;
         for (size_t i = 0; i < pl->nstages; i++) {
             snprintf(field, sizeof(field), "%s.plan.stages[%zu]", where, i);
@@ -562,7 +563,8 @@ static int load_policy(loader_t *l, const char *name, yaml_node_t *n, const char
         return -1;
     char field[256];
     snprintf(field, sizeof(field), "%s.stages", where);
-    if (load_stage_list(l, map_get(l, n, "stages"), n, field, "a policy needs at least one stage", &p->stages, &p->nstages) < 0)
+    if (load_stage_list(l, map_get(l, n, "stages"), n, field, "a policy needs at least one stage", &p->stages,
+                        &p->nstages) < 0)
         return -1;
     return 0;
 }

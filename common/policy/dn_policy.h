@@ -69,13 +69,13 @@ typedef enum { PLAN_BREAK_RESUME = 0, PLAN_BREAK_FINAL_NOTICE } plan_break_t;
 /* Instalment plans (plan: {...}); a policy without the key offers none. */
 typedef struct plan_policy {
     int offered;
-    int32_t max_instalments; /* default 12 */
-    money_map_t min_first;   /* the first instalment is at least this */
-    int64_t interval_ms;     /* the most from today to the first instalment and between two (default 31d) */
-    money_map_t fee;         /* added to what the plan must pay */
+    int32_t max_instalments;  /* default 12 */
+    money_map_t min_first;    /* the first instalment is at least this */
+    int64_t interval_ms;      /* the most from today to the first instalment and between two (default 31d) */
+    money_map_t fee;          /* added to what the plan must pay */
     int64_t interest_rate_e4; /* annual simple interest on the principal, from the plan's start to its last
                                  instalment, added up front; the case's own interest stops meanwhile */
-    int32_t tolerance_days;  /* an instalment still unpaid this many days after its due date breaks the plan */
+    int32_t tolerance_days;   /* an instalment still unpaid this many days after its due date breaks the plan */
     plan_break_t on_break;
     int32_t auto_approve_max; /* a portal request with at most this many instalments is agreed (default 3) */
     stage_t *stages;          /* each instalment's reminders, offsets from its due date */

@@ -238,6 +238,31 @@ static int check_command(verdict_t *vd, const policy_set_t *ps, const dn_case_co
         return reject(vd, "invalid_field", "field reason: a pause needs dispute, promise_to_pay or manual_hold");
     if (v->command == DN_CASE_COMMAND_KIND_CREDIT && (!v->has_amount_minor || v->amount_minor <= 0))
         return reject(vd, "invalid_field", "field amount_minor: a credit needs a positive amount");
+    if ((rc = check_text(vd, "channel", v->channel)) || (rc = check_text(vd, "scope", v->scope)))
+        return rc;
+    if (v->command == DN_CASE_COMMAND_KIND_PROMISE) {
+        if (!v->has_amount_minor || v->amount_minor <= 0)
+            return reject(vd, "invalid_field", "field amount_minor: a promise needs the positive amount promised");
+        if (!v->has_promise_date)
+            return reject(vd, "invalid_field", "field promise_date: a promise needs the date it is for");
+        if ((rc = check_date(vd, "promise_date", v->promise_date)))
+            return rc;
+        if (v->scope && strcmp(v->scope, "invoice") != 0 && strcmp(v->scope, "customer") != 0)
+            return reject(vd, "invalid_field", "field scope: expected invoice or customer");
+    }
+    if (v->command == DN_CASE_COMMAND_KIND_PLAN) {
+        if (v->instalments_n == 0)
+            return reject(vd, "invalid_field", "field instalments: a plan needs its instalments");
+        for (size_t i = 0; i < v->instalments_n; i++) {
+            char field[48];
+            snprintf(field, sizeof(field), "instalments[%zu].due_date", i);
+            if (v->instalments[i].amount_minor <= 0)
+                return reject(vd, "invalid_field", "field instalments[%zu].amount_minor: %lld is not a positive amount",
+                              i, (long long)v->instalments[i].amount_minor);
+            if ((rc = check_date(vd, field, v->instalments[i].due_date)))
+                return rc;
+        }
+    }
     return DN_VALIDATE_OK;
 }
 

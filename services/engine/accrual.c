@@ -22,7 +22,7 @@ void accrue(case_row_t *c, const policy_t *p, int64_t now)
     case_state_t s = state_of(c);
     if (dn_fsm_is_terminal(s))
         return; /* settled, written off or handed over: the amounts are final */
-    int64_t rate = s == ST_PAUSED ? 0 : p->interest_rate_e4;
+    int64_t rate = s == ST_PAUSED || s == ST_ON_PLAN ? 0 : p->interest_rate_e4; /* a plan's is added up front */
     dn_rules_accrue(&acc, c->outstanding, rate, dn_date_from_ms(now));
     c->interest_micro = acc.micro;
     c->interest_through = acc.through;
@@ -39,6 +39,9 @@ void schedule_next(case_row_t *c, const policy_t *p, int64_t now)
     /* Under catch_up: each a pending stage may have been moved later than its policy time
      * (one stage a day, fire_stage); a payment or credit in between keeps that. */
     int64_t spaced = strcmp(c->next_action, "stage") == 0 ? c->next_action_ms : -1;
+    if ((s == ST_PROMISED && strcmp(c->next_action, "promise") == 0) ||
+        (s == ST_ON_PLAN && strcmp(c->next_action, "plan") == 0))
+        return; /* a promise's or a plan's timer is theirs to set (workflow.h) */
     c->next_action_ms = -1;
     snprintf(c->next_action, sizeof(c->next_action), "stage");
     if (dn_fsm_is_terminal(s))
@@ -65,47 +68,4 @@ void schedule_next(case_row_t *c, const policy_t *p, int64_t now)
         if (p->catch_up == CATCH_UP_EACH && spaced > c->next_action_ms)
             c->next_action_ms = spaced;
     }
-}
-
-/* Applies money (a payment or a credit note) to a case: fees first, then interest, then
- * principal; resolves the case when what is left is within the policy's tolerance. */
-int apply_money(engine_t *e, case_row_t *c, const policy_t *pol, int64_t amount, int is_credit, const char *ref,
-                const char *caused_by, int64_t now)
-{
-    char from[32];
-    snprintf(from, sizeof(from), "%s", c->state);
-    accrue(c, pol, now);
-    allocation_t a = dn_rules_allocate(amount, c->fee, c->interest, c->outstanding);
-    c->fee -= a.to_fees;
-    c->interest_paid += a.to_interest;
-    c->interest -= a.to_interest;
-    c->outstanding -= a.to_principal;
-    c->overpaid += a.overpaid;
-    if (is_credit)
-        c->credited += amount;
-    else
-        c->paid += amount;
-    int64_t left = total_due(c);
-    int settles = !is_resolved(c->state) && dn_rules_settled(left, dn_policy_money_for(&pol->tolerance, c->currency));
-    transition(c, settles ? EV_SETTLED : EV_PARTIAL_PAYMENT);
-    const char *reason = NULL;
-    if (settles) {
-        reason = is_credit ? "credited" : left > 0 ? "paid_within_tolerance" : "paid";
-        c->outstanding = c->fee = c->interest = 0; /* a remainder within tolerance is forgiven */
-        c->next_stage = 0;
-        c->paused_from[0] = c->pause_reason[0] = '\0';
-        c->paused_until = -1;
-    }
-    schedule_next(c, pol, now);
-    json_t *detail =
-        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", is_credit ? "credit_id" : "payment_id", ref, "amount_minor",
-                  (json_int_t)amount, "to_fees", (json_int_t)a.to_fees, "to_interest", (json_int_t)a.to_interest,
-                  "to_principal", (json_int_t)a.to_principal, "overpaid_minor", (json_int_t)a.overpaid);
-    if (save_case(e, c, reason, now) < 0 ||
-        record(e, c, is_credit ? "credit_applied" : "payment_applied", from, NULL, caused_by, now, detail) < 0)
-        return H_DBERR;
-    if (settles && record(e, c, "resolved", from, reason, caused_by, now,
-                          left > 0 ? json_pack("{s:I}", "written_off_minor", (json_int_t)left) : NULL) < 0)
-        return H_DBERR;
-    return H_OK;
 }

@@ -23,7 +23,8 @@ const char *const case_columns =
     "c.interest_paid_minor, c.credited_minor, c.overpaid_minor, c.next_action, c.retry_attempt, "
     "coalesce((extract(epoch from c.retry_base_at) * 1000)::bigint, -1), coalesce(c.last_decline_code, ''), "
     "coalesce(c.paused_from, ''), coalesce(c.pause_reason, ''), coalesce(c.paused_until - date '1970-01-01', -1), "
-    "coalesce(c.retry_payment_id, ''), coalesce(c.retry_from, '')";
+    "coalesce(c.retry_payment_id, ''), coalesce(c.retry_from, ''), coalesce(c.offer_until - date '1970-01-01', -1), "
+    "coalesce(c.offer_due_minor, 0)";
 
 static int64_t col_at(PGresult *r, int row, int col)
 {
@@ -63,6 +64,8 @@ void case_from_row(PGresult *r, int row, case_row_t *c)
     c->paused_until = (int32_t)col_at(r, row, 28);
     snprintf(c->retry_payment, sizeof(c->retry_payment), "%s", PQgetvalue(r, row, 29));
     snprintf(c->retry_from, sizeof(c->retry_from), "%s", PQgetvalue(r, row, 30));
+    c->offer_until = (int32_t)col_at(r, row, 31);
+    c->offer_due = col_at(r, row, 32);
 }
 
 void case_id_for(const char *tenant, const char *invoice, char out[DN_UUID_STR_LEN])
@@ -121,7 +124,7 @@ int save_case(engine_t *e, const case_row_t *c, const char *resolved_reason, int
                 "interest_through = $14, interest_paid_minor = $15, credited_minor = $16, overpaid_minor = "
                 "$17, next_action = $18, retry_attempt = $19, retry_base_at = $20, last_decline_code = $21, "
                 "paused_from = $22, pause_reason = $23, paused_until = $24, retry_payment_id = $25, "
-                "retry_from = $26 WHERE case_id = $1",
+                "retry_from = $26, offer_until = $27, offer_due_minor = $28 WHERE case_id = $1",
                 CASE_UPDATE_COLS, params, NULL, NULL) < 0)
             return -1;
     }

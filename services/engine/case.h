@@ -30,6 +30,10 @@ typedef struct case_row {
     char retry_from[32];            /* the state the retries started in */
     char paused_from[32], pause_reason[32];
     int32_t paused_until; /* -1 = none */
+    /* The early-settlement offer of the latest reminder (discount.c): offer_due more settles
+     * the case if paid by the end of offer_until; -1 = no offer. */
+    int32_t offer_until;
+    int64_t offer_due;
 } case_row_t;
 
 /* The columns load_case and the prefetches select (case_from_row's order). */

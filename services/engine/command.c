@@ -1,10 +1,12 @@
-/* CaseCommand (see handlers.h): pause, resume, credit, cancel, write off, hand over. */
+/* CaseCommand (see handlers.h): pause, resume, credit, cancel, write off, hand over; the
+ * collections workflow's promise, withdraw_promise and plan (workflow.h). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "accrual.h"
+#include "money.h"
 #include "answers.h"
 #include "dn_avro.h"
 #include "dn_clock.h"
@@ -16,6 +18,7 @@
 #include "writes.h"
 #include "held.h"
 #include "timers.h"
+#include "workflow.h"
 
 int handle_command(engine_t *e, dn_case_command_t *v, const void *payload, size_t len, int replay)
 {
@@ -31,11 +34,6 @@ int handle_command(engine_t *e, dn_case_command_t *v, const void *payload, size_
         }
     }
     int64_t now = dn_clock_now_ms();
-    if (v->command == DN_CASE_COMMAND_KIND_PROMISE || v->command == DN_CASE_COMMAND_KIND_WITHDRAW_PROMISE ||
-        v->command == DN_CASE_COMMAND_KIND_PLAN) { /* CaseCommand v2 kinds: the engine side is still to come */
-        rc = reject(e, "invalid_field", "field command: %s is not handled by this engine yet", cmd);
-        goto out;
-    }
     if (v->command == DN_CASE_COMMAND_KIND_PAUSE && v->has_until && dn_date_to_ms(v->until) <= now) {
         rc = reject(e, "invalid_field", "field until: the pause would end before it starts");
         goto out;
@@ -51,6 +49,20 @@ int handle_command(engine_t *e, dn_case_command_t *v, const void *payload, size_
         goto out;
     }
     const policy_t *pol = case_policy(e, &c);
+    case_state_t held = state_of(&c);
+    switch (v->command) {
+    case DN_CASE_COMMAND_KIND_PROMISE:
+        rc = promise_command(e, &c, pol, v, now);
+        goto out;
+    case DN_CASE_COMMAND_KIND_WITHDRAW_PROMISE:
+        rc = promise_withdraw(e, &c, pol, v, now);
+        goto out;
+    case DN_CASE_COMMAND_KIND_PLAN:
+        rc = plan_command(e, &c, pol, v, now);
+        goto out;
+    default:
+        break;
+    }
     char from[32];
     snprintf(from, sizeof(from), "%s", c.state);
     json_t *detail = json_object();
@@ -99,10 +111,8 @@ int handle_command(engine_t *e, dn_case_command_t *v, const void *payload, size_
         if (transition(&c, EV_HANDOVER) == 0)
             kind = "collections_handover";
         break;
-    case DN_CASE_COMMAND_KIND_PROMISE:
-    case DN_CASE_COMMAND_KIND_WITHDRAW_PROMISE:
-    case DN_CASE_COMMAND_KIND_PLAN:
-        break; /* refused above */
+    default: /* the workflow's, handled above */
+        break;
     }
     if (!kind) {
         json_decref(detail);
@@ -118,6 +128,8 @@ int handle_command(engine_t *e, dn_case_command_t *v, const void *payload, size_
     rc = save_case(e, &c, resolved, now) < 0 || record(e, &c, kind, from, v->reason, v->event_id, now, detail) < 0
              ? H_DBERR
              : H_OK;
+    if (rc == H_OK && held != state_of(&c) && (held == ST_PROMISED || held == ST_ON_PLAN))
+        rc = hold_closed(e, &c, held, now); /* cancelled or written off under a promise or plan */
     if (rc == H_OK)
         dn_log_info("case command applied", "event_id", v->event_id, "tenant_id", v->tenant_id, "invoice_id",
                     v->invoice_id, "command", cmd, "state", c.state, NULL);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "accrual.h"
+#include "money.h"
 #include "answers.h"
 #include "dn_avro.h"
 #include "dn_clock.h"
@@ -108,7 +109,8 @@ int handle_invoice(engine_t *e, dn_invoice_issued_t *v, const void *payload, siz
                     .next_stage = 1,
                     .interest_through = -1,
                     .retry_base_ms = -1,
-                    .paused_until = -1};
+                    .paused_until = -1,
+                    .offer_until = -1};
     case_id_for(v->tenant_id, v->invoice_id, c.case_id);
     snprintf(c.tenant_id, sizeof(c.tenant_id), "%s", v->tenant_id);
     snprintf(c.invoice_id, sizeof(c.invoice_id), "%s", v->invoice_id);

@@ -105,7 +105,10 @@ int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol, const 
                                 .action = (char *)rs->action,
                                 .payment_link = inv.payment_link,
                                 .due_at = rs->due_ms,
-                                .contact = inv.contact};
+                                .contact = inv.contact,
+                                .notice_kind = (char *)rs->notice_kind,
+                                .discount = (dn_discount_offer_t *)rs->discount,
+                                .instalment = (dn_instalment_ref_t *)rs->instalment};
         char *buf = NULL;
         size_t len = 0;
         int ok = dn_reminder_due_encode(&rd, &buf, &len) == 0 &&

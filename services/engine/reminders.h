@@ -12,9 +12,12 @@ typedef struct reminder_spec {
     const char *stage_name, *template_key, *action;
     const channel_t *channels;
     size_t nchannels;
-    int64_t due_ms;      /* when it was due (days_overdue counts to it) */
-    const char *id_salt; /* makes the event ids: "stage N" or the causing event id */
-    int first_only;      /* a fallback: only the first of `channels` that reaches the customer, if any */
+    int64_t due_ms;          /* when it was due (days_overdue counts to it) */
+    const char *id_salt;     /* makes the event ids: "stage N" or the causing event id */
+    int first_only;          /* a fallback: only the first of `channels` that reaches the customer, if any */
+    const char *notice_kind; /* NULL = a stage reminder; "instalment" (ReminderDue.notice_kind) */
+    const dn_discount_offer_t *discount;   /* the stage's early-settlement offer, or NULL */
+    const dn_instalment_ref_t *instalment; /* the plan instalment it is about, or NULL */
 } reminder_spec_t;
 
 /* Writes one ReminderDue per channel of `rs` that reaches the customer. Returns the

@@ -5,12 +5,14 @@
 #include <string.h>
 
 #include "accrual.h"
+#include "dn_clock.h"
 #include "dn_log.h"
 #include "dn_rules.h"
 #include "dn_topics.h"
 #include "effects.h"
 #include "reminders.h"
 #include "timers.h"
+#include "workflow.h"
 #include "writes.h"
 
 static case_event_t stage_event(const stage_t *st)
@@ -56,7 +58,7 @@ static int fire_stage(engine_t *e, case_row_t *c, const policy_t *pol, int64_t n
     const stage_t *st = &pol->stages[stage - 1];
     if (transition(c, stage_event(st)) < 0) {
         case_state_t s = state_of(c);
-        if (s != ST_PAUSED && s != ST_RETRYING) {
+        if (s != ST_PAUSED && s != ST_RETRYING && s != ST_PROMISED && s != ST_ON_PLAN) {
             /* The case is past this stage (a reminder before the due date for a case
              * already overdue, after retries ran out): skip it, once. */
             c->stage = stage;
@@ -68,7 +70,7 @@ static int fire_stage(engine_t *e, case_row_t *c, const policy_t *pol, int64_t n
                        ? H_DBERR
                        : H_OK;
         }
-        schedule_next(c, pol, now); /* paused or retrying: their own timer applies */
+        schedule_next(c, pol, now); /* held or retrying: their own timer applies */
         return save_case(e, c, NULL, now) < 0 ? H_DBERR : H_OK;
     }
     int64_t due_ms = stage_time_ms(c, pol, stage);
@@ -79,6 +81,18 @@ static int fire_stage(engine_t *e, case_row_t *c, const policy_t *pol, int64_t n
     c->fees_charged += fee;
     char salt[24];
     snprintf(salt, sizeof(salt), "stage %d", stage);
+    /* The stage's early-settlement offer: the discount on the principal (and the fees and
+     * interest it waives) if the rest is paid by the end of the window's last day. */
+    dn_discount_offer_t offer = {0};
+    int offers = st->discount_percent_e4 > 0;
+    if (offers) {
+        int64_t off = dn_rules_div_round((__int128)c->outstanding * st->discount_percent_e4, 1000000) +
+                      (st->discount_waive_fees ? c->fee : 0) + (st->discount_waive_interest ? c->interest : 0);
+        offer = (dn_discount_offer_t){.pay_by = dn_date_from_ms(now + st->discount_within_ms - 1),
+                                      .discount_minor = off,
+                                      .total_minor = total_due(c) - off,
+                                      .percent_e4 = st->discount_percent_e4};
+    }
     reminder_spec_t rs = {.stage = stage,
                           .stage_name = st->name,
                           .template_key = st->template_key,
@@ -86,17 +100,23 @@ static int fire_stage(engine_t *e, case_row_t *c, const policy_t *pol, int64_t n
                           .channels = st->channels,
                           .nchannels = st->nchannels,
                           .due_ms = due_ms,
-                          .id_salt = salt};
+                          .id_salt = salt,
+                          .discount = offers ? &offer : NULL};
     json_t *emitted = json_array();
     int n = emit_reminders(e, c, pol, &rs, now, emitted);
     if (n < 0) {
         json_decref(emitted);
         return H_DBERR;
     }
-    if (n == 0) { /* nothing reached the customer: no fee for it */
+    if (n == 0) { /* nothing reached the customer: no fee for it, no offer */
         c->fee -= fee;
         c->fees_charged -= fee;
         fee = 0;
+        offers = 0;
+    }
+    if (offers) {
+        c->offer_until = offer.pay_by;
+        c->offer_due = offer.total_minor;
     }
     c->next_stage = stage < (int)pol->nstages ? stage + 1 : 0;
     if (st->action && strcmp(st->action, "collections_handover") == 0)
@@ -108,11 +128,18 @@ static int fire_stage(engine_t *e, case_row_t *c, const policy_t *pol, int64_t n
     snprintf(stage_txt, sizeof(stage_txt), "%d", stage);
     const char *parts[] = {"timer", c->case_id, stage_txt};
     dn_uuid_derive(caused_by, parts, 3);
+    json_t *detail = json_pack("{s:s, s:s, s:o, s:I}", "stage_name", st->name, "template", st->template_key,
+                               "reminders", emitted, "fee_minor", (json_int_t)fee);
+    if (offers) {
+        char pay_by[16];
+        dn_date_format(offer.pay_by, pay_by, sizeof(pay_by));
+        json_object_set_new(detail, "discount",
+                            json_pack("{s:s, s:I, s:I}", "pay_by", pay_by, "discount_minor",
+                                      (json_int_t)offer.discount_minor, "total_minor", (json_int_t)offer.total_minor));
+    }
     if (save_case(e, c, NULL, now) < 0 ||
         record(e, c, n > 0 ? "reminder_emitted" : "reminder_undeliverable", from,
-               n > 0 ? NULL : "no channel reaches the customer", caused_by, now,
-               json_pack("{s:s, s:s, s:o, s:I}", "stage_name", st->name, "template", st->template_key, "reminders",
-                         emitted, "fee_minor", (json_int_t)fee)) < 0)
+               n > 0 ? NULL : "no channel reaches the customer", caused_by, now, detail) < 0)
         return H_DBERR;
     if (st->action && record(e, c, st->action, from, NULL, caused_by, now, NULL) < 0)
         return H_DBERR;
@@ -228,6 +255,10 @@ int fire_timer(engine_t *e, const char *case_id, int64_t now)
         return fire_retry(e, &c, pol, now);
     if (strcmp(c.next_action, "retry_result") == 0)
         return exhaust_retries(e, &c, pol, caused_by, "no successful payment after the last retry", now);
+    if (strcmp(c.next_action, "promise") == 0)
+        return promise_due(e, &c, pol, now);
+    if (strcmp(c.next_action, "plan") == 0)
+        return plan_due(e, &c, pol, now);
     if (strcmp(c.next_action, "resume") == 0) {
         int rc = fire_resume(e, &c, pol, now, caused_by, "pause ended");
         return rc == H_REJECT ? H_OK : rc;

@@ -192,3 +192,19 @@ timer_of() {
     out=$("$BIN/dunningctl" timers get "$1" 2>"$WORK/timer_of.err") || rc=$?
     if [ $rc -ne 0 ] && [ -s "$WORK/timer_of.err" ]; then echo "ERROR $(cat "$WORK/timer_of.err")"; else echo "$out"; fi
 }
+# promise_json INVOICE CUSTOMER AMOUNT DATE [SCOPE]: a CaseCommand promise (a collector's).
+promise_json() {
+    jq -cn --arg t "$TENANT" --arg id "$1" --arg c "$2" --argjson a "$3" --arg d "$4" --arg s "${5:-invoice}" \
+        '{tenant_id: $t, customer_id: $c, invoice_id: $id, command: "promise", amount_minor: $a, promise_date: $d,
+          scope: $s, channel: "collector", actor: "test"}'
+}
+# plan_json INVOICE CUSTOMER CHANNEL AMOUNT@DATE...: a CaseCommand plan with its instalments.
+plan_json() {
+    local id=$1 c=$2 ch=$3
+    shift 3
+    printf '%s\n' "$@" | jq -R 'split("@") | {amount_minor: (.[0] | tonumber), due_date: .[1]}' | jq -cs \
+        --arg t "$TENANT" --arg id "$id" --arg c "$c" --arg ch "$ch" \
+        '{tenant_id: $t, customer_id: $c, invoice_id: $id, command: "plan", instalments: ., channel: $ch, actor: "test"}'
+}
+# dead_letter_reasons KEY: "error_code reason" of the key's dead letters, sorted.
+dead_letter_reasons() { dead_letters "$1" | jq -r '.value | .error_code + " " + .reason' | sort; }

@@ -101,9 +101,8 @@ static void test_resume(void **state)
 static void test_names(void **state)
 {
     (void)state;
-    const char *names[ST__COUNT] = {"open",   "pre_due_reminded", "overdue",     "final_notice", "retrying",
-                                    "paused", "promised",         "on_plan",     "handed_over",  "written_off",
-                                    "resolved"};
+    const char *names[ST__COUNT] = {"open",     "pre_due_reminded", "overdue",     "final_notice", "retrying", "paused",
+                                    "promised", "on_plan",          "handed_over", "written_off",  "resolved"};
     for (int s = 0; s < ST__COUNT; s++) {
         case_state_t back = (case_state_t)99;
         assert_string_equal(dn_fsm_state_name(s), names[s]);
@@ -116,10 +115,9 @@ static void test_names(void **state)
     assert_int_equal(dn_fsm_state_parse("Open", &x), -1);
     assert_int_equal(dn_fsm_state_parse("open ", &x), -1);
 
-    const char *events[EV__COUNT] = {"stage_pre_due",   "stage_overdue",     "stage_final", "handover",
-                                     "soft_decline",    "retries_exhausted", "pause",       "resume",
-                                     "partial_payment", "settled",           "cancelled",   "write_off",
-                                     "promise",         "plan"};
+    const char *events[EV__COUNT] = {
+        "stage_pre_due", "stage_overdue",   "stage_final", "handover",  "soft_decline", "retries_exhausted", "pause",
+        "resume",        "partial_payment", "settled",     "cancelled", "write_off",    "promise",           "plan"};
     for (int e = 0; e < EV__COUNT; e++)
         assert_string_equal(dn_fsm_event_name(e), events[e]);
 }

@@ -325,8 +325,10 @@ static void test_collections_keys(void **state)
     };
     for (size_t i = 0; i < sizeof(bad_stage) / sizeof(bad_stage[0]); i++) {
         char text[1024];
-        snprintf(text, sizeof(text), "%s        stages:\n          - {name: a, offset: 1d, channels: [email], "
-                 "template: t, %s}\n", head, bad_stage[i][0]);
+        snprintf(text, sizeof(text),
+                 "%s        stages:\n          - {name: a, offset: 1d, channels: [email], "
+                 "template: t, %s}\n",
+                 head, bad_stage[i][0]);
         ps = load_text(text, err, sizeof(err));
         if (ps || !strstr(err, bad_stage[i][1]))
             fail_msg("stage case %zu: want error '%s', got '%s'", i, bad_stage[i][1], ps ? "(loaded)" : err);
@@ -336,11 +338,8 @@ static void test_collections_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_load_and_select),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_options),
-        cmocka_unit_test(test_collections_keys),
-        cmocka_unit_test(test_option_errors),
+        cmocka_unit_test(test_load_and_select),  cmocka_unit_test(test_errors),        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_collections_keys), cmocka_unit_test(test_option_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
