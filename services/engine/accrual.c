@@ -36,8 +36,9 @@ void accrue(case_row_t *c, const policy_t *p, int64_t now)
 void schedule_next(case_row_t *c, const policy_t *p, int64_t now)
 {
     case_state_t s = state_of(c);
-    /* Under catch_up: each a pending stage may have been moved later than its policy time
-     * (one stage a day, fire_stage); a payment or credit in between keeps that. */
+    /* A pending stage may have been moved later than its policy time (catch_up: each, one
+     * stage a day; the stages after a broken promise or plan keep their spacing; fire_stage);
+     * a payment or credit in between keeps that. */
     int64_t spaced = strcmp(c->next_action, "stage") == 0 ? c->next_action_ms : -1;
     if ((s == ST_PROMISED && strcmp(c->next_action, "promise") == 0) ||
         (s == ST_ON_PLAN && strcmp(c->next_action, "plan") == 0))
@@ -65,7 +66,7 @@ void schedule_next(case_row_t *c, const policy_t *p, int64_t now)
     }
     if (c->next_stage >= 1 && c->next_stage <= (int)p->nstages) {
         c->next_action_ms = stage_time_ms(c, p, c->next_stage);
-        if (p->catch_up == CATCH_UP_EACH && spaced > c->next_action_ms)
+        if (spaced > c->next_action_ms) /* moved later (catch_up: each, a resumed hold): kept */
             c->next_action_ms = spaced;
     }
 }

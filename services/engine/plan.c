@@ -301,8 +301,8 @@ static int plan_break(engine_t *e, case_row_t *c, const policy_t *pol, plan_t *p
     snprintf(c->next_action, sizeof(c->next_action), "stage");
     c->next_action_ms = -1;
     schedule_next(c, pol, now);
-    if (strcmp(c->next_action, "stage") == 0 && c->next_action_ms > now)
-        c->next_action_ms = now;
+    if (strcmp(c->next_action, "stage") == 0 && c->next_stage > 0)
+        c->next_action_ms = now; /* that stage, at once (not a catch-up past it: fire_stage) */
     char due[16];
     dn_date_format(p->due[k], due, sizeof(due));
     json_t *detail =

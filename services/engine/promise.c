@@ -108,8 +108,8 @@ static int release_case(engine_t *e, case_row_t *c, const promise_t *p, const ch
     c->next_action_ms = -1;
     schedule_next(c, pol, now);
     int escalate = strcmp(fate, "broken") == 0 || strcmp(fate, "partially_kept") == 0;
-    if (escalate && strcmp(c->next_action, "stage") == 0 && c->next_action_ms > now)
-        c->next_action_ms = now; /* the next stage, at once */
+    if (escalate && strcmp(c->next_action, "stage") == 0 && c->next_stage > 0)
+        c->next_action_ms = now; /* the next stage, at once (not a catch-up past it: fire_stage) */
     snprintf(kind, sizeof(kind), "promise_%s", fate);
     if (save_case(e, c, NULL, now) < 0 || record(e, c, kind, from, NULL, caused_by, now, promise_json(p, fate)) < 0)
         return H_DBERR;

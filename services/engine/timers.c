@@ -25,6 +25,7 @@ static case_event_t stage_event(const stage_t *st)
 static int fire_stage(engine_t *e, case_row_t *c, const policy_t *pol, int64_t now)
 {
     int stage = c->next_stage;
+    int64_t timer_ms = c->next_action_ms; /* later than the stage's time: moved on purpose */
     char from[32];
     snprintf(from, sizeof(from), "%s", c->state);
     if (stage < 1 || stage > (int)pol->nstages) {
@@ -46,7 +47,10 @@ static int fire_stage(engine_t *e, case_row_t *c, const policy_t *pol, int64_t n
     /* Catch-up (catch_up: latest): if the engine was away past several stages, fire only
      * the latest that applies now and record the ones passed over; never a burst. With
      * catch_up: each, every stage is sent, one per day at most. */
-    if (pol->catch_up == CATCH_UP_LATEST) {
+    /* A stage moved on purpose (a broken promise or plan resumes at its next stage, at
+     * once) is that stage, not a catch-up. */
+    int moved = timer_ms > stage_time_ms(c, pol, stage);
+    if (pol->catch_up == CATCH_UP_LATEST && !moved) {
         while (stage < (int)pol->nstages && stage_time_ms(c, pol, stage + 1) <= now) {
             c->stage = stage;
             if (record(e, c, "stage_skipped", from, "a later stage is already due", NULL, now,
@@ -124,6 +128,12 @@ static int fire_stage(engine_t *e, case_row_t *c, const policy_t *pol, int64_t n
     schedule_next(c, pol, now);
     if (pol->catch_up == CATCH_UP_EACH && c->next_action_ms >= 0 && c->next_action_ms < now + RULES_DAY_MS)
         c->next_action_ms = now + RULES_DAY_MS;
+    if (pol->catch_up == CATCH_UP_LATEST && moved && c->next_stage > 0 && strcmp(c->next_action, "stage") == 0) {
+        /* The stages after a moved one keep their spacing from it: never a burst. */
+        int64_t gap = stage_time_ms(c, pol, c->next_stage) - due_ms;
+        if (c->next_action_ms < now + gap)
+            c->next_action_ms = now + gap;
+    }
     char caused_by[DN_UUID_STR_LEN], stage_txt[16];
     snprintf(stage_txt, sizeof(stage_txt), "%d", stage);
     const char *parts[] = {"timer", c->case_id, stage_txt};
