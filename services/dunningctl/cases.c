@@ -70,13 +70,14 @@ int ctl_case_show(ctl_cfg_t *cfg, int argc, char **argv)
         fprintf(stderr, "dunningctl: %s\n", errstr);
         return 1;
     }
-    PGresult *c = NULL, *a = NULL, *d = NULL;
+    PGresult *c = NULL, *a = NULL, *d = NULL, *pr = NULL, *pl = NULL;
     const char *p1[] = {invoice, tenant};
     c = dn_pg_query(pg,
                     "SELECT case_id, tenant_id, invoice_id, customer_id, policy, state, stage, amount_minor, "
                     "paid_minor, outstanding_minor, fee_minor, interest_minor, currency, next_stage, "
-                    "to_char(next_action_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS next_action_at, resolved_reason "
-                    "FROM cases WHERE invoice_id = $1 AND ($2::text IS NULL OR tenant_id = $2)",
+                    "to_char(next_action_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS next_action_at, resolved_reason, "
+                    "CASE next_action WHEN 'stage' THEN 'stage ' || coalesce(next_stage::text, '?') ELSE next_action "
+                    "END AS next_action FROM cases WHERE invoice_id = $1 AND ($2::text IS NULL OR tenant_id = $2)",
                     2, p1);
     if (!c)
         goto fail;
@@ -107,10 +108,29 @@ int ctl_case_show(ctl_cfg_t *cfg, int argc, char **argv)
           : NULL;
     if (!a || !d)
         goto fail;
+    /* The collections workflow: promises with their fate, plans with their instalments. */
+    pr = dn_pg_query(
+        pg,
+        "SELECT p.promise_id, p.state, p.scope, p.amount_minor, p.paid_minor, p.promised_for::text AS "
+        "promised_for, p.hold_until::text AS hold_until, p.level, p.channel, p.actor, "
+        "to_char(p.made_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS made_at FROM promises p JOIN promise_cases pc "
+        "USING (promise_id) WHERE pc.case_id = $1 ORDER BY p.made_at, p.promise_id",
+        1, p2);
+    pl =
+        pr ? dn_pg_query(pg,
+                         "SELECT p.plan_id, p.state, p.total_minor, p.fee_minor, p.interest_minor, p.channel, p.actor, "
+                         "i.number, i.due_date::text AS due_date, i.amount_minor, i.paid_minor FROM plans p JOIN "
+                         "plan_instalments i USING (plan_id) WHERE p.case_id = $1 ORDER BY p.agreed_at, p.plan_id, "
+                         "i.number",
+                         1, p2)
+           : NULL;
+    if (!pr || !pl)
+        goto fail;
     if (as_json) {
         json_t *cj = ctl_rows_json(c);
-        json_t *o = json_pack("{s:O, s:o, s:o}", "case", json_array_get(cj, 0), "audit", ctl_rows_json(a), "deliveries",
-                              ctl_rows_json(d));
+        json_t *o = json_pack("{s:O, s:o, s:o, s:o, s:o}", "case", json_array_get(cj, 0), "audit", ctl_rows_json(a),
+                              "deliveries", ctl_rows_json(d), "promises", ctl_rows_json(pr), "plan_instalments",
+                              ctl_rows_json(pl));
         json_decref(cj);
         char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("%s\n", s);
@@ -135,7 +155,7 @@ int ctl_case_show(ctl_cfg_t *cfg, int argc, char **argv)
     if (PQgetisnull(c, 0, 14))
         printf("  next action: none\n");
     else
-        printf("  next action: stage %s at %s\n", PQgetvalue(c, 0, 13), PQgetvalue(c, 0, 14));
+        printf("  next action: %s at %s\n", PQgetvalue(c, 0, 16), PQgetvalue(c, 0, 14));
     printf("  timeline (dunning clock):\n");
     for (int i = 0; i < PQntuples(a); i++) {
         char states[80];
@@ -144,6 +164,30 @@ int ctl_case_show(ctl_cfg_t *cfg, int argc, char **argv)
         else
             snprintf(states, sizeof(states), "%s -> %s", PQgetvalue(a, i, 3), PQgetvalue(a, i, 4));
         printf("    %s  %-22s %-28s %s\n", PQgetvalue(a, i, 1), PQgetvalue(a, i, 2), states, PQgetvalue(a, i, 8));
+    }
+    if (PQntuples(pr) > 0)
+        printf("  promises to pay:\n");
+    for (int i = 0; i < PQntuples(pr); i++) {
+        char amt[48], paid_p[48];
+        ctl_money(PQgetvalue(pr, i, 3), cur, amt, sizeof(amt));
+        ctl_money(PQgetvalue(pr, i, 4), cur, paid_p, sizeof(paid_p));
+        printf("    %s  %-14s %s by %s (held to %s), paid %s, level %s, %s, by %s%s%s\n", PQgetvalue(pr, i, 10),
+               PQgetvalue(pr, i, 1), amt, PQgetvalue(pr, i, 5), PQgetvalue(pr, i, 6), paid_p, PQgetvalue(pr, i, 7),
+               PQgetvalue(pr, i, 2), PQgetisnull(pr, i, 9) ? "?" : PQgetvalue(pr, i, 9),
+               PQgetisnull(pr, i, 8) ? "" : " via ", PQgetisnull(pr, i, 8) ? "" : PQgetvalue(pr, i, 8));
+    }
+    for (int i = 0; i < PQntuples(pl); i++) {
+        char amt[48], paid_i[48];
+        if (i == 0 || strcmp(PQgetvalue(pl, i, 0), PQgetvalue(pl, i - 1, 0)) != 0) {
+            char total[48], pfee[48];
+            ctl_money(PQgetvalue(pl, i, 2), cur, total, sizeof(total));
+            ctl_money(PQgetvalue(pl, i, 3), cur, pfee, sizeof(pfee));
+            printf("  instalment plan %s: %s, total %s (plan fee %s), by %s\n", PQgetvalue(pl, i, 0),
+                   PQgetvalue(pl, i, 1), total, pfee, PQgetisnull(pl, i, 6) ? "?" : PQgetvalue(pl, i, 6));
+        }
+        ctl_money(PQgetvalue(pl, i, 9), cur, amt, sizeof(amt));
+        ctl_money(PQgetvalue(pl, i, 10), cur, paid_i, sizeof(paid_i));
+        printf("    %s. %s  %s, paid %s\n", PQgetvalue(pl, i, 7), PQgetvalue(pl, i, 8), amt, paid_i);
     }
     printf("  deliveries:\n");
     if (PQntuples(d) == 0)
@@ -160,6 +204,8 @@ out:
     PQclear(c);
     PQclear(a);
     PQclear(d);
+    PQclear(pr);
+    PQclear(pl);
     dn_pg_destroy(pg);
     return rc;
 }

@@ -1,4 +1,5 @@
-/* dunningctl case pause|resume|credit|cancel|write-off|hand-over: CaseCommand events on
+/* dunningctl case pause|resume|credit|cancel|write-off|hand-over|promise|withdraw-promise|plan:
+ * CaseCommand events on
  * the case-commands topic (the engine applies them in order with the customer's other
  * events); and dunningctl timers rebuild. */
 #include <stdio.h>
@@ -15,8 +16,15 @@
 
 static const struct {
     const char *cli, *symbol;
-} kinds[] = {{"pause", "pause"},   {"resume", "resume"},       {"credit", "credit"},
-             {"cancel", "cancel"}, {"write-off", "write_off"}, {"hand-over", "hand_over"}};
+} kinds[] = {{"pause", "pause"},
+             {"resume", "resume"},
+             {"credit", "credit"},
+             {"cancel", "cancel"},
+             {"write-off", "write_off"},
+             {"hand-over", "hand_over"},
+             {"promise", "promise"},
+             {"withdraw-promise", "withdraw_promise"},
+             {"plan", "plan"}};
 
 int ctl_case_command(ctl_cfg_t *cfg, const char *command, int argc, char **argv)
 {
@@ -25,7 +33,9 @@ int ctl_case_command(ctl_cfg_t *cfg, const char *command, int argc, char **argv)
         if (strcmp(command, kinds[i].cli) == 0)
             symbol = kinds[i].symbol;
     const char *invoice = NULL, *tenant = NULL, *customer = NULL, *reason = NULL, *until = NULL, *actor = NULL;
+    const char *date = NULL, *scope = NULL, *channel = NULL;
     long long amount = -1;
+    json_t *instalments = json_array();
     for (int i = 0; i < argc; i++) {
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--tenant") == 0 && next)
@@ -38,23 +48,51 @@ int ctl_case_command(ctl_cfg_t *cfg, const char *command, int argc, char **argv)
             until = argv[++i];
         else if (strcmp(argv[i], "--actor") == 0 && next)
             actor = argv[++i];
-        else if (strcmp(argv[i], "--amount") == 0 && next) {
+        else if (strcmp(argv[i], "--date") == 0 && next)
+            date = argv[++i];
+        else if (strcmp(argv[i], "--scope") == 0 && next)
+            scope = argv[++i];
+        else if (strcmp(argv[i], "--channel") == 0 && next)
+            channel = argv[++i];
+        else if (strcmp(argv[i], "--instalment") == 0 && next) {
+            /* AMOUNT@YYYY-MM-DD, in due-date order */
+            const char *at = strchr(next, '@');
+            char *end;
+            long long a = strtoll(next, &end, 10);
+            if (!at || end != at || a <= 0 || strlen(at + 1) != 10) {
+                fprintf(stderr, "dunningctl case %s: --instalment takes AMOUNT@YYYY-MM-DD (minor units), got '%s'\n",
+                        command, next);
+                json_decref(instalments);
+                return 2;
+            }
+            json_array_append_new(instalments,
+                                  json_pack("{s:I, s:s}", "amount_minor", (json_int_t)a, "due_date", at + 1));
+            i++;
+        } else if (strcmp(argv[i], "--amount") == 0 && next) {
             char *end;
             amount = strtoll(argv[++i], &end, 10);
             if (*end || amount <= 0) {
                 fprintf(stderr, "dunningctl case %s: --amount takes a positive amount in minor units\n", command);
+                json_decref(instalments);
                 return 2;
             }
         } else if (!invoice && argv[i][0] != '-')
             invoice = argv[i];
         else {
             fprintf(stderr, "dunningctl case %s: unexpected argument '%s'\n", command, argv[i]);
+            json_decref(instalments);
             return 2;
         }
     }
     if (!symbol || !invoice || !tenant) {
-        fprintf(stderr, "usage: dunningctl case pause|resume|credit|cancel|write-off|hand-over INVOICE --tenant T\n"
-                        "         [--customer C] [--reason R] [--until YYYY-MM-DD] [--amount MINOR] [--actor WHO]\n");
+        fprintf(stderr,
+                "usage: dunningctl case pause|resume|credit|cancel|write-off|hand-over INVOICE --tenant T\n"
+                "         [--customer C] [--reason R] [--until YYYY-MM-DD] [--amount MINOR] [--actor WHO]\n"
+                "       dunningctl case promise INVOICE --tenant T --amount MINOR --date YYYY-MM-DD\n"
+                "         [--scope invoice|customer] [--channel collector|portal|voice|billing|api]\n"
+                "       dunningctl case withdraw-promise INVOICE --tenant T\n"
+                "       dunningctl case plan INVOICE --tenant T --instalment MINOR@YYYY-MM-DD ... [--channel C]\n");
+        json_decref(instalments);
         return 2;
     }
     char errstr[512];
@@ -63,6 +101,7 @@ int ctl_case_command(ctl_cfg_t *cfg, const char *command, int argc, char **argv)
         dn_pg_t *pg = dn_pg_new(cfg->common.pg_dsn, errstr, sizeof(errstr));
         if (!pg) {
             fprintf(stderr, "dunningctl case %s: %s (or give --customer)\n", command, errstr);
+            json_decref(instalments);
             return 1;
         }
         const char *params[] = {tenant, invoice};
@@ -75,6 +114,7 @@ int ctl_case_command(ctl_cfg_t *cfg, const char *command, int argc, char **argv)
         if (!customer) {
             fprintf(stderr, "dunningctl case %s: invoice %s of tenant %s is not known; give --customer\n", command,
                     invoice, tenant);
+            json_decref(instalments);
             return 1;
         }
     }
@@ -86,6 +126,12 @@ int ctl_case_command(ctl_cfg_t *cfg, const char *command, int argc, char **argv)
         json_object_set_new(j, "until", json_string(until));
     if (amount > 0)
         json_object_set_new(j, "amount_minor", json_integer(amount));
+    if (date)
+        json_object_set_new(j, "promise_date", json_string(date));
+    if (scope)
+        json_object_set_new(j, "scope", json_string(scope));
+    json_object_set_new(j, "channel", json_string(channel ? channel : "collector"));
+    json_object_set_new(j, "instalments", instalments);
     json_object_set_new(j, "actor", json_string(actor ? actor : "dunningctl"));
     char *line = json_dumps(j, JSON_COMPACT);
     int rc = ctl_publish_json(cfg, DN_TOPIC_CASE_COMMANDS, line, errstr, sizeof(errstr));
