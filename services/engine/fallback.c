@@ -53,12 +53,14 @@ int find_reminder(engine_t *e, const case_row_t *c, const policy_t *pol, const c
 /* A reminder failed for good on one channel: the same reminder goes out once more, on the
  * first channel of channel_order that reaches the customer and that its series has not
  * used yet (reminder_fallback); with none left, reminder_undeliverable. Never for a case
- * that is closed or paused, or handed over since the reminder's stage. No fee. */
+ * that is closed, paused, promised or on a plan, or handed over since the reminder's stage.
+ * No fee. (A plan's own reminders are not retried on another channel.) */
 int fall_back(engine_t *e, case_row_t *c, const policy_t *pol, const dn_reminder_outcome_t *v,
               const sent_reminder_t *sr, int64_t now)
 {
     case_state_t s = state_of(c);
-    if (s == ST_RESOLVED || s == ST_WRITTEN_OFF || s == ST_PAUSED || (s == ST_HANDED_OVER && sr->stage != c->stage)) {
+    if (s == ST_RESOLVED || s == ST_WRITTEN_OFF || s == ST_PAUSED || s == ST_PROMISED || s == ST_ON_PLAN ||
+        (s == ST_HANDED_OVER && sr->stage != c->stage)) {
         dn_log_info("no fallback: the case is no longer dunned at this stage", "event_id", v->event_id, "tenant_id",
                     c->tenant_id, "invoice_id", c->invoice_id, "state", c->state, NULL);
         return H_OK;
