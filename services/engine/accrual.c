@@ -70,3 +70,14 @@ void schedule_next(case_row_t *c, const policy_t *p, int64_t now)
             c->next_action_ms = spaced;
     }
 }
+
+void end_hold(case_row_t *c, const policy_t *p, int64_t now)
+{
+    if (transition(c, EV_RESUME) < 0)
+        set_state(c, ST_OVERDUE);
+    c->paused_from[0] = c->pause_reason[0] = '\0';
+    c->paused_until = -1;
+    snprintf(c->next_action, sizeof(c->next_action), "stage");
+    c->next_action_ms = -1; /* not a moved stage time: the hold's timer is over */
+    schedule_next(c, p, now);
+}

@@ -16,5 +16,8 @@ void accrue(case_row_t *c, const policy_t *p, int64_t now);
 /* Sets the one pending timer from the case's state: the next stage, the next retry, the
  * end of a pause, or nothing. */
 void schedule_next(case_row_t *c, const policy_t *p, int64_t now);
+/* Ends a promise's or a plan's hold: back to the state it began in (overdue if that was
+ * never written), the hold's fields cleared, the stage timer set from the state. */
+void end_hold(case_row_t *c, const policy_t *p, int64_t now);
 
 #endif

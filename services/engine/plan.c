@@ -285,10 +285,6 @@ static int plan_break(engine_t *e, case_row_t *c, const policy_t *pol, plan_t *p
     if (close_plan(e, c, p->id, "broken", now) < 0)
         return H_DBERR;
     accrue(c, pol, now);
-    if (transition(c, EV_RESUME) < 0)
-        set_state(c, ST_OVERDUE);
-    c->paused_from[0] = c->pause_reason[0] = '\0';
-    c->paused_until = -1;
     if (pol->plan.on_break == PLAN_BREAK_FINAL_NOTICE) {
         for (size_t i = 0; i < pol->nstages; i++) {
             const char *a = pol->stages[i].action;
@@ -298,9 +294,7 @@ static int plan_break(engine_t *e, case_row_t *c, const policy_t *pol, plan_t *p
             }
         }
     }
-    snprintf(c->next_action, sizeof(c->next_action), "stage");
-    c->next_action_ms = -1;
-    schedule_next(c, pol, now);
+    end_hold(c, pol, now);
     if (strcmp(c->next_action, "stage") == 0 && c->next_stage > 0)
         c->next_action_ms = now; /* that stage, at once (not a catch-up past it: fire_stage) */
     char due[16];
@@ -330,11 +324,7 @@ int plan_due(engine_t *e, case_row_t *c, const policy_t *pol, int64_t now)
     if (k < 0) { /* no active plan, or nothing left on it (never written so): dun on */
         char from[32];
         snprintf(from, sizeof(from), "%s", c->state);
-        if (transition(c, EV_RESUME) < 0)
-            set_state(c, ST_OVERDUE);
-        c->paused_from[0] = c->pause_reason[0] = '\0';
-        snprintf(c->next_action, sizeof(c->next_action), "stage");
-        schedule_next(c, pol, now);
+        end_hold(c, pol, now);
         return save_case(e, c, NULL, now) < 0 ||
                        record(e, c, "resumed", from, "no active plan", caused_by, now, NULL) < 0
                    ? H_DBERR
@@ -422,11 +412,7 @@ int plan_money(engine_t *e, case_row_t *c, const policy_t *pol, int64_t amount, 
         if (!settled) { /* paid off, with something left outside the plan: dun on for it */
             char from[32];
             snprintf(from, sizeof(from), "%s", c->state);
-            if (transition(c, EV_RESUME) < 0)
-                set_state(c, ST_OVERDUE);
-            c->paused_from[0] = c->pause_reason[0] = '\0';
-            snprintf(c->next_action, sizeof(c->next_action), "stage");
-            schedule_next(c, pol, now);
+            end_hold(c, pol, now);
             if (save_case(e, c, NULL, now) < 0)
                 return H_DBERR;
         }

@@ -100,13 +100,7 @@ static int release_case(engine_t *e, case_row_t *c, const promise_t *p, const ch
     char from[32], kind[48];
     snprintf(from, sizeof(from), "%s", c->state);
     accrue(c, pol, now);
-    if (transition(c, EV_RESUME) < 0)
-        set_state(c, ST_OVERDUE); /* held in no active state (never written so): dun on */
-    c->paused_from[0] = c->pause_reason[0] = '\0';
-    c->paused_until = -1;
-    snprintf(c->next_action, sizeof(c->next_action), "stage");
-    c->next_action_ms = -1;
-    schedule_next(c, pol, now);
+    end_hold(c, pol, now);
     int escalate = strcmp(fate, "broken") == 0 || strcmp(fate, "partially_kept") == 0;
     if (escalate && strcmp(c->next_action, "stage") == 0 && c->next_stage > 0)
         c->next_action_ms = now; /* the next stage, at once (not a catch-up past it: fire_stage) */
