@@ -595,7 +595,8 @@ long dn_timers_rebuild(dn_timers_t *t, dn_pg_t *pg)
         const char *params[] = {last};
         PGresult *r = dn_pg_query(pg,
                                   "SELECT case_id, (extract(epoch from next_action_at) * 1000)::bigint FROM cases "
-                                  "WHERE next_action_at IS NOT NULL AND case_id > $1 ORDER BY case_id LIMIT 10000",
+                                  "WHERE next_action_at IS NOT NULL AND next_action <> 'notice' AND case_id > $1 "
+                                  "ORDER BY case_id LIMIT 10000",
                                   1, params);
         if (!r)
             return -1;
@@ -612,6 +613,20 @@ long dn_timers_rebuild(dn_timers_t *t, dn_pg_t *pg)
         if (n < 10000)
             break;
     }
+    /* The notices about a customer rather than one invoice have timers of their own. */
+    PGresult *r = dn_pg_query(pg,
+                              "SELECT notice_id, (extract(epoch from due_at) * 1000)::bigint FROM notices "
+                              "WHERE state = 'pending' AND due_at IS NOT NULL",
+                              0, NULL);
+    if (!r)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++)
+        rc = dn_timers_add(t, PQgetvalue(r, i, 0), strtoll(PQgetvalue(r, i, 1), NULL, 10));
+    total += PQntuples(r);
+    PQclear(r);
+    if (rc < 0 || dn_timers_flush(t) < 0)
+        return -1;
     if (dn_timers_marker_set(t) < 0)
         return -1;
     return total;

@@ -491,6 +491,45 @@ static int load_retries(loader_t *l, yaml_node_t *n, const char *where, retry_po
     return 0;
 }
 
+static int load_card_expiry(loader_t *l, yaml_node_t *n, const char *where, card_expiry_policy_t *ce)
+{
+    static const char *const keys[] = {"notices", "channels", "template", NULL};
+    char field[320];
+    yaml_node_t *v;
+    snprintf(field, sizeof(field), "%s.card_expiry", where);
+    if (check_keys(l, n, field, keys) < 0)
+        return -1;
+    if ((v = map_get(l, n, "notices"))) {
+        snprintf(field, sizeof(field), "%s.card_expiry.notices", where);
+        if (v->type != YAML_SEQUENCE_NODE)
+            return fail(l, v, field, "expected a list of durations before the expiry, such as [30d, 7d]");
+        ce->nbefore = 0;
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+            yaml_node_t *d = yaml_document_get_node(&l->doc, *it);
+            int64_t ms;
+            if (ce->nbefore == POLICY_MAX_CARD_NOTICES)
+                return fail(l, d, field, "at most 8 notices");
+            if (!has_unit(scalar(d)) || dn_config_parse_duration(scalar(d), &ms) < 0 || ms % RULES_DAY_MS != 0 ||
+                ms <= 0 || ms > 365 * RULES_DAY_MS)
+                return fail(l, d, field, "expected whole days before the expiry, 1d to 365d");
+            if (ce->nbefore > 0 && ms >= ce->before_ms[ce->nbefore - 1])
+                return fail(l, d, field, "list the notices from the earliest (longest before the expiry) on");
+            ce->before_ms[ce->nbefore++] = ms;
+        }
+    }
+    snprintf(field, sizeof(field), "%s.card_expiry.channels", where);
+    if ((v = map_get(l, n, "channels")) && load_channel_list(l, v, field, ce->channels, &ce->nchannels) < 0)
+        return -1;
+    if ((v = map_get(l, n, "template"))) {
+        snprintf(field, sizeof(field), "%s.card_expiry.template", where);
+        if (!scalar(v) || !*scalar(v))
+            return fail(l, v, field, "expected a template key");
+        free(ce->template_key);
+        ce->template_key = strdup(scalar(v));
+    }
+    return 0;
+}
+
 static int load_policy_options(loader_t *l, yaml_node_t *n, const char *where, policy_t *p)
 {
     char field[512];
@@ -547,13 +586,41 @@ static int load_policy_options(loader_t *l, yaml_node_t *n, const char *where, p
     p->plan.auto_approve_max = 3;
     if ((v = map_get(l, n, "plan")) && load_plan(l, v, where, &p->plan) < 0)
         return -1;
+    if ((v = map_get(l, n, "consolidate"))) {
+        snprintf(field, sizeof(field), "%s.consolidate", where);
+        const char *c = scalar(v);
+        if (c && strcmp(c, "invoice") == 0)
+            p->consolidate = CONSOLIDATE_INVOICE;
+        else if (c && strcmp(c, "customer") == 0)
+            p->consolidate = CONSOLIDATE_CUSTOMER;
+        else
+            return fail(l, v, field, "expected invoice or customer");
+    }
+    p->consolidate_window_ms = 3600000;
+    if ((v = map_get(l, n, "consolidate_window"))) {
+        snprintf(field, sizeof(field), "%s.consolidate_window", where);
+        if (!has_unit(scalar(v)) || dn_config_parse_duration(scalar(v), &p->consolidate_window_ms) < 0 ||
+            p->consolidate_window_ms > 12 * 3600000LL)
+            return fail(l, v, field, "expected a duration such as 1h or 30m, at most 12h");
+    }
+    card_expiry_policy_t *ce = &p->card_expiry;
+    ce->before_ms[0] = 30 * RULES_DAY_MS;
+    ce->before_ms[1] = 7 * RULES_DAY_MS;
+    ce->nbefore = 2;
+    ce->channels[0] = CH_EMAIL;
+    ce->channels[1] = CH_SMS;
+    ce->nchannels = 2;
+    ce->template_key = strdup("card_expiry");
+    if ((v = map_get(l, n, "card_expiry")) && load_card_expiry(l, v, where, ce) < 0)
+        return -1;
     return 0;
 }
 
 static int load_policy(loader_t *l, const char *name, yaml_node_t *n, const char *where, policy_t *p)
 {
-    static const char *const keys[] = {"stages",        "grace_days", "min_amount", "tolerance", "interest", "catch_up",
-                                       "channel_order", "retries",    "promise",    "plan",      NULL};
+    static const char *const keys[] = {"stages",      "grace_days",         "min_amount",  "tolerance", "interest",
+                                       "catch_up",    "channel_order",      "retries",     "promise",   "plan",
+                                       "consolidate", "consolidate_window", "card_expiry", NULL};
     p->name = strdup(name);
     p->channel_order[0] = CH_EMAIL;
     p->channel_order[1] = CH_SMS;
@@ -744,6 +811,7 @@ void dn_policy_set_destroy(policy_set_t *ps)
                 free(p->retries.hard_decline_codes[k]);
             free(p->retries.hard_decline_codes);
             free(p->retries.update_template);
+            free(p->card_expiry.template_key);
             free_money_map(&p->min_amount);
             free_money_map(&p->tolerance);
             free(t->policies[j].name);

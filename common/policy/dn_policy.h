@@ -18,6 +18,9 @@
  *           plan: {max_instalments: 6, min_first: {EUR: 1000}, interval: 31d, fee: {EUR: 500},
  *                  interest: {annual_rate: 4}, tolerance_days: 5, on_break: resume, auto_approve_max: 3,
  *                  stages: [{name: instalment_due, offset: -3d, channels: [email], template: instalment_due}]}
+ *           consolidate: customer           # one notice per customer and currency a day
+ *           consolidate_window: 1h
+ *           card_expiry: {notices: [30d, 7d], channels: [email, sms], template: card_expiry}
  *
  * Loaded and validated once at start; errors name the file, line and field. */
 #ifndef DN_POLICY_H
@@ -84,6 +87,21 @@ typedef struct plan_policy {
 
 typedef enum { CATCH_UP_LATEST = 0, CATCH_UP_EACH } catch_up_t;
 
+/* consolidate: invoice (a reminder per invoice) or customer (one notice per customer and
+ * currency a day listing every overdue invoice, its level the highest of theirs). */
+typedef enum { CONSOLIDATE_INVOICE = 0, CONSOLIDATE_CUSTOMER } consolidate_t;
+
+#define POLICY_MAX_CARD_NOTICES 8
+
+/* Notices before a card expires (card_expiry: {notices, channels, template}). */
+typedef struct card_expiry_policy {
+    int64_t before_ms[POLICY_MAX_CARD_NOTICES]; /* before the expiry, longest first (default 30d, 7d) */
+    size_t nbefore;                             /* 0 = no card-expiry notices */
+    channel_t channels[POLICY_MAX_CHANNELS];    /* default email, sms */
+    size_t nchannels;
+    char *template_key; /* default card_expiry */
+} card_expiry_policy_t;
+
 typedef struct retry_policy {
     int64_t schedule_ms[POLICY_MAX_RETRIES]; /* offsets from the first failed charge */
     size_t nschedule;                        /* 0 = failed charges are not retried */
@@ -107,6 +125,9 @@ typedef struct policy {
     retry_policy_t retries;
     promise_policy_t promise;
     plan_policy_t plan;
+    consolidate_t consolidate;
+    int64_t consolidate_window_ms; /* a customer notice waits this long for the day's other stages (1h) */
+    card_expiry_policy_t card_expiry;
 } policy_t;
 
 typedef struct tenant_policies {

@@ -269,9 +269,11 @@ static int check_command(verdict_t *vd, const policy_set_t *ps, const dn_case_co
 static int check_outcome(verdict_t *vd, const policy_set_t *ps, const dn_reminder_outcome_t *v)
 {
     int rc;
+    /* invoice_id "" : the outcome of a notice about the customer (customer_notice, card_expiry). */
     if ((rc = check_id(vd, "tenant_id", v->tenant_id)) || (rc = check_id(vd, "customer_id", v->customer_id)) ||
-        (rc = check_id(vd, "invoice_id", v->invoice_id)) || (rc = check_id(vd, "case_id", v->case_id)) ||
-        (rc = check_id(vd, "reminder_event_id", v->reminder_event_id)) || (rc = check_text(vd, "reason", v->reason)) ||
+        (v->invoice_id && !*v->invoice_id ? 0 : (rc = check_id(vd, "invoice_id", v->invoice_id))) ||
+        (rc = check_id(vd, "case_id", v->case_id)) || (rc = check_id(vd, "reminder_event_id", v->reminder_event_id)) ||
+        (rc = check_text(vd, "reason", v->reason)) ||
         (rc = check_text(vd, "provider_message_id", v->provider_message_id)) ||
         (rc = check_occurred_at(vd, v->occurred_at)))
         return rc;
@@ -281,6 +283,36 @@ static int check_outcome(verdict_t *vd, const policy_set_t *ps, const dn_reminde
     if (v->attempt < 1)
         return reject(vd, "invalid_field", "field attempt: %d is not a positive attempt number", (int)v->attempt);
     return DN_VALIDATE_OK;
+}
+
+static int check_payment_method(verdict_t *vd, const policy_set_t *ps, const dn_payment_method_updated_t *v)
+{
+    int rc;
+    if ((rc = check_id(vd, "tenant_id", v->tenant_id)) || (rc = check_id(vd, "customer_id", v->customer_id)) ||
+        (rc = check_id(vd, "payment_method_id", v->payment_method_id)) || (rc = check_text(vd, "brand", v->brand)) ||
+        (rc = check_text(vd, "update_link", v->update_link)) || (rc = check_occurred_at(vd, v->occurred_at)))
+        return rc;
+    /* The last four digits, never more: a record that carries a longer number is refused
+     * (and the dead letter keeps only what the contract allows: see docs/contracts.md). */
+    if (!v->last4 || strlen(v->last4) != 4 || strspn(v->last4, "0123456789") != 4)
+        return reject(vd, "invalid_field", "field last4: expected exactly the last four digits of the card");
+    if (v->exp_month < 1 || v->exp_month > 12)
+        return reject(vd, "invalid_field", "field exp_month: %d is not a month (1 to 12)", (int)v->exp_month);
+    if (v->exp_year < 2000 || v->exp_year > 9998)
+        return reject(vd, "invalid_field", "field exp_year: %d is not a four-digit year from 2000", (int)v->exp_year);
+    if (v->has_next_charge_date && (rc = check_date(vd, "next_charge_date", v->next_charge_date)))
+        return rc;
+    if (v->update_link && strncmp(v->update_link, "https://", 8) != 0 && strncmp(v->update_link, "http://", 7) != 0)
+        return reject(vd, "invalid_field", "field update_link: not an http(s) URL");
+    (void)ps;
+    return DN_VALIDATE_OK;
+}
+
+int dn_validate_payment_method(const policy_set_t *ps, const dn_payment_method_updated_t *v, const char **code,
+                               char *reason, size_t reason_size)
+{
+    verdict_t vd = {code, reason, reason_size};
+    return check_payment_method(&vd, ps, v);
 }
 
 int dn_validate_invoice(const policy_set_t *ps, const dn_invoice_issued_t *v, const char **code, char *reason,

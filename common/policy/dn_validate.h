@@ -36,6 +36,8 @@ int dn_validate_failed(const policy_set_t *ps, const dn_payment_failed_t *v, con
                        size_t reason_size);
 int dn_validate_command(const policy_set_t *ps, const dn_case_command_t *v, const char **code, char *reason,
                         size_t reason_size);
+int dn_validate_payment_method(const policy_set_t *ps, const dn_payment_method_updated_t *v, const char **code,
+                               char *reason, size_t reason_size);
 int dn_validate_outcome(const policy_set_t *ps, const dn_reminder_outcome_t *v, const char **code, char *reason,
                         size_t reason_size);
 

@@ -128,7 +128,9 @@ int save_case(engine_t *e, const case_row_t *c, const char *resolved_reason, int
                 CASE_UPDATE_COLS, params, NULL, NULL) < 0)
             return -1;
     }
-    engine_timer_op(e, c->case_id, c->next_action_ms >= 0 ? c->next_action_ms : -1);
+    /* A case waiting for its customer's notice has no timer of its own (consolidate.h). */
+    engine_timer_op(e, c->case_id,
+                    c->next_action_ms >= 0 && strcmp(c->next_action, "notice") != 0 ? c->next_action_ms : -1);
     forget_case(e, c->case_id);
     return 0;
 }

@@ -601,9 +601,9 @@ int main(int argc, char **argv)
         dn_log_error("cannot start", "detail", errstr, NULL);
         goto out;
     }
-    const char *topics[] = {dn_topic_name(DN_TOPIC_INVOICE_ISSUED), dn_topic_name(DN_TOPIC_PAYMENT_RECEIVED),
-                            dn_topic_name(DN_TOPIC_PAYMENT_FAILED), dn_topic_name(DN_TOPIC_CASE_COMMANDS),
-                            dn_topic_name(DN_TOPIC_REMINDER_OUTCOMES)};
+    const char *topics[] = {dn_topic_name(DN_TOPIC_INVOICE_ISSUED),    dn_topic_name(DN_TOPIC_PAYMENT_RECEIVED),
+                            dn_topic_name(DN_TOPIC_PAYMENT_FAILED),    dn_topic_name(DN_TOPIC_CASE_COMMANDS),
+                            dn_topic_name(DN_TOPIC_REMINDER_OUTCOMES), dn_topic_name(DN_TOPIC_PAYMENT_METHOD_UPDATED)};
     const size_t ntopics = sizeof(topics) / sizeof(topics[0]);
     e->consumer =
         dn_kafka_consumer_new(e->cfg.common.kafka_brokers, e->cfg.group, topics, ntopics, errstr, sizeof(errstr));

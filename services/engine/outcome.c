@@ -16,6 +16,7 @@
 #include "validate.h"
 #include "writes.h"
 #include "fallback.h"
+#include "notices.h"
 
 /* What a sender did with a reminder: recorded in the case's audit trail; a permanent
  * failure sends the reminder on the next channel (fall_back). */
@@ -34,6 +35,25 @@ int handle_outcome(engine_t *e, dn_reminder_outcome_t *v)
     case_row_t c;
     int found = load_case(e, v->case_id, &c);
     if (found <= 0) {
+        notice_row_t n;
+        int nf = found == 0 && !*v->invoice_id ? load_notice(e, v->case_id, &n) : 0;
+        if (nf < 0) {
+            rc = H_DBERR;
+            goto out;
+        }
+        if (nf && strcmp(n.tenant_id, v->tenant_id) == 0) {
+            /* A notice about the customer: the outcome goes on its trail (no channel fallback). */
+            char kind[48];
+            snprintf(kind, sizeof(kind), "reminder_%s", outcome);
+            rc = notice_record(e, &n, kind, v->reason, v->event_id, now,
+                               json_pack("{s:s, s:s, s:i}", "channel", channel, "reminder_event_id",
+                                         v->reminder_event_id, "attempt", (int)v->attempt)) < 0
+                     ? H_DBERR
+                     : H_OK;
+            if (rc == H_OK)
+                engine_note(e, EM_OUTCOME, channel, outcome);
+            goto out;
+        }
         if (found == 0) {
             /* Not malformed, so not a dead letter; but there is no trail to add it to. */
             engine_note(e, EM_OUTCOME_UNKNOWN, channel, outcome);

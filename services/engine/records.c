@@ -7,17 +7,19 @@
 
 #include "dn_avro.h"
 #include "dn_topics.h"
+#include "cards.h"
 #include "handlers.h"
 #include "records.h"
 #include "validate.h"
 
-/* The decoded record in hand: one of the five input types. */
+/* The decoded record in hand: one of the six input types. */
 typedef union input_record {
     dn_invoice_issued_t invoice;
     dn_payment_received_t payment;
     dn_payment_failed_t failed;
     dn_case_command_t command;
     dn_reminder_outcome_t outcome;
+    dn_payment_method_updated_t payment_method;
 } input_record_t;
 
 typedef struct record_handler {
@@ -47,6 +49,7 @@ RECORD_TYPE(payment_received, validate_payment)
 RECORD_TYPE(payment_failed, validate_failed)
 RECORD_TYPE(case_command, validate_command)
 RECORD_TYPE(reminder_outcome, validate_outcome)
+RECORD_TYPE(payment_method_updated, validate_payment_method)
 
 static int handle_bytes(engine_t *e, dn_topic_id_t topic, const void *payload, size_t len, int replay);
 
@@ -75,6 +78,11 @@ static int apply_outcome(engine_t *e, void *v, const void *payload, size_t len, 
     return handle_outcome(e, v);
 }
 
+static int apply_payment_method(engine_t *e, void *v, const void *payload, size_t len, int replay)
+{
+    return handle_payment_method(e, v);
+}
+
 #define HANDLER(type, apply)                                                                                           \
     {                                                                                                                  \
         sizeof(dn_##type##_t), decode_##type, validate_##type, apply, free_##type                                      \
@@ -86,6 +94,7 @@ static const record_handler_t handlers[DN_TOPIC__COUNT] = {
     [DN_TOPIC_PAYMENT_FAILED] = HANDLER(payment_failed, apply_failed),
     [DN_TOPIC_CASE_COMMANDS] = HANDLER(case_command, apply_command),
     [DN_TOPIC_REMINDER_OUTCOMES] = HANDLER(reminder_outcome, apply_outcome),
+    [DN_TOPIC_PAYMENT_METHOD_UPDATED] = HANDLER(payment_method_updated, apply_payment_method),
 };
 
 static int handle_bytes(engine_t *e, dn_topic_id_t topic, const void *payload, size_t len, int replay)

@@ -79,36 +79,43 @@ int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol, const 
     for (size_t i = 0; i < nuse; i++) {
         channel_t ch = use[i];
         char event_id[DN_UUID_STR_LEN];
-        const char *parts[] = {"reminder", c->case_id, rs->id_salt, dn_policy_channel_name(ch)};
+        const char *notice = rs->notice_id;
+        const char *parts[] = {"reminder", notice ? notice : c->case_id, rs->id_salt, dn_policy_channel_name(ch)};
         dn_uuid_derive(event_id, parts, 4);
+        const int64_t zero[5] = {0}, *tot = rs->totals ? rs->totals : zero;
         dn_reminder_due_t rd = {.event_id = event_id,
                                 .occurred_at = now,
                                 .tenant_id = (char *)c->tenant_id,
                                 .customer_id = (char *)c->customer_id,
-                                .case_id = (char *)c->case_id,
-                                .invoice_id = (char *)c->invoice_id,
-                                .invoice_number = inv.invoice_number,
+                                .case_id = (char *)(notice ? notice : c->case_id),
+                                .invoice_id = notice ? "" : (char *)c->invoice_id,
+                                .invoice_number = notice ? NULL : inv.invoice_number,
                                 .channel = channel_enums[ch],
                                 .stage = rs->stage,
                                 .stage_name = (char *)rs->stage_name,
                                 .template_key = (char *)rs->template_key,
                                 .policy = pol->name,
-                                .issue_date = inv.issue_date,
-                                .due_date = inv.due_date,
-                                .days_overdue = dn_date_from_ms(rs->due_ms) - inv.due_date, /* < 0 before it */
-                                .amount_minor = c->amount,
-                                .outstanding_minor = c->outstanding,
-                                .fee_minor = c->fee,
-                                .interest_minor = c->interest,
-                                .total_due_minor = total_due(c),
+                                .issue_date = notice ? dn_date_from_ms(now) : inv.issue_date,
+                                .due_date = notice ? dn_date_from_ms(rs->due_ms) : inv.due_date,
+                                .days_overdue =
+                                    notice ? 0 : dn_date_from_ms(rs->due_ms) - inv.due_date, /* < 0 before */
+                                .amount_minor = notice ? tot[0] : c->amount,
+                                .outstanding_minor = notice ? tot[1] : c->outstanding,
+                                .fee_minor = notice ? tot[2] : c->fee,
+                                .interest_minor = notice ? tot[3] : c->interest,
+                                .total_due_minor = notice ? tot[4] : total_due(c),
                                 .currency = (char *)c->currency,
                                 .action = (char *)rs->action,
-                                .payment_link = inv.payment_link,
+                                .payment_link = rs->card ? NULL : inv.payment_link,
                                 .due_at = rs->due_ms,
                                 .contact = inv.contact,
                                 .notice_kind = (char *)rs->notice_kind,
                                 .discount = (dn_discount_offer_t *)rs->discount,
-                                .instalment = (dn_instalment_ref_t *)rs->instalment};
+                                .instalment = (dn_instalment_ref_t *)rs->instalment,
+                                .items = (dn_notice_item_t *)rs->items,
+                                .items_n = rs->nitems,
+                                .card = (dn_card_ref_t *)rs->card,
+                                .update_link = (char *)rs->update_link};
         char *buf = NULL;
         size_t len = 0;
         int ok = dn_reminder_due_encode(&rd, &buf, &len) == 0 &&

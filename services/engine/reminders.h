@@ -18,6 +18,16 @@ typedef struct reminder_spec {
     const char *notice_kind; /* NULL = a stage reminder; "instalment" (ReminderDue.notice_kind) */
     const dn_discount_offer_t *discount;   /* the stage's early-settlement offer, or NULL */
     const dn_instalment_ref_t *instalment; /* the plan instalment it is about, or NULL */
+    /* A notice about the customer rather than one invoice (customer_notice, card_expiry):
+     * notice_id is the ReminderDue's case_id, its invoice_id is "", the amounts are
+     * `totals` and the case passed in only names the tenant, the customer and the invoice
+     * whose contact details reach them. */
+    const char *notice_id;
+    const int64_t *totals; /* amount, outstanding, fee, interest, total due (customer_notice) */
+    const dn_notice_item_t *items;
+    size_t nitems;
+    const dn_card_ref_t *card;
+    const char *update_link;
 } reminder_spec_t;
 
 /* Writes one ReminderDue per channel of `rs` that reaches the customer. Returns the

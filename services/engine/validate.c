@@ -42,3 +42,8 @@ int validate_outcome(engine_t *e, const dn_reminder_outcome_t *v)
 {
     return dn_validate_outcome(e->policies, v, &e->reject_code, e->reject_reason, sizeof(e->reject_reason));
 }
+
+int validate_payment_method(engine_t *e, const dn_payment_method_updated_t *v)
+{
+    return dn_validate_payment_method(e->policies, v, &e->reject_code, e->reject_reason, sizeof(e->reject_reason));
+}

@@ -13,6 +13,7 @@ int validate_invoice(engine_t *e, const dn_invoice_issued_t *v);
 int validate_payment(engine_t *e, const dn_payment_received_t *v);
 int validate_failed(engine_t *e, const dn_payment_failed_t *v);
 int validate_command(engine_t *e, const dn_case_command_t *v);
+int validate_payment_method(engine_t *e, const dn_payment_method_updated_t *v);
 int validate_outcome(engine_t *e, const dn_reminder_outcome_t *v);
 
 #endif
