@@ -20,6 +20,89 @@ static void money(int64_t minor, const char *currency, const char *locale, char 
         snprintf(buf, size, "%lld %s", (long long)minor, currency); /* unknown currency: raw, but visible */
 }
 
+static int web_link(const char *s)
+{
+    return s && (strncasecmp(s, "https://", 8) == 0 || strncasecmp(s, "http://", 7) == 0);
+}
+
+const char *dn_render_not_dunned_text(const char *reason, const char *locale)
+{
+    static const struct {
+        const char *reason, *en, *de;
+    } texts[] = {
+        {"promise", "promise to pay made", "Zahlungszusage liegt vor"},
+        {"plan", "on an instalment plan", "in Ratenzahlung"},
+        {"dispute", "under dispute", "in Klärung"},
+        {"paused", "on hold", "angehalten"},
+    };
+    if (!reason)
+        return NULL;
+    int de = strncasecmp(locale ? locale : "", "de", 2) == 0;
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        if (strcmp(reason, texts[i].reason) == 0)
+            return de ? texts[i].de : texts[i].en;
+    }
+    return de ? "nicht gemahnt" : "not dunned";
+}
+
+/* items[], has_items, item_count, dunned_count: a consolidated notice's invoices. */
+static int add_items(json_t *ctx, const dn_reminder_due_t *rd, const char *locale)
+{
+    json_t *arr = json_array();
+    if (!arr)
+        return -1;
+    int dunned = 0;
+    for (size_t i = 0; i < rd->items_n; i++) {
+        const dn_notice_item_t *it = &rd->items[i];
+        char outstanding[64], fee[64], interest[64], total[64], due[48], due_iso[16];
+        money(it->outstanding_minor, rd->currency, locale, outstanding, sizeof(outstanding));
+        money(it->fee_minor, rd->currency, locale, fee, sizeof(fee));
+        money(it->interest_minor, rd->currency, locale, interest, sizeof(interest));
+        money(it->total_due_minor, rd->currency, locale, total, sizeof(total));
+        dn_date_format_long(it->due_date, locale, due, sizeof(due));
+        dn_date_format(it->due_date, due_iso, sizeof(due_iso));
+        const char *why = it->dunned ? NULL : (it->not_dunned_reason ? it->not_dunned_reason : "");
+        json_t *o =
+            json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b}", "invoice_id",
+                      it->invoice_id, "number", it->invoice_number ? it->invoice_number : it->invoice_id, "due_date",
+                      due, "due_date_iso", due_iso, "days_overdue", (int)it->days_overdue, "stage", (int)it->stage,
+                      "stage_name", it->stage_name ? it->stage_name : "", "outstanding", outstanding, "fee", fee,
+                      "interest", interest, "total_due", total, "outstanding_minor", (json_int_t)it->outstanding_minor,
+                      "fee_minor", (json_int_t)it->fee_minor, "interest_minor", (json_int_t)it->interest_minor,
+                      "total_due_minor", (json_int_t)it->total_due_minor, "dunned", it->dunned ? 1 : 0);
+        if (!o || json_array_append_new(arr, o) < 0) {
+            json_decref(arr);
+            return -1;
+        }
+        json_object_set_new(o, "not_dunned_reason", why ? json_string(why) : json_null());
+        json_object_set_new(o, "not_dunned_text",
+                            why ? json_string(dn_render_not_dunned_text(why, locale)) : json_null());
+        dunned += it->dunned ? 1 : 0;
+    }
+    json_object_set_new(ctx, "items", arr);
+    json_object_set_new(ctx, "has_items", json_boolean(rd->items_n > 0));
+    json_object_set_new(ctx, "item_count", json_integer((json_int_t)rd->items_n));
+    json_object_set_new(ctx, "dunned_count", json_integer(dunned));
+    return 0;
+}
+
+/* card{brand, last4, exp_month, exp_year, expiry "MM/YYYY"} and update_link (web links only). */
+static int add_card(json_t *ctx, const dn_reminder_due_t *rd)
+{
+    json_t *card = json_null();
+    if (rd->card) {
+        char expiry[16];
+        snprintf(expiry, sizeof(expiry), "%02d/%04d", (int)rd->card->exp_month, (int)rd->card->exp_year);
+        card = json_pack("{s:s?, s:s, s:i, s:i, s:s}", "brand", rd->card->brand, "last4", rd->card->last4, "exp_month",
+                         (int)rd->card->exp_month, "exp_year", (int)rd->card->exp_year, "expiry", expiry);
+        if (!card)
+            return -1;
+    }
+    json_object_set_new(ctx, "card", card);
+    json_object_set_new(ctx, "update_link", web_link(rd->update_link) ? json_string(rd->update_link) : json_null());
+    return 0;
+}
+
 json_t *dn_render_context(const dn_reminder_due_t *rd, const char *locale)
 {
     char amount[64], outstanding[64], fee[64], interest[64], total[64], issued[48], due[48], issued_iso[16],
@@ -55,8 +138,7 @@ json_t *dn_render_context(const dn_reminder_due_t *rd, const char *locale)
     json_object_set_new(ctx, "action", rd->action ? json_string(rd->action) : json_null());
     json_object_set_new(ctx, "days_overdue", json_integer(rd->days_overdue));
     /* Only web links: the link lands in an href, and a javascript: URL must never get there. */
-    int web = rd->payment_link &&
-              (strncasecmp(rd->payment_link, "https://", 8) == 0 || strncasecmp(rd->payment_link, "http://", 7) == 0);
+    int web = web_link(rd->payment_link);
     json_object_set_new(ctx, "payment_link", web ? json_string(rd->payment_link) : json_null());
     json_object_set_new(ctx, "policy", json_string(rd->policy));
     json_object_set_new(ctx, "locale", json_string(locale));
@@ -93,6 +175,10 @@ json_t *dn_render_context(const dn_reminder_due_t *rd, const char *locale)
                          due_i, "open_minor", (json_int_t)(rd->instalment->amount_minor - rd->instalment->paid_minor));
     }
     json_object_set_new(ctx, "instalment", inst);
+    if (add_items(ctx, rd, locale) < 0 || add_card(ctx, rd) < 0) {
+        json_decref(ctx);
+        return NULL;
+    }
     return ctx;
 }
 
@@ -196,6 +282,42 @@ void dn_render_sample(dn_render_sample_t *s, dn_channel_t channel, int full, con
         s->instalment = (dn_instalment_ref_t){
             .number = 2, .count = 3, .amount_minor = 4000000, .due_date = 20810, .paid_minor = 1000000};
         rd->instalment = &s->instalment;
+        /* a consolidated notice's three invoices, the last one listed under a promise to pay */
+        s->items[0] = (dn_notice_item_t){.invoice_id = "INV-2026-000001",
+                                         .invoice_number = "RE-2026-000001",
+                                         .due_date = 20764,
+                                         .days_overdue = 28,
+                                         .stage = 2,
+                                         .stage_name = "first_reminder",
+                                         .outstanding_minor = 12000000,
+                                         .fee_minor = 1500,
+                                         .interest_minor = 32100,
+                                         .total_due_minor = 12033600,
+                                         .dunned = true};
+        s->items[1] = (dn_notice_item_t){.invoice_id = "INV-2026-000007",
+                                         .invoice_number = "RE-2026-000007",
+                                         .due_date = 20778,
+                                         .days_overdue = 14,
+                                         .stage = 1,
+                                         .stage_name = "friendly_reminder",
+                                         .outstanding_minor = 250000,
+                                         .total_due_minor = 250000,
+                                         .dunned = true};
+        s->items[2] = (dn_notice_item_t){.invoice_id = "INV-2026-000009",
+                                         .invoice_number = "RE-2026-000009",
+                                         .due_date = 20785,
+                                         .days_overdue = 7,
+                                         .stage = 1,
+                                         .stage_name = "friendly_reminder",
+                                         .outstanding_minor = 99900,
+                                         .total_due_minor = 99900,
+                                         .dunned = false,
+                                         .not_dunned_reason = "promise"};
+        rd->items = s->items;
+        rd->items_n = 3;
+        s->card = (dn_card_ref_t){.brand = "visa", .last4 = "4242", .exp_month = 3, .exp_year = 2027};
+        rd->card = &s->card;
+        rd->update_link = "https://pay.example.com/card/0123456789abcdef";
     }
 }
 

@@ -19,7 +19,11 @@
 #include "dn_template.h"
 
 /* The render context of rd, amounts and dates formatted for `locale`. New reference, or
- * NULL when out of memory. */
+ * NULL when out of memory. Besides the invoice's names: items[] (a consolidated notice's
+ * invoices: number, due_date, due_date_iso, days_overdue, stage, stage_name, outstanding,
+ * fee, interest, total_due and their *_minor, dunned, not_dunned_reason, not_dunned_text),
+ * has_items, item_count, dunned_count; card (brand, last4, exp_month, exp_year, expiry
+ * "MM/YYYY") or null; update_link (http(s) only) or null. */
 json_t *dn_render_context(const dn_reminder_due_t *rd, const char *locale);
 
 /* Where a rendered template came from. */
@@ -37,6 +41,11 @@ int dn_render_find(const char *dir, const dn_reminder_due_t *rd, const char *cha
 /* Names the template file of (folder, key, channel, locale) in src, without looking. */
 void dn_render_source_set(dn_render_source_t *src, const char *folder, const char *key, const char *channel,
                           const char *locale);
+
+/* What a consolidated notice says of an item it lists but does not dun, by
+ * not_dunned_reason (promise, plan, dispute, paused) in the locale's language (en, de):
+ * "promise to pay made" / "Zahlungszusage liegt vor", ... NULL for NULL. */
+const char *dn_render_not_dunned_text(const char *reason, const char *locale);
 
 /* Reads <dir>/<src->name>.<ext> (at most max_bytes) and renders it with ctx. A malloc'd
  * string, or NULL with errstr ("default/first_reminder.sms.de.txt: line 1: {{fee}} is not
@@ -62,6 +71,8 @@ typedef struct dn_render_sample {
     dn_postal_address_t address;
     dn_discount_offer_t discount;   /* the full sample carries an early-settlement offer */
     dn_instalment_ref_t instalment; /* and a plan instalment */
+    dn_notice_item_t items[3];      /* three listed invoices, the third under a promise to pay */
+    dn_card_ref_t card;             /* a card that expires (visa 4242, 03/2027) and its update link */
 } dn_render_sample_t;
 void dn_render_sample(dn_render_sample_t *s, dn_channel_t channel, int full, const char *tenant, const char *key,
                       const char *locale);

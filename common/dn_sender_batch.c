@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include "dn_clock.h"
+#include "dn_notice.h"
 #include "dn_outbox.h"
 #include "dn_pgarray.h"
 #include "dn_sender_int.h"
@@ -175,8 +176,10 @@ static void set_outcome(bjob_t *x, dn_outcome_t outcome, const char *reason)
 static int batch_last_mile(sender_t *s, bjob_t *b, size_t from, size_t n)
 {
     dn_pgarray_t ids = {0};
+    /* A notice about a customer is checked on its own (sender_last_mile): it is rare, and
+     * its check reads the notice and its items, not one case. */
     for (size_t i = from; i < n; i++)
-        if (b[i].kind == B_WORK && b[i].attempt > 0 && !b[i].has_outcome)
+        if (b[i].kind == B_WORK && b[i].attempt > 0 && !b[i].has_outcome && !dn_notice_is_customer_level(&b[i].j.rd))
             dn_pgarray_add(&ids, b[i].j.rd.case_id);
     size_t k = ids.n;
     PGresult *r = arr_query(s,
@@ -196,6 +199,16 @@ static int batch_last_mile(sender_t *s, bjob_t *b, size_t from, size_t n)
         if (x->kind != B_WORK || x->attempt == 0 || x->has_outcome)
             continue;
         char reason[512];
+        if (dn_notice_is_customer_level(&x->j.rd)) {
+            int send = sender_last_mile(s, &x->j, reason, sizeof(reason));
+            if (send < 0) {
+                PQclear(r);
+                return -1;
+            }
+            if (send == 0)
+                set_outcome(x, DN_OUTCOME_SUPPRESSED, reason);
+            continue;
+        }
         int found = !PQgetisnull(r, row, 0);
         if (!sender_may_send(&x->j, found ? PQgetvalue(r, row, 0) : NULL, found ? atoi(PQgetvalue(r, row, 1)) : 0,
                              reason, sizeof(reason)))

@@ -121,7 +121,9 @@ int sender_lock(sender_t *s, const char *event_id, int lock);
 int sender_claim(sender_t *s, job_t *j, char *prev, size_t prev_size);
 const char *sender_claim_id(sender_t *s, const job_t *j);
 int sender_may_send(const job_t *j, const char *state, int case_stage, char *reason, size_t reason_size);
-int sender_last_mile(sender_t *s, const job_t *j, char *reason, size_t reason_size);
+/* For a notice about a customer (dn_notice.h) it reads the notices row instead of a case and
+ * may bring the notice's items up to date, rendering j again. */
+int sender_last_mile(sender_t *s, job_t *j, char *reason, size_t reason_size);
 
 int sender_outcome_build(sender_t *s, job_t *j, dn_outcome_t outcome, const char *reason, int attempt,
                          int64_t next_attempt_at, int64_t now, char event_id[DN_UUID_STR_LEN], char **buf, size_t *len,

@@ -6,7 +6,9 @@
 
 #include "dn_avro.h"
 #include "dn_clock.h"
+#include "dn_notice.h"
 #include "dn_outbox.h"
+#include "dn_pgarray.h"
 #include "dn_sender_int.h"
 #include "dn_signal.h"
 #include "dn_topics.h"
@@ -379,9 +381,117 @@ int sender_may_send(const job_t *j, const char *state, int case_stage, char *rea
     return 0;
 }
 
-/* The last-mile check. 1 = send, 0 = suppress (reason set), -1 = database error. */
-int sender_last_mile(sender_t *s, const job_t *j, char *reason, size_t reason_size)
+/* Renders j again (its record changed since it was prepared). */
+static void reprepare(sender_t *s, job_t *j)
 {
+    if (j->prepared && s->drv->job.free)
+        s->drv->job.free(s->ctx, &j->pub);
+    free(j->pub.state);
+    j->pub.state = NULL;
+    j->prepared = 0;
+    j->has_pre = 0;
+    sender_prepare(s, j);
+}
+
+/* A consolidated notice's items as the cases table has them now (dn_notice_refresh); j is
+ * rendered again if anything changed. 1/0/-1 as sender_last_mile. */
+static int items_last_mile(sender_t *s, job_t *j, char *reason, size_t reason_size)
+{
+    dn_reminder_due_t *rd = &j->rd;
+    dn_pgarray_t inv = {0};
+    for (size_t i = 0; i < rd->items_n; i++)
+        if (dn_pgarray_add(&inv, rd->items[i].invoice_id) < 0) {
+            dn_pgarray_free(&inv);
+            return -1;
+        }
+    const char *p[] = {rd->tenant_id, dn_pgarray_text(&inv)};
+    PGresult *r = p[1] ? dn_pg_query(s->pg,
+                                     "SELECT c.state, c.pause_reason, c.outstanding_minor, c.fee_minor, "
+                                     "c.interest_minor FROM unnest($2::text[]) WITH ORDINALITY AS u (id, k) LEFT JOIN "
+                                     "cases c ON c.tenant_id = $1 AND c.invoice_id = u.id ORDER BY u.k",
+                                     2, p)
+                       : NULL;
+    dn_pgarray_free(&inv);
+    if (!r)
+        return -1;
+    size_t n = rd->items_n;
+    if ((size_t)PQntuples(r) != n) {
+        PQclear(r);
+        return -1;
+    }
+    dn_notice_case_t *now = calloc(n ? n : 1, sizeof(*now));
+    if (!now) {
+        PQclear(r);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int row = (int)i;
+        now[i].found = !PQgetisnull(r, row, 0);
+        now[i].state = PQgetvalue(r, row, 0);
+        now[i].pause_reason = PQgetisnull(r, row, 1) ? NULL : PQgetvalue(r, row, 1);
+        now[i].outstanding_minor = strtoll(PQgetvalue(r, row, 2), NULL, 10);
+        now[i].fee_minor = strtoll(PQgetvalue(r, row, 3), NULL, 10);
+        now[i].interest_minor = strtoll(PQgetvalue(r, row, 4), NULL, 10);
+    }
+    int changed = 0;
+    int dunned = dn_notice_refresh(rd, now, &changed);
+    free(now);
+    PQclear(r);
+    if (dunned < 0)
+        return -1;
+    if (dunned == 0) {
+        snprintf(reason, reason_size, "nothing left to dun: every listed invoice is paid, written off or on hold");
+        return 0;
+    }
+    if (changed)
+        reprepare(s, j);
+    return 1;
+}
+
+/* The last mile of a notice about a customer (dn_notice.h): its notices row is still 'sent'
+ * (the engine emitted it and nothing cancelled it), a card notice's card is still the one
+ * that expires, and a consolidated notice still dunns something. 1/0/-1. */
+static int notice_last_mile(sender_t *s, job_t *j, char *reason, size_t reason_size)
+{
+    const dn_reminder_due_t *rd = &j->rd;
+    const char *p[] = {rd->case_id};
+    PGresult *r = dn_pg_query(s->pg,
+                              "SELECT n.state, pm.status, pm.exp_month, pm.exp_year FROM notices n LEFT JOIN "
+                              "payment_methods pm ON pm.tenant_id = n.tenant_id AND pm.payment_method_id = "
+                              "n.payment_method_id WHERE n.notice_id = $1",
+                              1, p);
+    if (!r)
+        return -1;
+    int send = 1;
+    int card = strcmp(rd->notice_kind, "card_expiry") == 0;
+    if (PQntuples(r) != 1) {
+        snprintf(reason, reason_size, "notice not found");
+        send = 0;
+    } else if (strcmp(PQgetvalue(r, 0, 0), "sent") != 0) {
+        snprintf(reason, reason_size, "notice %s", PQgetvalue(r, 0, 0));
+        send = 0;
+    } else if (card && PQgetisnull(r, 0, 1)) {
+        snprintf(reason, reason_size, "the payment method is no longer known");
+        send = 0;
+    } else if (card && strcmp(PQgetvalue(r, 0, 1), "active") != 0 && strcmp(PQgetvalue(r, 0, 1), "expiring") != 0) {
+        snprintf(reason, reason_size, "the card was %s since", PQgetvalue(r, 0, 1));
+        send = 0;
+    } else if (card && (!rd->card || rd->card->exp_month != atoi(PQgetvalue(r, 0, 2)) ||
+                        rd->card->exp_year != atoi(PQgetvalue(r, 0, 3)))) {
+        snprintf(reason, reason_size, "the card was updated since (new expiry date)");
+        send = 0;
+    }
+    PQclear(r);
+    if (send == 1 && !card)
+        send = items_last_mile(s, j, reason, reason_size);
+    return send;
+}
+
+/* The last-mile check. 1 = send, 0 = suppress (reason set), -1 = database error. */
+int sender_last_mile(sender_t *s, job_t *j, char *reason, size_t reason_size)
+{
+    if (dn_notice_is_customer_level(&j->rd))
+        return notice_last_mile(s, j, reason, reason_size);
     const char *p[] = {j->rd.case_id};
     PGresult *r = dn_pg_query(s->pg, "SELECT state, stage FROM cases WHERE case_id = $1", 1, p);
     if (!r)

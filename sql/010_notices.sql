@@ -46,5 +46,6 @@ CREATE TABLE payment_methods (
 CREATE INDEX payment_methods_customer ON payment_methods (tenant_id, customer_id);
 
 GRANT SELECT, INSERT, UPDATE ON notices, payment_methods TO dunning_engine;
-GRANT SELECT ON notices TO dunning_sender;
+-- the senders' last-mile check of a notice: still sent, the card not changed since
+GRANT SELECT ON notices, payment_methods TO dunning_sender;
 GRANT SELECT ON notices, payment_methods TO dunning_reader;

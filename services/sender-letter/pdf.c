@@ -128,7 +128,14 @@ static void rule(flow_t *f, double x0_mm, double x1_mm, double y_pt, double widt
 static void reference(const flow_t *f, char *buf, size_t size)
 {
     const dn_reminder_due_t *rd = f->l->rd;
-    snprintf(buf, size, "%s: %s", f->lb->reference, rd->invoice_number ? rd->invoice_number : rd->invoice_id);
+    /* A notice about the customer (no invoice) is paid with the customer number as reference. */
+    const char *ref = rd->invoice_number ? rd->invoice_number : rd->invoice_id;
+    snprintf(buf, size, "%s: %s", f->lb->reference, *ref ? ref : rd->customer_id);
+}
+
+static int is_card_notice(const dn_reminder_due_t *rd)
+{
+    return rd->notice_kind && strcmp(rd->notice_kind, "card_expiry") == 0;
 }
 
 static void page_end(flow_t *f)
@@ -216,6 +223,8 @@ static void info_block(flow_t *f)
     };
     double y = MM(INFO_TOP);
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        if (!*rows[i][1])
+            continue; /* a notice about the customer has no invoice number */
         double h1 = put(f, rows[i][0], SMALL_PT + 0.5, 0, INFO_LEFT, y, 27, PANGO_ALIGN_LEFT);
         double h2 = put(f, rows[i][1], SMALL_PT + 0.5, 0, INFO_LEFT + 28, y, RIGHT - INFO_LEFT - 28, PANGO_ALIGN_LEFT);
         y += h1 > h2 ? h1 : h2;
@@ -315,9 +324,40 @@ static void money(int64_t minor, const char *currency, const char *locale, char 
         snprintf(buf, size, "%lld %s", (long long)minor, currency);
 }
 
+/* A consolidated notice's table: one row per listed invoice (a note on those listed but not
+ * dunned), then the total of the dunned ones. Long lists run on to the next page. */
+static void items_table(flow_t *f)
+{
+    const dn_reminder_due_t *rd = f->l->rd;
+    const labels_t *lb = f->lb;
+    const char *loc = f->locale;
+    need(f, MM(7) * (rd->items_n < 4 ? (double)rd->items_n + 2 : 6));
+    row_t head = {{lb->item, lb->due_date, NULL, lb->amount}, 1, 0, SMALL_PT + 1};
+    table_row(f, &head);
+    for (size_t i = 0; i < rd->items_n; i++) {
+        const dn_notice_item_t *it = &rd->items[i];
+        char invoice[300], due[32], total[64];
+        snprintf(invoice, sizeof(invoice), "%s %s", lb->invoice,
+                 it->invoice_number ? it->invoice_number : it->invoice_id);
+        texts_day(it->due_date, loc, 0, due, sizeof(due));
+        money(it->total_due_minor, rd->currency, loc, total, sizeof(total));
+        const char *note = it->dunned ? NULL : dn_render_not_dunned_text(it->not_dunned_reason, loc);
+        row_t r = {{invoice, due, note, total}, 0, i == 0 ? 1 : 0, TEXT_PT};
+        table_row(f, &r);
+    }
+    char total[64];
+    money(rd->total_due_minor, rd->currency, loc, total, sizeof(total));
+    row_t sum = {{lb->total, NULL, NULL, total}, 1, 2, TEXT_PT};
+    table_row(f, &sum);
+}
+
 static void table(flow_t *f)
 {
     const dn_reminder_due_t *rd = f->l->rd;
+    if (rd->items_n > 0) {
+        items_table(f);
+        return;
+    }
     const labels_t *lb = f->lb;
     const char *loc = f->locale;
     char invoice[300], issued[32], due[32], amount[64], paid[64], fee[64], interest[64], total[64];
@@ -378,10 +418,12 @@ static void pass(flow_t *f)
     flow_text(f, t->subject, TEXT_PT + 0.5, 1);
     f->y += MM(8.5);
     flow_text(f, t->before, TEXT_PT, 0);
-    f->y += MM(5);
-    table(f);
-    f->y += MM(5);
-    payment_details(f);
+    if (!is_card_notice(f->l->rd)) { /* a card notice asks for new card details, not for money */
+        f->y += MM(5);
+        table(f);
+        f->y += MM(5);
+        payment_details(f);
+    }
     if (t->after && *t->after) {
         f->y += MM(6);
         flow_text(f, t->after, TEXT_PT, 0);
