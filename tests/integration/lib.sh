@@ -57,7 +57,7 @@ wait_sim() {
 psql_q() { psql "$DUNNING_PG_DSN" -v ON_ERROR_STOP=1 -qAt -c "$1"; }
 
 reset_state() {
-    psql_q "TRUNCATE processed_events, invoices, cases, payments, audit, outbox, deliveries, held_events" >/dev/null
+    psql_q "TRUNCATE processed_events, invoices, cases, payments, audit, outbox, deliveries, held_events, notices, payment_methods" >/dev/null
     redis-cli -u "$DUNNING_REDIS_URL" FLUSHDB >/dev/null
     rm -f "$DUNNING_MAIL_DIR"/*.eml 2>/dev/null || true
 }
@@ -181,7 +181,8 @@ outbox_empty() { psql_q "SELECT count(*) FROM outbox"; }
 step() {
     clock_set "$1"
     local target=$(($(date -u -d "$1" +%s) * 1000))
-    wait_eq 20 "timers due by $1 fired" 0 psql_q "SELECT count(*) FROM cases WHERE tenant_id = '$TENANT' AND next_action_at <= to_timestamp($target / 1000.0)"
+    wait_eq 20 "timers due by $1 fired" 0 psql_q "SELECT count(*) FROM cases WHERE tenant_id = '$TENANT' AND next_action IS DISTINCT FROM 'notice' AND next_action_at <= to_timestamp($target / 1000.0)"
+    wait_eq 20 "notices due by $1 fired" 0 psql_q "SELECT count(*) FROM notices WHERE tenant_id = '$TENANT' AND state = 'pending' AND due_at <= to_timestamp($target / 1000.0)"
     wait_eq 20 "outbox drained" 0 outbox_empty
 }
 case_field() { psql_q "SELECT $2 FROM cases WHERE tenant_id = '$TENANT' AND invoice_id = '$1'"; }
@@ -208,3 +209,23 @@ plan_json() {
 }
 # dead_letter_reasons KEY: "error_code reason" of the key's dead letters, sorted.
 dead_letter_reasons() { dead_letters "$1" | jq -r '.value | .error_code + " " + .reason' | sort; }
+# mail_part ADDRESS subject|text|html: that part, decoded, of the one mail to ADDRESS in the
+# mail folder (fails when there is not exactly one).
+mail_part() {
+    /usr/bin/python3 - "$DUNNING_MAIL_DIR" "$1" "$2" <<'PYEOF'
+import email, email.policy, glob, sys
+found = []
+for f in sorted(glob.glob(sys.argv[1] + '/*.eml')):
+    m = email.message_from_bytes(open(f, 'rb').read(), policy=email.policy.default)
+    if m['To'] is not None and m['To'].addresses[0].addr_spec == sys.argv[2]:
+        found.append(m)
+if len(found) != 1:
+    sys.exit('%d mails to %s' % (len(found), sys.argv[2]))
+m = found[0]
+if sys.argv[3] == 'subject':
+    print(str(m['Subject']))
+else:
+    want = 'text/plain' if sys.argv[3] == 'text' else 'text/html'
+    print(''.join(p.get_content() for p in m.walk() if p.get_content_type() == want).replace('\r\n', '\n'), end='')
+PYEOF
+}
