@@ -10,6 +10,7 @@
 #   cust-n's first notice is emitted on 1 April while the sender is down and the card is
 #     updated before the sender is back: the sender's last-mile check suppresses it, and the
 #     7-day notice is cancelled.
+#   cust-r is retrying a failed charge when it adds a card: the retry is asked for at once.
 # (tests/integration/policy.yaml)
 source "$(dirname "$0")/lib.sh"
 [ -n "${DUNNING_KANNEL_URL:-}" ] && [ -f "${DUNNING_SMS_LOG:-}" ] || fail "the stack runs no Kannel (scripts/stack restart)"
@@ -87,6 +88,22 @@ assert_eq "2029|12|active" "$(psql_q "SELECT exp_year || '|' || exp_month || '|'
     "pm-m keeps the newer expiry"
 assert_eq "2026-04-01:pending 2026-04-24:pending" "$(notices cust-k)" "an 'expiring' for the same card keeps cust-k's notices"
 
+# A failed card charge is retrying (next retry 03-11); the customer adds a new card: the
+# retry is brought forward to now (Stripe's behaviour) and asked for at once; then it succeeds.
+invoice_json R1 cust-r 4990 2026-03-10 cust-r@example.com | with_policy card | publish invoice-issued
+wait_eq 20 "R1 open" open case_field R1 state
+failed_json ch-1 R1 cust-r 4990 insufficient_funds | publish payment-failed
+wait_eq 20 "R1 retrying" "retrying|retry|2026-03-11 08:00:00+00" case_field R1 "state || '|' || next_action || '|' || next_action_at"
+card_json cust-r pm-r added 9999 8 2028 2026-03-10T08:00:00Z | publish payment-method-updated
+wait_eq 20 "the retry asked for at once" "1,2026-03-10T08:00:00.000Z" eval \
+    "consume_tenant payment-retry-due | jq -r '[.attempt, .occurred_at] | join(\",\")'"
+assert_eq "opened retrying retry_brought_forward retry_requested" "$(audit_trail R1)" "R1's audit trail"
+assert_eq "2026-03-11T08:00:00.000Z|pm-r" \
+    "$(psql_q "SELECT detail->>'scheduled_at' || '|' || (detail->>'payment_method_id') FROM audit WHERE tenant_id = '$TENANT' AND kind = 'retry_brought_forward'")" \
+    "the retry it replaced, and the card that caused it"
+payment_json ch-2 R1 cust-r 4990 | publish payment-received
+wait_eq 20 "R1 paid" resolved case_field R1 state
+
 # The sender is down when the 30-day notices go out; cust-n updates the card before it is back.
 stop_service sender
 step 2026-04-01T08:00:00Z
@@ -138,5 +155,5 @@ assert_eq "card_notice_scheduled card_notice_scheduled card_notice_cancelled car
     "$(card_audit cust-m)" "cust-m's audit"
 assert_eq "card_notice_scheduled card_notice_scheduled card_notice_sent card_notice_cancelled card_notice_scheduled card_notice_scheduled" \
     "$(card_audit cust-n)" "cust-n's audit"
-assert_eq "K1:open M1:open N1:open" "$(cases_summary)" "the invoices' cases are untouched"
+assert_eq "K1:open M1:open N1:open R1:resolved" "$(cases_summary)" "the invoices' cases are untouched"
 log "PASS"
