@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "dn_case_events.h"
 #include "dn_outbox.h"
 #include "dn_pg.h"
 
@@ -15,6 +16,7 @@ struct dn_relay {
     dn_kafka_producer_t *producer;
     size_t batch;
     int idle_ms;
+    int case_events;
     dn_metric_t *published;
     pthread_t thread;
     pthread_mutex_t lock;
@@ -28,12 +30,15 @@ static int drain(dn_relay_t *r)
 {
     for (;;) {
         int n = dn_outbox_relay(r->pg, r->producer, r->batch, 10000);
-        atomic_store(&r->ok, n >= 0);
+        int m = n >= 0 && r->case_events ? dn_case_events_relay(r->pg, r->producer, r->batch, 10000) : 0;
+        atomic_store(&r->ok, n >= 0 && m >= 0);
         if (n > 0 && r->published)
             dn_metrics_add(r->published, NULL, n);
-        if (n < 0)
+        if (m > 0 && r->published)
+            dn_metrics_add(r->published, NULL, m);
+        if (n < 0 || m < 0)
             return -1;
-        if ((size_t)n < r->batch)
+        if ((size_t)n < r->batch && (size_t)m < r->batch)
             return 0;
     }
 }
@@ -74,7 +79,7 @@ static void *run(void *arg)
     }
 }
 
-dn_relay_t *dn_relay_start(const char *dsn, dn_kafka_producer_t *producer, size_t batch, int idle_ms,
+dn_relay_t *dn_relay_start(const char *dsn, dn_kafka_producer_t *producer, size_t batch, int idle_ms, int case_events,
                            dn_metric_t *published, char *errstr, size_t errstr_size)
 {
     dn_relay_t *r = calloc(1, sizeof(*r));
@@ -86,6 +91,7 @@ dn_relay_t *dn_relay_start(const char *dsn, dn_kafka_producer_t *producer, size_
     r->batch = batch ? batch : 1000;
     r->idle_ms = idle_ms > 0 ? idle_ms : 100;
     r->published = published;
+    r->case_events = case_events;
     atomic_init(&r->ok, 1);
     if (!(r->pg = dn_pg_new(dsn, errstr, errstr_size))) {
         free(r);

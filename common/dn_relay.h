@@ -6,7 +6,7 @@
  * It relays whenever dn_relay_kick says a transaction committed outbox rows, and every
  * idle_ms anyway (rows another instance left, a retry after an error). Guarantees are
  * dn_outbox's: publish in id order, delete only after the broker acknowledged, one relay
- * at a time on the table (advisory lock). */
+ * at a time on the table (advisory lock); and, with case_events, dn_case_events'. */
 #ifndef DN_RELAY_H
 #define DN_RELAY_H
 
@@ -17,9 +17,10 @@
 
 typedef struct dn_relay dn_relay_t;
 
-/* Connects (dsn) and starts the thread. batch: rows per relay transaction; published:
- * a counter (no labels) the thread adds to, or NULL. NULL with errstr on failure. */
-dn_relay_t *dn_relay_start(const char *dsn, dn_kafka_producer_t *producer, size_t batch, int idle_ms,
+/* Connects (dsn) and starts the thread. batch: rows per relay transaction; case_events:
+ * also publish the audit rows as case events (dn_case_events, the engine); published: a
+ * counter (no labels) the thread adds to, or NULL. NULL with errstr on failure. */
+dn_relay_t *dn_relay_start(const char *dsn, dn_kafka_producer_t *producer, size_t batch, int idle_ms, int case_events,
                            dn_metric_t *published, char *errstr, size_t errstr_size);
 /* There are new rows: relay now. Cheap; any thread. */
 void dn_relay_kick(dn_relay_t *r);

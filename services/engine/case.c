@@ -140,59 +140,34 @@ int record(engine_t *e, const case_row_t *c, const char *kind, const char *from,
            const char *caused_by, int64_t now, json_t *detail)
 {
     int rc = -1;
-    char at[40], stage[16], outstanding[24];
-    char *detail_txt = NULL, *buf = NULL;
-    size_t len = 0;
+    char at[40], stage[16], outstanding[24], fee[24], interest[24];
+    char *detail_txt = NULL;
     dn_time_format(now, at, sizeof(at));
     snprintf(stage, sizeof(stage), "%d", c->stage);
     fmt_i64(outstanding, sizeof(outstanding), c->outstanding);
+    fmt_i64(fee, sizeof(fee), c->fee);
+    fmt_i64(interest, sizeof(interest), c->interest);
     if (!detail)
         detail = json_object();
     if (reason)
         json_object_set_new(detail, "reason", json_string(reason));
     detail_txt = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-    const char *params[] = {c->tenant_id, c->customer_id, c->invoice_id, c->case_id,  at,        kind,
-                            from,         c->state,       stage,         outstanding, caused_by, detail_txt};
+    /* The row is the case event too: the relay publishes it (dn_case_events). */
+    const char *params[] = {c->tenant_id, c->customer_id, c->invoice_id, c->case_id, at,
+                            kind,         from,           c->state,      stage,      outstanding,
+                            fee,          interest,       c->currency,   caused_by,  detail_txt};
     if (e->buffering ? buffer_row(e, audit_rows, AUDIT_COLS, params) < 0
                      : dn_pg_defer(e->pg,
                                    "INSERT INTO audit (tenant_id, customer_id, invoice_id, case_id, at, kind, "
-                                   "from_state, to_state, stage, outstanding_minor, caused_by, detail) "
-                                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                                   12, params, NULL, NULL) < 0)
-        goto out;
-
-    char event_id[DN_UUID_STR_LEN];
-    const char *parts[] = {"case-event", c->case_id, kind, caused_by ? caused_by : "", stage};
-    dn_uuid_derive(event_id, parts, 5);
-    dn_dunning_case_event_t ev = {.event_id = event_id,
-                                  .occurred_at = now,
-                                  .tenant_id = (char *)c->tenant_id,
-                                  .customer_id = (char *)c->customer_id,
-                                  .case_id = (char *)c->case_id,
-                                  .invoice_id = (char *)c->invoice_id,
-                                  .event_type = (char *)kind,
-                                  .from_state = (char *)from,
-                                  .to_state = (char *)c->state,
-                                  .stage = c->stage,
-                                  .outstanding_minor = c->outstanding,
-                                  .fee_minor = c->fee,
-                                  .interest_minor = c->interest,
-                                  .currency = (char *)c->currency,
-                                  .reason = (char *)reason,
-                                  .caused_by_event_id = (char *)caused_by};
-    char key[2 * ID_MAX + 2];
-    dn_topic_key(c->tenant_id, c->customer_id, key, sizeof(key));
-    if (dn_dunning_case_event_encode(&ev, &buf, &len) < 0) {
-        dn_log_error("cannot encode case event", "case_id", c->case_id, NULL);
-        goto out;
-    }
-    if (outbox_add(e, event_id, dn_topic_name(DN_TOPIC_CASE_EVENTS), key, buf, len) < 0)
+                                   "from_state, to_state, stage, outstanding_minor, fee_minor, interest_minor, "
+                                   "currency, caused_by, detail) "
+                                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                                   15, params, NULL, NULL) < 0)
         goto out;
     rc = 0;
 out:
     json_decref(detail);
     free(detail_txt);
-    free(buf);
     return rc;
 }
 

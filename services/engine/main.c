@@ -123,10 +123,13 @@ static void register_metrics(engine_t *e, const char *const *topics, size_t ntop
     M.batch_size =
         dn_metrics_histogram("dunning_batch_size", "Records or timers per batch.", "work", DN_METRICS_SIZE_BUCKETS);
     M.relayed = dn_metrics_counter("dunning_outbox_published_total",
-                                   "Outbox rows published to Kafka (and acknowledged) by this process.", NULL);
+                                   "Records published to Kafka (and acknowledged) by this process's relay: "
+                                   "outbox rows and case events (audit rows).",
+                                   NULL);
     M.outbox_pending = dn_metrics_gauge("dunning_outbox_pending",
-                                        "Rows waiting in the outbox table (every service of the database), as of the "
-                                        "last refresh.",
+                                        "Records waiting to be published: rows of the outbox table (every service of "
+                                        "the database) and audit rows after the case-event cursor, as of the last "
+                                        "refresh.",
                                         NULL);
     M.timers_pending =
         dn_metrics_gauge("dunning_timers_pending", "Timers in the Redis index, as of the last refresh.", NULL);
@@ -176,7 +179,10 @@ static void refresh_gauges(engine_t *e, int64_t *next)
     if (real < *next)
         return;
     *next = real + e->cfg.metrics_ms;
-    PGresult *r = dn_pg_query(e->pg, "SELECT count(*) FROM outbox", 0, NULL);
+    PGresult *r = dn_pg_query(e->pg,
+                              "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM relay_cursors c JOIN audit "
+                              "a ON a.id > c.last_id WHERE c.name = 'case-events')",
+                              0, NULL);
     atomic_store(&pg_ok, r != NULL);
     if (r) {
         dn_metrics_set(M.outbox_pending, NULL, strtod(PQgetvalue(r, 0, 0), NULL));
@@ -618,7 +624,7 @@ int main(int argc, char **argv)
         dn_log_error("cannot start", "detail", errstr, NULL);
         goto out;
     }
-    if (!(e->relay = dn_relay_start(e->cfg.common.pg_dsn, e->producer, RELAY_BATCH, RELAY_IDLE_MS, M.relayed, errstr,
+    if (!(e->relay = dn_relay_start(e->cfg.common.pg_dsn, e->producer, RELAY_BATCH, RELAY_IDLE_MS, 1, M.relayed, errstr,
                                     sizeof(errstr)))) {
         dn_log_error("cannot start", "detail", errstr, NULL);
         status = 1;
@@ -633,7 +639,7 @@ out:
      * HTTP endpoint goes first: its checks and the lag gauge read the consumer. */
     dn_http_destroy(http);
     dn_kafka_consumer_destroy(e->consumer);
-    dn_relay_stop(e->relay); /* publishes what the outbox holds */
+    dn_relay_stop(e->relay); /* publishes what the outbox and the audit table hold */
     dn_kafka_producer_destroy(e->producer, (int)e->cfg.common.shutdown_ms);
     dn_timers_destroy(e->timers);
     dn_pg_destroy(e->pg);

@@ -5,8 +5,8 @@
  * final states (one entry per case, however often the batch changed it: a new case is
  * inserted as it ends up, a known one updated once). engine_flush_writes sends one
  * statement per table (deferred, in order: invoices, new cases, changed cases, payments,
- * audit, outbox), before any statement that reads or writes those tables (query() and
- * query_bin()) and before COMMIT. The careful path writes row by row as before. */
+ * outbox, audit: the audit insert takes the append lock held until COMMIT, sql/011), before any statement that reads or
+ * writes those tables (query() and query_bin()) and before COMMIT. The careful path writes row by row as before. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,20 +211,22 @@ int engine_flush_writes(engine_t *e)
                     "$9::timestamptz[], $10::bool[])") < 0 ||
         flush_table(e, applied_rows, APPLIED_COLS,
                     "UPDATE payments p SET applied = true FROM unnest($1::text[], $2::text[]) AS u (t, id) "
-                    "WHERE p.tenant_id = u.t AND p.payment_id = u.id") < 0 ||
-        flush_table(e, audit_rows, AUDIT_COLS,
-                    "INSERT INTO audit (tenant_id, customer_id, invoice_id, case_id, at, kind, from_state, to_state, "
-                    "stage, outstanding_minor, caused_by, detail) SELECT t, cu, i, ca, a, k, f, s, st, o, cb, d "
-                    "FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::timestamptz[], $6::text[], "
-                    "$7::text[], $8::text[], $9::int[], $10::bigint[], $11::uuid[], $12::jsonb[]) WITH ORDINALITY "
-                    "AS u (t, cu, i, ca, a, k, f, s, st, o, cb, d, n) ORDER BY n") < 0) {
+                    "WHERE p.tenant_id = u.t AND p.payment_id = u.id") < 0) {
         e->batch_failed = 1;
         return -1;
     }
+    /* The audit rows last: their insert takes the append lock (sql/011), held until COMMIT. */
     if (flush_table(e, outbox_rows, OUTBOX_COLS,
                     "INSERT INTO outbox (event_id, topic, key, payload) SELECT ev, t, k, p "
                     "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY "
-                    "AS u (ev, t, k, p, n) ORDER BY n ON CONFLICT (event_id) DO NOTHING") < 0) {
+                    "AS u (ev, t, k, p, n) ORDER BY n ON CONFLICT (event_id) DO NOTHING") < 0 ||
+        flush_table(e, audit_rows, AUDIT_COLS,
+                    "INSERT INTO audit (tenant_id, customer_id, invoice_id, case_id, at, kind, from_state, to_state, "
+                    "stage, outstanding_minor, fee_minor, interest_minor, currency, caused_by, detail) SELECT t, cu, "
+                    "i, ca, a, k, f, s, st, o, fe, it, cur, cb, d FROM unnest($1::text[], $2::text[], $3::text[], "
+                    "$4::uuid[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::int[], $10::bigint[], "
+                    "$11::bigint[], $12::bigint[], $13::text[], $14::uuid[], $15::jsonb[]) WITH ORDINALITY "
+                    "AS u (t, cu, i, ca, a, k, f, s, st, o, fe, it, cur, cb, d, n) ORDER BY n") < 0) {
         e->batch_failed = 1;
         return -1;
     }

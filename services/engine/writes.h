@@ -8,7 +8,7 @@
 #include "dn_pgarray.h"
 #include "engine.h"
 
-enum { AUDIT_COLS = 12, OUTBOX_COLS = 4, INVOICE_COLS = 15, PAYMENT_COLS = 10, APPLIED_COLS = 2 };
+enum { AUDIT_COLS = 15, OUTBOX_COLS = 4, INVOICE_COLS = 15, PAYMENT_COLS = 10, APPLIED_COLS = 2 };
 enum { CASE_UPDATE_COLS = 28, CASE_INSERT_COLS = 35, MAX_COLS = 35 };
 /* Buffered rows per table, one array literal per column (the handlers add to these). */
 extern dn_pgarray_t audit_rows[AUDIT_COLS], invoice_rows[INVOICE_COLS], payment_rows[PAYMENT_COLS],

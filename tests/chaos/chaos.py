@@ -259,9 +259,10 @@ class Pipeline:
     def quiet_counts(self, ids):
         arr = "ARRAY[%s]::uuid[]" % ",".join(sql_quote(i) for i in ids) if ids else "ARRAY[]::uuid[]"
         sql = """
-SELECT (SELECT count(*) FROM outbox),
+SELECT (SELECT outbox + case_events FROM publish_pending),
        (SELECT count(*) FROM cases WHERE tenant_id = {t} AND next_action_at <= to_timestamp({now} / 1000.0)),
-       (SELECT count(*) FROM processed_events WHERE event_id = ANY({arr})),
+       (SELECT count(*) FROM (SELECT event_id FROM processed_events UNION SELECT issued_event_id FROM invoices
+                              UNION SELECT event_id FROM payments) p WHERE event_id = ANY({arr})),
        (SELECT coalesce(sum(jsonb_array_length(detail->'reminders')), 0) FROM audit
          WHERE tenant_id = {t} AND kind IN ('reminder_emitted', 'hard_decline', 'reminder_fallback')
            AND jsonb_typeof(detail->'reminders') = 'array'),

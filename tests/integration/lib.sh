@@ -176,7 +176,7 @@ reminders() {
                 .interest_minor, .total_due_minor] | join(",")' | sort
 }
 # outbox_empty: everything the engine wrote has been published.
-outbox_empty() { psql_q "SELECT count(*) FROM outbox"; }
+outbox_empty() { psql_q "SELECT outbox + case_events FROM publish_pending"; }
 # step ISO: moves the clock and waits until the engine has fired what fell due and published it.
 step() {
     clock_set "$1"
