@@ -23,13 +23,8 @@ int handle_invoice(engine_t *e, dn_invoice_issued_t *v, const void *payload, siz
     int rc = H_OK;
     json_t *whole = NULL;
     char *contact = NULL;
-    int first = first_time(e, v->event_id, dn_topic_name(DN_TOPIC_INVOICE_ISSUED));
-    if (first <= 0) {
-        if (first == 0)
-            engine_note_duplicate(e);
-        rc = first < 0 ? H_DBERR : H_OK;
-        goto out;
-    }
+    /* No processed_events row: the invoice row is the record that this event was applied
+     * (a redelivered event finds its invoice below and is ignored as a duplicate). */
     const policy_t *pol = dn_policy_select(e->policies, v->tenant_id, v->policy, v->customer_segment);
     int64_t now = dn_clock_now_ms();
     char amount[24], issue[16], due[16], at[40];

@@ -20,13 +20,8 @@
 int handle_payment(engine_t *e, dn_payment_received_t *v)
 {
     int rc;
-    int first = first_time(e, v->event_id, dn_topic_name(DN_TOPIC_PAYMENT_RECEIVED));
-    if (first <= 0) {
-        if (first == 0)
-            engine_note_duplicate(e);
-        rc = first < 0 ? H_DBERR : H_OK;
-        goto out;
-    }
+    /* No processed_events row: the payments row (unique payment id) is the record that this
+     * event was applied; a redelivered event finds it below and is ignored as a duplicate. */
     int64_t now = dn_clock_now_ms();
     case_row_t c;
     char case_id[DN_UUID_STR_LEN];
