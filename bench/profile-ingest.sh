@@ -6,7 +6,7 @@
 # invoices (default 50,000), payments for 60% and failed charges for 5% (the benchmark's
 # ingest load), runs one engine until every event is processed, and prints
 #   - wall time and events/s (engine start to the last event's row: processed_events,
-#     invoices or payments),
+#     invoices, payments or payment_failures),
 #   - CPU seconds per process name over that time (PostgreSQL, the engine, the broker...),
 #   - the statements by total execution time (pg_stat_statements).
 # --perf FILE also records the engine's main thread (perf record -g) for 6 s into FILE.
@@ -86,7 +86,7 @@ c=0
 until [ "$c" -ge "$EVENTS" ]; do
     kill -0 "$EP" 2>/dev/null || { echo "profile-ingest: the engine exited (see $WORK/engine.log)" >&2; exit 1; }
     sleep 0.2
-    c=$(psql_q "SELECT (SELECT count(*) FROM processed_events) + (SELECT count(*) FROM invoices) + (SELECT count(*) FROM payments)")
+    c=$(psql_q "SELECT (SELECT count(*) FROM processed_events) + (SELECT count(*) FROM invoices) + (SELECT count(*) FROM payments) + (SELECT count(*) FROM payment_failures)")
     printf '\r    %d/%d events' "$c" "$EVENTS"
 done
 T1=$(date +%s%N)

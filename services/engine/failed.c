@@ -42,10 +42,10 @@ int handle_failed(engine_t *e, dn_payment_failed_t *v, const void *payload, size
 {
     int rc;
     if (!replay) {
-        int first = first_time(e, v->event_id, dn_topic_name(DN_TOPIC_PAYMENT_FAILED));
-        /* The same failed charge reported again under a new event id is the same failure. */
-        if (first > 0)
-            first = first_failure(e, v);
+        /* No processed_events row: payment_failures is the record that the failure was
+         * applied; the same event again, or the same failed charge reported under a new
+         * event id, finds its (payment id, attempt) there. */
+        int first = first_failure(e, v);
         if (first <= 0) {
             if (first == 0)
                 engine_note_duplicate(e);

@@ -121,9 +121,10 @@ int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n)
         if (!record_ids(msgs[i], &ri))
             continue;
         uuid_key(key, sizeof(key), 'e', ri.id);
-        /* Invoices and payments are deduplicated on their own rows (invoice id, payment id),
-         * every other input on processed_events. */
-        int natural = ri.topic == DN_TOPIC_INVOICE_ISSUED || ri.topic == DN_TOPIC_PAYMENT_RECEIVED;
+        /* Invoices, payments and failed charges are deduplicated on their own rows (invoice
+         * id, payment id, payment id and attempt), every other input on processed_events. */
+        int natural = ri.topic == DN_TOPIC_INVOICE_ISSUED || ri.topic == DN_TOPIC_PAYMENT_RECEIVED ||
+                      ri.topic == DN_TOPIC_PAYMENT_FAILED;
         if (!natural && !batch_map_get(e->batch, key, &v)) { /* the first copy names the topic, as one by one */
             if (batch_map_put(e->batch, key, 0) < 0 || dn_pgarray_add(&ids, key + 2) < 0 ||
                 dn_pgarray_add(&topics, rd_kafka_topic_name(msgs[i]->rkt)) < 0)

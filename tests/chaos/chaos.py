@@ -245,6 +245,27 @@ def scenario_names():
 
 
 # ---- state checks ------------------------------------------------------------------------
+# The row that shows an input was applied: invoices, payments and failed charges are
+# deduplicated on their own rows (a copy under a new event id finds the same row), every
+# other input on its event id in processed_events.
+NATURAL_KEYS = {"invoice-issued": ("invoices", ("invoice_id",)),
+                "payment-received": ("payments", ("payment_id",)),
+                "payment-failed": ("payment_failures", ("payment_id", "attempt"))}
+
+
+def processed_marks(events, dead_letter_ids):
+    marks = set()
+    for ev in events:
+        rec = ev["record"]
+        if rec.get("event_id") in dead_letter_ids:
+            continue  # a dead-lettered input is not recorded as processed
+        if ev["topic"] in NATURAL_KEYS:
+            table, cols = NATURAL_KEYS[ev["topic"]]
+            marks.add((table,) + tuple(rec.get(c, 1 if c == "attempt" else "") for c in cols))
+        else:
+            marks.add(("processed_events", rec["event_id"]))
+    return marks
+
 def sql_quote(s):
     return "'" + s.replace("'", "''") + "'"
 
@@ -256,13 +277,22 @@ class Pipeline:
         self.ctx = ctx
         self.t = sql_quote(tenant)
 
-    def quiet_counts(self, ids):
-        arr = "ARRAY[%s]::uuid[]" % ",".join(sql_quote(i) for i in ids) if ids else "ARRAY[]::uuid[]"
+    def quiet_counts(self, marks):
+        """marks: what shows that each input was applied (processed_marks)."""
+        def arr(values, typ):
+            return "ARRAY[%s]::%s[]" % (",".join(sql_quote(str(v)) for v in values), typ)
+        ev = [m[1] for m in marks if m[0] == "processed_events"]
+        inv = [m[1] for m in marks if m[0] == "invoices"]
+        pay = [m[1] for m in marks if m[0] == "payments"]
+        fail = [m[1:] for m in marks if m[0] == "payment_failures"]
         sql = """
 SELECT (SELECT outbox + case_events FROM publish_pending),
        (SELECT count(*) FROM cases WHERE tenant_id = {t} AND next_action_at <= to_timestamp({now} / 1000.0)),
-       (SELECT count(*) FROM (SELECT event_id FROM processed_events UNION SELECT issued_event_id FROM invoices
-                              UNION SELECT event_id FROM payments) p WHERE event_id = ANY({arr})),
+       (SELECT count(*) FROM processed_events WHERE event_id = ANY({ev}))
+       + (SELECT count(*) FROM invoices WHERE tenant_id = {t} AND invoice_id = ANY({inv}))
+       + (SELECT count(*) FROM payments WHERE tenant_id = {t} AND payment_id = ANY({pay}))
+       + (SELECT count(*) FROM payment_failures f JOIN unnest({fp}, {fa}) AS u (p, a)
+           ON f.payment_id = u.p AND f.attempt = u.a WHERE f.tenant_id = {t}),
        (SELECT coalesce(sum(jsonb_array_length(detail->'reminders')), 0) FROM audit
          WHERE tenant_id = {t} AND kind IN ('reminder_emitted', 'hard_decline', 'reminder_fallback')
            AND jsonb_typeof(detail->'reminders') = 'array'),
@@ -270,7 +300,8 @@ SELECT (SELECT outbox + case_events FROM publish_pending),
          AND status IN ('delivered', 'suppressed', 'failed_permanent')),
        (SELECT count(DISTINCT detail->>'reminder_event_id') FROM audit WHERE tenant_id = {t}
          AND kind IN ('reminder_delivered', 'reminder_suppressed', 'reminder_failed_permanent'));
-""".format(t=self.t, now=self.ctx.clock_ms, arr=arr)
+""".format(t=self.t, now=self.ctx.clock_ms, ev=arr(ev, "uuid"), inv=arr(inv, "text"), pay=arr(pay, "text"),
+           fp=arr([f[0] for f in fail], "text"), fa=arr([f[1] for f in fail], "int"))
         out = self.ctx.psql(sql).strip().split("\t")
         return [int(x) for x in out]
 
@@ -279,6 +310,7 @@ SELECT (SELECT outbox + case_events FROM publish_pending),
         return "%s; %s" % (getattr(self, "last", {}), alive)
 
     def is_quiet(self, ids):
+        ids = sorted(ids, key=repr)
         outbox, due, processed, emitted, final, recorded = self.quiet_counts(ids)
         self.last = dict(outbox=outbox, due_timers=due, processed="%d/%d" % (processed, len(ids)),
                          reminders_emitted=emitted, deliveries_final=final, outcomes_recorded=recorded)
@@ -402,7 +434,7 @@ def run_scenario(ctx, scen, tenant):
                     out.append({"topic": ev["topic"], "record": rec})
             events = out
         # A dead-lettered input is not recorded as processed: wait only for the others.
-        step_ids = sorted({ev["record"]["event_id"] for ev in events} - expect.dead_letter_ids)
+        step_ids = processed_marks(events, expect.dead_letter_ids)
         published_ids.extend(step_ids)
         t_a = time.time()
         if events:
@@ -434,7 +466,7 @@ def run_scenario(ctx, scen, tenant):
         if not ctx.alive(name):
             ctx.start(name)
     # Drain: quiet, and still quiet a moment later (nothing in flight).
-    distinct_ids = sorted(set(published_ids))
+    distinct_ids = set(published_ids)
     ctx.wait(ctx.step_timeout, "the pipeline drained", lambda: pipe.is_quiet(distinct_ids), state=pipe.describe)
     time.sleep(1.5)
     ctx.wait(ctx.step_timeout, "the pipeline drained (again)", lambda: pipe.is_quiet(distinct_ids), state=pipe.describe)
