@@ -86,7 +86,8 @@ c=0
 until [ "$c" -ge "$EVENTS" ]; do
     kill -0 "$EP" 2>/dev/null || { echo "profile-ingest: the engine exited (see $WORK/engine.log)" >&2; exit 1; }
     sleep 0.2
-    c=$(psql_q "SELECT (SELECT count(*) FROM processed_events) + (SELECT count(*) FROM invoices) + (SELECT count(*) FROM payments) + (SELECT count(*) FROM payment_failures)")
+    # Cheap (statistics, not a count of the tables): the rows each applied event leaves.
+    c=$(psql_q "SELECT coalesce(sum(n_tup_ins), 0) FROM pg_stat_user_tables WHERE relname IN ('processed_events', 'invoices', 'payments', 'payment_failures')")
     printf '\r    %d/%d events' "$c" "$EVENTS"
 done
 T1=$(date +%s%N)
@@ -105,5 +106,5 @@ echo "Statements by execution time (pg_stat_statements):"
 psql "$DUNNING_PG_DSN" -c "SELECT calls, round(total_exec_time::numeric) AS ms, rows,
        round((total_exec_time / greatest(rows, 1) * 1000)::numeric, 1) AS us_per_row,
        left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS statement
-FROM pg_stat_statements WHERE query NOT LIKE 'SELECT count(*) FROM processed_events%'
+FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_user_tables%'
 ORDER BY total_exec_time DESC LIMIT 16"

@@ -41,18 +41,23 @@ int dn_case_events_relay(dn_pg_t *pg, dn_kafka_producer_t *p, size_t max, int fl
         goto out;
     }
     PQclear(r);
-    char limit[24];
+    r = dn_pg_query(pg, "SELECT last_id FROM relay_cursors WHERE name = 'case-events'", 0, NULL);
+    if (!r || PQntuples(r) != 1)
+        goto out;
+    char limit[24], after[24];
     snprintf(limit, sizeof(limit), "%zu", max);
-    const char *params[] = {limit};
+    snprintf(after, sizeof(after), "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    r = NULL;
+    const char *params[] = {limit, after};
+    /* An index range scan on the primary key from the cursor on. */
     rows = dn_pg_query(pg,
                        "SELECT a.id, a.tenant_id, coalesce(a.customer_id, ''), coalesce(a.invoice_id, ''), a.case_id, "
                        "(extract(epoch from a.at) * 1000)::bigint, a.kind, a.from_state, a.to_state, "
                        "coalesce(a.stage, 0), coalesce(a.outstanding_minor, 0), coalesce(a.fee_minor, 0), "
                        "coalesce(a.interest_minor, 0), coalesce(a.currency, ''), a.detail->>'reason', a.caused_by "
-                       "FROM relay_cursors c JOIN audit a ON a.id > c.last_id WHERE c.name = 'case-events' "
-                       "ORDER BY a.id LIMIT $1",
-                       1, params);
-    r = NULL;
+                       "FROM audit a WHERE a.id > $2::bigint ORDER BY a.id LIMIT $1",
+                       2, params);
     if (!rows)
         goto out;
     int n = PQntuples(rows);
@@ -119,8 +124,8 @@ out:
 long long dn_case_events_pending(dn_pg_t *pg)
 {
     PGresult *r = dn_pg_query(pg,
-                              "SELECT count(*) FROM relay_cursors c JOIN audit a ON a.id > c.last_id "
-                              "WHERE c.name = 'case-events'",
+                              "SELECT count(*) FROM audit WHERE id > (SELECT last_id FROM relay_cursors "
+                              "WHERE name = 'case-events')",
                               0, NULL);
     if (!r)
         return -1;

@@ -37,6 +37,6 @@ GRANT SELECT ON relay_cursors TO dunning_reader;
 -- What is still to be published, for tests, the benchmark and operators.
 CREATE VIEW publish_pending AS
 SELECT (SELECT count(*) FROM outbox) AS outbox,
-       (SELECT count(*) FROM relay_cursors c JOIN audit a ON a.id > c.last_id WHERE c.name = 'case-events')
+       (SELECT count(*) FROM audit WHERE id > (SELECT last_id FROM relay_cursors WHERE name = 'case-events'))
            AS case_events;
 GRANT SELECT ON publish_pending TO dunning_engine, dunning_reader;

@@ -180,8 +180,8 @@ static void refresh_gauges(engine_t *e, int64_t *next)
         return;
     *next = real + e->cfg.metrics_ms;
     PGresult *r = dn_pg_query(e->pg,
-                              "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM relay_cursors c JOIN audit "
-                              "a ON a.id > c.last_id WHERE c.name = 'case-events')",
+                              "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM audit WHERE id > "
+                              "(SELECT last_id FROM relay_cursors WHERE name = 'case-events'))",
                               0, NULL);
     atomic_store(&pg_ok, r != NULL);
     if (r) {
