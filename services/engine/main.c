@@ -395,7 +395,7 @@ static int run_transaction(engine_t *e, void **items, size_t n, item_fn fn, cons
             if (careful && rc != H_DBERR && dn_pg_flush(e->pg) < 0)
                 rc = H_DBERR;
             if (!careful && rc == H_OK && (i + 1) % FLUSH_EVERY == 0 && i + 1 < n &&
-                (engine_flush_writes(e) < 0 || dn_pg_push(e->pg) < 0))
+                (engine_push_writes(e) < 0 || dn_pg_push(e->pg) < 0))
                 rc = H_DBERR;
             if (!careful && (rc == ITEM_REDO || e->batch_failed || (rc == H_DBERR && !dn_pg_retriable(e->pg)))) {
                 redo = 1;

@@ -40,10 +40,11 @@ void drop_writes(void)
     n_case_writes = n_dirty_cases = 0;
 }
 
+/* Buffered rows other than audit rows (which nothing on the fast path reads but the
+ * fallback, which flushes them itself). */
 static int writes_pending(void)
 {
-    return audit_rows[0].n || outbox_rows[0].n || invoice_rows[0].n || payment_rows[0].n || applied_rows[0].n ||
-           n_dirty_cases;
+    return outbox_rows[0].n || invoice_rows[0].n || payment_rows[0].n || applied_rows[0].n || n_dirty_cases;
 }
 
 int buffer_row(engine_t *e, dn_pgarray_t *cols, size_t ncols, const char *const *values)
@@ -193,7 +194,11 @@ static int flush_cases(engine_t *e)
     return 0;
 }
 
-int engine_flush_writes(engine_t *e)
+/* with_audit: the audit rows too. Their insert takes the audit append lock (sql/011),
+ * held until the transaction ends, so they go only with the last flush before COMMIT and
+ * before a statement that reads the audit trail: two engines then serialize only on
+ * their commits, not on whole batches. */
+static int flush_writes(engine_t *e, int with_audit)
 {
     if (e->batch_failed)
         return -1;
@@ -215,29 +220,41 @@ int engine_flush_writes(engine_t *e)
         e->batch_failed = 1;
         return -1;
     }
-    /* The audit rows last: their insert takes the append lock (sql/011), held until COMMIT. */
+    /* The audit rows last: their insert takes the append lock, held until COMMIT. */
     if (flush_table(e, outbox_rows, OUTBOX_COLS,
                     "INSERT INTO outbox (event_id, topic, key, payload) SELECT ev, t, k, p "
                     "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY "
                     "AS u (ev, t, k, p, n) ORDER BY n ON CONFLICT (event_id) DO NOTHING") < 0 ||
-        flush_table(e, audit_rows, AUDIT_COLS,
-                    "INSERT INTO audit (tenant_id, customer_id, invoice_id, case_id, at, kind, from_state, to_state, "
-                    "stage, outstanding_minor, fee_minor, interest_minor, currency, caused_by, detail) SELECT t, cu, "
-                    "i, ca, a, k, f, s, st, o, fe, it, cur, cb, d FROM unnest($1::text[], $2::text[], $3::text[], "
-                    "$4::uuid[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::int[], $10::bigint[], "
-                    "$11::bigint[], $12::bigint[], $13::text[], $14::uuid[], $15::jsonb[]) WITH ORDINALITY "
-                    "AS u (t, cu, i, ca, a, k, f, s, st, o, fe, it, cur, cb, d, n) ORDER BY n") < 0) {
+        (with_audit &&
+         flush_table(e, audit_rows, AUDIT_COLS,
+                     "INSERT INTO audit (tenant_id, customer_id, invoice_id, case_id, at, kind, from_state, to_state, "
+                     "stage, outstanding_minor, fee_minor, interest_minor, currency, caused_by, detail) SELECT t, cu, "
+                     "i, ca, a, k, f, s, st, o, fe, it, cur, cb, d FROM unnest($1::text[], $2::text[], $3::text[], "
+                     "$4::uuid[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::int[], $10::bigint[], "
+                     "$11::bigint[], $12::bigint[], $13::text[], $14::uuid[], $15::jsonb[]) WITH ORDINALITY "
+                     "AS u (t, cu, i, ca, a, k, f, s, st, o, fe, it, cur, cb, d, n) ORDER BY n") < 0)) {
         e->batch_failed = 1;
         return -1;
     }
     return 0;
 }
 
+int engine_flush_writes(engine_t *e)
+{
+    return flush_writes(e, 1);
+}
+
+int engine_push_writes(engine_t *e)
+{
+    return flush_writes(e, 0);
+}
+
 /* A statement that reads or writes a table the fast path buffers: the buffered rows go
- * first, so it sees (and orders after) everything the batch did. */
+ * first (all but the audit rows, see flush_writes), so it sees (and orders after)
+ * everything the batch did. */
 PGresult *query(engine_t *e, const char *sql, int n, const char *const *params)
 {
-    if (e->buffering && writes_pending() && engine_flush_writes(e) < 0)
+    if (e->buffering && writes_pending() && engine_push_writes(e) < 0)
         return NULL;
     return dn_pg_query(e->pg, sql, n, params);
 }
@@ -245,7 +262,7 @@ PGresult *query(engine_t *e, const char *sql, int n, const char *const *params)
 PGresult *query_bin(engine_t *e, const char *sql, int n, const char *const *params, const int *lengths,
                     const int *formats)
 {
-    if (e->buffering && writes_pending() && engine_flush_writes(e) < 0)
+    if (e->buffering && writes_pending() && engine_push_writes(e) < 0)
         return NULL;
     return dn_pg_query_bin(e->pg, sql, n, params, lengths, formats);
 }

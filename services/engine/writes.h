@@ -41,9 +41,12 @@ void writes_destroy(void);
 int buffer_row(engine_t *e, dn_pgarray_t *cols, size_t ncols, const char *const *values);
 void case_params(const case_row_t *c, const char *resolved_reason, int64_t now, case_text_t *t,
                  const char *params[CASE_UPDATE_COLS]);
-/* Sends the buffered rows (invoices, cases, payments, audit, outbox), one deferred
+/* Sends the buffered rows (invoices, cases, payments, outbox, audit), one deferred
  * statement per table, without waiting for them. 0/-1. */
 int engine_flush_writes(engine_t *e);
+/* The same without the audit rows (which take the audit append lock until COMMIT): the
+ * flushes in the middle of a batch. 0/-1. */
+int engine_push_writes(engine_t *e);
 /* A statement that reads or writes a table the fast path buffers: the buffered rows go first. */
 PGresult *query(engine_t *e, const char *sql, int n, const char *const *params);
 PGresult *query_bin(engine_t *e, const char *sql, int n, const char *const *params, const int *lengths,
