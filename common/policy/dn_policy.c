@@ -9,7 +9,7 @@
 #include "dn_currency.h"
 #include "dn_rules.h"
 
-static const char *const channel_names[] = {"email", "sms", "letter"};
+static const char *const channel_names[CH_COUNT] = {"email", "sms", "letter", "voice"};
 static const char *const actions[] = {"final_notice", "collections_handover", "suspend_service"};
 /* Decline codes that mean "this card will not work again" when a policy lists none. */
 static const char *const default_hard_declines[] = {
@@ -176,16 +176,16 @@ static int load_channel_list(loader_t *l, yaml_node_t *chs, const char *field, c
 {
     *nout = 0;
     if (!chs || chs->type != YAML_SEQUENCE_NODE || chs->data.sequence.items.top == chs->data.sequence.items.start)
-        return fail(l, chs, field, "expected a non-empty list of email, sms, letter");
+        return fail(l, chs, field, "expected a non-empty list of email, sms, letter, voice");
     for (yaml_node_item_t *it = chs->data.sequence.items.start; it < chs->data.sequence.items.top; it++) {
         yaml_node_t *cn = yaml_document_get_node(&l->doc, *it);
         const char *c = scalar(cn);
         int found = -1;
-        for (int i = 0; c && i < 3; i++)
+        for (int i = 0; c && i < CH_COUNT; i++)
             if (strcmp(c, channel_names[i]) == 0)
                 found = i;
         if (found < 0)
-            return fail(l, cn, field, "unknown channel (use email, sms or letter)");
+            return fail(l, cn, field, "unknown channel (use email, sms, letter or voice)");
         for (size_t i = 0; i < *nout; i++)
             if (out[i] == (channel_t)found)
                 return fail(l, cn, field, "channel listed twice");
@@ -354,6 +354,30 @@ static int load_promise(loader_t *l, yaml_node_t *n, const char *where, promise_
         if (parse_count(scalar(v), 100, &x) < 0)
             return fail(l, v, field, "expected a whole number (0 to 100; 0 = no promises)");
         pp->max_per_case = (int32_t)x;
+    }
+    return 0;
+}
+
+static int load_voice(loader_t *l, yaml_node_t *n, const char *where, voice_policy_t *vp)
+{
+    static const char *const keys[] = {"promise_days", "verify_days", NULL};
+    char field[320];
+    yaml_node_t *v;
+    int64_t x;
+    snprintf(field, sizeof(field), "%s.voice", where);
+    if (check_keys(l, n, field, keys) < 0)
+        return -1;
+    if ((v = map_get(l, n, "promise_days"))) {
+        snprintf(field, sizeof(field), "%s.voice.promise_days", where);
+        if (parse_count(scalar(v), 365, &x) < 0 || x < 1)
+            return fail(l, v, field, "expected a whole number of days (1 to 365)");
+        vp->promise_days = (int32_t)x;
+    }
+    if ((v = map_get(l, n, "verify_days"))) {
+        snprintf(field, sizeof(field), "%s.voice.verify_days", where);
+        if (parse_count(scalar(v), 90, &x) < 0 || x < 1)
+            return fail(l, v, field, "expected a whole number of days (1 to 90)");
+        vp->verify_days = (int32_t)x;
     }
     return 0;
 }
@@ -613,6 +637,10 @@ static int load_policy_options(loader_t *l, yaml_node_t *n, const char *where, p
     ce->template_key = strdup("card_expiry");
     if ((v = map_get(l, n, "card_expiry")) && load_card_expiry(l, v, where, ce) < 0)
         return -1;
+    p->voice.promise_days = 7;
+    p->voice.verify_days = 3;
+    if ((v = map_get(l, n, "voice")) && load_voice(l, v, where, &p->voice) < 0)
+        return -1;
     return 0;
 }
 
@@ -620,7 +648,7 @@ static int load_policy(loader_t *l, const char *name, yaml_node_t *n, const char
 {
     static const char *const keys[] = {"stages",      "grace_days",         "min_amount",  "tolerance", "interest",
                                        "catch_up",    "channel_order",      "retries",     "promise",   "plan",
-                                       "consolidate", "consolidate_window", "card_expiry", NULL};
+                                       "consolidate", "consolidate_window", "card_expiry", "voice",     NULL};
     p->name = strdup(name);
     p->channel_order[0] = CH_EMAIL;
     p->channel_order[1] = CH_SMS;

@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define POLICY_MAX_CHANNELS 3
+#define POLICY_MAX_CHANNELS 4
 #define POLICY_MAX_RETRIES  16
 
 /* An amount per currency ({EUR: 500, JPY: 5}); a currency not listed gets `fallback`
@@ -42,7 +42,7 @@ typedef struct money_map {
 } money_map_t;
 int64_t dn_policy_money_for(const money_map_t *m, const char *currency);
 
-typedef enum { CH_EMAIL = 0, CH_SMS, CH_LETTER } channel_t;
+typedef enum { CH_EMAIL = 0, CH_SMS, CH_LETTER, CH_VOICE, CH_COUNT } channel_t;
 
 typedef struct stage {
     char *name;
@@ -66,6 +66,12 @@ typedef struct promise_policy {
     int32_t max_days;     /* a promised date at most this many days ahead (default 30) */
     int32_t max_per_case; /* promises one case may take (default 3) */
 } promise_policy_t;
+
+/* The voice channel's effects on the case (voice: {...}). */
+typedef struct voice_policy {
+    int32_t promise_days; /* key 1: a promise to pay the total due within this many days (default 7) */
+    int32_t verify_days;  /* key 3 (claim_paid): the case holds this many days for the payment (default 3) */
+} voice_policy_t;
 
 typedef enum { PLAN_BREAK_RESUME = 0, PLAN_BREAK_FINAL_NOTICE } plan_break_t;
 
@@ -128,6 +134,7 @@ typedef struct policy {
     consolidate_t consolidate;
     int64_t consolidate_window_ms; /* a customer notice waits this long for the day's other stages (1h) */
     card_expiry_policy_t card_expiry;
+    voice_policy_t voice;
 } policy_t;
 
 typedef struct tenant_policies {

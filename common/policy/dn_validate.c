@@ -241,11 +241,14 @@ static int check_command(verdict_t *vd, const policy_set_t *ps, const dn_case_co
     if ((rc = check_text(vd, "channel", v->channel)) || (rc = check_text(vd, "scope", v->scope)))
         return rc;
     if (v->command == DN_CASE_COMMAND_KIND_PROMISE) {
-        if (!v->has_amount_minor || v->amount_minor <= 0)
+        /* A promise made on a call (key 1) names neither: the engine takes the total due and
+         * the policy's voice.promise_days. */
+        int by_voice = v->channel && strcmp(v->channel, "voice") == 0;
+        if (v->has_amount_minor ? v->amount_minor <= 0 : !by_voice)
             return reject(vd, "invalid_field", "field amount_minor: a promise needs the positive amount promised");
-        if (!v->has_promise_date)
+        if (!v->has_promise_date && !by_voice)
             return reject(vd, "invalid_field", "field promise_date: a promise needs the date it is for");
-        if ((rc = check_date(vd, "promise_date", v->promise_date)))
+        if (v->has_promise_date && (rc = check_date(vd, "promise_date", v->promise_date)))
             return rc;
         if (v->scope && strcmp(v->scope, "invoice") != 0 && strcmp(v->scope, "customer") != 0)
             return reject(vd, "invalid_field", "field scope: expected invoice or customer");

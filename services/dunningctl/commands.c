@@ -1,4 +1,5 @@
-/* dunningctl case pause|resume|credit|cancel|write-off|hand-over|promise|withdraw-promise|plan:
+/* dunningctl case pause|resume|credit|cancel|write-off|hand-over|promise|withdraw-promise|plan|
+ * callback|claim-paid:
  * CaseCommand events on
  * the case-commands topic (the engine applies them in order with the customer's other
  * events); and dunningctl timers rebuild. */
@@ -24,7 +25,9 @@ static const struct {
              {"hand-over", "hand_over"},
              {"promise", "promise"},
              {"withdraw-promise", "withdraw_promise"},
-             {"plan", "plan"}};
+             {"plan", "plan"},
+             {"callback", "callback"},
+             {"claim-paid", "claim_paid"}};
 
 int ctl_case_command(ctl_cfg_t *cfg, const char *command, int argc, char **argv)
 {
@@ -91,7 +94,9 @@ int ctl_case_command(ctl_cfg_t *cfg, const char *command, int argc, char **argv)
                 "       dunningctl case promise INVOICE --tenant T --amount MINOR --date YYYY-MM-DD\n"
                 "         [--scope invoice|customer] [--channel collector|portal|voice|billing|api]\n"
                 "       dunningctl case withdraw-promise INVOICE --tenant T\n"
-                "       dunningctl case plan INVOICE --tenant T --instalment MINOR@YYYY-MM-DD ... [--channel C]\n");
+                "       dunningctl case plan INVOICE --tenant T --instalment MINOR@YYYY-MM-DD ... [--channel C]\n"
+                "       dunningctl case callback|claim-paid INVOICE --tenant T [--reason NOTE] [--until YYYY-MM-DD]\n"
+                "         [--channel C]\n");
         json_decref(instalments);
         return 2;
     }

@@ -1,5 +1,6 @@
-/* CaseCommand (see handlers.h): pause, resume, credit, cancel, write off, hand over; the
- * collections workflow's promise, withdraw_promise and plan (workflow.h). */
+/* CaseCommand (see handlers.h): pause, resume, credit, cancel, write off, hand over,
+ * callback, claim_paid; the collections workflow's promise, withdraw_promise and plan
+ * (workflow.h). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +35,10 @@ int handle_command(engine_t *e, dn_case_command_t *v, const void *payload, size_
         }
     }
     int64_t now = dn_clock_now_ms();
-    if (v->command == DN_CASE_COMMAND_KIND_PAUSE && v->has_until && dn_date_to_ms(v->until) <= now) {
-        rc = reject(e, "invalid_field", "field until: the pause would end before it starts");
+    if ((v->command == DN_CASE_COMMAND_KIND_PAUSE || v->command == DN_CASE_COMMAND_KIND_CLAIM_PAID) && v->has_until &&
+        dn_date_to_ms(v->until) <= now) {
+        rc = reject(e, "invalid_field", "field until: the %s would end before it starts",
+                    v->command == DN_CASE_COMMAND_KIND_PAUSE ? "pause" : "hold");
         goto out;
     }
     case_row_t c;
@@ -52,6 +55,15 @@ int handle_command(engine_t *e, dn_case_command_t *v, const void *payload, size_
     case_state_t held = state_of(&c);
     switch (v->command) {
     case DN_CASE_COMMAND_KIND_PROMISE:
+        if (!v->has_promise_date || !v->has_amount_minor) { /* key 1 on a call: see dn_validate */
+            case_row_t owed = c;
+            accrue(&owed, pol, now);
+            if (!v->has_promise_date)
+                v->promise_date = dn_date_from_ms(now) + pol->voice.promise_days;
+            if (!v->has_amount_minor)
+                v->amount_minor = total_due(&owed);
+            v->has_promise_date = v->has_amount_minor = 1;
+        }
         rc = promise_command(e, &c, pol, v, now);
         goto out;
     case DN_CASE_COMMAND_KIND_WITHDRAW_PROMISE:
@@ -111,6 +123,29 @@ int handle_command(engine_t *e, dn_case_command_t *v, const void *payload, size_
         if (transition(&c, EV_HANDOVER) == 0)
             kind = "collections_handover";
         break;
+    case DN_CASE_COMMAND_KIND_CALLBACK:
+        /* Recorded for the collector's worklist; the case goes on as it was. */
+        if (!dn_fsm_is_terminal(held))
+            kind = "callback_requested";
+        if (v->channel)
+            json_object_set_new(detail, "channel", json_string(v->channel));
+        break;
+    case DN_CASE_COMMAND_KIND_CLAIM_PAID: {
+        /* "I have already paid": hold for the payment to arrive, then resume. */
+        if (transition(&c, EV_PAUSE) < 0)
+            break;
+        if (strcmp(from, "paused") != 0)
+            snprintf(c.paused_from, sizeof(c.paused_from), "%s", from);
+        snprintf(c.pause_reason, sizeof(c.pause_reason), "payment_claimed");
+        c.paused_until = v->has_until ? v->until : dn_date_from_ms(now) + pol->voice.verify_days;
+        char until[16];
+        dn_date_format(c.paused_until, until, sizeof(until));
+        json_object_set_new(detail, "until", json_string(until));
+        if (v->channel)
+            json_object_set_new(detail, "channel", json_string(v->channel));
+        kind = "payment_claimed";
+        break;
+    }
     default: /* the workflow's, handled above */
         break;
     }

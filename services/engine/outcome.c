@@ -82,6 +82,11 @@ int handle_outcome(engine_t *e, dn_reminder_outcome_t *v)
     json_object_set_new(detail, "stage", known ? json_integer(sr.stage) : json_null());
     if (v->provider_message_id)
         json_object_set_new(detail, "provider_message_id", json_string(v->provider_message_id));
+    if (v->call) /* a voice call: how it ended, the key pressed, its length */
+        json_object_set_new(detail, "call",
+                            json_pack("{s:s, s:s?, s:I, s:I}", "result", dn_call_outcome_str(v->call->result), "digit",
+                                      v->call->digit, "duration_ms", (json_int_t)v->call->duration_ms, "ring_ms",
+                                      (json_int_t)v->call->ring_ms));
     if (v->has_next_attempt_at) {
         char next[40];
         dn_time_format(v->next_attempt_at, next, sizeof(next));

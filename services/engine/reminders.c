@@ -22,17 +22,21 @@ static int contact_has(const dn_customer_contact_t *ct, channel_t ch)
     case CH_EMAIL:
         return ct->email && *ct->email;
     case CH_SMS:
+    case CH_VOICE:
         return ct->phone && *ct->phone;
     case CH_LETTER:
         return ct->address != NULL;
+    case CH_COUNT:
+        break;
     }
     return 0;
 }
 
-static const dn_topic_id_t channel_topics[] = {DN_TOPIC_REMINDER_DUE_EMAIL, DN_TOPIC_REMINDER_DUE_SMS,
-                                               DN_TOPIC_REMINDER_DUE_LETTER};
+static const dn_topic_id_t channel_topics[CH_COUNT] = {DN_TOPIC_REMINDER_DUE_EMAIL, DN_TOPIC_REMINDER_DUE_SMS,
+                                                       DN_TOPIC_REMINDER_DUE_LETTER, DN_TOPIC_REMINDER_DUE_VOICE};
 
-static const dn_channel_t channel_enums[] = {DN_CHANNEL_EMAIL, DN_CHANNEL_SMS, DN_CHANNEL_LETTER};
+static const dn_channel_t channel_enums[CH_COUNT] = {DN_CHANNEL_EMAIL, DN_CHANNEL_SMS, DN_CHANNEL_LETTER,
+                                                     DN_CHANNEL_VOICE};
 
 /* Writes one ReminderDue per channel of `rs` that reaches the customer (contact known,
  * not opted out) into the outbox; when none does, the first channel of the policy's

@@ -358,7 +358,14 @@ static void test_registry_lookups(void **state)
     }
     assert_int_equal(dn_avro_schema_by_name("CaseCommand")->id, DN_SCHEMA_ID_CASE_COMMAND);
     assert_int_equal(DN_SCHEMA_ID_CASE_COMMAND_V1, 9);
-    assert_int_equal(DN_SCHEMA_ID_CASE_COMMAND, 10);
+    assert_int_equal(DN_SCHEMA_ID_CASE_COMMAND_V2, 10);
+    assert_int_equal(DN_SCHEMA_ID_CASE_COMMAND, 15); /* v3: callback, claim_paid */
+    assert_int_equal(DN_SCHEMA_ID_REMINDER_DUE_V2, 11);
+    assert_int_equal(DN_SCHEMA_ID_REMINDER_DUE, 13); /* v3: channel voice */
+    assert_int_equal(DN_SCHEMA_ID_REMINDER_OUTCOME_V1, 7);
+    assert_int_equal(DN_SCHEMA_ID_REMINDER_OUTCOME, 14); /* v2: channel voice, call */
+    assert_int_equal(dn_avro_schema_by_name("ReminderDue")->id, DN_SCHEMA_ID_REMINDER_DUE);
+    assert_int_equal(dn_avro_schema_by_name("ReminderOutcome")->id, DN_SCHEMA_ID_REMINDER_OUTCOME);
     assert_null(dn_avro_schema_by_id(0));
     assert_null(dn_avro_schema_by_name("Nope"));
     assert_string_equal(dn_avro_code_str(DN_AVRO_WRONG_TYPE), "wrong_record_type");

@@ -335,11 +335,42 @@ static void test_collections_keys(void **state)
     }
 }
 
+/* The voice channel (issue 18): `voice` in channel lists, the voice keys and their defaults. */
+static void test_voice(void **state)
+{
+    (void)state;
+    char err[512];
+    policy_set_t *ps = load_text(HEAD "        voice: {promise_days: 5, verify_days: 2}\n"
+                                      "        stages:\n          - {name: call, offset: 8d, channels: [voice, sms], "
+                                      "template: t}\n"
+                                      "      q:\n" STAGE,
+                                 err, sizeof(err));
+    if (!ps)
+        fail_msg("%s", err);
+    const policy_t *p = dn_policy_find(ps, "default", "p"), *q = dn_policy_find(ps, "default", "q");
+    assert_int_equal(p->stages[0].channels[0], CH_VOICE);
+    assert_int_equal(p->stages[0].channels[1], CH_SMS);
+    assert_string_equal(dn_policy_channel_name(CH_VOICE), "voice");
+    assert_int_equal(p->voice.promise_days, 5);
+    assert_int_equal(p->voice.verify_days, 2);
+    assert_int_equal(q->voice.promise_days, 7); /* the defaults */
+    assert_int_equal(q->voice.verify_days, 3);
+    assert_int_equal(q->nchannel_order, 3); /* voice is no fallback unless listed */
+    dn_policy_set_destroy(ps);
+    expect_error(HEAD "        voice: {promise_days: 0}\n" STAGE,
+                 "p.voice.promise_days: expected a whole number of days (1 to 365)");
+    expect_error(HEAD "        voice: {verify_days: 91}\n" STAGE,
+                 "p.voice.verify_days: expected a whole number of days (1 to 90)");
+    expect_error(HEAD "        voice: {hours: 8}\n" STAGE, "p.voice: unknown key 'hours'");
+    expect_error(HEAD "        stages:\n          - {name: a, offset: 1d, channels: [fax], template: t}\n",
+                 "unknown channel (use email, sms, letter or voice)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_and_select),  cmocka_unit_test(test_errors),        cmocka_unit_test(test_options),
-        cmocka_unit_test(test_collections_keys), cmocka_unit_test(test_option_errors),
+        cmocka_unit_test(test_collections_keys), cmocka_unit_test(test_option_errors), cmocka_unit_test(test_voice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
