@@ -124,6 +124,10 @@ typedef struct dn_sender_jobs {
     /* Channel fields for the job's log lines, after the core's (never contact data).
      * Returns how many of max it filled; the strings live in the job's state. */
     size_t (*log_fields)(void *ctx, dn_sender_job_t *job, dn_sender_field_t *f, size_t max);
+    /* The call record of the outcome (channel voice: how the call ended, the key pressed,
+     * its length), living in the job's state; NULL: none. Never called for a job prepare
+     * decided. */
+    const dn_call_result_t *(*call)(void *ctx, const dn_sender_job_t *job, dn_outcome_t outcome);
     /* After an outcome committed (a counter of the channel's own). */
     void (*recorded)(void *ctx, const dn_sender_job_t *job, dn_outcome_t outcome);
     void (*free)(void *ctx, dn_sender_job_t *job); /* frees what the job's state holds */

@@ -530,6 +530,9 @@ int sender_outcome_build(sender_t *s, job_t *j, dn_outcome_t outcome, const char
                                .next_attempt_at = next_attempt_at,
                                .has_next_attempt_at = next_attempt_at > 0,
                                .provider_message_id = (char *)*provider_id};
+    /* A voice call's result, when the driver has one (the job's state holds it). */
+    if (!j->has_pre && s->drv->job.call)
+        o.call = (dn_call_result_t *)s->drv->job.call(s->ctx, &j->pub, outcome);
     *buf = NULL;
     if (dn_reminder_outcome_encode(&o, buf, len) != 0) {
         free(*buf);

@@ -20,6 +20,44 @@
 
 /* What a sender did with a reminder: recorded in the case's audit trail; a permanent
  * failure sends the reminder on the next channel (fall_back). */
+/* The key a customer pressed on a call is the CaseCommand it stands for, from actor voice:
+ * 1 a promise to pay (the total due within voice.promise_days), 2 call me back, 3 already
+ * paid (a hold of voice.verify_days). One the case cannot take (a promise over the policy's
+ * limit, say) is recorded as keypad_choice_refused, not dead-lettered: the outcome stands. */
+static int keypad_choice(engine_t *e, const dn_reminder_outcome_t *v, const case_row_t *c, int64_t now)
+{
+    const char *digit = v->call->digit;
+    dn_case_command_kind_t kind;
+    if (strcmp(digit, "1") == 0)
+        kind = DN_CASE_COMMAND_KIND_PROMISE;
+    else if (strcmp(digit, "2") == 0)
+        kind = DN_CASE_COMMAND_KIND_CALLBACK;
+    else if (strcmp(digit, "3") == 0)
+        kind = DN_CASE_COMMAND_KIND_CLAIM_PAID;
+    else
+        return H_OK;
+    char event_id[DN_UUID_STR_LEN];
+    const char *parts[] = {"keypad", v->event_id, digit};
+    dn_uuid_derive(event_id, parts, 3);
+    dn_case_command_t cmd = {.event_id = event_id,
+                             .occurred_at = v->occurred_at,
+                             .tenant_id = v->tenant_id,
+                             .customer_id = v->customer_id,
+                             .invoice_id = v->invoice_id,
+                             .command = kind,
+                             .actor = "voice",
+                             .channel = "voice",
+                             .reason = kind == DN_CASE_COMMAND_KIND_CALLBACK ? "requested on a call" : NULL};
+    int rc = handle_command(e, &cmd, NULL, 0, 1);
+    if (rc != H_REJECT)
+        return rc;
+    return record(e, c, "keypad_choice_refused", c->state, e->reject_reason, v->event_id, now,
+                  json_pack("{s:s, s:s, s:s}", "digit", digit, "command", dn_case_command_kind_str(kind), "error_code",
+                            e->reject_code))
+               ? H_DBERR
+               : H_OK;
+}
+
 int handle_outcome(engine_t *e, dn_reminder_outcome_t *v)
 {
     int rc;
@@ -100,6 +138,11 @@ int handle_outcome(engine_t *e, dn_reminder_outcome_t *v)
         goto out;
     }
     engine_note(e, EM_OUTCOME, channel, outcome);
+    if (v->outcome == DN_OUTCOME_DELIVERED && v->channel == DN_CHANNEL_VOICE && v->call && v->call->digit &&
+        c.invoice_id[0]) {
+        rc = keypad_choice(e, v, &c, now);
+        goto out;
+    }
     if (v->outcome != DN_OUTCOME_FAILED_PERMANENT) {
         rc = H_OK;
         goto out;

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The engine's side of the voice channel (issue 18), under the simulated clock with policy
 # `voice` (stage 3 `call` at due+8d on channel voice; voice.promise_days 7, verify_days 3):
-#   V1 (a phone number) gets its call as a ReminderDue on reminder-due.voice at stage 3;
-#   V2 (no phone number) cannot be called: the stage falls back to e-mail (channel_order);
+#   V1 and V3 (phone numbers) get their calls as ReminderDue on reminder-due.voice at stage
+#   3; V2 and V4 (no phone number) cannot be called: the stage falls back to e-mail;
 #   the call's outcome (answered, key 1, 42 s) is recorded with the call in the audit
-#   detail; key 1 is a CaseCommand promise from actor voice without amount or date: the
-#   engine takes the total due and today + 7 days; key 2 (callback) is recorded as
-#   callback_requested, the case unchanged; key 3 (claim_paid) holds the case until today +
-#   3 days, then it resumes. A callback for a resolved case is refused (dead letter).
+#   detail, and key 1 becomes a promise from actor voice: the total due by today + 7 days;
+#   key 2 (V3) is recorded as callback_requested, the case unchanged; a redelivered outcome
+#   does nothing more; a promise command from a call without amount or date is completed
+#   the same way; claim_paid (key 3, or the portal) holds V4 until today + 3 days, then it
+#   resumes. A callback for a resolved case is refused (dead letter).
 source "$(dirname "$0")/lib.sh"
 reset_state
 clock_start 2026-03-02T08:00:00Z 0
@@ -33,28 +34,51 @@ assert_eq "V2,email,3,call V4,email,3,call" \
     "$(consume_tenant reminder-due.email | jq -r 'select(.stage == 3) | [.invoice_id, .channel, .stage, .stage_name] | join(",")' | sort | tr '\n' ' ' | sed 's/ $//')" \
     "no phone: the call stage falls back to e-mail"
 
-# The call's outcome, as sender-voice reports it.
-V1_CALL=$(consume_tenant reminder-due.voice | jq -c 'select(.invoice_id == "V1")')
-jq -cn --arg t "$TENANT" --argjson rd "$V1_CALL" '{tenant_id: $t, customer_id: $rd.customer_id,
-    reminder_event_id: $rd.event_id, case_id: $rd.case_id, invoice_id: $rd.invoice_id, channel: "voice",
-    outcome: "delivered", attempt: 1, reason: "answered, key 1",
-    call: {result: "answered", digit: "1", duration_ms: 42000, ring_ms: 3500}}' | publish reminder-outcomes
-wait_eq 20 "the outcome recorded" "voice|answered|1|42000" psql_q "SELECT detail->>'channel' || '|' || (detail->'call'->>'result')
+# The calls' outcomes, as sender-voice reports them: V1 pressed 1, V3 pressed 2.
+outcome_of() { # INVOICE DIGIT SECONDS EVENT_ID
+    jq -cn --arg t "$TENANT" --argjson rd "$(consume_tenant reminder-due.voice | jq -c --arg i "$1" 'select(.invoice_id == $i)')" \
+        --arg d "$2" --argjson ms "$(($3 * 1000))" --arg eid "$4" '{event_id: $eid, tenant_id: $t,
+        customer_id: $rd.customer_id, reminder_event_id: $rd.event_id, case_id: $rd.case_id, invoice_id: $rd.invoice_id,
+        channel: "voice", outcome: "delivered", attempt: 1, reason: ("answered, key " + $d),
+        call: {result: "answered", digit: $d, duration_ms: $ms, ring_ms: 3500}}'
+}
+O1=$(cat /proc/sys/kernel/random/uuid) O3=$(cat /proc/sys/kernel/random/uuid)
+{ outcome_of V1 1 42 "$O1"; outcome_of V3 2 35 "$O3"; } | publish reminder-outcomes
+wait_eq 20 "V1's outcome recorded with the call" "voice|answered|1|42000" psql_q "SELECT detail->>'channel' || '|' || (detail->'call'->>'result')
     || '|' || (detail->'call'->>'digit') || '|' || (detail->'call'->>'duration_ms') FROM audit
     WHERE tenant_id = '$TENANT' AND invoice_id = 'V1' AND kind = 'reminder_delivered'"
-
-# Key 1: a promise from the call, without amount or date.
-jq -cn --arg t "$TENANT" '{tenant_id: $t, customer_id: "cust-v1", invoice_id: "V1", command: "promise",
-    channel: "voice", actor: "voice"}' | publish case-commands
+# Key 1 is a promise from actor voice: the total due, today + voice.promise_days.
 wait_eq 20 "V1 promised" promised case_field V1 state
 assert_eq "12000|2026-03-18|open|voice|voice" \
     "$(psql_q "SELECT amount_minor || '|' || promised_for || '|' || state || '|' || channel || '|' || actor FROM promises WHERE tenant_id = '$TENANT'")" \
     "the promise: the total due, today + voice.promise_days"
-
-# Key 2: call me back. Key 3: already paid.
-command_json V3 cust-v3 callback | jq -c '.channel = "voice" | .actor = "voice"' | publish case-commands
-wait_eq 20 "V3's callback recorded" 1 audit_count callback_requested
+# Key 2: call me back, for the collector's worklist; the case goes on.
+wait_eq 20 "V3's callback recorded" "voice|voice|requested on a call" psql_q "SELECT (detail->>'actor') || '|' ||
+    (detail->>'channel') || '|' || (detail->>'reason') FROM audit WHERE tenant_id = '$TENANT' AND kind = 'callback_requested'"
 assert_eq "overdue" "$(case_field V3 state)" "a callback changes nothing else"
+# The same outcomes again (redelivered) add nothing; each is followed on its partition by
+# a later call's outcome with key 9 (repeat: no action), which shows it was consumed.
+for inv in "V1 1 42 $O1" "V3 2 35 $O3"; do
+    set -- $inv
+    { outcome_of "$1" "$2" "$3" "$4"; outcome_of "$1" 9 20 "$(cat /proc/sys/kernel/random/uuid)"; } |
+        publish reminder-outcomes
+done
+wait_eq 20 "the key-9 outcomes recorded" "V1:9 V3:9" psql_q "SELECT string_agg(invoice_id || ':' || (detail->'call'->>'digit'),
+    ' ' ORDER BY invoice_id) FROM audit WHERE tenant_id = '$TENANT' AND kind = 'reminder_delivered' AND detail->'call'->>'digit' = '9'"
+assert_eq "V1:2 V3:2" "$(psql_q "SELECT string_agg(invoice_id || ':' || n, ' ' ORDER BY invoice_id) FROM (SELECT invoice_id,
+    count(*) AS n FROM audit WHERE tenant_id = '$TENANT' AND kind = 'reminder_delivered' GROUP BY invoice_id) s")" \
+    "one delivered row per distinct outcome"
+assert_eq "1|1" "$(psql_q "SELECT (SELECT count(*) FROM promises WHERE tenant_id = '$TENANT') || '|' ||
+    (SELECT count(*) FROM audit WHERE tenant_id = '$TENANT' AND kind = 'callback_requested')")" \
+    "one promise and one callback, however often the outcome came"
+# A promise from a call without amount or date, as a CaseCommand (how a voice system
+# outside this one would send it), for a case already promised: it replaces the promise.
+jq -cn --arg t "$TENANT" '{tenant_id: $t, customer_id: "cust-v1", invoice_id: "V1", command: "promise",
+    channel: "voice", actor: "ivr"}' | publish case-commands
+wait_eq 20 "the second promise replaces the first" "withdrawn:voice open:ivr" \
+    psql_q "SELECT string_agg(state || ':' || actor, ' ' ORDER BY made_at, state DESC) FROM promises WHERE tenant_id = '$TENANT'"
+
+# Key 3 (here from the portal's "I have already paid" with a note): a hold.
 command_json V4 cust-v4 claim_paid "paid on 03-10, ref 4711" | publish case-commands
 wait_eq 20 "V4 held for the payment" "paused|payment_claimed|2026-03-14" \
     case_field V4 "state || '|' || pause_reason || '|' || paused_until"
