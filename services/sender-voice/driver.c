@@ -1,0 +1,339 @@
+/* sender-voice's driver: what is the voice channel's own (the rest is the sender core).
+ *
+ * prepare: no or invalid (not E.164) phone number, the template (voice_reminder.voice.<locale>.txt),
+ * the speech (dn_tts_render, cached in <audio dir>/cache). defer: outside calling hours in
+ * the customer's time zone (DUNNING_VOICE_CALLING_HOURS) the core records failed_transient
+ * with next_attempt_at = the next start and holds the record. send: one call (call.c) run to
+ * its end; the message is written as <audio dir>/<reminder event id>.wav first.
+ * Outcomes: answered, no_response -> delivered; busy, rejected, no_answer, trunk_error ->
+ * transient; invalid_number -> permanent. The call record goes on the outcome (job.call).
+ *
+ * Crash window: a call has no idempotency key. A crash after the call but before its
+ * outcome committed calls the customer again (logged as such by the core). */
+#include "driver.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "call.h"
+#include "dn_clock.h"
+#include "dn_config.h"
+#include "dn_log.h"
+#include "dn_render.h"
+#include "dn_voice_media.h"
+#include "sms.h"
+
+#define MAX_TEMPLATE_BYTES (16 * 1024)
+
+typedef struct voice {
+    const voice_cfg_t *cfg;
+    const char *template_dir;
+    char cache_dir[1100];
+    int hours, quiet_start, quiet_end; /* outside calling hours, minutes of the day */
+    int ready;
+} voice_t;
+
+typedef struct voice_job {
+    char *text; /* may hold contact data: never logged */
+    dn_render_source_t src;
+    dn_pcm_t pcm;
+    call_report_t report;
+    int called;
+    dn_call_result_t call;
+    char audio_s[24], plays[8];
+} voice_job_t;
+
+static const dn_cfg_entry_t voice_config[] = {
+    DN_CFG("DUNNING_VOICE_PROXY", DN_CFG_STRING, "127.0.0.1:5060", 0, 0,
+           "SIP proxy or trunk (host:port) every call's INVITE goes to over UDP; the stack's test peer is "
+           "DUNNING_VOICE_PEER.",
+           voice_cfg_t, proxy),
+    DN_CFG("DUNNING_VOICE_CALLER", DN_CFG_STRING, "+4930000000", 0, 0,
+           "Caller id: the From of each call, a sip: URI or a number (then sip:<number>@<our address>).", voice_cfg_t,
+           caller),
+    DN_CFG("DUNNING_VOICE_USER", DN_CFG_STRING, "", 0, 0,
+           "Username for the trunk's digest authentication (401/407); empty: none.", voice_cfg_t, user),
+    DN_CFG("DUNNING_VOICE_PASSWORD", DN_CFG_STRING, "", 0, 0, "Password for the digest authentication (never logged).",
+           voice_cfg_t, password),
+    DN_CFG("DUNNING_VOICE_AUDIO_DIR", DN_CFG_STRING, "", 0, 0,
+           "Where each call's message is written as <reminder event id>.wav (8 kHz, 16-bit), and the speech cache "
+           "(cache/); empty: $DUNNING_RUN_DIR/voice, or .run/voice.",
+           voice_cfg_t, audio_dir),
+    DN_CFG("DUNNING_VOICE_RING_TIMEOUT", DN_CFG_DURATION, "30s", 1000, 300000,
+           "How long a call may ring before it is cancelled (no_answer, transient).", voice_cfg_t, ring_timeout_ms),
+    DN_CFG("DUNNING_VOICE_KEY_TIMEOUT", DN_CFG_DURATION, "8s", 1000, 60000,
+           "How long to wait for a key after the message; none: it is played once more, then the call ends as "
+           "no_response.",
+           voice_cfg_t, key_timeout_ms),
+    DN_CFG("DUNNING_VOICE_CALLING_HOURS", DN_CFG_STRING, "09:00-20:00", 0, 0,
+           "HH:MM-HH:MM in the customer's time zone (contact.time_zone) when calls may be made; a reminder due "
+           "outside waits for the next start (consumption pauses). Empty: any time.",
+           voice_cfg_t, calling_hours),
+};
+
+static int voice_setup(void *ctx, const void *cfg, const dn_sender_env_t *env, char *err, size_t errsz)
+{
+    voice_t *v = ctx;
+    v->cfg = cfg;
+    v->template_dir = env->template_dir;
+    int start, end;
+    if (sms_quiet_parse(v->cfg->calling_hours, &v->hours, &start, &end) < 0) {
+        snprintf(err, errsz, "DUNNING_VOICE_CALLING_HOURS: use HH:MM-HH:MM (e.g. 09:00-20:00), or empty for any time");
+        return -1;
+    }
+    /* Not calling hours: from their end to their start. */
+    v->quiet_start = end;
+    v->quiet_end = start;
+    if (!strchr(v->cfg->proxy, ':')) {
+        snprintf(err, errsz, "DUNNING_VOICE_PROXY: use host:port");
+        return -1;
+    }
+    if (!v->cfg->caller[0]) {
+        snprintf(err, errsz, "DUNNING_VOICE_CALLER: a sip: URI or a number is needed");
+        return -1;
+    }
+    return call_init(err, errsz);
+}
+
+static void voice_destroy(void *ctx)
+{
+    (void)ctx;
+    call_close();
+}
+
+static int mkdir_p(const char *path)
+{
+    char buf[1100];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static const char *audio_dir(const voice_t *v)
+{
+    return v->cfg->audio_dir;
+}
+
+static int voice_start(void *ctx, char *err, size_t errsz)
+{
+    voice_t *v = ctx;
+    voice_cfg_t *cfg = (voice_cfg_t *)v->cfg;
+    if (!cfg->audio_dir[0]) {
+        const char *run = getenv("DUNNING_RUN_DIR");
+        char dir[1024];
+        snprintf(dir, sizeof(dir), "%s/voice", run && run[0] ? run : ".run");
+        free(cfg->audio_dir);
+        if (!(cfg->audio_dir = strdup(dir))) {
+            snprintf(err, errsz, "out of memory");
+            return 1;
+        }
+    }
+    snprintf(v->cache_dir, sizeof(v->cache_dir), "%s/cache", audio_dir(v));
+    if (mkdir_p(v->cache_dir) < 0) {
+        snprintf(err, errsz, "DUNNING_VOICE_AUDIO_DIR: cannot create %s: %s", v->cache_dir, strerror(errno));
+        return 2;
+    }
+    /* A held record (calling hours) is not polled for; keep the group membership over a
+     * night unless the operator chose otherwise (docs/voice.md). */
+    if (!getenv("DUNNING_RDKAFKA_CONSUMER_max_poll_interval_ms") && !getenv("DUNNING_RDKAFKA_max_poll_interval_ms"))
+        setenv("DUNNING_RDKAFKA_CONSUMER_max_poll_interval_ms", "86400000", 0);
+    dn_sender_reached(1);
+    v->ready = 1;
+    return 0;
+}
+
+/* Renders the message's text. A malloc'd string (whitespace folded), or NULL with err. */
+static char *render_text(const char *dir, const dn_render_source_t *given, const dn_reminder_due_t *rd,
+                         dn_render_source_t *src, char *err, size_t errsz)
+{
+    char *t = dn_render_text(dir, "voice", "txt", given, rd, NULL, NULL, MAX_TEMPLATE_BYTES, src, err, errsz);
+    if (!t)
+        return NULL;
+    char *w = t;
+    int space = 1;
+    for (const char *r = t; *r; r++) {
+        int s = *r == ' ' || *r == '\t' || *r == '\r' || *r == '\n';
+        if (s && space)
+            continue;
+        *w++ = s ? ' ' : *r;
+        space = s;
+    }
+    while (w > t && w[-1] == ' ')
+        w--;
+    *w = '\0';
+    if (!t[0]) {
+        snprintf(err, errsz, "%s.txt: the text is empty", src->name);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static int voice_prepare(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome, char *why, size_t n)
+{
+    voice_t *v = ctx;
+    voice_job_t *j = job->state;
+    const dn_reminder_due_t *rd = job->rd;
+    *outcome = DN_OUTCOME_FAILED_PERMANENT;
+    if (!rd->contact.phone || !rd->contact.phone[0]) {
+        snprintf(why, n, "no phone number");
+        return 1;
+    }
+    if (!sms_phone_valid(rd->contact.phone)) {
+        snprintf(why, n, "phone number is not in E.164 format (+, a digit 1-9, 7 to 15 digits)");
+        return 1;
+    }
+    char err[1024];
+    if (!(j->text = render_text(v->template_dir, NULL, rd, &j->src, err, sizeof(err)))) {
+        snprintf(why, n, "template error: %s", err);
+        dn_log_error("template failed", "event_id", rd->event_id, "tenant_id", rd->tenant_id, "invoice_id",
+                     rd->invoice_id, "case_id", rd->case_id, "template_key", rd->template_key, "detail", err, "hint",
+                     "check the templates with: sender-voice --check-templates", NULL);
+        return 1;
+    }
+    dn_tts_t tts = {.cache_dir = v->cache_dir};
+    if (dn_tts_render(&tts, j->text, j->src.locale, &j->pcm, err, sizeof(err)) < 0) {
+        snprintf(why, n, "speech synthesis failed: %s", err);
+        return 1;
+    }
+    return 0;
+}
+
+static int voice_defer(void *ctx, dn_sender_job_t *job, int64_t *until, char *why, size_t n)
+{
+    voice_t *v = ctx;
+    if (!v->hours)
+        return 0;
+    const char *tz = NULL;
+    if (!sms_quiet_until(dn_clock_now_ms(), job->rd->contact.time_zone, v->quiet_start, v->quiet_end, until, &tz))
+        return 0;
+    char start[40];
+    dn_time_format(*until, start, sizeof(start));
+    snprintf(why, n, "outside calling hours (%s in %s) until %s", v->cfg->calling_hours, tz, start);
+    return 1;
+}
+
+static dn_send_rc_t voice_send(void *ctx, dn_sender_job_t *job, char *why, size_t n)
+{
+    voice_t *v = ctx;
+    voice_job_t *j = job->state;
+    const dn_reminder_due_t *rd = job->rd;
+    char path[1200], err[512];
+    snprintf(path, sizeof(path), "%s/%s.wav", audio_dir(v), rd->event_id);
+    if (dn_wav_write(path, &j->pcm, err, sizeof(err)) < 0)
+        dn_log_warn("message audio not written", "event_id", rd->event_id, "detail", err, NULL);
+    call_params_t p = {.proxy = v->cfg->proxy,
+                       .number = rd->contact.phone,
+                       .caller = v->cfg->caller,
+                       .user = v->cfg->user,
+                       .password = v->cfg->password,
+                       .ring_timeout_ms = v->cfg->ring_timeout_ms,
+                       .key_timeout_ms = v->cfg->key_timeout_ms,
+                       .message = &j->pcm};
+    call_report_t *r = &j->report;
+    if (call_run(&p, r) < 0) {
+        dn_sender_reached(0);
+        snprintf(why, n, "%s", r->reason);
+        return DN_SEND_TRANSIENT;
+    }
+    j->called = 1;
+    dn_sender_reached(r->reached);
+    j->call.result = r->result;
+    j->call.digit = r->digit[0] ? r->digit : NULL;
+    j->call.duration_ms = r->duration_ms;
+    j->call.ring_ms = r->ring_ms;
+    switch (r->result) {
+    case DN_CALL_OUTCOME_ANSWERED:
+        snprintf(why, n, "answered, key %s", r->digit);
+        return DN_SEND_OK;
+    case DN_CALL_OUTCOME_NO_RESPONSE:
+    case DN_CALL_OUTCOME_ANSWERING_MACHINE:
+        snprintf(why, n, "%s", r->reason[0] ? r->reason : "answered, no key");
+        return DN_SEND_OK;
+    case DN_CALL_OUTCOME_INVALID_NUMBER:
+        snprintf(why, n, "invalid number: %s", r->reason);
+        return DN_SEND_PERMANENT;
+    default:
+        snprintf(why, n, "%s", r->reason);
+        return DN_SEND_TRANSIENT;
+    }
+}
+
+static const dn_call_result_t *voice_call(void *ctx, const dn_sender_job_t *job, dn_outcome_t outcome)
+{
+    (void)ctx;
+    (void)outcome;
+    const voice_job_t *j = job->state;
+    return j->called ? &j->call : NULL;
+}
+
+static const char *call_result_name(dn_call_outcome_t r)
+{
+    static const char *names[] = {"answered",  "no_response", "answering_machine", "busy",
+                                  "no_answer", "rejected",    "invalid_number",    "trunk_error"};
+    return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "unknown";
+}
+
+static size_t voice_log_fields(void *ctx, dn_sender_job_t *job, dn_sender_field_t *f, size_t max)
+{
+    (void)ctx;
+    (void)max;
+    voice_job_t *j = job->state;
+    snprintf(j->audio_s, sizeof(j->audio_s), "%.2f", dn_pcm_seconds(&j->pcm));
+    snprintf(j->plays, sizeof(j->plays), "%d", j->report.plays);
+    f[0] = (dn_sender_field_t){"template", j->text ? j->src.name : NULL};
+    f[1] = (dn_sender_field_t){"audio_s", j->pcm.samples ? j->audio_s : NULL};
+    f[2] = (dn_sender_field_t){"call_result", j->called ? call_result_name(j->report.result) : NULL};
+    f[3] = (dn_sender_field_t){"digit", j->called && j->report.digit[0] ? j->report.digit : NULL};
+    f[4] = (dn_sender_field_t){"plays", j->called ? j->plays : NULL};
+    return 5;
+}
+
+static int check_one(void *arg, const char *dir, const dn_render_source_t *src, const dn_reminder_due_t *sample,
+                     int full, FILE *out)
+{
+    (void)arg;
+    dn_render_source_t used;
+    char err[1200];
+    char *t = render_text(dir, src, sample, &used, err, sizeof(err));
+    if (!t) {
+        fprintf(out, "%s (%s sample)\n", err, full ? "full" : "minimal");
+        return 1;
+    }
+    free(t);
+    return 0;
+}
+
+static int voice_check_templates(void *ctx, const char *dir, FILE *out, int strict)
+{
+    (void)strict;
+    return dn_render_check(dir, DN_CHANNEL_VOICE, "txt", "voice template", check_one, ctx, out);
+}
+
+static void voice_free_job(void *ctx, dn_sender_job_t *job)
+{
+    (void)ctx;
+    voice_job_t *j = job->state;
+    free(j->text);
+    j->text = NULL;
+    dn_pcm_free(&j->pcm);
+}
+
+const dn_sender_driver_t voice_driver = {
+    .channel = DN_CHANNEL_VOICE,
+    DN_SENDER_CONFIG(voice_config, voice_cfg_t, voice_t),
+    .process = {.setup = voice_setup, .start = voice_start, .destroy = voice_destroy},
+    .steps = {.prepare = voice_prepare, .defer = voice_defer, .send = voice_send},
+    .job = {.size = sizeof(voice_job_t), .log_fields = voice_log_fields, .call = voice_call, .free = voice_free_job},
+    .check_templates = voice_check_templates,
+};
