@@ -183,8 +183,8 @@ static void frame_tick(void *arg)
     memcpy(pcm, m->samples + c->pos, n * sizeof(int16_t));
     c->pos += n;
     mbuf_rewind(c->frame);
-    mbuf_set_pos(c->frame, RTP_HEADER_SIZE);
     mbuf_set_end(c->frame, RTP_HEADER_SIZE + FRAME_SAMPLES);
+    mbuf_set_pos(c->frame, RTP_HEADER_SIZE);
     dn_g711_ulaw_encode(pcm, FRAME_SAMPLES, c->frame->buf + RTP_HEADER_SIZE);
     if (rtp_send(c->rtp, &c->raddr, false, c->frames == 0, PT_PCMU, c->ts, c->frame) == 0)
         c->r->rtp_sent++;
