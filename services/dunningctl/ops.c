@@ -405,7 +405,7 @@ int ctl_templates_check(ctl_cfg_t *cfg, int argc, char **argv)
     char *slash = strrchr(self, '/');
     if (slash)
         *slash = '\0';
-    static const char *const senders[] = {"sender-email", "sender-sms", "sender-letter"};
+    static const char *const senders[] = {"sender-email", "sender-sms", "sender-letter", "sender-voice"};
     for (size_t i = 0; i < sizeof(senders) / sizeof(senders[0]); i++) {
         char bin[4200];
         snprintf(bin, sizeof(bin), "%s/%s", self, senders[i]);

@@ -24,16 +24,17 @@ cp -r "$ROOT/config/templates" "$BAD"
 echo 'Dear {{customer.nickname}}' >"$BAD/default/first_reminder.email.en.txt"
 echo 'Pay {{amounts.tip}}' >"$BAD/default/first_reminder.sms.en.txt"
 echo 'Re: {{invoice.colour}}' >"$BAD/default/first_reminder.letter.en.txt"
-for bin in sender-email sender-sms sender-letter; do
+echo 'Hello {{customer.shoe_size}}' >"$BAD/default/voice_reminder.voice.en.txt"
+for bin in sender-email sender-sms sender-letter sender-voice; do
     rc=0
     out=$(DUNNING_TEMPLATE_DIR=$BAD DUNNING_LETTER_SPOOL_DIR=$WORK/spool "$BIN/$bin" 2>&1) || rc=$?
     assert_eq 2 "$rc" "$bin exit status with a broken template"
-    grep -q '"msg":"templates invalid".*first_reminder.*is not defined' <<<"$out" || fail "$bin does not say which template: $out"
+    grep -q '"msg":"templates invalid".*_reminder\.[a-z]*\.en\.txt.*is not defined' <<<"$out" || fail "$bin does not say which template: $out"
 done
 rc=0
 out=$("$BIN/dunningctl" templates check "$BAD" 2>&1) || rc=$?
 assert_eq 1 "$rc" "dunningctl templates check exit status"
-assert_eq 6 "$(grep -c 'is not defined' <<<"$out")" "problems found (3 channels x full and minimal sample)"
+assert_eq 8 "$(grep -c 'is not defined' <<<"$out")" "problems found (4 channels x full and minimal sample)"
 
 # SIGTERM while records stream in: exit 0, and every record before the stop is kept.
 start_service engine dunning-engine DUNNING_SHUTDOWN_TIMEOUT=5s
