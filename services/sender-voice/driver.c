@@ -277,23 +277,17 @@ static const dn_call_result_t *voice_call(void *ctx, const dn_sender_job_t *job,
     return j->called ? &j->call : NULL;
 }
 
-static const char *call_result_name(dn_call_outcome_t r)
-{
-    static const char *names[] = {"answered",  "no_response", "answering_machine", "busy",
-                                  "no_answer", "rejected",    "invalid_number",    "trunk_error"};
-    return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "unknown";
-}
-
 static size_t voice_log_fields(void *ctx, dn_sender_job_t *job, dn_sender_field_t *f, size_t max)
 {
     (void)ctx;
-    (void)max;
+    if (max < 5)
+        return 0;
     voice_job_t *j = job->state;
     snprintf(j->audio_s, sizeof(j->audio_s), "%.2f", dn_pcm_seconds(&j->pcm));
     snprintf(j->plays, sizeof(j->plays), "%d", j->report.plays);
     f[0] = (dn_sender_field_t){"template", j->text ? j->src.name : NULL};
     f[1] = (dn_sender_field_t){"audio_s", j->pcm.samples ? j->audio_s : NULL};
-    f[2] = (dn_sender_field_t){"call_result", j->called ? call_result_name(j->report.result) : NULL};
+    f[2] = (dn_sender_field_t){"call_result", j->called ? dn_call_outcome_str(j->report.result) : NULL};
     f[3] = (dn_sender_field_t){"digit", j->called && j->report.digit[0] ? j->report.digit : NULL};
     f[4] = (dn_sender_field_t){"plays", j->called ? j->plays : NULL};
     return 5;
