@@ -25,13 +25,14 @@
 #include "dn_log.h"
 #include "dn_metrics.h"
 #include "kannel.h"
+#include "dn_hours.h"
 #include "sms.h"
 #include "texts.h"
 
 typedef struct sms {
     const sms_cfg_t *cfg;
     const char *template_dir;
-    int quiet, quiet_start, quiet_end; /* minutes of the day */
+    dn_hours_t quiet;
     kannel_t *kannel;
     dn_metric_t *parts;
 } sms_t;
@@ -98,7 +99,7 @@ static int sms_setup(void *ctx, const void *cfg, const dn_sender_env_t *env, cha
                  "DUNNING_SMS_FROM: up to 11 letters, digits, spaces, '-' or '.', or a number of up to 15 digits");
         return -1;
     }
-    if (sms_quiet_parse(s->cfg->quiet_hours, &s->quiet, &s->quiet_start, &s->quiet_end) < 0) {
+    if (dn_hours_setup(&s->quiet, s->cfg->quiet_hours, 0) < 0) {
         snprintf(err, errsz, "DUNNING_SMS_QUIET_HOURS: use HH:MM-HH:MM (e.g. 21:00-08:00), or empty for none");
         return -1;
     }
@@ -149,7 +150,7 @@ static int sms_prepare(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome, c
         snprintf(why, n, "no phone number");
         return 1;
     }
-    if (!sms_phone_valid(rd->contact.phone)) {
+    if (!dn_phone_valid(rd->contact.phone)) {
         snprintf(why, n, "phone number is not in E.164 format (+ and up to 15 digits)");
         return 1;
     }
@@ -179,15 +180,7 @@ static int sms_prepare(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome, c
 static int sms_defer(void *ctx, dn_sender_job_t *job, int64_t *until, char *why, size_t n)
 {
     sms_t *s = ctx;
-    if (!s->quiet)
-        return 0;
-    const char *tz = NULL;
-    if (!sms_quiet_until(dn_clock_now_ms(), job->rd->contact.time_zone, s->quiet_start, s->quiet_end, until, &tz))
-        return 0;
-    char end[40];
-    dn_time_format(*until, end, sizeof(end));
-    snprintf(why, n, "quiet hours (%s in %s) until %s", s->cfg->quiet_hours, tz, end);
-    return 1;
+    return dn_hours_defer(&s->quiet, job->rd->contact.time_zone, "quiet hours", until, why, n);
 }
 
 static dn_send_rc_t sms_send(void *ctx, dn_sender_job_t *job, char *why, size_t n)

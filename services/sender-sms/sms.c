@@ -1,16 +1,10 @@
-/* Time zones: the C library converts between UTC and a named zone only through the TZ
- * environment variable. sms_quiet_until sets TZ to the customer's zone, calls tzset(),
- * converts with localtime_r/mktime, and restores TZ (and tzset()) before returning. setenv
- * and tzset are not thread-safe: this is called only from the sender's one loop thread; the
- * other threads (libmicrohttpd's, librdkafka's) never read local time (dn_log writes UTC).
- * The same pattern as sender-letter's letter date (texts_date_long). */
+/* What an SMS is made of (see sms.h). Phone numbers and quiet hours are the sender core's
+ * (common/dn_hours.h). */
 #include "sms.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 /* GSM 03.38 basic table, the characters that are not printable ASCII or are not themselves. */
 static const uint32_t gsm_basic_extra[] = {
@@ -129,102 +123,4 @@ out:
 const char *sms_coding_name(sms_coding_t c)
 {
     return c == SMS_UCS2 ? "ucs2" : "gsm7";
-}
-
-int sms_phone_valid(const char *phone)
-{
-    if (!phone || phone[0] != '+' || phone[1] < '1' || phone[1] > '9')
-        return 0;
-    size_t digits = strspn(phone + 1, "0123456789");
-    return phone[1 + digits] == '\0' && digits >= 7 && digits <= 15;
-}
-
-static int parse_hhmm(const char *s, size_t len, int *min)
-{
-    /* "H:MM" or "HH:MM" */
-    if (len < 4 || len > 5 || s[len - 3] != ':')
-        return -1;
-    int h = 0;
-    for (size_t i = 0; i < len - 3; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        h = h * 10 + (s[i] - '0');
-    }
-    if (s[len - 2] < '0' || s[len - 2] > '5' || s[len - 1] < '0' || s[len - 1] > '9' || h > 23)
-        return -1;
-    *min = h * 60 + (s[len - 2] - '0') * 10 + (s[len - 1] - '0');
-    return 0;
-}
-
-int sms_quiet_parse(const char *spec, int *enabled, int *start_min, int *end_min)
-{
-    *enabled = 0;
-    *start_min = *end_min = 0;
-    if (!spec[0])
-        return 0;
-    const char *dash = strchr(spec, '-');
-    if (!dash || parse_hhmm(spec, (size_t)(dash - spec), start_min) < 0 ||
-        parse_hhmm(dash + 1, strlen(dash + 1), end_min) < 0 || *start_min == *end_min)
-        return -1;
-    *enabled = 1;
-    return 0;
-}
-
-int sms_tz_valid(const char *tz)
-{
-    size_t n = tz ? strlen(tz) : 0;
-    if (n == 0 || n > 64 || tz[0] == '/' || strstr(tz, ".."))
-        return 0;
-    for (const char *p = tz; *p; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '/' || c == '_' ||
-              c == '-' || c == '+'))
-            return 0;
-    }
-    if (strcmp(tz, "UTC") == 0)
-        return 1;
-    char path[128];
-    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
-    return access(path, R_OK) == 0;
-}
-
-int sms_quiet_until(int64_t now_ms, const char *tz, int start_min, int end_min, int64_t *until_ms, const char **tz_used)
-{
-    *tz_used = sms_tz_valid(tz) ? tz : "UTC";
-    char saved[256];
-    const char *old = getenv("TZ");
-    int had = old != NULL && strlen(old) < sizeof(saved);
-    if (had)
-        snprintf(saved, sizeof(saved), "%s", old);
-    setenv("TZ", *tz_used, 1);
-    tzset();
-
-    time_t now = (time_t)(now_ms >= 0 ? now_ms / 1000 : (now_ms - 999) / 1000);
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    localtime_r(&now, &tm);
-    int m = tm.tm_hour * 60 + tm.tm_min;
-    int quiet = start_min < end_min ? (m >= start_min && m < end_min) : (m >= start_min || m < end_min);
-    if (quiet) {
-        /* The end is today at end_min if that is still ahead, else tomorrow. mktime with
-         * tm_isdst = -1 resolves the local time (a time in a DST gap is moved forward). */
-        struct tm end = tm;
-        end.tm_hour = end_min / 60;
-        end.tm_min = end_min % 60;
-        end.tm_sec = 0;
-        end.tm_isdst = -1;
-        if (m >= end_min)
-            end.tm_mday += 1;
-        time_t t = mktime(&end);
-        if (t <= now) /* cannot happen but for odd zone rules: never a deadline in the past */
-            t = now + 60;
-        *until_ms = (int64_t)t * 1000;
-    }
-
-    if (had)
-        setenv("TZ", saved, 1);
-    else
-        unsetenv("TZ");
-    tzset();
-    return quiet;
 }

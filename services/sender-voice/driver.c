@@ -24,7 +24,7 @@
 #include "dn_log.h"
 #include "dn_render.h"
 #include "dn_voice_media.h"
-#include "sms.h"
+#include "dn_hours.h"
 
 #define MAX_TEMPLATE_BYTES (16 * 1024)
 
@@ -32,7 +32,7 @@ typedef struct voice {
     const voice_cfg_t *cfg;
     const char *template_dir;
     char cache_dir[1100];
-    int hours, quiet_start, quiet_end; /* outside calling hours, minutes of the day */
+    dn_hours_t hours; /* held back outside the calling hours */
     int ready;
 } voice_t;
 
@@ -79,14 +79,10 @@ static int voice_setup(void *ctx, const void *cfg, const dn_sender_env_t *env, c
     voice_t *v = ctx;
     v->cfg = cfg;
     v->template_dir = env->template_dir;
-    int start, end;
-    if (sms_quiet_parse(v->cfg->calling_hours, &v->hours, &start, &end) < 0) {
+    if (dn_hours_setup(&v->hours, v->cfg->calling_hours, 1) < 0) {
         snprintf(err, errsz, "DUNNING_VOICE_CALLING_HOURS: use HH:MM-HH:MM (e.g. 09:00-20:00), or empty for any time");
         return -1;
     }
-    /* Not calling hours: from their end to their start. */
-    v->quiet_start = end;
-    v->quiet_end = start;
     if (!strchr(v->cfg->proxy, ':')) {
         snprintf(err, errsz, "DUNNING_VOICE_PROXY: use host:port");
         return -1;
@@ -189,7 +185,7 @@ static int voice_prepare(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome,
         snprintf(why, n, "no phone number");
         return 1;
     }
-    if (!sms_phone_valid(rd->contact.phone)) {
+    if (!dn_phone_valid(rd->contact.phone)) {
         snprintf(why, n, "phone number is not in E.164 format (+, a digit 1-9, 7 to 15 digits)");
         return 1;
     }
@@ -212,15 +208,7 @@ static int voice_prepare(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome,
 static int voice_defer(void *ctx, dn_sender_job_t *job, int64_t *until, char *why, size_t n)
 {
     voice_t *v = ctx;
-    if (!v->hours)
-        return 0;
-    const char *tz = NULL;
-    if (!sms_quiet_until(dn_clock_now_ms(), job->rd->contact.time_zone, v->quiet_start, v->quiet_end, until, &tz))
-        return 0;
-    char start[40];
-    dn_time_format(*until, start, sizeof(start));
-    snprintf(why, n, "outside calling hours (%s in %s) until %s", v->cfg->calling_hours, tz, start);
-    return 1;
+    return dn_hours_defer(&v->hours, job->rd->contact.time_zone, "outside calling hours", until, why, n);
 }
 
 static dn_send_rc_t voice_send(void *ctx, dn_sender_job_t *job, char *why, size_t n)

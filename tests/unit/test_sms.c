@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dn_hours.h"
 #include "sms.h"
 
 /* n copies of the UTF-8 sequence s, malloc'd. */
@@ -158,26 +159,26 @@ static void test_invalid_utf8(void **state)
 static void test_phone(void **state)
 {
     (void)state;
-    assert_int_equal(sms_phone_valid("+4915112345678"), 1);
-    assert_int_equal(sms_phone_valid("+1234567"), 1);         /* 7 digits */
-    assert_int_equal(sms_phone_valid("+123456789012345"), 1); /* 15 digits */
-    assert_int_equal(sms_phone_valid("+123456"), 0);
-    assert_int_equal(sms_phone_valid("+1234567890123456"), 0);
-    assert_int_equal(sms_phone_valid("+0151123456"), 0);
-    assert_int_equal(sms_phone_valid("4915112345678"), 0);
-    assert_int_equal(sms_phone_valid("004915112345678"), 0);
-    assert_int_equal(sms_phone_valid("+49 151 12345678"), 0);
-    assert_int_equal(sms_phone_valid("+49-15112345678"), 0);
-    assert_int_equal(sms_phone_valid("+4915112345678 "), 0);
-    assert_int_equal(sms_phone_valid("+"), 0);
-    assert_int_equal(sms_phone_valid(""), 0);
-    assert_int_equal(sms_phone_valid(NULL), 0);
+    assert_int_equal(dn_phone_valid("+4915112345678"), 1);
+    assert_int_equal(dn_phone_valid("+1234567"), 1);         /* 7 digits */
+    assert_int_equal(dn_phone_valid("+123456789012345"), 1); /* 15 digits */
+    assert_int_equal(dn_phone_valid("+123456"), 0);
+    assert_int_equal(dn_phone_valid("+1234567890123456"), 0);
+    assert_int_equal(dn_phone_valid("+0151123456"), 0);
+    assert_int_equal(dn_phone_valid("4915112345678"), 0);
+    assert_int_equal(dn_phone_valid("004915112345678"), 0);
+    assert_int_equal(dn_phone_valid("+49 151 12345678"), 0);
+    assert_int_equal(dn_phone_valid("+49-15112345678"), 0);
+    assert_int_equal(dn_phone_valid("+4915112345678 "), 0);
+    assert_int_equal(dn_phone_valid("+"), 0);
+    assert_int_equal(dn_phone_valid(""), 0);
+    assert_int_equal(dn_phone_valid(NULL), 0);
 }
 
 static void expect_quiet(const char *spec, int rc, int enabled, int start, int end)
 {
     int e = -1, s = -1, t = -1;
-    assert_int_equal(sms_quiet_parse(spec, &e, &s, &t), rc);
+    assert_int_equal(dn_hours_parse(spec, &e, &s, &t), rc);
     if (rc == 0) {
         assert_int_equal(e, enabled);
         assert_int_equal(s, start);
@@ -207,19 +208,19 @@ static void test_quiet_parse(void **state)
     expect_quiet("a1:00-08:00", -1, 0, 0, 0);
     /* A failed parse leaves the window disabled. */
     int e = 1, s = 1, t = 1;
-    assert_int_equal(sms_quiet_parse("25:00-08:00", &e, &s, &t), -1);
+    assert_int_equal(dn_hours_parse("25:00-08:00", &e, &s, &t), -1);
     assert_int_equal(e, 0);
 }
 
-/* Calls sms_quiet_until and checks its answer; until is compared only when quiet. */
+/* Calls dn_hours_until and checks its answer; until is compared only when quiet. */
 static void expect_until(int64_t now_s, const char *tz, const char *spec, int quiet, int64_t until_s,
                          const char *tz_used)
 {
     int e, s, t;
-    assert_int_equal(sms_quiet_parse(spec, &e, &s, &t), 0);
+    assert_int_equal(dn_hours_parse(spec, &e, &s, &t), 0);
     int64_t until = -1;
     const char *used = NULL;
-    int rc = sms_quiet_until(now_s * 1000 + 250, tz, s, t, &until, &used);
+    int rc = dn_hours_until(now_s * 1000 + 250, tz, s, t, &until, &used);
     if (rc != quiet)
         fail_msg("%s at %lld in %s: quiet %d, want %d", spec, (long long)now_s, tz ? tz : "(null)", rc, quiet);
     assert_non_null(used);
@@ -275,10 +276,10 @@ static void test_quiet_until_bad_tz(void **state)
     expect_until(1768516200, "Europe/Berlin;rm", "21:00-08:00", 1, 1768550400, "UTC");
     expect_until(1768516200, "", "21:00-08:00", 1, 1768550400, "UTC");
     expect_until(1768516200, NULL, "21:00-08:00", 1, 1768550400, "UTC");
-    assert_int_equal(sms_tz_valid("Europe/Berlin"), 1);
-    assert_int_equal(sms_tz_valid("UTC"), 1);
-    assert_int_equal(sms_tz_valid("Europe/Nowhere"), 0);
-    assert_int_equal(sms_tz_valid("Europe/../Berlin"), 0);
+    assert_int_equal(dn_tz_valid("Europe/Berlin"), 1);
+    assert_int_equal(dn_tz_valid("UTC"), 1);
+    assert_int_equal(dn_tz_valid("Europe/Nowhere"), 0);
+    assert_int_equal(dn_tz_valid("Europe/../Berlin"), 0);
 }
 
 static void test_quiet_until_restores_tz(void **state)
@@ -287,10 +288,10 @@ static void test_quiet_until_restores_tz(void **state)
     int64_t until;
     const char *used;
     setenv("TZ", "Asia/Tokyo", 1);
-    assert_int_equal(sms_quiet_until(1768509000000, "Europe/Berlin", 1260, 480, &until, &used), 1);
+    assert_int_equal(dn_hours_until(1768509000000, "Europe/Berlin", 1260, 480, &until, &used), 1);
     assert_string_equal(getenv("TZ"), "Asia/Tokyo");
     unsetenv("TZ");
-    assert_int_equal(sms_quiet_until(1768509000000, "Europe/Berlin", 1260, 480, &until, &used), 1);
+    assert_int_equal(dn_hours_until(1768509000000, "Europe/Berlin", 1260, 480, &until, &used), 1);
     assert_null(getenv("TZ"));
 }
 
