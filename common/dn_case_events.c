@@ -13,8 +13,10 @@
  * the audit append lock of the migration is 727003). */
 #define DN_CASE_EVENTS_LOCK "727004"
 
-void dn_case_event_id(const char *case_id, const char *kind, const char *caused_by, int stage,
-                      char out[DN_UUID_STR_LEN])
+/* The case event's id: derived from the case, the kind, what caused it and the stage, so a
+ * row published again keeps its id. */
+static void case_event_id(const char *case_id, const char *kind, const char *caused_by, int stage,
+                          char out[DN_UUID_STR_LEN])
 {
     char st[16];
     snprintf(st, sizeof(st), "%d", stage);
@@ -71,7 +73,7 @@ int dn_case_events_relay(dn_pg_t *pg, dn_kafka_producer_t *p, size_t max, int fl
         char event_id[DN_UUID_STR_LEN], key[512];
         const char *case_id = PQgetvalue(rows, i, 4), *kind = PQgetvalue(rows, i, 6);
         int stage = atoi(PQgetvalue(rows, i, 9));
-        dn_case_event_id(case_id, kind, opt(rows, i, 15), stage, event_id);
+        case_event_id(case_id, kind, opt(rows, i, 15), stage, event_id);
         dn_dunning_case_event_t ev = {.event_id = event_id,
                                       .occurred_at = strtoll(PQgetvalue(rows, i, 5), NULL, 10),
                                       .tenant_id = PQgetvalue(rows, i, 1),
@@ -119,17 +121,4 @@ out:
     PQclear(rows);
     PQclear(r);
     return moved;
-}
-
-long long dn_case_events_pending(dn_pg_t *pg)
-{
-    PGresult *r = dn_pg_query(pg,
-                              "SELECT count(*) FROM audit WHERE id > (SELECT last_id FROM relay_cursors "
-                              "WHERE name = 'case-events')",
-                              0, NULL);
-    if (!r)
-        return -1;
-    long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return n;
 }

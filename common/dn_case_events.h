@@ -23,16 +23,9 @@
 #include "dn_kafka.h"
 #include "dn_pg.h"
 
-/* The case event's id: derived from the case, the kind, what caused it and the stage, so a
- * row published again keeps its id. */
-void dn_case_event_id(const char *case_id, const char *kind, const char *caused_by, int stage, char out[37]);
-
 /* Publishes up to max audit rows after the cursor. The number of rows the cursor moved over
  * (published or passed over), 0 when there were none (or another relay holds the lock), -1
  * on error (the cursor stays; retried next call). */
 int dn_case_events_relay(dn_pg_t *pg, dn_kafka_producer_t *p, size_t max, int flush_timeout_ms);
-
-/* Rows not relayed yet (for tests, metrics and shutdown), or -1. Outside a transaction. */
-long long dn_case_events_pending(dn_pg_t *pg);
 
 #endif
