@@ -114,6 +114,55 @@ int dn_hours_until(int64_t now_ms, const char *tz, int start_min, int end_min, i
     return quiet;
 }
 
+int dn_hours_week_until(int64_t now_ms, const char *tz, const int16_t start[7], const int16_t end[7], int64_t *until_ms,
+                        const char **tz_used)
+{
+    int open_days = 0;
+    for (int d = 0; d < 7; d++)
+        open_days += start[d] >= 0 && end[d] > start[d];
+    if (!open_days)
+        return -1;
+    *tz_used = dn_tz_valid(tz) ? tz : "UTC";
+    char saved[256];
+    const char *old = getenv("TZ");
+    int had = old != NULL && strlen(old) < sizeof(saved);
+    if (had)
+        snprintf(saved, sizeof(saved), "%s", old);
+    setenv("TZ", *tz_used, 1);
+    tzset();
+
+    time_t now = (time_t)(now_ms >= 0 ? now_ms / 1000 : (now_ms - 999) / 1000);
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    localtime_r(&now, &tm);
+    int m = tm.tm_hour * 60 + tm.tm_min, wd = tm.tm_wday;
+    int inside = start[wd] >= 0 && m >= start[wd] && m < end[wd];
+    if (!inside) {
+        /* The next start: later today, or on the next day with calling hours. */
+        for (int ahead = 0; ahead <= 7; ahead++) {
+            int d = (wd + ahead) % 7;
+            if (start[d] < 0 || end[d] <= start[d] || (ahead == 0 && m >= start[d]))
+                continue;
+            struct tm next = tm;
+            next.tm_mday += ahead;
+            next.tm_hour = start[d] / 60;
+            next.tm_min = start[d] % 60;
+            next.tm_sec = 0;
+            next.tm_isdst = -1;
+            time_t t = mktime(&next);
+            *until_ms = (int64_t)(t > now ? t : now + 60) * 1000;
+            break;
+        }
+    }
+
+    if (had)
+        setenv("TZ", saved, 1);
+    else
+        unsetenv("TZ");
+    tzset();
+    return !inside;
+}
+
 int dn_hours_setup(dn_hours_t *h, const char *spec, int allowed)
 {
     int start, end;

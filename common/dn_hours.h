@@ -18,6 +18,11 @@ int dn_hours_parse(const char *spec, int *enabled, int *start_min, int *end_min)
  * window (the next end time, local, as Unix ms), or 0. Switches TZ for the conversion and
  * puts it back: call it from one thread only (see the top of dn_hours.c). */
 int dn_hours_until(int64_t now_ms, const char *tz, int start_min, int end_min, int64_t *until_ms, const char **tz_used);
+/* Calling hours by day of the week: start[d]/end[d] minutes of the local day (d = tm_wday,
+ * 0 = Sunday; start < 0: none that day). 0 inside them; 1 outside, with *until_ms the next
+ * start; -1 if no day has any. Same TZ rules as dn_hours_until. */
+int dn_hours_week_until(int64_t now_ms, const char *tz, const int16_t start[7], const int16_t end[7], int64_t *until_ms,
+                        const char **tz_used);
 /* An IANA name such as Europe/Berlin (letters, digits, '/', '_', '-', '+'; no "..") whose
  * zoneinfo file exists. */
 int dn_tz_valid(const char *tz);

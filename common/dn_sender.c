@@ -223,6 +223,10 @@ static int deliver(sender_t *s, job_t *j)
             return sender_finish(s, j, DN_OUTCOME_DELIVERED, NULL, attempt, 0);
         if (sr == DN_SEND_PERMANENT)
             return sender_finish(s, j, DN_OUTCOME_FAILED_PERMANENT, reason, attempt, 0);
+        if (sr == DN_SEND_UNREACHED) {
+            j->unreached = 1;
+            return sender_finish(s, j, DN_OUTCOME_FAILED_TRANSIENT, reason, attempt, 0);
+        }
         if (try < s->cfg.retries && !dn_signal_stopping()) {
             sender_log_retry(s, j, reason, sender_retry_delay(s, try));
             continue;
@@ -452,7 +456,7 @@ int dn_sender_main(const dn_sender_driver_t *drv, int argc, char **argv)
         snprintf(s->template_dir, sizeof(s->template_dir), "%s", s->cfg.template_dir);
     else
         snprintf(s->template_dir, sizeof(s->template_dir), "%s/config/templates", s->cfg.common.home);
-    dn_sender_env_t env = {s->service, s->template_dir, s->cfg.common.home};
+    dn_sender_env_t env = {s->service, s->template_dir, s->cfg.common.home, s->cfg.common.pg_dsn};
     if (!(s->ctx = calloc(1, drv->ctx_size ? drv->ctx_size : 1))) {
         dn_log_error("out of memory", NULL);
         goto out;

@@ -34,6 +34,10 @@ typedef enum {
     DN_SEND_OK = 0,    /* delivered (the provider accepted it) */
     DN_SEND_TRANSIENT, /* try again: retried with backoff, then failed_transient and a pause */
     DN_SEND_PERMANENT, /* never: failed_permanent, the engine falls back to the next channel */
+    DN_SEND_UNREACHED, /* the provider took it, the person was not reached (a call busy, not answered,
+                        * declined): failed_transient at once, no retry in process, no pause; the
+                        * reminder is done here (deliveries 'unreached') and the engine decides
+                        * whether to try again (voice.retries) or to fall back */
 } dn_send_rc_t;
 
 /* One reminder in hand, as a driver sees it. */
@@ -50,6 +54,7 @@ typedef struct dn_sender_env {
     const char *service;      /* "sender-email" */
     const char *template_dir; /* DUNNING_TEMPLATE_DIR, or $DUNNING_HOME/config/templates */
     const char *home;         /* DUNNING_HOME */
+    const char *pg_dsn;       /* DUNNING_PG_DSN, for a driver's own records (sender-voice's calls) */
 } dn_sender_env_t;
 
 /* An extra log field, for log_fields. */
@@ -72,7 +77,7 @@ typedef struct dn_sender_names {
     const char *http_default; /* "127.0.0.1:9465" */
     /* Metrics and log lines. */
     const char *send_metric, *send_help; /* histogram of send durations by result; NULL: none */
-    const char *send_results[3];         /* its labels for OK, TRANSIENT, PERMANENT */
+    const char *send_results[4];         /* its labels for OK, TRANSIENT, PERMANENT, UNREACHED */
     const char *msg_outcome[4];          /* log message per outcome (dn_outcome_t) */
     const char *msg_retry;               /* "smtp transient failure, retrying" */
     const char *msg_resend;              /* "previous attempt did not finish; sending again ..." */

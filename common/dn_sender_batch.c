@@ -133,7 +133,7 @@ static int batch_claim(sender_t *s, bjob_t *b, size_t n)
         "ON CONFLICT (event_id) DO UPDATE SET status = 'attempting', attempts = deliveries.attempts + 1, "
         "provider_message_id = coalesce(excluded.provider_message_id, deliveries.provider_message_id), "
         "updated_at = excluded.updated_at "
-        "WHERE deliveries.status NOT IN ('delivered', 'suppressed', 'failed_permanent') "
+        "WHERE deliveries.status NOT IN (" SENDER_FINAL_STATUSES ") "
         "RETURNING event_id, attempts) "
         "SELECT coalesce(prev.status, ''), coalesce(claimed.attempts, 0) FROM u "
         "LEFT JOIN prev USING (event_id) LEFT JOIN claimed USING (event_id) ORDER BY u.n",
@@ -236,7 +236,7 @@ static int batch_record_once(sender_t *s, bjob_t *b, size_t from, size_t end, si
             dn_pgarray_add_bytea(&ob[3], x->dead.value, x->dead.value_len);
         } else if (x->kind == B_WORK && x->has_outcome && x->outcome_value) {
             dn_pgarray_add(&up[0], x->j.rd.event_id);
-            dn_pgarray_add(&up[1], status_names[x->outcome]);
+            dn_pgarray_add(&up[1], sender_status(&x->j, x->outcome));
             dn_pgarray_add(&up[2], x->outcome == DN_OUTCOME_DELIVERED ? NULL : x->reason);
             dn_pgarray_add(&up[3], x->provider_id);
             dn_pgarray_add(&ob[0], x->outcome_id);
@@ -475,6 +475,9 @@ size_t sender_batch(sender_t *s, rd_kafka_message_t **msgs, size_t n, int *rc)
             set_outcome(x, DN_OUTCOME_DELIVERED, NULL);
         } else if (sr == DN_SEND_PERMANENT) {
             set_outcome(x, DN_OUTCOME_FAILED_PERMANENT, reason);
+        } else if (sr == DN_SEND_UNREACHED) {
+            x->j.unreached = 1;
+            set_outcome(x, DN_OUTCOME_FAILED_TRANSIENT, reason);
         } else if (s->cfg.retries > 0 && !dn_signal_stopping()) {
             /* The per-record path retries it (this try counts) and pauses if need be. */
             sender_copy(s->tried, sizeof(s->tried), x->j.rd.event_id);

@@ -49,6 +49,7 @@ typedef struct job {
     dn_outcome_t pre;
     char pre_reason[512];
     dn_sender_job_t pub; /* what the driver sees; pub.state is the driver's */
+    int unreached;       /* DN_SEND_UNREACHED: failed_transient, recorded as 'unreached' (final) */
 } job_t;
 
 /* A dead letter ready for the outbox. */
@@ -95,6 +96,10 @@ typedef struct sender {
 } sender_t;
 
 extern const char *const dn_sender_status_names[4];
+/* The deliveries status of an outcome: its name, or 'unreached' (final, see DN_SEND_UNREACHED). */
+const char *sender_status(const job_t *j, dn_outcome_t outcome);
+/* The statuses after which a reminder is not sent again (SQL list). */
+#define SENDER_FINAL_STATUSES "'delivered', 'suppressed', 'failed_permanent', 'unreached'"
 
 /* ---- dn_sender_ops.c ---- */
 double sender_mono_s(void);

@@ -68,7 +68,7 @@ const dn_sender_names_t dn_sender_names[] = {
             .http_default = "127.0.0.1:9468",
             .send_metric = "dunning_voice_call_duration_seconds",
             .send_help = "Time of one call from the INVITE to its end, by result (ok, transient, permanent).",
-            .send_results = {"ok", "transient", "permanent"},
+            .send_results = {"ok", "transient", "permanent", "unreached"},
             .msg_outcome = {[DN_OUTCOME_DELIVERED] = "call made",
                             [DN_OUTCOME_SUPPRESSED] = "reminder suppressed",
                             [DN_OUTCOME_FAILED_TRANSIENT] = "call not connected, will retry",

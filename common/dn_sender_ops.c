@@ -21,6 +21,11 @@ const char *const dn_sender_status_names[4] = {
 };
 #define status_names dn_sender_status_names
 
+const char *sender_status(const job_t *j, dn_outcome_t outcome)
+{
+    return j->unreached && outcome == DN_OUTCOME_FAILED_TRANSIENT ? "unreached" : status_names[outcome];
+}
+
 double sender_mono_s(void)
 {
     struct timespec ts;
@@ -327,7 +332,8 @@ int sender_claim(sender_t *s, job_t *j, char *prev, size_t prev_size)
     if (PQntuples(r) == 1)
         snprintf(prev, prev_size, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
-    if (strcmp(prev, "delivered") == 0 || strcmp(prev, "suppressed") == 0 || strcmp(prev, "failed_permanent") == 0) {
+    if (strcmp(prev, "delivered") == 0 || strcmp(prev, "suppressed") == 0 || strcmp(prev, "failed_permanent") == 0 ||
+        strcmp(prev, "unreached") == 0) {
         dn_pg_rollback(s->pg);
         return 0;
     }
@@ -557,7 +563,7 @@ static int finish_once(sender_t *s, job_t *j, dn_outcome_t outcome, const char *
     if (sender_outcome_build(s, j, outcome, reason, attempt, next_attempt_at, now, event_id, &buf, &len, &provider_id) <
         0)
         return -1;
-    const char *params[] = {rd->event_id, status_names[outcome], outcome == DN_OUTCOME_DELIVERED ? NULL : reason,
+    const char *params[] = {rd->event_id, sender_status(j, outcome), outcome == DN_OUTCOME_DELIVERED ? NULL : reason,
                             now_txt, provider_id};
     PGresult *r = NULL;
     int ok = dn_pg_begin(s->pg) == 0 &&
@@ -634,7 +640,9 @@ dn_send_rc_t sender_send(sender_t *s, job_t *j, char *reason, size_t reason_size
     reason[0] = '\0';
     dn_send_rc_t rc = s->drv->steps.send(s->ctx, &j->pub, reason, reason_size);
     if (s->M.send_seconds)
-        dn_metrics_observe(s->M.send_seconds, DN_LABELS(s->nm->send_results[rc]), sender_mono_s() - started);
+        dn_metrics_observe(s->M.send_seconds,
+                           DN_LABELS(s->nm->send_results[rc] ? s->nm->send_results[rc] : "unreached"),
+                           sender_mono_s() - started);
     return rc;
 }
 

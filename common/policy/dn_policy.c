@@ -358,9 +358,82 @@ static int load_promise(loader_t *l, yaml_node_t *n, const char *where, promise_
     return 0;
 }
 
+void dn_policy_voice_defaults(voice_policy_t *vp)
+{
+    memset(vp, 0, sizeof(*vp));
+    vp->promise_days = 7;
+    vp->verify_days = 3;
+    vp->retries = 2;
+    vp->retry_after_ms = 2 * 3600 * 1000LL;
+    vp->max_attempts_per_7d = 7;
+    vp->quiet_after_answer_ms = 7 * RULES_DAY_MS;
+    for (int d = 0; d < 7; d++) {
+        vp->hours_start[d] = 8 * 60;
+        vp->hours_end[d] = 21 * 60;
+    }
+}
+
+/* "HH:MM-HH:MM" (start before end, within a day) or "none": the start and end minutes, or -1. */
+static int parse_window(const char *s, int16_t *start, int16_t *end)
+{
+    int h1, m1, h2, m2, used = 0;
+    if (s && strcmp(s, "none") == 0) {
+        *start = *end = -1;
+        return 0;
+    }
+    if (!s || sscanf(s, "%2d:%2d-%2d:%2d%n", &h1, &m1, &h2, &m2, &used) != 4 || s[used] || h1 > 23 || m1 > 59 ||
+        h2 > 24 || m2 > 59 || (h2 == 24 && m2 != 0) || h1 * 60 + m1 >= h2 * 60 + m2)
+        return -1;
+    *start = (int16_t)(h1 * 60 + m1);
+    *end = (int16_t)(h2 * 60 + m2);
+    return 0;
+}
+
+/* calling_hours: "08:00-21:00" for every day, or a map of default/mon/.../sun to a window
+ * or none. */
+static int load_calling_hours(loader_t *l, yaml_node_t *v, const char *where, voice_policy_t *vp)
+{
+    static const char *const days[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+    static const char *const keys[] = {"default", "sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL};
+    static const char *const hint = "expected HH:MM-HH:MM (start before end) or none";
+    char field[320];
+    snprintf(field, sizeof(field), "%s.voice.calling_hours", where);
+    vp->calling_hours_set = 1;
+    if (v->type == YAML_SCALAR_NODE) {
+        int16_t a, b;
+        if (parse_window(scalar(v), &a, &b) < 0)
+            return fail(l, v, field, "expected HH:MM-HH:MM (start before end), none, or a map by day (mon: ...)");
+        for (int d = 0; d < 7; d++) {
+            vp->hours_start[d] = a;
+            vp->hours_end[d] = b;
+        }
+        return 0;
+    }
+    if (v->type != YAML_MAPPING_NODE || check_keys(l, v, field, keys) < 0)
+        return v->type != YAML_MAPPING_NODE ? fail(l, v, field, "expected HH:MM-HH:MM or a map by day") : -1;
+    yaml_node_t *x = map_get(l, v, "default");
+    if (x && parse_window(scalar(x), &vp->hours_start[0], &vp->hours_end[0]) < 0) {
+        snprintf(field, sizeof(field), "%s.voice.calling_hours.default", where);
+        return fail(l, x, field, hint);
+    }
+    for (int d = 1; d < 7; d++) {
+        vp->hours_start[d] = vp->hours_start[0];
+        vp->hours_end[d] = vp->hours_end[0];
+    }
+    for (int d = 0; d < 7; d++) {
+        if (!(x = map_get(l, v, days[d])))
+            continue;
+        snprintf(field, sizeof(field), "%s.voice.calling_hours.%s", where, days[d]);
+        if (parse_window(scalar(x), &vp->hours_start[d], &vp->hours_end[d]) < 0)
+            return fail(l, x, field, hint);
+    }
+    return 0;
+}
+
 static int load_voice(loader_t *l, yaml_node_t *n, const char *where, voice_policy_t *vp)
 {
-    static const char *const keys[] = {"promise_days", "verify_days", NULL};
+    static const char *const keys[] = {"promise_days",        "verify_days",        "retries",       "retry_after",
+                                       "max_attempts_per_7d", "quiet_after_answer", "calling_hours", NULL};
     char field[320];
     yaml_node_t *v;
     int64_t x;
@@ -379,6 +452,30 @@ static int load_voice(loader_t *l, yaml_node_t *n, const char *where, voice_poli
             return fail(l, v, field, "expected a whole number of days (1 to 90)");
         vp->verify_days = (int32_t)x;
     }
+    if ((v = map_get(l, n, "retries"))) {
+        snprintf(field, sizeof(field), "%s.voice.retries", where);
+        if (parse_count(scalar(v), 10, &x) < 0)
+            return fail(l, v, field, "expected a whole number (0 to 10; 0 = no second call)");
+        vp->retries = (int32_t)x;
+    }
+    if ((v = map_get(l, n, "retry_after"))) {
+        snprintf(field, sizeof(field), "%s.voice.retry_after", where);
+        if (positive_duration(scalar(v), &vp->retry_after_ms) < 0)
+            return fail(l, v, field, "expected a positive duration such as 2h");
+    }
+    if ((v = map_get(l, n, "max_attempts_per_7d"))) {
+        snprintf(field, sizeof(field), "%s.voice.max_attempts_per_7d", where);
+        if (parse_count(scalar(v), 50, &x) < 0 || x < 1)
+            return fail(l, v, field, "expected a whole number (1 to 50)");
+        vp->max_attempts_per_7d = (int32_t)x;
+    }
+    if ((v = map_get(l, n, "quiet_after_answer"))) {
+        snprintf(field, sizeof(field), "%s.voice.quiet_after_answer", where);
+        if (!has_unit(scalar(v)) || dn_config_parse_duration(scalar(v), &vp->quiet_after_answer_ms) < 0)
+            return fail(l, v, field, "expected a duration such as 7d (0d: none)");
+    }
+    if ((v = map_get(l, n, "calling_hours")) && load_calling_hours(l, v, where, vp) < 0)
+        return -1;
     return 0;
 }
 
@@ -637,8 +734,7 @@ static int load_policy_options(loader_t *l, yaml_node_t *n, const char *where, p
     ce->template_key = strdup("card_expiry");
     if ((v = map_get(l, n, "card_expiry")) && load_card_expiry(l, v, where, ce) < 0)
         return -1;
-    p->voice.promise_days = 7;
-    p->voice.verify_days = 3;
+    dn_policy_voice_defaults(&p->voice);
     if ((v = map_get(l, n, "voice")) && load_voice(l, v, where, &p->voice) < 0)
         return -1;
     return 0;

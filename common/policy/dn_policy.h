@@ -67,10 +67,18 @@ typedef struct promise_policy {
     int32_t max_per_case; /* promises one case may take (default 3) */
 } promise_policy_t;
 
-/* The voice channel's effects on the case (voice: {...}). */
+/* The voice channel (voice: {...}): the keys' effects on the case (the engine), the redials
+ * (the engine) and the calling rules (sender-voice, before each dial). */
 typedef struct voice_policy {
-    int32_t promise_days; /* key 1: a promise to pay the total due within this many days (default 7) */
-    int32_t verify_days;  /* key 3 (claim_paid): the case holds this many days for the payment (default 3) */
+    int32_t promise_days;          /* key 1: a promise to pay the total due within this many days (default 7) */
+    int32_t verify_days;           /* key 3 (claim_paid): the case holds this many days for the payment (default 3) */
+    int32_t retries;               /* a call that did not connect (busy, no answer, declined) is made again this
+                                    * many times, then the reminder falls back to the next channel (default 2) */
+    int64_t retry_after_ms;        /* between those calls (default 2h) */
+    int32_t max_attempts_per_7d;   /* calls (connected or not) per case in any 7 days (default 7) */
+    int64_t quiet_after_answer_ms; /* no call for this long after one the customer answered (7d) */
+    int calling_hours_set;         /* calling_hours was given (else the sender's setting) */
+    int16_t hours_start[7], hours_end[7]; /* by tm_wday (0 = Sunday): minutes of the day; -1: no calls */
 } voice_policy_t;
 
 typedef enum { PLAN_BREAK_RESUME = 0, PLAN_BREAK_FINAL_NOTICE } plan_break_t;
@@ -160,6 +168,8 @@ void dn_policy_set_destroy(policy_set_t *ps);
 const policy_t *dn_policy_select(const policy_set_t *ps, const char *tenant, const char *name, const char *segment);
 const policy_t *dn_policy_find(const policy_set_t *ps, const char *tenant, const char *name);
 const char *dn_policy_channel_name(channel_t ch);
+/* The voice settings of a policy without a voice key. */
+void dn_policy_voice_defaults(voice_policy_t *vp);
 int dn_policy_is_hard_decline(const policy_t *p, const char *code);
 
 #endif

@@ -293,7 +293,7 @@ static int suppress_in_flight(erase_run_t *x, const char *now)
         "AND r->>'event_id' IS NOT NULL AND r->>'channel' IS NOT NULL "
         "ON CONFLICT (event_id) DO UPDATE SET status = 'suppressed', last_error = 'contact data erased', "
         "updated_at = excluded.updated_at "
-        "WHERE deliveries.status NOT IN ('delivered', 'suppressed', 'failed_permanent')",
+        "WHERE deliveries.status NOT IN ('delivered', 'suppressed', 'failed_permanent', 'unreached')",
         3, p);
     if (!r)
         return fail_pg(x, "deliveries");

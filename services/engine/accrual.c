@@ -40,6 +40,8 @@ void schedule_next(case_row_t *c, const policy_t *p, int64_t now)
      * stage a day; the stages after a broken promise or plan keep their spacing; fire_stage);
      * a payment or credit in between keeps that. */
     int64_t spaced = strcmp(c->next_action, "stage") == 0 ? c->next_action_ms : -1;
+    /* A call to make again (redial.c) stays due while the case dunns, unless a stage comes first. */
+    int64_t redial = strcmp(c->next_action, "redial") == 0 ? c->next_action_ms : -1;
     if ((s == ST_PROMISED && strcmp(c->next_action, "promise") == 0) ||
         (s == ST_ON_PLAN && strcmp(c->next_action, "plan") == 0))
         return; /* a promise's or a plan's timer is theirs to set (workflow.h) */
@@ -68,6 +70,11 @@ void schedule_next(case_row_t *c, const policy_t *p, int64_t now)
         c->next_action_ms = stage_time_ms(c, p, c->next_stage);
         if (spaced > c->next_action_ms) /* moved later (catch_up: each, a resumed hold): kept */
             c->next_action_ms = spaced;
+    }
+    if (redial >= 0 && (s == ST_OVERDUE || s == ST_FINAL_NOTICE || s == ST_PRE_DUE_REMINDED || s == ST_HANDED_OVER) &&
+        (c->next_action_ms < 0 || redial < c->next_action_ms)) {
+        snprintf(c->next_action, sizeof(c->next_action), "redial");
+        c->next_action_ms = redial;
     }
 }
 

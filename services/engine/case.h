@@ -22,7 +22,7 @@ typedef struct case_row {
     int32_t due_date;
     int64_t fees_charged, interest_micro, interest_paid, credited, overpaid;
     int32_t interest_through; /* -1 = not yet accrued (counts from the due date) */
-    char next_action[16];     /* stage, retry, retry_result, resume */
+    char next_action[16];     /* stage, retry, retry_result, resume, promise, plan, redial */
     int retry_attempt;
     int64_t retry_base_ms; /* -1 = none */
     char last_decline[65];

@@ -16,6 +16,7 @@
 #include "validate.h"
 #include "writes.h"
 #include "fallback.h"
+#include "redial.h"
 #include "notices.h"
 
 /* What a sender did with a reminder: recorded in the case's audit trail; a permanent
@@ -118,6 +119,8 @@ int handle_outcome(engine_t *e, dn_reminder_outcome_t *v)
     json_t *detail = json_pack("{s:s, s:s, s:i}", "channel", channel, "reminder_event_id", v->reminder_event_id,
                                "attempt", (int)v->attempt);
     json_object_set_new(detail, "stage", known ? json_integer(sr.stage) : json_null());
+    if (known)
+        json_object_set_new(detail, "series", json_string(sr.series));
     if (v->provider_message_id)
         json_object_set_new(detail, "provider_message_id", json_string(v->provider_message_id));
     if (v->call) /* a voice call: how it ended, the key pressed, its length */
@@ -141,6 +144,10 @@ int handle_outcome(engine_t *e, dn_reminder_outcome_t *v)
     if (v->outcome == DN_OUTCOME_DELIVERED && v->channel == DN_CHANNEL_VOICE && v->call && v->call->digit &&
         c.invoice_id[0]) {
         rc = keypad_choice(e, v, &c, now);
+        goto out;
+    }
+    if (known && redial_unreached(v)) {
+        rc = redial_or_fall_back(e, &c, pol, v, &sr, now);
         goto out;
     }
     if (v->outcome != DN_OUTCOME_FAILED_PERMANENT) {

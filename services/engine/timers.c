@@ -12,6 +12,7 @@
 #include "effects.h"
 #include "cards.h"
 #include "consolidate.h"
+#include "redial.h"
 #include "reminders.h"
 #include "stage.h"
 #include "timers.h"
@@ -177,6 +178,8 @@ int fire_timer(engine_t *e, const char *case_id, int64_t now)
         return promise_due(e, &c, pol, now);
     if (strcmp(c.next_action, "plan") == 0)
         return plan_due(e, &c, pol, now);
+    if (strcmp(c.next_action, "redial") == 0)
+        return fire_redial(e, &c, pol, now);
     if (strcmp(c.next_action, "resume") == 0) {
         int rc = fire_resume(e, &c, pol, now, caused_by, "pause ended");
         return rc == H_REJECT ? H_OK : rc;

@@ -25,6 +25,7 @@
 #include "dn_render.h"
 #include "dn_voice_media.h"
 #include "dn_hours.h"
+#include "rules.h"
 
 #define MAX_TEMPLATE_BYTES (16 * 1024)
 
@@ -32,7 +33,8 @@ typedef struct voice {
     const voice_cfg_t *cfg;
     const char *template_dir;
     char cache_dir[1100];
-    dn_hours_t hours; /* held back outside the calling hours */
+    const char *pg_dsn;
+    voice_rules_t *rules; /* calling hours, the limits, the ledger of calls */
     int ready;
 } voice_t;
 
@@ -68,10 +70,15 @@ static const dn_cfg_entry_t voice_config[] = {
            "How long to wait for a key after the message; none: it is played once more, then the call ends as "
            "no_response.",
            voice_cfg_t, key_timeout_ms),
-    DN_CFG("DUNNING_VOICE_CALLING_HOURS", DN_CFG_STRING, "09:00-20:00", 0, 0,
-           "HH:MM-HH:MM in the customer's time zone (contact.time_zone) when calls may be made; a reminder due "
+    DN_CFG("DUNNING_VOICE_CALLING_HOURS", DN_CFG_STRING, "08:00-21:00", 0, 0,
+           "HH:MM-HH:MM in the customer's time zone (contact.time_zone) when calls may be made, for policies "
+           "without voice.calling_hours (which may differ by tenant and day of the week); a reminder due "
            "outside waits for the next start (consumption pauses). Empty: any time.",
            voice_cfg_t, calling_hours),
+    DN_CFG("DUNNING_POLICY_FILE", DN_CFG_STRING, "", 0, 0,
+           "The engine's policy file: each tenant's voice settings (calling_hours, max_attempts_per_7d, "
+           "quiet_after_answer). Empty: the defaults for every tenant.",
+           voice_cfg_t, policy_file),
 };
 
 static int voice_setup(void *ctx, const void *cfg, const dn_sender_env_t *env, char *err, size_t errsz)
@@ -79,8 +86,11 @@ static int voice_setup(void *ctx, const void *cfg, const dn_sender_env_t *env, c
     voice_t *v = ctx;
     v->cfg = cfg;
     v->template_dir = env->template_dir;
-    if (dn_hours_setup(&v->hours, v->cfg->calling_hours, 1) < 0) {
-        snprintf(err, errsz, "DUNNING_VOICE_CALLING_HOURS: use HH:MM-HH:MM (e.g. 09:00-20:00), or empty for any time");
+    v->pg_dsn = env->pg_dsn;
+    int on, start, end;
+    if (dn_hours_parse(v->cfg->calling_hours, &on, &start, &end) < 0 || (on && start >= end)) {
+        snprintf(err, errsz,
+                 "DUNNING_VOICE_CALLING_HOURS: use HH:MM-HH:MM within a day (e.g. 08:00-21:00), or empty for any time");
         return -1;
     }
     if (!strchr(v->cfg->proxy, ':')) {
@@ -96,7 +106,9 @@ static int voice_setup(void *ctx, const void *cfg, const dn_sender_env_t *env, c
 
 static void voice_destroy(void *ctx)
 {
-    (void)ctx;
+    voice_t *v = ctx;
+    rules_destroy(v->rules);
+    v->rules = NULL;
     call_close();
 }
 
@@ -143,6 +155,11 @@ static int voice_start(void *ctx, char *err, size_t errsz)
      * night unless the operator chose otherwise (docs/voice.md). */
     if (!getenv("DUNNING_RDKAFKA_CONSUMER_max_poll_interval_ms") && !getenv("DUNNING_RDKAFKA_max_poll_interval_ms"))
         setenv("DUNNING_RDKAFKA_CONSUMER_max_poll_interval_ms", "86400000", 0);
+    char rerr[600];
+    if (!(v->rules = rules_new(cfg->policy_file, cfg->calling_hours, v->pg_dsn, rerr, sizeof(rerr)))) {
+        snprintf(err, errsz, "%s", rerr);
+        return cfg->policy_file[0] && strstr(rerr, cfg->policy_file) ? 2 : 1;
+    }
     dn_sender_reached(1);
     v->ready = 1;
     return 0;
@@ -208,7 +225,7 @@ static int voice_prepare(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome,
 static int voice_defer(void *ctx, dn_sender_job_t *job, int64_t *until, char *why, size_t n)
 {
     voice_t *v = ctx;
-    return dn_hours_defer(&v->hours, job->rd->contact.time_zone, "outside calling hours", until, why, n);
+    return rules_defer(v->rules, job->rd, dn_clock_now_ms(), until, why, n);
 }
 
 static dn_send_rc_t voice_send(void *ctx, dn_sender_job_t *job, char *why, size_t n)
@@ -217,6 +234,14 @@ static dn_send_rc_t voice_send(void *ctx, dn_sender_job_t *job, char *why, size_
     voice_job_t *j = job->state;
     const dn_reminder_due_t *rd = job->rd;
     char path[1200], err[512];
+    /* The limits, just before the dial: a refused call is a permanent failure of this
+     * reminder on voice (the engine sends it on the next channel). */
+    int refused = rules_check(v->rules, rd, dn_clock_now_ms(), why, n);
+    if (refused)
+        return refused > 0 ? DN_SEND_PERMANENT : DN_SEND_TRANSIENT;
+    int64_t ledger = rules_dial_begin(v->rules, rd, dn_clock_now_ms(), why, n);
+    if (ledger < 0)
+        return DN_SEND_TRANSIENT;
     snprintf(path, sizeof(path), "%s/%s.wav", audio_dir(v), rd->event_id);
     if (dn_wav_write(path, &j->pcm, err, sizeof(err)) < 0)
         dn_log_warn("message audio not written", "event_id", rd->event_id, "detail", err, NULL);
@@ -231,9 +256,12 @@ static dn_send_rc_t voice_send(void *ctx, dn_sender_job_t *job, char *why, size_
     call_report_t *r = &j->report;
     if (call_run(&p, r) < 0) {
         dn_sender_reached(0);
+        r->result = DN_CALL_OUTCOME_TRUNK_ERROR;
+        rules_dial_end(v->rules, ledger, r);
         snprintf(why, n, "%s", r->reason);
         return DN_SEND_TRANSIENT;
     }
+    rules_dial_end(v->rules, ledger, r);
     j->called = 1;
     dn_sender_reached(r->reached);
     j->call.result = r->result;
@@ -251,6 +279,12 @@ static dn_send_rc_t voice_send(void *ctx, dn_sender_job_t *job, char *why, size_
     case DN_CALL_OUTCOME_INVALID_NUMBER:
         snprintf(why, n, "invalid number: %s", r->reason);
         return DN_SEND_PERMANENT;
+    case DN_CALL_OUTCOME_BUSY:
+    case DN_CALL_OUTCOME_NO_ANSWER:
+    case DN_CALL_OUTCOME_REJECTED:
+        /* Not reached: done here; the engine calls again (voice.retries) or falls back. */
+        snprintf(why, n, "%s", r->reason);
+        return DN_SEND_UNREACHED;
     default:
         snprintf(why, n, "%s", r->reason);
         return DN_SEND_TRANSIENT;

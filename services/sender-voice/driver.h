@@ -17,6 +17,7 @@ typedef struct voice_cfg {
     int64_t ring_timeout_ms;
     int64_t key_timeout_ms;
     char *calling_hours;
+    char *policy_file;
 } voice_cfg_t;
 
 extern const dn_sender_driver_t voice_driver;
