@@ -366,11 +366,61 @@ static void test_voice(void **state)
                  "unknown channel (use email, sms, letter or voice)");
 }
 
+/* The redials and the calling rules: values, defaults, calling hours by day, errors. */
+static void test_voice_rules(void **state)
+{
+    (void)state;
+    char err[512];
+    policy_set_t *ps = load_text(
+        HEAD "        voice: {retries: 1, retry_after: 90m, max_attempts_per_7d: 3, quiet_after_answer: 2d,\n"
+             "                calling_hours: {default: \"08:00-20:00\", sat: \"10:00-14:00\", sun: none}}\n" STAGE
+             "      q:\n" STAGE "      r:\n        voice: {calling_hours: \"09:30-18:00\"}\n" STAGE,
+        err, sizeof(err));
+    if (!ps)
+        fail_msg("%s", err);
+    const policy_t *p = dn_policy_find(ps, "default", "p"), *q = dn_policy_find(ps, "default", "q"),
+                   *r = dn_policy_find(ps, "default", "r");
+    assert_int_equal(p->voice.retries, 1);
+    assert_int_equal(p->voice.retry_after_ms, 90 * 60 * 1000);
+    assert_int_equal(p->voice.max_attempts_per_7d, 3);
+    assert_int_equal(p->voice.quiet_after_answer_ms, 2 * 86400000LL);
+    assert_int_equal(p->voice.calling_hours_set, 1);
+    assert_int_equal(p->voice.hours_start[1], 8 * 60);  /* Monday: the default */
+    assert_int_equal(p->voice.hours_end[5], 20 * 60);   /* Friday */
+    assert_int_equal(p->voice.hours_start[6], 10 * 60); /* Saturday */
+    assert_int_equal(p->voice.hours_end[6], 14 * 60);
+    assert_int_equal(p->voice.hours_start[0], -1); /* Sunday: none */
+    assert_int_equal(q->voice.retries, 2);         /* the defaults */
+    assert_int_equal(q->voice.retry_after_ms, 2 * 3600 * 1000);
+    assert_int_equal(q->voice.max_attempts_per_7d, 7);
+    assert_int_equal(q->voice.quiet_after_answer_ms, 7 * 86400000LL);
+    assert_int_equal(q->voice.calling_hours_set, 0);
+    assert_int_equal(q->voice.hours_start[3], 8 * 60);
+    assert_int_equal(q->voice.hours_end[3], 21 * 60);
+    for (int d = 0; d < 7; d++) {
+        assert_int_equal(r->voice.hours_start[d], 9 * 60 + 30);
+        assert_int_equal(r->voice.hours_end[d], 18 * 60);
+    }
+    dn_policy_set_destroy(ps);
+    expect_error(HEAD "        voice: {retries: 11}\n" STAGE, "p.voice.retries: expected a whole number (0 to 10");
+    expect_error(HEAD "        voice: {retry_after: 0h}\n" STAGE,
+                 "p.voice.retry_after: expected a positive duration such as 2h");
+    expect_error(HEAD "        voice: {max_attempts_per_7d: 0}\n" STAGE,
+                 "p.voice.max_attempts_per_7d: expected a whole number (1 to 50)");
+    expect_error(HEAD "        voice: {calling_hours: \"21:00-08:00\"}\n" STAGE,
+                 "p.voice.calling_hours: expected HH:MM-HH:MM (start before end)");
+    expect_error(HEAD "        voice: {calling_hours: {sat: \"10-14\"}}\n" STAGE,
+                 "p.voice.calling_hours.sat: expected HH:MM-HH:MM (start before end) or none");
+    expect_error(HEAD "        voice: {calling_hours: {holiday: none}}\n" STAGE,
+                 "p.voice.calling_hours: unknown key 'holiday'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_and_select),  cmocka_unit_test(test_errors),        cmocka_unit_test(test_options),
         cmocka_unit_test(test_collections_keys), cmocka_unit_test(test_option_errors), cmocka_unit_test(test_voice),
+        cmocka_unit_test(test_voice_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -295,6 +295,32 @@ static void test_quiet_until_restores_tz(void **state)
     assert_null(getenv("TZ"));
 }
 
+/* Calling hours by day of the week (dn_hours_week_until), in Berlin (UTC+1 in March 2026):
+ * Monday-Friday 08:00-21:00, Saturday 10:00-14:00, no Sunday. */
+static void test_week_until(void **state)
+{
+    (void)state;
+    const int16_t start[7] = {-1, 480, 480, 480, 480, 480, 600}, end[7] = {-1, 1260, 1260, 1260, 1260, 1260, 840};
+    int64_t until = 0;
+    const char *used = NULL;
+    /* Wednesday 2026-03-11 10:00Z = 11:00 local: inside */
+    assert_int_equal(dn_hours_week_until(1773223200000, "Europe/Berlin", start, end, &until, &used), 0);
+    /* Sunday 2026-03-15 21:00Z = 22:00 local: Monday 08:00 local = 2026-03-16T07:00Z */
+    assert_int_equal(dn_hours_week_until(1773608400000, "Europe/Berlin", start, end, &until, &used), 1);
+    assert_int_equal(until, 1773644400000);
+    assert_string_equal(used, "Europe/Berlin");
+    /* Saturday 2026-03-21 14:30Z = 15:30 local, after Saturday's hours, no Sunday: Monday
+     * 2026-03-23 08:00 local = 07:00Z */
+    assert_int_equal(dn_hours_week_until(1774103400000, "Europe/Berlin", start, end, &until, &used), 1);
+    assert_int_equal(until, 1774249200000);
+    /* Saturday 2026-03-21 07:00Z = 08:00 local, before Saturday's 10:00: 09:00Z */
+    assert_int_equal(dn_hours_week_until(1774076400000, "Europe/Berlin", start, end, &until, &used), 1);
+    assert_int_equal(until, 1774083600000);
+    /* No day at all */
+    const int16_t none[7] = {-1, -1, -1, -1, -1, -1, -1};
+    assert_int_equal(dn_hours_week_until(1773223200000, "Europe/Berlin", none, none, &until, &used), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_quiet_until_zones),
         cmocka_unit_test(test_quiet_until_bad_tz),
         cmocka_unit_test(test_quiet_until_restores_tz),
+        cmocka_unit_test(test_week_until),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
