@@ -164,6 +164,8 @@ static void refresh_gauges(sender_t *s, int64_t *next)
     if (real < *next)
         return;
     *next = real + s->cfg.metrics_ms;
+    if (s->drv->process.tick)
+        s->drv->process.tick(s->ctx);
     PGresult *r = dn_pg_query(s->pg, "SELECT count(*) FROM outbox", 0, NULL);
     atomic_store(&s->pg_ok, r != NULL);
     if (r) {

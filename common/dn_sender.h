@@ -100,6 +100,9 @@ typedef struct dn_sender_process {
     /* /readyz beyond reachability (dn_sender_reached): 1 ready, 0 with why. Runs on the
      * HTTP thread. */
     int (*ready)(void *ctx, char *why, size_t n);
+    /* On the loop thread, every DUNNING_METRICS_INTERVAL and while a record is held: the
+     * driver's periodic work (sender-voice's OPTIONS ping of the trunk). */
+    void (*tick)(void *ctx);
     void (*destroy)(void *ctx); /* frees what the context holds */
 } dn_sender_process_t;
 

@@ -38,6 +38,7 @@
 #include <re_sdp.h>
 #include <re_rtp.h>
 #include <re_telev.h>
+#include <re_sys.h>
 // clang-format on
 
 #define FRAME_SAMPLES  160 /* 20 ms of 8000 Hz */
@@ -398,12 +399,12 @@ static int local_addr(const char *proxy, struct sa *out)
     return err;
 }
 
-static int setup(vcall_t *c)
+/* A SIP stack on UDP at the local address towards the proxy. 0, or an errno with reason. */
+static int sip_stack(const char *proxy, struct sa *laddr, struct dnsc **dnsc, struct sip **sip, char *reason, size_t n)
 {
-    const call_params_t *p = c->p;
-    int err = local_addr(p->proxy, &c->laddr);
+    int err = local_addr(proxy, laddr);
     if (err) {
-        snprintf(c->r->reason, sizeof(c->r->reason), "no local address towards %s: %s", p->proxy, strerror(err));
+        snprintf(reason, n, "no local address towards %s: %s", proxy, strerror(err));
         return err;
     }
     struct sa nsv[4];
@@ -411,10 +412,20 @@ static int setup(vcall_t *c)
     char domain[64] = "";
     if (dns_srv_get(domain, sizeof(domain), nsv, &nsn) != 0)
         nsn = 0;
-    if ((err = dnsc_alloc(&c->dnsc, NULL, nsv, nsn)) ||
-        (err = sip_alloc(&c->sip, c->dnsc, 32, 32, 32, "dunning sender-voice", NULL, NULL)) ||
-        (err = sip_transp_add(c->sip, SIP_TRANSP_UDP, &c->laddr)) ||
-        (err = sipsess_listen(&c->sock, c->sip, 32, conn_handler, c))) {
+    if ((err = dnsc_alloc(dnsc, NULL, nsv, nsn)) ||
+        (err = sip_alloc(sip, *dnsc, 32, 32, 32, "dunning sender-voice", NULL, NULL)) ||
+        (err = sip_transp_add(*sip, SIP_TRANSP_UDP, laddr)))
+        snprintf(reason, n, "sip stack: %s", strerror(err));
+    return err;
+}
+
+static int setup(vcall_t *c)
+{
+    const call_params_t *p = c->p;
+    int err = sip_stack(p->proxy, &c->laddr, &c->dnsc, &c->sip, c->r->reason, sizeof(c->r->reason));
+    if (err)
+        return err;
+    if ((err = sipsess_listen(&c->sock, c->sip, 32, conn_handler, c))) {
         snprintf(c->r->reason, sizeof(c->r->reason), "sip stack: %s", strerror(err));
         return err;
     }
@@ -502,5 +513,76 @@ out:
     c.tel = mem_deref(c.tel);
     c.frame = mem_deref(c.frame);
     dn_dtmf_detector_destroy(c.dtmf);
+    return rc;
+}
+
+/* ---- the trunk's OPTIONS ping ---- */
+
+typedef struct ping {
+    int answered;
+    char *reason;
+    size_t n;
+} ping_t;
+
+static void ping_response(int err, const struct sip_msg *msg, void *arg)
+{
+    ping_t *pg = arg;
+    if (err)
+        snprintf(pg->reason, pg->n, "no answer to OPTIONS: %s", strerror(err));
+    else if (msg->scode < 200)
+        return; /* provisional: keep waiting */
+    else {
+        pg->answered = 1;
+        re_snprintf(pg->reason, pg->n, "%u %r", msg->scode, &msg->reason);
+    }
+    re_cancel();
+}
+
+static void ping_timeout(void *arg)
+{
+    ping_t *pg = arg;
+    snprintf(pg->reason, pg->n, "no answer to OPTIONS within the timeout");
+    re_cancel();
+}
+
+int call_ping(const char *proxy, int timeout_ms, char *reason, size_t n)
+{
+    struct sa laddr;
+    struct dnsc *dnsc = NULL;
+    struct sip *sip = NULL;
+    struct sip_request *req = NULL;
+    ping_t pg = {.reason = reason, .n = n};
+    struct tmr t;
+    tmr_init(&t);
+    int rc = -1;
+    if (sip_stack(proxy, &laddr, &dnsc, &sip, reason, n) != 0)
+        goto out;
+    char uri[256];
+    snprintf(uri, sizeof(uri), "sip:%s", proxy);
+    /* Any final response (200, or 404/405 from a trunk that does not serve OPTIONS) says the
+     * trunk is there; only silence or a transport error says it is not. */
+    int err = sip_requestf(&req, sip, true, "OPTIONS", uri, NULL, NULL, NULL, ping_response, &pg,
+                           "To: <%s>\r\n"
+                           "From: <sip:dunning@%j>;tag=%016llx\r\n"
+                           "Call-ID: %016llx\r\n"
+                           "CSeq: 1 OPTIONS\r\n"
+                           "Max-Forwards: 70\r\n"
+                           "Accept: application/sdp\r\n"
+                           "Content-Length: 0\r\n\r\n",
+                           uri, &laddr, rand_u64(), rand_u64());
+    if (err) {
+        snprintf(reason, n, "OPTIONS not sent: %s", strerror(err));
+        goto out;
+    }
+    tmr_start(&t, (uint64_t)timeout_ms, ping_timeout, &pg);
+    (void)re_main(NULL);
+    rc = pg.answered;
+out:
+    tmr_cancel(&t);
+    req = mem_deref(req);
+    if (sip)
+        sip_close(sip, true);
+    sip = mem_deref(sip);
+    dnsc = mem_deref(dnsc);
     return rc;
 }

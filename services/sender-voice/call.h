@@ -38,6 +38,10 @@ typedef struct call_report {
 int call_init(char *err, size_t errsz);
 void call_close(void);
 
+/* An OPTIONS request to the proxy, waiting up to timeout_ms: 1 answered (reason: its status
+ * line), 0 not (reason), -1 not sent. */
+int call_ping(const char *proxy, int timeout_ms, char *reason, size_t n);
+
 /* Places one call and runs it to its end. 0 with *r filled (the result says how it went),
  * or -1 when the call could not be set up here (sockets: r->reason). */
 int call_run(const call_params_t *p, call_report_t *r);

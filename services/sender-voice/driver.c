@@ -13,6 +13,7 @@
 #include "driver.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "dn_clock.h"
 #include "dn_config.h"
 #include "dn_log.h"
+#include "dn_metrics.h"
 #include "dn_render.h"
 #include "dn_voice_media.h"
 #include "dn_hours.h"
@@ -36,6 +38,13 @@ typedef struct voice {
     const char *pg_dsn;
     voice_rules_t *rules; /* calling hours, the limits, the ledger of calls */
     int ready;
+    /* The trunk's OPTIONS ping: written on the loop thread, read by /readyz's. */
+    pthread_mutex_t trunk_mu;
+    int trunk_ok, trunk_checked;
+    char trunk_why[300];
+    int64_t next_ping; /* real ms */
+    dn_metric_t *m_calls, *m_keys, *m_seconds, *m_answer, *m_ping;
+    double calls_all, calls_answered;
 } voice_t;
 
 typedef struct voice_job {
@@ -75,6 +84,9 @@ static const dn_cfg_entry_t voice_config[] = {
            "without voice.calling_hours (which may differ by tenant and day of the week); a reminder due "
            "outside waits for the next start (consumption pauses). Empty: any time.",
            voice_cfg_t, calling_hours),
+    DN_CFG("DUNNING_VOICE_OPTIONS_INTERVAL", DN_CFG_DURATION, "30s", 1000, 3600000,
+           "How often the SIP trunk is sent an OPTIONS request (/readyz fails while it does not answer).", voice_cfg_t,
+           options_interval_ms),
     DN_CFG("DUNNING_POLICY_FILE", DN_CFG_STRING, "", 0, 0,
            "The engine's policy file: each tenant's voice settings (calling_hours, max_attempts_per_7d, "
            "quiet_after_answer). Empty: the defaults for every tenant.",
@@ -102,6 +114,45 @@ static int voice_setup(void *ctx, const void *cfg, const dn_sender_env_t *env, c
         return -1;
     }
     return call_init(err, errsz);
+}
+
+/* The trunk's OPTIONS ping, at most every DUNNING_VOICE_OPTIONS_INTERVAL. */
+static void ping_trunk(voice_t *v, int force)
+{
+    int64_t real = dn_clock_real_now_ms();
+    if (!force && real < v->next_ping)
+        return;
+    v->next_ping = real + v->cfg->options_interval_ms;
+    char why[256];
+    int ok = call_ping(v->cfg->proxy, 2000, why, sizeof(why)) == 1;
+    if (v->m_ping)
+        dn_metrics_set(v->m_ping, NULL, ok);
+    pthread_mutex_lock(&v->trunk_mu);
+    if (!ok && (v->trunk_ok || !v->trunk_checked))
+        dn_log_warn("the SIP trunk does not answer OPTIONS", "proxy", v->cfg->proxy, "detail", why, NULL);
+    v->trunk_ok = ok;
+    v->trunk_checked = 1;
+    snprintf(v->trunk_why, sizeof(v->trunk_why), "the SIP trunk (DUNNING_VOICE_PROXY) does not answer OPTIONS: %s",
+             why);
+    pthread_mutex_unlock(&v->trunk_mu);
+}
+
+static void voice_tick(void *ctx)
+{
+    voice_t *v = ctx;
+    if (v->ready)
+        ping_trunk(v, 0);
+}
+
+static int voice_ready(void *ctx, char *why, size_t n)
+{
+    voice_t *v = ctx;
+    pthread_mutex_lock(&v->trunk_mu);
+    int ok = v->trunk_ok;
+    if (!ok)
+        snprintf(why, n, "%s", v->trunk_checked ? v->trunk_why : "the SIP trunk has not been checked yet");
+    pthread_mutex_unlock(&v->trunk_mu);
+    return ok;
 }
 
 static void voice_destroy(void *ctx)
@@ -160,8 +211,25 @@ static int voice_start(void *ctx, char *err, size_t errsz)
         snprintf(err, errsz, "%s", rerr);
         return cfg->policy_file[0] && strstr(rerr, cfg->policy_file) ? 2 : 1;
     }
+    pthread_mutex_init(&v->trunk_mu, NULL);
+    v->m_calls =
+        dn_metrics_counter("dunning_voice_calls_total",
+                           "Calls placed, by how they ended (answered, no_response, busy, no_answer, rejected, "
+                           "invalid_number, trunk_error).",
+                           "result");
+    v->m_keys = dn_metrics_counter("dunning_voice_keypad_choices_total",
+                                   "Menu keys that ended a call (1 promise, 2 callback, 3 already paid).", "digit");
+    v->m_seconds = dn_metrics_counter("dunning_voice_call_seconds_total",
+                                      "Seconds of connected calls, from the answer to the hang-up.", NULL);
+    v->m_answer =
+        dn_metrics_gauge("dunning_voice_answer_ratio",
+                         "Share of the calls placed since the start that were answered by the customer.", NULL);
+    v->m_ping =
+        dn_metrics_gauge("dunning_voice_trunk_up",
+                         "1 while the SIP trunk answers OPTIONS (DUNNING_VOICE_OPTIONS_INTERVAL), else 0.", NULL);
     dn_sender_reached(1);
     v->ready = 1;
+    ping_trunk(v, 1);
     return 0;
 }
 
@@ -263,6 +331,14 @@ static dn_send_rc_t voice_send(void *ctx, dn_sender_job_t *job, char *why, size_
     }
     rules_dial_end(v->rules, ledger, r);
     j->called = 1;
+    v->calls_all += 1;
+    v->calls_answered += r->result == DN_CALL_OUTCOME_ANSWERED || r->result == DN_CALL_OUTCOME_NO_RESPONSE;
+    dn_metrics_add(v->m_calls, DN_LABELS(dn_call_outcome_str(r->result)), 1);
+    if (r->result == DN_CALL_OUTCOME_ANSWERED && r->digit[0])
+        dn_metrics_add(v->m_keys, DN_LABELS(r->digit), 1);
+    if (r->duration_ms > 0)
+        dn_metrics_add(v->m_seconds, NULL, (double)r->duration_ms / 1000.0);
+    dn_metrics_set(v->m_answer, NULL, v->calls_answered / v->calls_all);
     dn_sender_reached(r->reached);
     j->call.result = r->result;
     j->call.digit = r->digit[0] ? r->digit : NULL;
@@ -348,7 +424,11 @@ static void voice_free_job(void *ctx, dn_sender_job_t *job)
 const dn_sender_driver_t voice_driver = {
     .channel = DN_CHANNEL_VOICE,
     DN_SENDER_CONFIG(voice_config, voice_cfg_t, voice_t),
-    .process = {.setup = voice_setup, .start = voice_start, .destroy = voice_destroy},
+    .process = {.setup = voice_setup,
+                .start = voice_start,
+                .ready = voice_ready,
+                .tick = voice_tick,
+                .destroy = voice_destroy},
     .steps = {.prepare = voice_prepare, .defer = voice_defer, .send = voice_send},
     .job = {.size = sizeof(voice_job_t), .log_fields = voice_log_fields, .call = voice_call, .free = voice_free_job},
     .check_templates = voice_check_templates,

@@ -18,6 +18,7 @@ typedef struct voice_cfg {
     int64_t key_timeout_ms;
     char *calling_hours;
     char *policy_file;
+    int64_t options_interval_ms;
 } voice_cfg_t;
 
 extern const dn_sender_driver_t voice_driver;

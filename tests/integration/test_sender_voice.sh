@@ -18,9 +18,18 @@ clock_start 2026-03-02T10:00:00Z 0
 LOG_START=$(wc -l <"$DUNNING_VOICE_LOG")
 AUDIO=$WORK/voice
 start_service engine dunning-engine
-start_service voice sender-voice DUNNING_HTTP_ADDR=127.0.0.1:0 DUNNING_VOICE_PROXY="$DUNNING_VOICE_PEER" \
+start_service voice sender-voice DUNNING_HTTP_ADDR=127.0.0.1:0 DUNNING_HTTP_ADDR_FILE="$WORK/voice.addr" \
+    DUNNING_METRICS_INTERVAL=200ms DUNNING_VOICE_OPTIONS_INTERVAL=1s DUNNING_VOICE_PROXY="$DUNNING_VOICE_PEER" \
     DUNNING_VOICE_CALLER=+4930123456 DUNNING_VOICE_AUDIO_DIR="$AUDIO" DUNNING_VOICE_KEY_TIMEOUT=4s \
     DUNNING_VOICE_RING_TIMEOUT=10s DUNNING_VOICE_RETRIES=0 DUNNING_VOICE_PAUSE_MAX=1m
+
+wait_until 20 "the sender's address file" '[ -s "$WORK/voice.addr" ]'
+HTTP=$(cat "$WORK/voice.addr")
+code() { curl -s -o /dev/null -w '%{http_code}' "$1"; }
+metric() { curl -sf "http://$HTTP/metrics" | awk -v k="$1" '$1 == k { v = $2 } END { print (v == "" ? 0 : v) }'; }
+# /readyz asks the trunk: the peer answers OPTIONS (SIPp -aa).
+wait_eq 20 "sender-voice ready (the peer answers OPTIONS)" 200 code "http://$HTTP/readyz"
+assert_eq 1 "$(metric dunning_voice_trunk_up)" "the trunk's gauge"
 
 phone() { jq -c --arg p "$1" '.contact.phone = $p'; }
 invoice_json V1 cust-v1 12000 2026-03-03 v1@example.com | with_policy voice | phone +493099000001 | publish invoice-issued
@@ -77,4 +86,12 @@ assert_eq "0" "$(psql_q "SELECT count(*) FROM audit WHERE tenant_id = '$TENANT' 
     AND kind IN ('reminder_delivered', 'reminder_failed_permanent', 'reminder_fallback')")" "busy is neither delivered nor final"
 LINE=$(tail -n +$((LOG_START + 1)) "$DUNNING_VOICE_LOG" | grep ' number=+493099000086 ' | head -1)
 assert_eq "busy" "$(field outcome)" "the peer's view of V8's call"
+# The channel's metrics: exactly these four calls.
+assert_eq "2|1|1|1" "$(metric 'dunning_voice_calls_total{result="answered"}')|$(metric 'dunning_voice_calls_total{result="invalid_number"}')|$(metric 'dunning_voice_calls_total{result="busy"}')|$(metric 'dunning_voice_keypad_choices_total{digit="1"}')" \
+    "calls by result (answered, invalid_number, busy) and key 1"
+assert_eq 1 "$(metric 'dunning_voice_keypad_choices_total{digit="2"}')" "key 2"
+assert_eq 0.5 "$(metric dunning_voice_answer_ratio)" "answer ratio (2 of 4)"
+python3 -c 'import sys; a, w = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if 1.8 * w < a < 3 * w else 1)' \
+    "$(metric dunning_voice_call_seconds_total)" "$WAV_S" || fail "call seconds $(metric dunning_voice_call_seconds_total) are not those of two calls of about $WAV_S s (the message heard in full)"
+
 log "PASS"
