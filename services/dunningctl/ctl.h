@@ -41,6 +41,9 @@ int ctl_topics(ctl_cfg_t *cfg, int argc, char **argv);
 /* customer erase TENANT CUSTOMER [--dry-run]: GDPR erasure of the contact data (erase.c). */
 int ctl_customer_erase(ctl_cfg_t *cfg, int argc, char **argv);
 
+/* user add|disable|passwd|list: the console's users (users.c). */
+int ctl_user(ctl_cfg_t *cfg, int argc, char **argv);
+
 /* Rows of a result as a JSON array of objects (column name -> text; a jsonb "detail" parsed). */
 json_t *ctl_rows_json(PGresult *r);
 

@@ -79,6 +79,11 @@ static const char usage[] =
     "  customer erase TENANT CUSTOMER [--dry-run] [--actor NAME]\n"
     "                                  GDPR erasure: remove the customer's contact data everywhere,\n"
     "                                  keep the audit trail without it (docs/privacy.md)\n"
+    "  user add LOGIN --role viewer|collector|manager|admin --tenants T1,T2 < password\n"
+    "  user passwd LOGIN < password    the console's users: the password is one line of stdin\n"
+    "  user disable LOGIN              (or a prompt without echo), never an argument; hashed with\n"
+    "  user list [--json]              argon2id; disable and passwd end the user's sessions;\n"
+    "                                  the tenant '*' (every tenant) only for an admin\n"
     "  config-doc                      print the configuration reference (Markdown)\n"
     "\n"
     "Configured by the DUNNING_* environment variables (eval \"$(scripts/stack env)\").\n";
@@ -216,6 +221,8 @@ int main(int argc, char **argv)
         rc = ctl_topics(&cfg, argc - 2, argv + 2);
     else if (strcmp(cmd, "customer") == 0 && argc > 2 && strcmp(argv[2], "erase") == 0)
         rc = ctl_customer_erase(&cfg, argc - 3, argv + 3);
+    else if (strcmp(cmd, "user") == 0)
+        rc = ctl_user(&cfg, argc - 2, argv + 2);
     else if (strcmp(cmd, "config-doc") == 0) {
         dn_config_print_doc(stdout, "dunningctl", config_table, CONFIG_N);
         rc = 0;

@@ -5,10 +5,9 @@
 
 #include "ctl.h"
 #include "dn_avro.h"
-#include "dn_clock.h"
 #include "dn_kafka.h"
+#include "dn_publish.h"
 #include "dn_topics.h"
-#include "dn_uuid.h"
 
 static int hex_value(int c)
 {
@@ -33,65 +32,36 @@ static long unhex(char *s)
     return (long)out;
 }
 
-/* Builds the framed record and key of one JSON line. 0/-1 with errstr. */
+/* Builds the framed record and key of one JSON line (dn_publish_encode). 0/-1 with errstr. */
 static int encode_line(const char *schema, const char *line, char **buf, size_t *len, char *key, size_t key_size,
                        char *errstr, size_t errstr_size)
 {
     json_error_t jerr;
-    avro_value_t val;
-    dn_avro_err_t err;
-    int rc = -1;
     json_t *j = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
-    if (!j || !json_is_object(j)) {
+    int rc = -1;
+    if (!j || !json_is_object(j))
         snprintf(errstr, errstr_size, "not a JSON object%s%s", j ? "" : ": ", j ? "" : jerr.text);
-        goto out;
-    }
-    /* Conveniences for hand-written events: a fresh id and the stack's current time. */
-    if (!json_object_get(j, "event_id")) {
-        char id[DN_UUID_STR_LEN];
-        dn_uuid_random(id);
-        json_object_set_new(j, "event_id", json_string(id));
-    }
-    if (!json_object_get(j, "occurred_at"))
-        json_object_set_new(j, "occurred_at", json_integer(dn_clock_now_ms()));
-    if (dn_avro_from_json(schema, j, &val, &err) < 0) {
-        snprintf(errstr, errstr_size, "%s", err.msg);
-        goto out;
-    }
-    rc = dn_avro_encode(dn_avro_schema_by_name(schema)->id, &val, buf, len);
-    avro_value_decref(&val);
-    if (rc < 0) {
-        snprintf(errstr, errstr_size, "cannot encode: %s", avro_strerror());
-        goto out;
-    }
-    const char *tenant = json_string_value(json_object_get(j, "tenant_id"));
-    const char *customer = json_string_value(json_object_get(j, "customer_id"));
-    if (tenant && customer)
-        dn_topic_key(tenant, customer, key, key_size);
     else
-        snprintf(key, key_size, "%s", tenant ? tenant : "");
-out:
+        rc = dn_publish_encode(schema, j, buf, len, key, key_size, errstr, errstr_size);
     json_decref(j);
     return rc;
 }
 
 int ctl_publish_json(ctl_cfg_t *cfg, dn_topic_id_t topic, const char *json_line, char *errstr, size_t errstr_size)
 {
-    char *buf = NULL, key[512];
-    size_t len = 0;
-    if (encode_line(dn_topic_schema(topic), json_line, &buf, &len, key, sizeof(key), errstr, errstr_size) < 0)
+    json_error_t jerr;
+    json_t *j = json_loads(json_line, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        snprintf(errstr, errstr_size, "not a JSON object: %s", jerr.text);
         return -1;
-    dn_kafka_producer_t *p = dn_kafka_producer_new(cfg->common.kafka_brokers, errstr, errstr_size);
+    }
     int rc = -1;
+    dn_kafka_producer_t *p = dn_kafka_producer_new(cfg->common.kafka_brokers, errstr, errstr_size);
     if (p) {
-        rc = dn_kafka_producer_send(p, dn_topic_name(topic), key, strlen(key), buf, len);
-        if (rc == 0 && dn_kafka_producer_flush(p, 30000) < 0)
-            rc = -1;
-        if (rc < 0)
-            snprintf(errstr, errstr_size, "the broker did not acknowledge the record");
+        rc = dn_publish_json(p, topic, j, 30000, NULL, errstr, errstr_size);
         dn_kafka_producer_destroy(p, 1000);
     }
-    free(buf);
+    json_decref(j);
     return rc;
 }
 
