@@ -23,7 +23,8 @@ ALTER TABLE cases
 -- The history already here. Recency weighting needs the cases in order, so the backfill
 -- folds them oldest first with the same rule as dn_risk_late_update (the first sets it,
 -- each later one moves it half way, rounded half up); bounces are the audit's
--- reminder_bounced rows, disputes the cases paused for a dispute.
+-- reminder_failed_permanent rows of cases (a reminder that could not be delivered), disputes
+-- the cases paused for a dispute.
 WITH RECURSIVE paid AS (
     SELECT c.tenant_id, c.customer_id, c.amount_minor,
            greatest(0, least(365, c.updated_at::date - i.due_date)) AS late,
@@ -43,7 +44,8 @@ WITH RECURSIVE paid AS (
     FROM paid p GROUP BY p.tenant_id, p.customer_id
 ), bounced AS (
     SELECT tenant_id, customer_id, count(*)::int AS bounces FROM audit
-    WHERE kind = 'reminder_bounced' AND customer_id IS NOT NULL GROUP BY tenant_id, customer_id
+    WHERE kind = 'reminder_failed_permanent' AND case_id IS NOT NULL AND customer_id IS NOT NULL
+    GROUP BY tenant_id, customer_id
 ), disputed AS (
     SELECT tenant_id, customer_id, count(*)::int AS disputes FROM cases
     WHERE pause_reason = 'dispute' GROUP BY tenant_id, customer_id
