@@ -59,6 +59,25 @@ static int keypad_choice(engine_t *e, const dn_reminder_outcome_t *v, const case
                : H_OK;
 }
 
+/* A reminder of the case bounced (a permanent delivery failure): one more bounced contact in
+ * the customer's behaviour, an input of the risk score (docs/risk.md). Outcomes are few and
+ * a bounce rarer: one statement, like the promise and plan counts. 0/-1. */
+static int count_bounce(engine_t *e, const case_row_t *c, int64_t now)
+{
+    char at[40];
+    dn_time_format(now, at, sizeof(at));
+    const char *p[] = {c->tenant_id, c->customer_id, at};
+    PGresult *r = query(e,
+                        "INSERT INTO customer_behaviour (tenant_id, customer_id, bounces, updated_at) VALUES ($1, "
+                        "$2, 1, $3) ON CONFLICT (tenant_id, customer_id) DO UPDATE SET bounces = "
+                        "customer_behaviour.bounces + 1, updated_at = EXCLUDED.updated_at",
+                        3, p);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}
+
 int handle_outcome(engine_t *e, dn_reminder_outcome_t *v)
 {
     int rc;
@@ -141,6 +160,10 @@ int handle_outcome(engine_t *e, dn_reminder_outcome_t *v)
         goto out;
     }
     engine_note(e, EM_OUTCOME, channel, outcome);
+    if (v->outcome == DN_OUTCOME_FAILED_PERMANENT && count_bounce(e, &c, now) < 0) {
+        rc = H_DBERR;
+        goto out;
+    }
     if (v->outcome == DN_OUTCOME_DELIVERED && v->channel == DN_CHANNEL_VOICE && v->call && v->call->digit &&
         c.invoice_id[0]) {
         rc = keypad_choice(e, v, &c, now);

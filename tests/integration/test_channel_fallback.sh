@@ -29,6 +29,10 @@ wait_eq 30 "D: delivered" "opened reminder_emitted reminder_delivered" audit_tra
 wait_eq 30 "L: the e-mail bounced, the stage went to a letter (no phone)" \
     "opened reminder_emitted reminder_failed_permanent reminder_fallback" audit_trail L
 wait_eq 20 "outbox drained" 0 outbox_empty
+# Each bounce is one bounced contact in the customer's behaviour (the risk score's input).
+assert_eq "cust-f|1 cust-l|1 cust-u|1" \
+    "$(psql_q "SELECT string_agg(customer_id || '|' || bounces, ' ' ORDER BY customer_id) FROM customer_behaviour WHERE tenant_id = '$TENANT'")" \
+    "bounces counted per customer"
 
 assert_eq "D,email,delivered
 F,email,failed_permanent

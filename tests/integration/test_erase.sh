@@ -56,6 +56,12 @@ psql_q "INSERT INTO outbox (event_id, topic, key, payload) VALUES ('$(jq -r .eve
                                   'event_id', '$(jq -r .event_id <<<"$rd")')))
         FROM cases WHERE tenant_id = '$TENANT' AND invoice_id = 'E1'" >/dev/null
 
+# Their payment behaviour (the risk score's inputs): Erika's row goes with the erasure, Karl's stays.
+psql_q "INSERT INTO customer_behaviour (tenant_id, customer_id, invoices, paid_on_time, promises_broken)
+        VALUES ('$TENANT', 'cust-e', 3, 1, 2), ('$TENANT', 'cust-k', 4, 4, 0)
+        ON CONFLICT (tenant_id, customer_id) DO UPDATE SET invoices = EXCLUDED.invoices" >/dev/null
+behaviour() { psql_q "SELECT coalesce(string_agg(customer_id, ' ' ORDER BY customer_id), '') FROM customer_behaviour WHERE tenant_id = '$TENANT'"; }
+
 # traces: how often each contact value of Erika appears in the whole database (pg_dump, and
 # inside the bytea columns, where pg_dump shows hex).
 traces() {
@@ -88,6 +94,7 @@ erase() { DUNNING_PG_DSN=$DPO_DSN "$BIN/dunningctl" customer erase "$@"; }
 out=$(erase "$TENANT" cust-e --dry-run)
 assert_eq "would erase customer cust-e of tenant $TENANT: 2 invoices, 1 outbox record, 2 reminders suppressed, 1 audit row and 1 delivery scrubbed" \
     "$out" "dry run"
+assert_eq "cust-e cust-k" "$(behaviour)" "customer behaviour after the dry run"
 assert_eq "$before" "$(traces)" "traces after the dry run"
 
 out=$(erase "$TENANT" cust-e --actor dpo@tenant)
@@ -108,6 +115,9 @@ assert_eq "smtp 550 5.1.1 <[erased]>: unknown" \
     "the quoted address cut out of the audit detail"
 assert_eq '{"name": "erased", "email": null, "phone": null, "locale": "en", "address": null, "time_zone": "Europe/Berlin", "opted_out_channels": []}' \
     "$(psql_q "SELECT contact FROM invoices WHERE tenant_id = '$TENANT' AND invoice_id = 'E1'")" "E1's contact now"
+assert_eq "cust-k" "$(behaviour)" "customer behaviour after the erasure (Erika's deleted, Karl's kept)"
+assert_eq 1 "$(psql_q "SELECT detail->>'behaviour_rows_deleted' FROM audit WHERE tenant_id = '$TENANT' AND kind = 'contact_erased'")" \
+    "behaviour rows deleted, in the erasure's audit row"
 # The cases, amounts and the other customer are untouched.
 assert_eq "E1:overdue E2:open K1:overdue" "$(cases_summary)" "cases"
 assert_eq '{"name": "Karl Keepme", "email": "keep@example.com", "phone": null, "locale": "en", "address": null, "time_zone": "Europe/Berlin", "opted_out_channels": []}' \
