@@ -160,7 +160,10 @@ int handle_outcome(engine_t *e, dn_reminder_outcome_t *v)
         goto out;
     }
     engine_note(e, EM_OUTCOME, channel, outcome);
-    if (v->outcome == DN_OUTCOME_FAILED_PERMANENT && count_bounce(e, &c, now) < 0) {
+    /* A call refused by sender-voice's calling rules (reason "call rule: ...") reached no
+     * one because we held back, not because the contact is bad: no bounce. */
+    int held_back = v->reason && strncmp(v->reason, "call rule:", 10) == 0;
+    if (v->outcome == DN_OUTCOME_FAILED_PERMANENT && !held_back && count_bounce(e, &c, now) < 0) {
         rc = H_DBERR;
         goto out;
     }

@@ -90,6 +90,8 @@ assert_eq "call rule: 7 calls to this case in the last 7 days (voice.max_attempt
 wait_eq 30 "R2 falls back to e-mail" email psql_q "SELECT detail->>'to_channel' FROM audit WHERE tenant_id = '$TENANT'
     AND invoice_id = 'R2' AND kind = 'reminder_fallback'"
 assert_eq "busy busy busy busy busy busy busy" "$(calls R2)" "R2's calls in the ledger: seven, no eighth"
+assert_eq 0 "$(psql_q "SELECT coalesce(sum(bounces), 0) FROM customer_behaviour WHERE tenant_id = '$TENANT'
+    AND customer_id = 'cust-r2'")" "a call held back by the rules is no bounced contact"
 assert_eq 7 "$(tail -n +$((LOG_START + 1)) "$DUNNING_VOICE_LOG" | grep -c ' number=+493099000086 ')" "the peer got 7 calls for R2"
 wait_eq 30 "R3's call answered with key 2" 1 psql_q "SELECT count(*) FROM audit WHERE tenant_id = '$TENANT'
     AND invoice_id = 'R3' AND kind = 'callback_requested'"
