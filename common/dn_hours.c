@@ -73,16 +73,36 @@ int dn_tz_valid(const char *tz)
     return access(path, R_OK) == 0;
 }
 
+/* The process's TZ switched to a zone for a conversion, and put back (see the top). */
+typedef struct tz_saved {
+    char value[256];
+    int had;
+} tz_saved_t;
+
+static void tz_enter(tz_saved_t *t, const char *zone)
+{
+    const char *old = getenv("TZ");
+    t->had = old != NULL && strlen(old) < sizeof(t->value);
+    if (t->had)
+        snprintf(t->value, sizeof(t->value), "%s", old);
+    setenv("TZ", zone, 1);
+    tzset();
+}
+
+static void tz_leave(const tz_saved_t *t)
+{
+    if (t->had)
+        setenv("TZ", t->value, 1);
+    else
+        unsetenv("TZ");
+    tzset();
+}
+
 int dn_hours_until(int64_t now_ms, const char *tz, int start_min, int end_min, int64_t *until_ms, const char **tz_used)
 {
     *tz_used = dn_tz_valid(tz) ? tz : "UTC";
-    char saved[256];
-    const char *old = getenv("TZ");
-    int had = old != NULL && strlen(old) < sizeof(saved);
-    if (had)
-        snprintf(saved, sizeof(saved), "%s", old);
-    setenv("TZ", *tz_used, 1);
-    tzset();
+    tz_saved_t saved;
+    tz_enter(&saved, *tz_used);
 
     time_t now = (time_t)(now_ms >= 0 ? now_ms / 1000 : (now_ms - 999) / 1000);
     struct tm tm;
@@ -106,11 +126,7 @@ int dn_hours_until(int64_t now_ms, const char *tz, int start_min, int end_min, i
         *until_ms = (int64_t)t * 1000;
     }
 
-    if (had)
-        setenv("TZ", saved, 1);
-    else
-        unsetenv("TZ");
-    tzset();
+    tz_leave(&saved);
     return quiet;
 }
 
@@ -123,13 +139,8 @@ int dn_hours_week_until(int64_t now_ms, const char *tz, const int16_t start[7], 
     if (!open_days)
         return -1;
     *tz_used = dn_tz_valid(tz) ? tz : "UTC";
-    char saved[256];
-    const char *old = getenv("TZ");
-    int had = old != NULL && strlen(old) < sizeof(saved);
-    if (had)
-        snprintf(saved, sizeof(saved), "%s", old);
-    setenv("TZ", *tz_used, 1);
-    tzset();
+    tz_saved_t saved;
+    tz_enter(&saved, *tz_used);
 
     time_t now = (time_t)(now_ms >= 0 ? now_ms / 1000 : (now_ms - 999) / 1000);
     struct tm tm;
@@ -155,11 +166,7 @@ int dn_hours_week_until(int64_t now_ms, const char *tz, const int16_t start[7], 
         }
     }
 
-    if (had)
-        setenv("TZ", saved, 1);
-    else
-        unsetenv("TZ");
-    tzset();
+    tz_leave(&saved);
     return !inside;
 }
 
