@@ -423,6 +423,7 @@ struct dn_amd {
     int voiced_run_ms;  /* before the greeting: voiced time in a row */
     int started, ended; /* the greeting */
     int onset_ms, last_voiced_ms, silence_run_ms;
+    int quiet_ms; /* silent frames in a row at the end of the audio fed, also after the decision */
     dn_amd_result_t result;
     const char *reason;
 };
@@ -466,13 +467,21 @@ static void amd_decide(dn_amd_t *a, dn_amd_result_t r, const char *reason)
     a->reason = reason;
 }
 
-static void amd_frame(dn_amd_t *a)
+static int amd_voiced(const dn_amd_t *a)
 {
     double sum = 0.0;
     for (size_t i = 0; i < a->frame_n; i++)
         sum += (double)a->frame[i] * (double)a->frame[i];
-    int voiced = sum / (double)a->frame_n >= a->min_power;
+    return sum / (double)a->frame_n >= a->min_power;
+}
+
+static void amd_frame(dn_amd_t *a)
+{
+    int voiced = amd_voiced(a);
     const dn_amd_params_t *p = &a->p;
+    a->quiet_ms = voiced ? 0 : a->quiet_ms + p->frame_ms;
+    if (a->result != DN_AMD_UNKNOWN)
+        return; /* decided: only the quiet time goes on */
     a->elapsed_ms += p->frame_ms;
 
     if (!a->started) {
@@ -510,7 +519,7 @@ static void amd_frame(dn_amd_t *a)
 
 dn_amd_result_t dn_amd_feed(dn_amd_t *a, const int16_t *samples, size_t n)
 {
-    while (n > 0 && a->result == DN_AMD_UNKNOWN) {
+    while (n > 0) {
         size_t take = a->frame_n - a->fill;
         if (take > n)
             take = n;
@@ -539,6 +548,11 @@ const char *dn_amd_reason(const dn_amd_t *a)
 int dn_amd_elapsed_ms(const dn_amd_t *a)
 {
     return a->elapsed_ms;
+}
+
+int dn_amd_quiet_ms(const dn_amd_t *a)
+{
+    return a->quiet_ms;
 }
 
 int dn_amd_greeting_ms(const dn_amd_t *a)

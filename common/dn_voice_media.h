@@ -100,7 +100,9 @@ void dn_dtmf_detector_destroy(dn_dtmf_detector_t *d);
  *   - greeting of at most human_max_speech_ms, then silence_after_ms quiet   -> HUMAN
  *   - nothing decided after timeout_ms (no speech at all, or a greeting
  *     between human_max_speech_ms and machine_speech_ms)                     -> HUMAN
- * A decision is final: later frames do not change it. */
+ * A decision is final: later frames do not change it (nor the elapsed and greeting times);
+ * they only go on counting the quiet time, so a caller can wait for the end of a machine's
+ * greeting (its beep) before it speaks. */
 typedef enum { DN_AMD_UNKNOWN = 0, DN_AMD_HUMAN, DN_AMD_MACHINE } dn_amd_result_t;
 
 typedef struct dn_amd_params {
@@ -130,6 +132,9 @@ const char *dn_amd_reason(const dn_amd_t *a);
 /* Milliseconds of audio judged so far, and the greeting's length (0 before it starts). */
 int dn_amd_elapsed_ms(const dn_amd_t *a);
 int dn_amd_greeting_ms(const dn_amd_t *a);
+/* Milliseconds of silent frames in a row at the end of the audio fed so far (0 after a
+ * voiced frame), counted before and after the decision. */
+int dn_amd_quiet_ms(const dn_amd_t *a);
 /* "unknown", "human", "machine". */
 const char *dn_amd_result_name(dn_amd_result_t r);
 void dn_amd_destroy(dn_amd_t *a);

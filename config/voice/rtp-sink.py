@@ -7,11 +7,19 @@ port ([media_port+4]) and the sink counts what arrives, per source address. SIPp
 its DTMF from that same address (play_pcap_audio writes the UDP header itself), so a
 caller sees one symmetric media peer.
 
+The sink also talks: when a call is answered the scenario runs `rtp-sink.py greet ...`,
+and the sink streams a greeting to the caller's media address in 20 ms PCMU packets (a
+person's short "Hello?", or an answering machine's announcement and beep, from
+--greetings DIR: person.ulaw, machine.ulaw, raw G.711 u-law made by dn-voice-say), then
+the line's low noise until the call ends: what a caller's answering-machine detection
+listens to.
+
 When a call ends the scenario runs `rtp-sink.py end ...` (SIPp's <exec>), which hands
 the call's facts to the sink as one JSON datagram; the sink adds what it counted for the
 caller's media address (from the caller's SDP) and appends one line to the log:
 
-  serve --port P --log FILE [--bind 127.0.0.1]
+  serve --port P --log FILE [--bind 127.0.0.1] [--greetings DIR]
+  greet --sink HOST:PORT --media IP:PORT --kind person|machine
   end --sink HOST:PORT --media IP:PORT --number N --outcome O [--answered S,US]
       [--ended S,US] [--digits D] [--hangup caller|peer] [--call-id ID]
   (S,US: SIPp's <gettimeofday> pair; duration_s runs from the answer to --ended, or to
@@ -22,6 +30,7 @@ Standard library only.
 import argparse
 import json
 import os
+import random
 import socket
 import struct
 import sys
@@ -30,6 +39,48 @@ import time
 EVENTS = "0123456789*#ABCD"
 G711 = (0, 8)  # PCMU, PCMA: one byte per sample at 8000 Hz
 FORGET_S = 600  # state of a source nobody ended is dropped after this long
+TALK_MAX_S = 90  # a greeting stream nobody ended stops after this long
+NOISE = b"\xff\xfe\xfd\x7f\x7e\x7d"  # u-law codes of -2..+2: a line's noise, ~-80 dBFS
+
+
+class Talker:
+    """The peer's side of the audio: a greeting, then line noise, in 20 ms packets."""
+
+    def __init__(self, addr, audio):
+        self.addr = addr
+        self.audio = audio
+        self.pos = 0
+        self.seq = random.randrange(65536)
+        self.ts = random.randrange(1 << 32)
+        self.ssrc = random.randrange(1 << 32)
+        self.start = time.monotonic()
+        self.sent = 0
+
+    def due(self):
+        return self.start + self.sent * 0.02
+
+    def send(self, sock):
+        chunk = self.audio[self.pos : self.pos + 160]
+        self.pos += len(chunk)
+        payload = chunk + bytes(random.choice(NOISE) for _ in range(160 - len(chunk)))
+        hdr = struct.pack("!BBHII", 0x80, (0x80 if self.sent == 0 else 0), self.seq, self.ts, self.ssrc)
+        try:
+            sock.sendto(hdr + payload, self.addr)
+        except OSError:
+            pass
+        self.seq = (self.seq + 1) & 0xFFFF
+        self.ts = (self.ts + 160) & 0xFFFFFFFF
+        self.sent += 1
+
+
+def load_greetings(folder):
+    out = {}
+    for kind in ("person", "machine"):
+        path = os.path.join(folder, kind + ".ulaw") if folder else ""
+        if path and os.path.exists(path):
+            with open(path, "rb") as f:
+                out[kind] = f.read()
+    return out
 
 
 class Source:
@@ -83,16 +134,38 @@ def serve(args):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((args.bind, args.port))
     sources = {}
+    talkers = {}  # media "ip:port" -> Talker
+    greeted = {}  # media -> the greeting kind
+    greetings = load_greetings(args.greetings)
     log = open(args.log, "a", buffering=1)
     swept = time.monotonic()
     while True:
-        pkt, addr = sock.recvfrom(65535)
+        now = time.monotonic()
+        for media, t in list(talkers.items()):
+            while t.due() <= now:
+                t.send(sock)
+            if now - t.start > TALK_MAX_S:
+                del talkers[media]
+        wait = min([t.due() for t in talkers.values()] + [now + 1.0]) - now
+        sock.settimeout(max(0.001, wait))
+        try:
+            pkt, addr = sock.recvfrom(65535)
+        except socket.timeout:
+            continue
         if pkt[:1] == b"{":
             try:
                 call = json.loads(pkt)
             except ValueError:
                 continue
             media = call.get("media") or "-"
+            if call.get("greet"):
+                kind = call["greet"]
+                ip, _, port = media.rpartition(":")
+                if ip and port.isdigit():
+                    talkers[media] = Talker((ip, int(port)), greetings.get(kind, b""))
+                    greeted[media] = kind if kind in greetings else kind + "(missing)"
+                continue
+            talkers.pop(media, None)
             src = sources.pop(media, None) or Source()
             fields = [
                 ("number", call.get("number")),
@@ -103,6 +176,7 @@ def serve(args):
                 ("digits_sent", call.get("digits")),
                 ("dtmf_in", "".join(src.dtmf)),
                 ("hangup", call.get("hangup")),
+                ("greeting", greeted.pop(media, None)),
                 ("media", media),
                 ("call_id", call.get("call_id")),
             ]
@@ -115,6 +189,12 @@ def serve(args):
             swept = time.monotonic()
             for key in [k for k, s in sources.items() if swept - s.last > FORGET_S]:
                 del sources[key]
+
+
+def greet(args):
+    host, port = args.sink.rsplit(":", 1)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.sendto(json.dumps({"greet": args.kind, "media": args.media}).encode(), (host, int(port)))
 
 
 def end(args):
@@ -138,6 +218,11 @@ def main():
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--bind", default="127.0.0.1")
     s.add_argument("--log", required=True)
+    s.add_argument("--greetings", default="")
+    g = sub.add_parser("greet")
+    g.add_argument("--sink", required=True)
+    g.add_argument("--media", required=True)
+    g.add_argument("--kind", choices=("person", "machine"), required=True)
     e = sub.add_parser("end")
     e.add_argument("--sink", required=True)
     e.add_argument("--media", default="-")
@@ -154,6 +239,8 @@ def main():
             serve(args)
         except KeyboardInterrupt:
             pass
+    elif args.cmd == "greet":
+        greet(args)
     else:
         end(args)
 

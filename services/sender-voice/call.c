@@ -1,9 +1,19 @@
 /* One call with libre. The state machine, driven by libre's timers and handlers:
  *
- *   CALLING --18x--> (ringing) --200/ACK--> PLAYING --message done--> WAITING
- *      |  final >= 300, no answer in time (CANCEL), no response at all      |
- *      v                                                                   v
+ *   CALLING --18x--> (ringing) --200/ACK--> LISTENING --human--> PLAYING --message done--> WAITING
+ *      |  final >= 300, no answer in time         |                                        |
+ *      |  (CANCEL), no response at all         machine                                     |
+ *      |                                          v                                        |
+ *      |                                   AFTER_GREETING --quiet (the beep is over)-->    |
+ *      |                                   PLAYING the voicemail --done--> ENDING          |
+ *      v                                                                                   v
  *   ENDING <-- key 1/2/3, second timeout, the callee's BYE, the call's limit
+ *
+ * LISTENING (only with a voicemail message): the callee's audio goes to the detector
+ * (dn_amd: a short greeting then silence is a person, a long one a machine, nothing heard
+ * within its timeout a person); a key pressed while listening is a person too. A machine's
+ * greeting is waited out (QUIET_MS of silence after it, at most GREETING_MAX_MS) so the
+ * voicemail is recorded from its start.
  *
  * A key pressed while the message plays is kept and acted on when it ends (the message is
  * always heard in full); 9 plays it again (up to MAX_PLAYS in all); no key within the key
@@ -41,15 +51,17 @@
 #include <re_sys.h>
 // clang-format on
 
-#define FRAME_SAMPLES  160 /* 20 ms of 8000 Hz */
-#define FRAME_MS       20
-#define MAX_PLAYS      4
-#define LINGER_MS      400
-#define NO_RESPONSE_MS 8000 /* not even 100 Trying by then: the trunk is not there */
-#define PT_PCMU        0
-#define PT_TELEV       101
+#define FRAME_SAMPLES   160 /* 20 ms of 8000 Hz */
+#define FRAME_MS        20
+#define MAX_PLAYS       4
+#define LINGER_MS       400
+#define NO_RESPONSE_MS  8000 /* not even 100 Trying by then: the trunk is not there */
+#define PT_PCMU         0
+#define PT_TELEV        101
+#define QUIET_MS        1000  /* silence after a machine's greeting: its beep is over */
+#define GREETING_MAX_MS 30000 /* a machine's greeting waited for at most this long */
 
-typedef enum { ST_CALLING, ST_PLAYING, ST_WAITING, ST_ENDING } call_state_t;
+typedef enum { ST_CALLING, ST_LISTENING, ST_AFTER_GREETING, ST_PLAYING, ST_WAITING, ST_ENDING } call_state_t;
 
 typedef struct vcall {
     const call_params_t *p;
@@ -64,7 +76,7 @@ typedef struct vcall {
     struct rtp_sock *rtp;
     struct telev *tel;
     struct mbuf *frame;
-    struct tmr t_ring, t_probe, t_frame, t_key, t_limit, t_linger;
+    struct tmr t_ring, t_probe, t_frame, t_key, t_limit, t_linger, t_listen;
     struct sa laddr, raddr;
     int telev_pt;
     uint64_t t_invite, t_answer, t_play0, t_media0;
@@ -76,9 +88,13 @@ typedef struct vcall {
     dn_dtmf_detector_t *dtmf;
     size_t dtmf_seen;
     uint64_t last_telev;
+    dn_amd_t *amd;
+    const dn_pcm_t *playing; /* the message or the voicemail */
+    int vm;                  /* playing the voicemail (to a machine) */
 } vcall_t;
 
 static void play_start(vcall_t *c);
+static void play_voicemail(vcall_t *c);
 
 int call_init(char *err, size_t errsz)
 {
@@ -120,6 +136,7 @@ static void finish(vcall_t *c, dn_call_outcome_t result, char digit)
     tmr_cancel(&c->t_frame);
     tmr_cancel(&c->t_key);
     tmr_cancel(&c->t_limit);
+    tmr_cancel(&c->t_listen);
     c->sess = mem_deref(c->sess);
     tmr_start(&c->t_linger, LINGER_MS, linger_done, c);
 }
@@ -140,10 +157,17 @@ static void key_timeout(void *arg)
 }
 
 /* A key, from either detector. */
+static void heard_person(vcall_t *c, const char *reason);
+
 static void on_key(vcall_t *c, char d)
 {
-    if (!is_menu_key(d))
+    if (!is_menu_key(d) || c->vm)
+        return; /* a machine's voicemail has no menu */
+    if (c->st == ST_LISTENING) {
+        c->pending = d;
+        heard_person(c, "key");
         return;
+    }
     if (c->st == ST_PLAYING) {
         c->pending = d;
         return;
@@ -164,6 +188,12 @@ static void on_key(vcall_t *c, char d)
 
 static void message_done(vcall_t *c)
 {
+    if (c->vm) {
+        snprintf(c->r->reason, sizeof(c->r->reason), "answering machine (greeting %.1f s): voicemail left",
+                 c->r->greeting_ms / 1000.0);
+        finish(c, DN_CALL_OUTCOME_ANSWERING_MACHINE, 0);
+        return;
+    }
     c->st = ST_WAITING;
     char d = c->pending;
     c->pending = 0;
@@ -178,7 +208,7 @@ static void message_done(vcall_t *c)
 static void frame_tick(void *arg)
 {
     vcall_t *c = arg;
-    const dn_pcm_t *m = c->p->message;
+    const dn_pcm_t *m = c->playing;
     int16_t pcm[FRAME_SAMPLES] = {0};
     size_t n = m->n - c->pos < FRAME_SAMPLES ? m->n - c->pos : FRAME_SAMPLES;
     memcpy(pcm, m->samples + c->pos, n * sizeof(int16_t));
@@ -199,7 +229,7 @@ static void frame_tick(void *arg)
     tmr_start(&c->t_frame, due > now ? due - now : 0, frame_tick, c);
 }
 
-static void play_start(vcall_t *c)
+static void play_from_start(vcall_t *c)
 {
     c->st = ST_PLAYING;
     c->r->plays++;
@@ -211,11 +241,76 @@ static void play_start(vcall_t *c)
     frame_tick(c);
 }
 
+static void play_start(vcall_t *c)
+{
+    c->playing = c->p->message;
+    play_from_start(c);
+}
+
+static void play_voicemail(vcall_t *c)
+{
+    tmr_cancel(&c->t_listen);
+    c->playing = c->p->voicemail;
+    c->vm = 1;
+    play_from_start(c);
+}
+
+static void amd_note(vcall_t *c, const char *reason)
+{
+    c->r->amd = c->amd ? dn_amd_result(c->amd) : DN_AMD_UNKNOWN;
+    snprintf(c->r->amd_reason, sizeof(c->r->amd_reason), "%s", reason);
+    c->r->greeting_ms = c->amd ? dn_amd_greeting_ms(c->amd) : 0;
+    c->r->listen_ms = (int)(tmr_jiffies() - c->t_answer);
+}
+
+/* Decided: a person (the detector, a key, or nothing heard). The message and the menu. */
+static void heard_person(vcall_t *c, const char *reason)
+{
+    tmr_cancel(&c->t_listen);
+    amd_note(c, reason);
+    c->r->amd = DN_AMD_HUMAN;
+    play_start(c);
+}
+
+/* A machine's greeting has gone on for GREETING_MAX_MS: speak anyway. */
+static void greeting_too_long(void *arg)
+{
+    play_voicemail(arg);
+}
+
+/* No audio from the callee at all within the detector's timeout (frames never came). */
+static void listen_timeout(void *arg)
+{
+    vcall_t *c = arg;
+    if (c->st == ST_LISTENING)
+        heard_person(c, "no_audio");
+}
+
+/* The callee's audio while listening or waiting out a machine's greeting. */
+static void amd_audio(vcall_t *c, const int16_t *pcm, size_t n)
+{
+    dn_amd_result_t res = dn_amd_feed(c->amd, pcm, n);
+    if (c->st == ST_LISTENING) {
+        if (res == DN_AMD_HUMAN) {
+            heard_person(c, dn_amd_reason(c->amd));
+        } else if (res == DN_AMD_MACHINE) {
+            amd_note(c, dn_amd_reason(c->amd));
+            c->st = ST_AFTER_GREETING;
+            tmr_start(&c->t_listen, GREETING_MAX_MS, greeting_too_long, c);
+        }
+        return;
+    }
+    if (c->st == ST_AFTER_GREETING && dn_amd_quiet_ms(c->amd) >= QUIET_MS) {
+        c->r->greeting_ms = (int)(tmr_jiffies() - c->t_answer) - dn_amd_quiet_ms(c->amd);
+        play_voicemail(c);
+    }
+}
+
 static void rtp_recv(const struct sa *src, const struct rtp_header *hdr, struct mbuf *mb, void *arg)
 {
     vcall_t *c = arg;
     (void)src;
-    if (c->st != ST_PLAYING && c->st != ST_WAITING)
+    if (c->st == ST_CALLING || c->st == ST_ENDING)
         return;
     if (hdr->pt == c->telev_pt) {
         int event;
@@ -228,13 +323,17 @@ static void rtp_recv(const struct sa *src, const struct rtp_header *hdr, struct 
         }
         return;
     }
-    if (hdr->pt != PT_PCMU || !c->dtmf)
+    if (hdr->pt != PT_PCMU)
         return;
     int16_t pcm[1024];
     size_t n = mbuf_get_left(mb);
     if (n > sizeof(pcm) / sizeof(pcm[0]))
         n = sizeof(pcm) / sizeof(pcm[0]);
     dn_g711_ulaw_decode(mbuf_buf(mb), n, pcm);
+    if (c->amd && (c->st == ST_LISTENING || c->st == ST_AFTER_GREETING))
+        amd_audio(c, pcm, n);
+    if (!c->dtmf || c->st == ST_ENDING)
+        return;
     size_t seen = dn_dtmf_detector_feed(c->dtmf, pcm, n);
     const char *digits = dn_dtmf_detector_digits(c->dtmf);
     while (c->dtmf_seen < seen) {
@@ -249,6 +348,10 @@ static void call_limit(void *arg)
 {
     vcall_t *c = arg;
     snprintf(c->r->reason, sizeof(c->r->reason), "the call reached its longest length");
+    if (c->r->amd == DN_AMD_MACHINE) {
+        finish(c, DN_CALL_OUTCOME_ANSWERING_MACHINE, 0);
+        return;
+    }
     finish(c, c->pending && c->pending != '9' ? DN_CALL_OUTCOME_ANSWERED : DN_CALL_OUTCOME_NO_RESPONSE,
            c->pending && c->pending != '9' ? c->pending : 0);
 }
@@ -311,10 +414,22 @@ static void estab_handler(const struct sip_msg *msg, void *arg)
     const struct sdp_format *te = sdp_media_rformat(c->sdpm, "telephone-event");
     c->telev_pt = te ? te->pt : -1;
     c->t_media0 = c->t_answer;
-    /* Longest call: every play, every key wait and a margin. */
+    /* Longest call: listening, every play, every key wait and a margin. */
     uint64_t msg_ms = (uint64_t)(dn_pcm_seconds(c->p->message) * 1000.0);
-    tmr_start(&c->t_limit, (msg_ms + (uint64_t)c->p->key_timeout_ms) * MAX_PLAYS + 30000, call_limit, c);
-    play_start(c);
+    uint64_t listen_ms = c->p->voicemail ? GREETING_MAX_MS + 10000 : 0;
+    tmr_start(&c->t_limit, listen_ms + (msg_ms + (uint64_t)c->p->key_timeout_ms) * MAX_PLAYS + 30000, call_limit, c);
+    if (!c->p->voicemail) {
+        play_start(c);
+        return;
+    }
+    dn_amd_params_t ap;
+    dn_amd_params_default(&ap);
+    if (!(c->amd = dn_amd_new(&ap))) {
+        heard_person(c, "no_detector");
+        return;
+    }
+    c->st = ST_LISTENING;
+    tmr_start(&c->t_listen, (uint64_t)ap.timeout_ms + 500, listen_timeout, c);
 }
 
 static dn_call_outcome_t result_of(uint16_t scode)
@@ -344,10 +459,14 @@ static void close_handler(int err, const struct sip_msg *msg, void *arg)
     vcall_t *c = arg;
     if (c->st == ST_ENDING)
         return;
-    if (c->st == ST_PLAYING || c->st == ST_WAITING) {
+    if (c->st != ST_CALLING) {
         /* The callee hung up (BYE), or the dialog failed. */
         c->r->hangup_by_peer = 1;
         snprintf(c->r->reason, sizeof(c->r->reason), "the callee hung up");
+        if (c->r->amd == DN_AMD_MACHINE) {
+            finish(c, DN_CALL_OUTCOME_ANSWERING_MACHINE, 0);
+            return;
+        }
         char d = c->pending && c->pending != '9' ? c->pending : 0;
         finish(c, d ? DN_CALL_OUTCOME_ANSWERED : DN_CALL_OUTCOME_NO_RESPONSE, d);
         return;
@@ -483,6 +602,7 @@ int call_run(const call_params_t *p, call_report_t *r)
     tmr_init(&c.t_key);
     tmr_init(&c.t_limit);
     tmr_init(&c.t_linger);
+    tmr_init(&c.t_listen);
     int rc = -1;
     if (setup(&c) != 0)
         goto out;
@@ -502,6 +622,7 @@ out:
     tmr_cancel(&c.t_key);
     tmr_cancel(&c.t_limit);
     tmr_cancel(&c.t_linger);
+    tmr_cancel(&c.t_listen);
     c.sess = mem_deref(c.sess);
     c.sock = mem_deref(c.sock);
     if (c.sip)
@@ -513,6 +634,7 @@ out:
     c.tel = mem_deref(c.tel);
     c.frame = mem_deref(c.frame);
     dn_dtmf_detector_destroy(c.dtmf);
+    dn_amd_destroy(c.amd);
     return rc;
 }
 

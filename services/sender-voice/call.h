@@ -1,7 +1,8 @@
 /* sender-voice: one phone call with libre (SIP session, SDP offer/answer, RTP), run to its
  * end on the calling thread: INVITE, ring, the message played as PCMU in 20 ms frames, the
  * menu key taken from RFC 4733 telephone-events (libre's telev) or in-band (spandsp through
- * dn_voice_media), BYE. libre's loop (re_main) runs only inside call_run; call_init once
+ * dn_voice_media), BYE. With a voicemail message the callee's greeting is listened to
+ * first (answering-machine detection, dn_amd). libre's loop (re_main) runs only inside call_run; call_init once
  * per process, on the thread that calls call_run. */
 #ifndef SENDER_VOICE_CALL_H
 #define SENDER_VOICE_CALL_H
@@ -20,6 +21,11 @@ typedef struct call_params {
     const char *password; /* never logged */
     int64_t ring_timeout_ms, key_timeout_ms;
     const dn_pcm_t *message; /* 8000 Hz */
+    /* Answering-machine detection: with a voicemail message, the callee's first audio is
+     * listened to before anything is played (dn_amd); a person hears `message` and the
+     * menu, a machine hears `voicemail` (no debt details, no menu) after its greeting and
+     * beep. NULL: no detection, `message` is played at once. */
+    const dn_pcm_t *voicemail;
 } call_params_t;
 
 typedef struct call_report {
@@ -31,7 +37,11 @@ typedef struct call_report {
     int plays;           /* times the message was played */
     unsigned rtp_sent;   /* RTP packets sent */
     int hangup_by_peer;
-    char reason[256]; /* "486 Busy Here", "no answer within 30 s" */
+    dn_amd_result_t amd; /* DN_AMD_UNKNOWN when not detected (off, or not answered) */
+    char amd_reason[24]; /* dn_amd_reason, or "key" (a key was pressed while listening), "no_audio" */
+    int greeting_ms;     /* a person's greeting as measured; a machine's from the answer to its end */
+    int listen_ms;       /* answer to the decision */
+    char reason[256];    /* "486 Busy Here", "no answer within 30 s" */
 } call_report_t;
 
 /* libre's initialisation (once). 0, or -1 with err. */

@@ -1,11 +1,13 @@
 /* sender-voice's driver: what is the voice channel's own (the rest is the sender core).
  *
  * prepare: no or invalid (not E.164) phone number, the template (voice_reminder.voice.<locale>.txt),
- * the speech (dn_tts_render, cached in <audio dir>/cache). defer: outside calling hours in
+ * the speech (dn_tts_render, cached in <audio dir>/cache), and with answering-machine
+ * detection (DUNNING_VOICE_AMD) the voicemail (voicemail.voice.<locale>.txt, rendered with
+ * the tenant and the customer's name only, so it cannot disclose the debt). defer: outside calling hours in
  * the customer's time zone (DUNNING_VOICE_CALLING_HOURS) the core records failed_transient
  * with next_attempt_at = the next start and holds the record. send: one call (call.c) run to
  * its end; the message is written as <audio dir>/<reminder event id>.wav first.
- * Outcomes: answered, no_response -> delivered; busy, rejected, no_answer, trunk_error ->
+ * Outcomes: answered, no_response, answering_machine -> delivered; busy, rejected, no_answer, trunk_error ->
  * transient; invalid_number -> permanent. The call record goes on the outcome (job.call).
  *
  * Crash window: a call has no idempotency key. A crash after the call but before its
@@ -51,10 +53,13 @@ typedef struct voice_job {
     char *text; /* may hold contact data: never logged */
     dn_render_source_t src;
     dn_pcm_t pcm;
+    char *vm_text; /* the voicemail for a machine (with DUNNING_VOICE_AMD) */
+    dn_render_source_t vm_src;
+    dn_pcm_t vm_pcm;
     call_report_t report;
     int called;
     dn_call_result_t call;
-    char audio_s[24], plays[8];
+    char audio_s[24], plays[8], greeting_ms[16];
 } voice_job_t;
 
 static const dn_cfg_entry_t voice_config[] = {
@@ -87,6 +92,11 @@ static const dn_cfg_entry_t voice_config[] = {
     DN_CFG("DUNNING_VOICE_OPTIONS_INTERVAL", DN_CFG_DURATION, "30s", 1000, 3600000,
            "How often the SIP trunk is sent an OPTIONS request (/readyz fails while it does not answer).", voice_cfg_t,
            options_interval_ms),
+    DN_CFG("DUNNING_VOICE_AMD", DN_CFG_BOOL, "on", 0, 0,
+           "Answering-machine detection: listen to the callee's greeting before speaking; a machine gets the "
+           "voicemail template (voicemail.voice.<locale>.txt: no amounts, no menu) after its beep. off: the "
+           "reminder is played to whoever answers.",
+           voice_cfg_t, amd),
     DN_CFG("DUNNING_POLICY_FILE", DN_CFG_STRING, "", 0, 0,
            "The engine's policy file: each tenant's voice settings (calling_hours, max_attempts_per_7d, "
            "quiet_after_answer). Empty: the defaults for every tenant.",
@@ -233,13 +243,9 @@ static int voice_start(void *ctx, char *err, size_t errsz)
     return 0;
 }
 
-/* Renders the message's text. A malloc'd string (whitespace folded), or NULL with err. */
-static char *render_text(const char *dir, const dn_render_source_t *given, const dn_reminder_due_t *rd,
-                         dn_render_source_t *src, char *err, size_t errsz)
+/* Folds runs of whitespace in t to one space, trims it. 0, or -1 when nothing is left. */
+static int fold_space(char *t)
 {
-    char *t = dn_render_text(dir, "voice", "txt", given, rd, NULL, NULL, MAX_TEMPLATE_BYTES, src, err, errsz);
-    if (!t)
-        return NULL;
     char *w = t;
     int space = 1;
     for (const char *r = t; *r; r++) {
@@ -252,7 +258,57 @@ static char *render_text(const char *dir, const dn_render_source_t *given, const
     while (w > t && w[-1] == ' ')
         w--;
     *w = '\0';
-    if (!t[0]) {
+    return t[0] ? 0 : -1;
+}
+
+/* Renders the message's text. A malloc'd string (whitespace folded), or NULL with err. */
+static char *render_text(const char *dir, const dn_render_source_t *given, const dn_reminder_due_t *rd,
+                         dn_render_source_t *src, char *err, size_t errsz)
+{
+    char *t = dn_render_text(dir, "voice", "txt", given, rd, NULL, NULL, MAX_TEMPLATE_BYTES, src, err, errsz);
+    if (!t)
+        return NULL;
+    if (fold_space(t) < 0) {
+        snprintf(err, errsz, "%s.txt: the text is empty", src->name);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+#define VOICEMAIL_KEY "voicemail"
+
+/* Whether src is a voicemail template (<folder>/voicemail.voice.<locale>). */
+static int is_voicemail(const dn_render_source_t *src)
+{
+    const char *slash = strrchr(src->name, '/');
+    return slash && !strncmp(slash + 1, VOICEMAIL_KEY ".voice.", sizeof(VOICEMAIL_KEY ".voice.") - 1);
+}
+
+/* Renders the voicemail a machine gets: the tenant's voicemail.voice.<locale>.txt with a
+ * context of only tenant, customer.name and locale. Whoever hears a machine's recording may
+ * not be the customer, so the template cannot name an amount, an invoice or the debt: such
+ * a name is an error ("... is not defined"). */
+static char *render_voicemail(const char *dir, const dn_render_source_t *given, const dn_reminder_due_t *rd,
+                              dn_render_source_t *src, char *err, size_t errsz)
+{
+    if (given) {
+        *src = *given;
+    } else {
+        dn_reminder_due_t vm = *rd;
+        vm.template_key = VOICEMAIL_KEY;
+        if (dn_render_find(dir, &vm, "voice", "txt", src, err, errsz) < 0)
+            return NULL;
+    }
+    json_t *ctx = json_pack("{s:s, s:{s:s?}, s:s}", "tenant", rd->tenant_id, "customer", "name", rd->contact.name,
+                            "locale", src->locale);
+    if (!ctx) {
+        snprintf(err, errsz, "%s.txt: out of memory", src->name);
+        return NULL;
+    }
+    char *t = dn_render_file(dir, src, "txt", ctx, DN_TEMPLATE_TEXT, MAX_TEMPLATE_BYTES, err, errsz);
+    json_decref(ctx);
+    if (t && fold_space(t) < 0) {
         snprintf(err, errsz, "%s.txt: the text is empty", src->name);
         free(t);
         return NULL;
@@ -285,6 +341,21 @@ static int voice_prepare(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome,
     dn_tts_t tts = {.cache_dir = v->cache_dir};
     if (dn_tts_render(&tts, j->text, j->src.locale, &j->pcm, err, sizeof(err)) < 0) {
         snprintf(why, n, "speech synthesis failed: %s", err);
+        return 1;
+    }
+    if (!v->cfg->amd)
+        return 0;
+    if (!(j->vm_text = render_voicemail(v->template_dir, NULL, rd, &j->vm_src, err, sizeof(err)))) {
+        snprintf(why, n, "voicemail template error: %s", err);
+        dn_log_error("voicemail template failed", "event_id", rd->event_id, "tenant_id", rd->tenant_id, "case_id",
+                     rd->case_id, "detail", err, "hint",
+                     "add voicemail.voice.<locale>.txt, or set DUNNING_VOICE_AMD=off; check with: sender-voice "
+                     "--check-templates",
+                     NULL);
+        return 1;
+    }
+    if (dn_tts_render(&tts, j->vm_text, j->vm_src.locale, &j->vm_pcm, err, sizeof(err)) < 0) {
+        snprintf(why, n, "speech synthesis failed (voicemail): %s", err);
         return 1;
     }
     return 0;
@@ -320,7 +391,8 @@ static dn_send_rc_t voice_send(void *ctx, dn_sender_job_t *job, char *why, size_
                        .password = v->cfg->password,
                        .ring_timeout_ms = v->cfg->ring_timeout_ms,
                        .key_timeout_ms = v->cfg->key_timeout_ms,
-                       .message = &j->pcm};
+                       .message = &j->pcm,
+                       .voicemail = v->cfg->amd ? &j->vm_pcm : NULL};
     call_report_t *r = &j->report;
     if (call_run(&p, r) < 0) {
         dn_sender_reached(0);
@@ -378,17 +450,21 @@ static const dn_call_result_t *voice_call(void *ctx, const dn_sender_job_t *job,
 static size_t voice_log_fields(void *ctx, dn_sender_job_t *job, dn_sender_field_t *f, size_t max)
 {
     (void)ctx;
-    if (max < 5)
+    if (max < 7)
         return 0;
     voice_job_t *j = job->state;
     snprintf(j->audio_s, sizeof(j->audio_s), "%.2f", dn_pcm_seconds(&j->pcm));
     snprintf(j->plays, sizeof(j->plays), "%d", j->report.plays);
+    snprintf(j->greeting_ms, sizeof(j->greeting_ms), "%d", j->report.greeting_ms);
+    int amd = j->called && j->report.amd != DN_AMD_UNKNOWN;
     f[0] = (dn_sender_field_t){"template", j->text ? j->src.name : NULL};
     f[1] = (dn_sender_field_t){"audio_s", j->pcm.samples ? j->audio_s : NULL};
     f[2] = (dn_sender_field_t){"call_result", j->called ? dn_call_outcome_str(j->report.result) : NULL};
     f[3] = (dn_sender_field_t){"digit", j->called && j->report.digit[0] ? j->report.digit : NULL};
     f[4] = (dn_sender_field_t){"plays", j->called ? j->plays : NULL};
-    return 5;
+    f[5] = (dn_sender_field_t){"amd", amd ? dn_amd_result_name(j->report.amd) : NULL};
+    f[6] = (dn_sender_field_t){"greeting_ms", amd ? j->greeting_ms : NULL};
+    return 7;
 }
 
 static int check_one(void *arg, const char *dir, const dn_render_source_t *src, const dn_reminder_due_t *sample,
@@ -397,7 +473,8 @@ static int check_one(void *arg, const char *dir, const dn_render_source_t *src, 
     (void)arg;
     dn_render_source_t used;
     char err[1200];
-    char *t = render_text(dir, src, sample, &used, err, sizeof(err));
+    char *t = is_voicemail(src) ? render_voicemail(dir, src, sample, &used, err, sizeof(err))
+                                : render_text(dir, src, sample, &used, err, sizeof(err));
     if (!t) {
         fprintf(out, "%s (%s sample)\n", err, full ? "full" : "minimal");
         return 1;
@@ -419,6 +496,9 @@ static void voice_free_job(void *ctx, dn_sender_job_t *job)
     free(j->text);
     j->text = NULL;
     dn_pcm_free(&j->pcm);
+    free(j->vm_text);
+    j->vm_text = NULL;
+    dn_pcm_free(&j->vm_pcm);
 }
 
 const dn_sender_driver_t voice_driver = {

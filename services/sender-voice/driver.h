@@ -19,6 +19,7 @@ typedef struct voice_cfg {
     char *calling_hours;
     char *policy_file;
     int64_t options_interval_ms;
+    int amd;
 } voice_cfg_t;
 
 extern const dn_sender_driver_t voice_driver;

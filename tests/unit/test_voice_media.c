@@ -506,6 +506,20 @@ static void test_amd_synthetic(void **state)
     assert_string_equal(dn_amd_reason(a), "timeout");
     dn_amd_destroy(a);
 
+    /* after a machine is decided the quiet time goes on: 3 s greeting, a 400 ms beep, 1.2 s
+     * of silence; elapsed and greeting stay where the decision was */
+    n = add_silence(buf, add_tone(buf, add_tone(buf, 0, 3000, 300, 8000), 400, 1000, 12000), 1200);
+    a = dn_amd_new(NULL);
+    assert_int_equal(dn_amd_feed(a, buf, 3000 * 8), DN_AMD_MACHINE);
+    assert_int_equal(dn_amd_quiet_ms(a), 0);
+    assert_int_equal(dn_amd_feed(a, buf + 3000 * 8, (400 + 600) * 8), DN_AMD_MACHINE);
+    assert_int_equal(dn_amd_quiet_ms(a), 600);
+    assert_int_equal(dn_amd_feed(a, buf + 4000 * 8, n - 4000 * 8), DN_AMD_MACHINE);
+    assert_int_equal(dn_amd_quiet_ms(a), 1200);
+    assert_int_equal(dn_amd_elapsed_ms(a), 2500);
+    assert_int_equal(dn_amd_greeting_ms(a), 2500);
+    dn_amd_destroy(a);
+
     /* the parameters are the caller's */
     dn_amd_params_t p;
     dn_amd_params_default(&p);

@@ -5,8 +5,10 @@
 # each call it checks the final response the caller got (200, 486, 404, 487 after its
 # CANCEL), the digits the caller received as RFC 4733 events (recorded by a sink of the
 # test's own on the caller's media port, so also that they come from the address the
-# peer's SDP names) and the peer's line in $DUNNING_VOICE_LOG (outcome, digits sent, RTP
-# packets and seconds of audio received, duration, who hung up). Also: an OPTIONS probe
+# peer's SDP names), the greeting the peer streamed (a person's, or the answering machine's
+# for +493099000088: audio from that same address for as long as the call lasts) and the
+# peer's line in $DUNNING_VOICE_LOG (outcome, greeting, digits sent, RTP packets and
+# seconds of audio received, duration, who hung up). Also: an OPTIONS probe
 # gets 200. Needs only `scripts/stack start` (no build, no database).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -83,6 +85,7 @@ CASES=(
     "+493099000003 200 answered 3"
     "+493099000009 200 answered 91"
     "+493099000000 200 answered -"
+    "+493099000088 200 answered -"
     "+493099000086 486 busy -"
     "+493099000080 487 noanswer -"
     "+493099000004 404 notfound -"
@@ -145,7 +148,9 @@ for c in "${CASES[@]}"; do
     peer=$(wait_line "$DUNNING_VOICE_LOG" "$cid") || fail "$number: no line for call $cid in $DUNNING_VOICE_LOG"
     want=(number "$number" outcome "$outcome" digits_sent "$digits")
     if [ "$outcome" = answered ]; then
-        want+=(rtp_packets 200 audio_s 4.00 hangup caller dtmf_in -)
+        greeting=person
+        [ "$number" = +493099000088 ] && greeting=machine
+        want+=(rtp_packets 200 audio_s 4.00 hangup caller dtmf_in - greeting "$greeting")
     else
         want+=(rtp_packets 0 audio_s 0.00 duration_s 0.0)
         [ "$outcome" = noanswer ] && want+=(hangup caller) || want+=(hangup -)
@@ -162,9 +167,13 @@ for c in "${CASES[@]}"; do
         mine=$(wait_line "$dir/caller-calls.log" "$cid") || fail "$number: the caller's sink wrote nothing for $cid"
         got=$(field "$mine" dtmf_in)
         [ "$got" = "$digits" ] || fail "$number: the caller received digits '$got', want '$digits': $mine"
+        # And the greeting with the line's noise after it, 20 ms packets for the ~6 s the
+        # call lasts: at least 4.5 s of PCMU besides the digits' 10 packets each.
         n=$([ "$digits" = - ] && echo 0 || echo $((10 * ${#digits})))
         got=$(field "$mine" rtp_packets)
-        [ "$got" = "$n" ] || fail "$number: the caller received $got RTP packets from the peer's media address, want $n"
+        [ "$got" -ge $((n + 225)) ] || fail "$number: the caller received $got RTP packets from the peer's media address, want >= $((n + 225))"
+        got=$(field "$mine" audio_s)
+        awk -v a="$got" 'BEGIN { exit !(a >= 4.5 && a <= 8.0) }' || fail "$number: the caller received $got s of the peer's audio, want 4.5-8"
         got=$(field "$mine" media)
         [ "$got" = "$PEER_MEDIA" ] || fail "$number: the peer's SDP names $got, want $PEER_MEDIA"
     fi
