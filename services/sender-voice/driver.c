@@ -6,7 +6,8 @@
  * the tenant and the customer's name only, so it cannot disclose the debt). defer: outside calling hours in
  * the customer's time zone (DUNNING_VOICE_CALLING_HOURS) the core records failed_transient
  * with next_attempt_at = the next start and holds the record. send: one call (call.c) run to
- * its end; the message is written as <audio dir>/<reminder event id>.wav first.
+ * its end; the message is written as <audio dir>/<reminder event id>.wav first (and the
+ * voicemail as <event id>.voicemail.wav).
  * Outcomes: answered, no_response, answering_machine -> delivered; busy, rejected, no_answer, trunk_error ->
  * transient; invalid_number -> permanent. The call record goes on the outcome (job.call).
  *
@@ -384,6 +385,9 @@ static dn_send_rc_t voice_send(void *ctx, dn_sender_job_t *job, char *why, size_
     snprintf(path, sizeof(path), "%s/%s.wav", audio_dir(v), rd->event_id);
     if (dn_wav_write(path, &j->pcm, err, sizeof(err)) < 0)
         dn_log_warn("message audio not written", "event_id", rd->event_id, "detail", err, NULL);
+    snprintf(path, sizeof(path), "%s/%s.voicemail.wav", audio_dir(v), rd->event_id);
+    if (v->cfg->amd && dn_wav_write(path, &j->vm_pcm, err, sizeof(err)) < 0)
+        dn_log_warn("voicemail audio not written", "event_id", rd->event_id, "detail", err, NULL);
     call_params_t p = {.proxy = v->cfg->proxy,
                        .number = rd->contact.phone,
                        .caller = v->cfg->caller,
@@ -450,7 +454,7 @@ static const dn_call_result_t *voice_call(void *ctx, const dn_sender_job_t *job,
 static size_t voice_log_fields(void *ctx, dn_sender_job_t *job, dn_sender_field_t *f, size_t max)
 {
     (void)ctx;
-    if (max < 7)
+    if (max < 8)
         return 0;
     voice_job_t *j = job->state;
     snprintf(j->audio_s, sizeof(j->audio_s), "%.2f", dn_pcm_seconds(&j->pcm));
@@ -464,7 +468,8 @@ static size_t voice_log_fields(void *ctx, dn_sender_job_t *job, dn_sender_field_
     f[4] = (dn_sender_field_t){"plays", j->called ? j->plays : NULL};
     f[5] = (dn_sender_field_t){"amd", amd ? dn_amd_result_name(j->report.amd) : NULL};
     f[6] = (dn_sender_field_t){"greeting_ms", amd ? j->greeting_ms : NULL};
-    return 7;
+    f[7] = (dn_sender_field_t){"amd_reason", amd ? j->report.amd_reason : NULL};
+    return 8;
 }
 
 static int check_one(void *arg, const char *dir, const dn_render_source_t *src, const dn_reminder_due_t *sample,

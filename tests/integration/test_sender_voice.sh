@@ -8,7 +8,13 @@
 #   V4 (+493099000004, 404 Not Found): invalid_number, failed_permanent, and the engine
 #     falls back to e-mail (reminder_fallback);
 #   V8 (+493099000086, 486 Busy Here; due a day later so that its held record is last):
-#     busy, failed_transient.
+#     busy, failed_transient;
+#   VM (+493099000088, an answering machine: an ~8 s announcement and a beep; due two days
+#     later): detected as a machine, which gets the voicemail (voicemail.voice.en.txt) after
+#     its beep and not the reminder: delivered as answering_machine, no key, the peer heard
+#     as much audio as the voicemail WAV and much less than the reminder's.
+# Every answered call is listened to first (answering-machine detection): the people of
+# V1 and V2 say "Hello?" and are told apart from the machine (the sender logs amd=).
 # The calls are placed at 10:00Z (11:00 in Berlin: inside the default calling hours).
 source "$(dirname "$0")/lib.sh"
 [ -n "${DUNNING_VOICE_PEER:-}" ] && [ -f "${DUNNING_VOICE_LOG:-}" ] || fail "the stack runs no SIP peer (scripts/stack restart)"
@@ -36,7 +42,8 @@ invoice_json V1 cust-v1 12000 2026-03-03 v1@example.com | with_policy voice | ph
 invoice_json V2 cust-v2 8000 2026-03-03 v2@example.com | with_policy voice | phone +493099000002 | publish invoice-issued
 invoice_json V4 cust-v4 7000 2026-03-03 v4@example.com | with_policy voice | phone +493099000004 | publish invoice-issued
 invoice_json V8 cust-v8 6000 2026-03-04 v8@example.com | with_policy voice | phone +493099000086 | publish invoice-issued
-wait_eq 30 "cases open" "V1:open V2:open V4:open V8:open" cases_summary
+invoice_json VM cust-vm 5000 2026-03-05 vm@example.com | with_policy voice | phone +493099000088 | publish invoice-issued
+wait_eq 30 "cases open" "V1:open V2:open V4:open V8:open VM:open" cases_summary
 step 2026-03-05T10:00:00Z
 step 2026-03-08T10:00:00Z
 step 2026-03-11T10:00:00Z # the call stage of V1, V2, V4
@@ -93,5 +100,35 @@ assert_eq 1 "$(metric 'dunning_voice_keypad_choices_total{digit="2"}')" "key 2"
 assert_eq 0.5 "$(metric dunning_voice_answer_ratio)" "answer ratio (2 of 4)"
 python3 -c 'import sys; a, w = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if 1.8 * w < a < 3 * w else 1)' \
     "$(metric dunning_voice_call_seconds_total)" "$WAV_S" || fail "call seconds $(metric dunning_voice_call_seconds_total) are not those of two calls of about $WAV_S s (the message heard in full)"
+# Both people were told apart from a machine by their short greeting.
+assert_eq "V1:human:short_greeting V2:human:short_greeting" \
+    "$(jq -r 'select(.msg == "call made" and .amd != null) | .invoice_id + ":" + .amd + ":" + .amd_reason' "$WORK/voice.log" |
+        sort | paste -sd' ')" "the detector's view of V1's and V2's calls"
+
+step 2026-03-13T10:00:00Z # VM's call stage: an answering machine
+wait_eq 90 "VM's call delivered to the machine" "voice|answering_machine|-" audit_call VM reminder_delivered
+VM_EVENT=$(psql_q "SELECT event_id FROM deliveries WHERE tenant_id = '$TENANT' AND invoice_id = 'VM' AND channel = 'voice'")
+VM_WAV=$AUDIO/$VM_EVENT.voicemail.wav
+[ -s "$VM_WAV" ] || fail "no voicemail WAV for VM's call at $VM_WAV"
+VM_S=$(python3 -c 'import sys, wave; w = wave.open(sys.argv[1]); print("%.2f" % (w.getnframes() / w.getframerate()))' "$VM_WAV")
+wait_until 20 "the peer's line for VM's call" "tail -n +$((LOG_START + 1)) '$DUNNING_VOICE_LOG' | grep -q ' number=+493099000088 '"
+LINE=$(tail -n +$((LOG_START + 1)) "$DUNNING_VOICE_LOG" | grep ' number=+493099000088 ' | tail -1)
+assert_eq "answered|machine|-|-|caller" "$(field outcome)|$(field greeting)|$(field digits_sent)|$(field dtmf_in)|$(field hangup)" \
+    "the peer's view of VM's call"
+python3 -c 'import sys; a, w, full = map(float, sys.argv[1:]); sys.exit(0 if w > 1 and abs(a - w) <= 0.1 * w and w < 0.7 * full else 1)' \
+    "$(field audio_s)" "$VM_S" "$WAV_S" ||
+    fail "VM: the machine got $(field audio_s) s of audio, want the voicemail's $VM_S s (+-10%), shorter than the reminder's $WAV_S s"
+VM_LOG=$(jq -c 'select(.msg == "call made" and .call_result == "answering_machine")' "$WORK/voice.log" | tail -1)
+assert_eq "VM|machine|long_greeting" "$(jq -r '.invoice_id + "|" + .amd + "|" + .amd_reason' <<<"$VM_LOG")" \
+    "the detector's view of VM's call"
+GREET_MS=$(jq -r .greeting_ms <<<"$VM_LOG")
+[ "$GREET_MS" -ge 7000 ] && [ "$GREET_MS" -le 12000 ] || fail "VM: greeting_ms=$GREET_MS, want the peer's ~8.5 s announcement and beep"
+# Six calls by now (V8 was redialled, busy again, when the clock passed 2026-03-12T12:00):
+# a machine is a call placed, not one the customer answered.
+assert_eq "1|2" "$(metric 'dunning_voice_calls_total{result="answering_machine"}')|$(metric 'dunning_voice_calls_total{result="busy"}')" \
+    "calls to the machine and busy calls"
+python3 -c 'import sys; sys.exit(0 if abs(float(sys.argv[1]) - 2 / 6) < 1e-9 else 1)' "$(metric dunning_voice_answer_ratio)" ||
+    fail "answer ratio $(metric dunning_voice_answer_ratio), want 2 of 6 calls"
+log "VM: voicemail of $VM_S s left after a greeting of $GREET_MS ms; the reminder is $WAV_S s"
 
 log "PASS"
