@@ -21,8 +21,8 @@
 #include <stdint.h>
 
 #define DN_PORTAL_KEYS_MAX   8
-#define DN_PORTAL_KEY_ID_MAX 16  /* characters: A-Z a-z 0-9 _ - */
-#define DN_PORTAL_KEY_MIN    32  /* bytes of key material, at least */
+#define DN_PORTAL_KEY_ID_MAX 16 /* characters: A-Z a-z 0-9 _ - */
+#define DN_PORTAL_KEY_MIN    32 /* bytes of key material, at least */
 #define DN_PORTAL_KEY_MAX    64
 #define DN_PORTAL_ID_MAX     128 /* bytes of a tenant or customer id in a token */
 #define DN_PORTAL_TOKEN_MAX  512 /* a token's characters, with its NUL */

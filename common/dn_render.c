@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "dn_clock.h"
+#include "dn_portal_link.h"
 
 /* Copies with truncation (snprintf "%s" makes gcc warn about the truncation we want). */
 static void copy(char *dst, size_t size, const char *src)
@@ -103,6 +104,48 @@ static int add_card(json_t *ctx, const dn_reminder_due_t *rd)
     return 0;
 }
 
+/* The portal's links, set once at a service's start (dn_render_set_portal). */
+static struct {
+    int on;
+    dn_portal_keys_t keys;
+    char base_url[512];
+    int64_t lifetime_ms;
+} portal;
+
+int dn_render_set_portal(const char *base_url, const char *keys_spec, int64_t lifetime_ms, char *err, size_t errsz)
+{
+    dn_portal_keys_wipe(&portal.keys);
+    portal.on = 0;
+    if (!base_url || !base_url[0])
+        return 0;
+    if (!web_link(base_url) || strlen(base_url) >= sizeof(portal.base_url)) {
+        snprintf(err, errsz, "DUNNING_PORTAL_URL: an http:// or https:// URL is needed");
+        return -1;
+    }
+    if (dn_portal_keys_parse(keys_spec, &portal.keys, err, errsz) < 0)
+        return -1;
+    if (portal.keys.n == 0) {
+        snprintf(err, errsz, "DUNNING_PORTAL_URL is set: DUNNING_PORTAL_KEYS must hold the key that signs the links");
+        return -1;
+    }
+    snprintf(portal.base_url, sizeof(portal.base_url), "%s", base_url);
+    portal.lifetime_ms = lifetime_ms;
+    portal.on = 1;
+    return 0;
+}
+
+/* The customer's portal link for rd, or NULL (no portal, or ids that cannot be signed).
+ * It expires the link lifetime after the reminder was due, so the same reminder always
+ * carries the same link. */
+static json_t *portal_link(const dn_reminder_due_t *rd)
+{
+    char link[DN_PORTAL_TOKEN_MAX + 600];
+    if (!portal.on || dn_portal_link_make(&portal.keys, portal.base_url, rd->tenant_id, rd->customer_id,
+                                          (rd->due_at + portal.lifetime_ms) / 1000, link, sizeof(link)) < 0)
+        return json_null();
+    return json_string(link);
+}
+
 json_t *dn_render_context(const dn_reminder_due_t *rd, const char *locale)
 {
     char amount[64], outstanding[64], fee[64], interest[64], total[64], issued[48], due[48], issued_iso[16],
@@ -140,6 +183,7 @@ json_t *dn_render_context(const dn_reminder_due_t *rd, const char *locale)
     /* Only web links: the link lands in an href, and a javascript: URL must never get there. */
     int web = web_link(rd->payment_link);
     json_object_set_new(ctx, "payment_link", web ? json_string(rd->payment_link) : json_null());
+    json_object_set_new(ctx, "portal_link", portal_link(rd));
     json_object_set_new(ctx, "policy", json_string(rd->policy));
     json_object_set_new(ctx, "locale", json_string(locale));
     json_object_set_new(ctx, "notice_kind", rd->notice_kind ? json_string(rd->notice_kind) : json_null());

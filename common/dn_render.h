@@ -23,8 +23,15 @@
  * invoices: number, due_date, due_date_iso, days_overdue, stage, stage_name, outstanding,
  * fee, interest, total_due and their *_minor, dunned, not_dunned_reason, not_dunned_text),
  * has_items, item_count, dunned_count; card (brand, last4, exp_month, exp_year, expiry
- * "MM/YYYY") or null; update_link (http(s) only) or null. */
+ * "MM/YYYY") or null; update_link (http(s) only) or null; portal_link (see
+ * dn_render_set_portal) or null. */
 json_t *dn_render_context(const dn_reminder_due_t *rd, const char *locale);
+
+/* Turns the portal links on for this process: every context gets portal_link,
+ * <base_url>/p/<token> for the reminder's tenant and customer (dn_portal_link.h), valid
+ * lifetime_ms after the reminder was due. base_url empty: off (portal_link is null). 0, or
+ * -1 with err (a URL that is not http(s), keys that do not parse, none to sign with). */
+int dn_render_set_portal(const char *base_url, const char *keys_spec, int64_t lifetime_ms, char *err, size_t errsz);
 
 /* Where a rendered template came from. */
 typedef struct dn_render_source {

@@ -37,6 +37,7 @@
 #include "dn_clock.h"
 #include "dn_http.h"
 #include "dn_outbox.h"
+#include "dn_render.h"
 #include "dn_sender_int.h"
 #include "dn_signal.h"
 #include "dn_topics.h"
@@ -105,6 +106,17 @@ static void build_table(sender_t *s)
                "How often the loop refreshes the gauges it reads from PostgreSQL (outbox rows) and the postgres "
                "readiness.",
                sender_cfg_t, metrics_ms),
+        DN_CFG("DUNNING_PORTAL_URL", DN_CFG_STRING, "", 0, 0,
+               "Base URL of the customer portal (services/portal); set, every reminder's template gets "
+               "{{portal_link}} = <URL>/p/<signed token>. Empty: no portal links.",
+               sender_cfg_t, portal_url),
+        DN_CFG("DUNNING_PORTAL_KEYS", DN_CFG_STRING, "", 0, 0,
+               "Keys of the portal links, <id>:<base64 of at least 32 bytes>[,...]: the first signs, all verify "
+               "(rotation). Never logged.",
+               sender_cfg_t, portal_keys),
+        DN_CFG("DUNNING_PORTAL_LINK_LIFETIME", DN_CFG_DURATION, "30d", 3600000, 31536000000LL,
+               "How long a portal link stays valid, from the time its reminder was due.", sender_cfg_t,
+               portal_lifetime_ms),
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
         s->table[n++] = rows[i];
@@ -458,6 +470,12 @@ int dn_sender_main(const dn_sender_driver_t *drv, int argc, char **argv)
         snprintf(s->template_dir, sizeof(s->template_dir), "%s", s->cfg.template_dir);
     else
         snprintf(s->template_dir, sizeof(s->template_dir), "%s/config/templates", s->cfg.common.home);
+    if (dn_render_set_portal(s->cfg.portal_url, s->cfg.portal_keys, s->cfg.portal_lifetime_ms, errstr, sizeof(errstr)) <
+        0) {
+        invalid(errstr);
+        status = 2;
+        goto out;
+    }
     dn_sender_env_t env = {s->service, s->template_dir, s->cfg.common.home, s->cfg.common.pg_dsn};
     if (!(s->ctx = calloc(1, drv->ctx_size ? drv->ctx_size : 1))) {
         dn_log_error("out of memory", NULL);

@@ -28,6 +28,9 @@ typedef struct sender_cfg {
     char *http_addr;
     char *http_addr_file;
     int64_t metrics_ms;
+    char *portal_url;
+    char *portal_keys;
+    int64_t portal_lifetime_ms;
 } sender_cfg_t;
 
 /* What handling a record tells the loop. */

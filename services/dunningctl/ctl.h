@@ -43,6 +43,8 @@ int ctl_customer_erase(ctl_cfg_t *cfg, int argc, char **argv);
 
 /* user add|disable|passwd|list: the console's users (users.c). */
 int ctl_user(ctl_cfg_t *cfg, int argc, char **argv);
+/* portal link --tenant T --customer C [--days N] | portal verify TOKEN|LINK (portal.c). */
+int ctl_portal(ctl_cfg_t *cfg, int argc, char **argv);
 
 /* Rows of a result as a JSON array of objects (column name -> text; a jsonb "detail" parsed). */
 json_t *ctl_rows_json(PGresult *r);

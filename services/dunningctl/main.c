@@ -57,6 +57,10 @@ static const char usage[] =
     "  aging [--tenant T] [--as-of YYYY-MM-DD] [--csv | --json]\n"
     "                                  receivables aging: current, 1-30, 31-60, 61-90, 90+ days\n"
     "                                  per currency, and the share of each stage\n"
+    "  portal link --tenant T --customer C [--days 30]\n"
+    "                                  a signed link to the customer's portal page\n"
+    "                                  (DUNNING_PORTAL_URL, DUNNING_PORTAL_KEYS)\n"
+    "  portal verify TOKEN|LINK        whether a portal link is valid, whose, until when\n"
     "  timers rebuild                  restore every pending timer in Redis from PostgreSQL\n"
     "  timers stats [--json]           pending, due now, how overdue the oldest due timer is\n"
     "  timers get CASE_ID              the case's timer in Redis: due time in ms (exit 1: none)\n"
@@ -223,6 +227,8 @@ int main(int argc, char **argv)
         rc = ctl_customer_erase(&cfg, argc - 3, argv + 3);
     else if (strcmp(cmd, "user") == 0)
         rc = ctl_user(&cfg, argc - 2, argv + 2);
+    else if (strcmp(cmd, "portal") == 0)
+        rc = ctl_portal(&cfg, argc - 2, argv + 2);
     else if (strcmp(cmd, "config-doc") == 0) {
         dn_config_print_doc(stdout, "dunningctl", config_table, CONFIG_N);
         rc = 0;

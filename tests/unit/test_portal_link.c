@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dn_portal_link.h"
+#include "dn_render.h"
 
 /* 32 bytes each, base64: "0123456789abcdef0123456789abcdef" and "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345" */
 #define K1 "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
@@ -133,13 +134,46 @@ static void test_bad_keys(void **state)
     assert_int_equal(keys.n, 0);
 }
 
+/* The render context: portal_link for the reminder's tenant and customer, valid the
+ * lifetime after the reminder was due; null when the portal is off. */
+static void test_render_context(void **state)
+{
+    (void)state;
+    dn_render_sample_t smp;
+    dn_render_sample(&smp, DN_CHANNEL_EMAIL, 1, "acme", "first_reminder", "en");
+    char err[256];
+    json_t *ctx = dn_render_context(&smp.rd, "en");
+    assert_true(json_is_null(json_object_get(ctx, "portal_link")));
+    json_decref(ctx);
+    assert_int_equal(dn_render_set_portal("javascript:alert(1)", "k:" K1, 86400000, err, sizeof(err)), -1);
+    assert_int_equal(dn_render_set_portal("https://portal.example.com", "", 86400000, err, sizeof(err)), -1);
+    assert_string_equal(err, "DUNNING_PORTAL_URL is set: DUNNING_PORTAL_KEYS must hold the key that signs the links");
+    assert_int_equal(dn_render_set_portal("https://portal.example.com/", "k:" K1, 30LL * 86400000, err, sizeof(err)),
+                     0);
+    ctx = dn_render_context(&smp.rd, "en");
+    const char *link = json_string_value(json_object_get(ctx, "portal_link"));
+    assert_non_null(link);
+    assert_true(strncmp(link, "https://portal.example.com/p/k.", 31) == 0);
+    dn_portal_keys_t keys;
+    assert_int_equal(dn_portal_keys_parse("k:" K1, &keys, err, sizeof(err)), 0);
+    dn_portal_claims_t c;
+    assert_int_equal(dn_portal_token_verify(&keys, link + strlen("https://portal.example.com/p/"), 0, &c),
+                     DN_PORTAL_VALID);
+    assert_string_equal(c.tenant, "acme");
+    assert_string_equal(c.customer, smp.rd.customer_id);
+    assert_int_equal(c.expires_s, smp.rd.due_at / 1000 + 30 * 86400);
+    json_decref(ctx);
+    assert_int_equal(dn_render_set_portal("", "", 0, err, sizeof(err)), 0);
+    ctx = dn_render_context(&smp.rd, "en");
+    assert_true(json_is_null(json_object_get(ctx, "portal_link")));
+    json_decref(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_rotation),
-        cmocka_unit_test(test_tampering),
-        cmocka_unit_test(test_bad_keys),
+        cmocka_unit_test(test_round_trip), cmocka_unit_test(test_rotation),       cmocka_unit_test(test_tampering),
+        cmocka_unit_test(test_bad_keys),   cmocka_unit_test(test_render_context),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
