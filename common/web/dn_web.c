@@ -654,8 +654,23 @@ static limit_slot_t *limit_slot(dn_web_limit_t *l, const char *key, int64_t now_
     return lru;
 }
 
+/* A key as the slots hold it: itself when it fits, else the hex of its BLAKE2b-128 (a
+ * portal link, say), so that long keys neither collide on a prefix nor miss. */
+static const char *slot_key(const char *key, char out[INET6_ADDRSTRLEN])
+{
+    size_t n = strlen(key);
+    if (n < INET6_ADDRSTRLEN)
+        return key;
+    unsigned char h[16];
+    crypto_generichash(h, sizeof(h), (const unsigned char *)key, n, NULL, 0);
+    sodium_bin2hex(out, INET6_ADDRSTRLEN, h, sizeof(h));
+    return out;
+}
+
 int dn_web_limit_hit(dn_web_limit_t *l, const char *key, int64_t now_ms)
 {
+    char hk[INET6_ADDRSTRLEN];
+    key = slot_key(key, hk);
     limit_slot_t *s = limit_slot(l, key, now_ms, 1);
     s->last = now_ms;
     if (s->count < l->max)
@@ -665,6 +680,8 @@ int dn_web_limit_hit(dn_web_limit_t *l, const char *key, int64_t now_ms)
 
 int dn_web_limit_blocked(dn_web_limit_t *l, const char *key, int64_t now_ms)
 {
+    char hk[INET6_ADDRSTRLEN];
+    key = slot_key(key, hk);
     limit_slot_t *s = limit_slot(l, key, now_ms, 0);
     return s && s->count >= l->max;
 }

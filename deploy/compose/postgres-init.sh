@@ -13,6 +13,7 @@ CREATE ROLE dunning_sender NOLOGIN;
 CREATE ROLE dunning_reader NOLOGIN;
 CREATE ROLE dunning_privacy NOLOGIN;
 CREATE ROLE dunning_console NOLOGIN;
+CREATE ROLE dunning_portal NOLOGIN;
 CREATE ROLE engine LOGIN PASSWORD :'engine_pw' IN ROLE dunning_engine;
 CREATE ROLE sender LOGIN PASSWORD :'sender_pw' IN ROLE dunning_sender;
 SQL

@@ -35,7 +35,7 @@ typedef struct erase_run {
     char key[512];
     char *secrets[MAX_SECRETS];
     size_t nsecrets;
-    long invoices, outbox, suppressed, audit_rows, deliveries, behaviour;
+    long invoices, outbox, suppressed, audit_rows, deliveries, behaviour, portal;
     char err[1024];
 } erase_run_t;
 
@@ -377,6 +377,19 @@ static int erase_behaviour(erase_run_t *x)
     return 0;
 }
 
+/* 6. What the customer typed into the portal (portal_actions: a dispute's text, a
+ * remittance note): deleted. The engine's audit rows of those actions stay (scrubbed). */
+static int erase_portal(erase_run_t *x)
+{
+    const char *p[] = {x->tenant, x->customer};
+    PGresult *r = dn_pg_query(x->pg, "DELETE FROM portal_actions WHERE tenant_id = $1 AND customer_id = $2", 2, p);
+    if (!r)
+        return fail_pg(x, "portal actions");
+    x->portal = atol(PQcmdTuples(r));
+    PQclear(r);
+    return 0;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: dunningctl customer erase TENANT CUSTOMER [--dry-run] [--actor NAME]\n");
@@ -424,15 +437,15 @@ int ctl_customer_erase(ctl_cfg_t *cfg, int argc, char **argv)
     }
     PQclear(l);
     if (erase_invoices(&x) < 0 || erase_outbox(&x) < 0 || suppress_in_flight(&x, now) < 0 || scrub_texts(&x) < 0 ||
-        erase_behaviour(&x) < 0)
+        erase_behaviour(&x) < 0 || erase_portal(&x) < 0)
         goto out;
 
-    long total = x.invoices + x.outbox + x.suppressed + x.audit_rows + x.deliveries + x.behaviour;
-    json_t *detail =
-        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "actor", actor, "invoices", (json_int_t)x.invoices,
-                  "outbox_records", (json_int_t)x.outbox, "reminders_suppressed", (json_int_t)x.suppressed,
-                  "audit_rows_scrubbed", (json_int_t)x.audit_rows, "deliveries_scrubbed", (json_int_t)x.deliveries,
-                  "behaviour_rows_deleted", (json_int_t)x.behaviour, "dry_run", dry);
+    long total = x.invoices + x.outbox + x.suppressed + x.audit_rows + x.deliveries + x.behaviour + x.portal;
+    json_t *detail = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "actor", actor, "invoices",
+                               (json_int_t)x.invoices, "outbox_records", (json_int_t)x.outbox, "reminders_suppressed",
+                               (json_int_t)x.suppressed, "audit_rows_scrubbed", (json_int_t)x.audit_rows,
+                               "deliveries_scrubbed", (json_int_t)x.deliveries, "behaviour_rows_deleted",
+                               (json_int_t)x.behaviour, "portal_actions_deleted", (json_int_t)x.portal, "dry_run", dry);
     char *ds = json_dumps(detail, JSON_COMPACT);
     json_decref(detail);
     /* The erasure's own audit row, unless a previous run already did everything. */

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 
 #include <cmocka.h>
@@ -48,6 +49,22 @@ static void test_limit(void **state)
     assert_false(dn_web_limit_blocked(l, "10.0.0.1", 1000)); /* a new window */
     dn_web_limit_destroy(l);
     dn_web_limit_destroy(NULL);
+
+    /* keys longer than an address (a portal link): counted as themselves, no collision on
+     * a common prefix */
+    char a[300], b[300];
+    memset(a, 'x', sizeof(a) - 1);
+    a[sizeof(a) - 1] = '\0';
+    memcpy(b, a, sizeof(b));
+    b[sizeof(b) - 2] = 'y';
+    l = dn_web_limit_new(4, 3, 1000);
+    assert_true(dn_web_limit_hit(l, a, 0));
+    assert_true(dn_web_limit_hit(l, a, 1));
+    assert_false(dn_web_limit_hit(l, a, 2));
+    assert_true(dn_web_limit_blocked(l, a, 3));
+    assert_false(dn_web_limit_blocked(l, b, 3));
+    assert_true(dn_web_limit_hit(l, b, 3));
+    dn_web_limit_destroy(l);
 }
 
 int main(void)

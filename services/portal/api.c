@@ -1,0 +1,432 @@
+/* dunning-portal's routes. Every one is public (the link's token is the credential):
+ *
+ *   GET  /p/{token}                         the page (web/index.html); its script does the rest
+ *   GET  /api/p/{token}                     the customer's open invoices with that tenant, and a
+ *                                           form token for one action
+ *   POST /api/p/{token}/promise             {invoice_id, date}            -> CaseCommand promise
+ *   POST /api/p/{token}/dispute             {invoice_id, reason, text}    -> CaseCommand pause (dispute)
+ *   POST /api/p/{token}/claim-paid          {invoice_id, note}            -> CaseCommand claim_paid
+ *   GET  /api/p/{token}/answers/{command}   what the engine made of it (its audit rows)
+ *
+ * A token that is tampered, expired, signed by a key no longer listed, or names a customer
+ * with no case or one who was erased gets one neutral 404, the same for all. A POST needs
+ * X-Form-Token, a nonce and its MAC from the last GET for this link: single use (the
+ * nonce is portal_actions' key), so a double click or a replay is a 409. The command's
+ * event id is derived from the nonce, so the engine applies a form once even if the portal
+ * publishes it twice. Requests are limited per address and per link (429). */
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dn_clock.h"
+#include "dn_log.h"
+#include "dn_publish.h"
+#include "dn_uuid.h"
+#include "portal.h"
+
+#define NEUTRAL       "This link is not valid or has expired."
+#define B64           sodium_base64_VARIANT_URLSAFE_NO_PADDING
+#define TEXT_MAX      1000
+#define OPEN_STATES   "('resolved', 'cancelled', 'written_off')"
+#define FORM_TOKEN_SZ 96
+
+typedef struct who {
+    dn_portal_claims_t c;
+    const char *token;
+} who_t;
+
+/* Rate limits, the token, the customer: 1 when the request may go on (who filled), else
+ * the reply is sent. */
+static int resolve(portal_t *p, dn_web_req_t *r, who_t *w)
+{
+    int64_t now = dn_clock_real_now_ms();
+    const char *token = dn_web_param(r, 0);
+    if (!dn_web_limit_hit(p->by_addr, dn_web_remote(r), now) || (token && !dn_web_limit_hit(p->by_link, token, now))) {
+        dn_web_error(r, 429, "Too many requests; please wait a minute.");
+        return 0;
+    }
+    dn_portal_verdict_t v = dn_portal_token_verify(&p->keys, token, dn_clock_now_ms() / 1000, &w->c);
+    if (v != DN_PORTAL_VALID) {
+        dn_log_info("portal link refused", "why", dn_portal_verdict_name(v), "remote", dn_web_remote(r), NULL);
+        dn_web_error(r, 404, NEUTRAL);
+        return 0;
+    }
+    const char *params[] = {w->c.tenant, w->c.customer};
+    PGresult *q = dn_pg_query(p->pg,
+                              "SELECT EXISTS (SELECT 1 FROM cases WHERE tenant_id = $1 AND customer_id = $2) AND NOT "
+                              "EXISTS (SELECT 1 FROM audit WHERE tenant_id = $1 AND customer_id = $2 AND kind = "
+                              "'contact_erased')",
+                              2, params);
+    if (!q) {
+        dn_log_error("portal query failed", "detail", dn_pg_errstr(p->pg), NULL);
+        dn_web_error(r, 503, "Please try again in a moment.");
+        return 0;
+    }
+    int ok = PQgetvalue(q, 0, 0)[0] == 't';
+    PQclear(q);
+    if (!ok) {
+        dn_log_info("portal link refused", "why", "no_customer", "tenant_id", w->c.tenant, NULL);
+        dn_web_error(r, 404, NEUTRAL);
+        return 0;
+    }
+    w->token = token;
+    return 1;
+}
+
+/* The form token: <nonce>.<HMAC(form key, token "\n" nonce)>, base64url. */
+static void form_mac(portal_t *p, const char *token, const char *nonce, unsigned char mac[32])
+{
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, p->form_key, sizeof(p->form_key));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)token, strlen(token));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)"\n", 1);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)nonce, strlen(nonce));
+    crypto_auth_hmacsha256_final(&st, mac);
+}
+
+static void form_token(portal_t *p, const char *token, char *out, size_t n)
+{
+    unsigned char raw[16], mac[32];
+    randombytes_buf(raw, sizeof(raw));
+    char nonce[sodium_base64_ENCODED_LEN(16, B64)], mac64[sodium_base64_ENCODED_LEN(32, B64)];
+    sodium_bin2base64(nonce, sizeof(nonce), raw, sizeof(raw), B64);
+    form_mac(p, token, nonce, mac);
+    sodium_bin2base64(mac64, sizeof(mac64), mac, sizeof(mac), B64);
+    snprintf(out, n, "%s.%s", nonce, mac64);
+}
+
+/* The nonce of a valid X-Form-Token for this link (into nonce), or 0. */
+static int form_check(portal_t *p, dn_web_req_t *r, const char *token, char *nonce, size_t n)
+{
+    const char *h = dn_web_header(r, "X-Form-Token");
+    const char *dot = h ? strchr(h, '.') : NULL;
+    if (!dot || (size_t)(dot - h) >= n || dot - h < 16)
+        return 0;
+    memcpy(nonce, h, (size_t)(dot - h));
+    nonce[dot - h] = '\0';
+    unsigned char given[32], want[32];
+    size_t glen = 0;
+    if (sodium_base642bin(given, sizeof(given), dot + 1, strlen(dot + 1), NULL, &glen, NULL, B64) != 0 ||
+        glen != sizeof(given))
+        return 0;
+    form_mac(p, token, nonce, want);
+    return sodium_memcmp(given, want, sizeof(want)) == 0;
+}
+
+static void get_overview(dn_web_req_t *r, void *arg)
+{
+    portal_t *p = arg;
+    who_t w;
+    if (!resolve(p, r, &w))
+        return;
+    const char *params[] = {w.c.tenant, w.c.customer};
+    PGresult *q = dn_pg_query(
+        p->pg,
+        "SELECT c.invoice_id, coalesce(i.invoice_number, c.invoice_id), i.issue_date::text, i.due_date::text, c.state, "
+        "c.outstanding_minor, c.fee_minor, c.interest_minor, c.currency, coalesce(c.pause_reason, ''), "
+        "coalesce(c.paused_until::text, ''), coalesce(i.payment_link, ''), coalesce(i.contact->>'locale', 'en'), "
+        "coalesce(i.contact->>'name', ''), "
+        "(SELECT count(*) FROM deliveries d WHERE d.tenant_id = c.tenant_id AND d.invoice_id = c.invoice_id AND "
+        "d.status = 'delivered'), "
+        "coalesce((SELECT max(pr.promised_for)::text FROM promises pr WHERE pr.tenant_id = c.tenant_id AND "
+        "pr.invoice_id = c.invoice_id AND pr.state = 'open'), ''), "
+        "coalesce(c.offer_until::text, ''), coalesce(c.offer_due_minor, 0) "
+        "FROM cases c JOIN invoices i USING (tenant_id, invoice_id) "
+        "WHERE c.tenant_id = $1 AND c.customer_id = $2 AND c.state NOT IN " OPEN_STATES
+        " ORDER BY i.due_date, c.invoice_id",
+        2, params);
+    if (!q) {
+        dn_log_error("portal query failed", "detail", dn_pg_errstr(p->pg), NULL);
+        dn_web_error(r, 503, "Please try again in a moment.");
+        return;
+    }
+    json_t *list = json_array();
+    const char *locale = "en", *name = "";
+    for (int i = 0; i < PQntuples(q); i++) {
+        int64_t out = strtoll(PQgetvalue(q, i, 5), NULL, 10), fee = strtoll(PQgetvalue(q, i, 6), NULL, 10),
+                interest = strtoll(PQgetvalue(q, i, 7), NULL, 10);
+        json_t *inv = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:I}", "invoice_id",
+                                PQgetvalue(q, i, 0), "number", PQgetvalue(q, i, 1), "issue_date", PQgetvalue(q, i, 2),
+                                "due_date", PQgetvalue(q, i, 3), "state", PQgetvalue(q, i, 4), "outstanding_minor",
+                                (json_int_t)out, "fee_minor", (json_int_t)fee, "interest_minor", (json_int_t)interest,
+                                "total_due_minor", (json_int_t)(out + fee + interest), "currency", PQgetvalue(q, i, 8),
+                                "reminders_sent", (json_int_t)strtoll(PQgetvalue(q, i, 14), NULL, 10));
+        if (PQgetvalue(q, i, 9)[0])
+            json_object_set_new(inv, "paused",
+                                json_pack("{s:s, s:s?}", "reason", PQgetvalue(q, i, 9), "until",
+                                          PQgetvalue(q, i, 10)[0] ? PQgetvalue(q, i, 10) : NULL));
+        if (PQgetvalue(q, i, 15)[0])
+            json_object_set_new(inv, "promised_for", json_string(PQgetvalue(q, i, 15)));
+        if (PQgetvalue(q, i, 16)[0])
+            json_object_set_new(inv, "offer",
+                                json_pack("{s:s, s:I}", "until", PQgetvalue(q, i, 16), "total_minor",
+                                          (json_int_t)strtoll(PQgetvalue(q, i, 17), NULL, 10)));
+        const char *pay = PQgetvalue(q, i, 11);
+        if (!strncmp(pay, "https://", 8) || !strncmp(pay, "http://", 7))
+            json_object_set_new(inv, "pay_url", json_string(pay));
+        json_array_append_new(list, inv);
+        locale = PQgetvalue(q, i, 12);
+        name = PQgetvalue(q, i, 13);
+    }
+    char ft[FORM_TOKEN_SZ], exp[40], today[16];
+    form_token(p, w.token, ft, sizeof(ft));
+    dn_time_format(w.c.expires_s * 1000, exp, sizeof(exp));
+    dn_date_format(dn_date_from_ms(dn_clock_now_ms()), today, sizeof(today));
+    json_t *body = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:I}", "tenant_id", w.c.tenant, "customer_name", name,
+                             "locale", !strncmp(locale, "de", 2) ? "de" : "en", "invoices", list, "form_token", ft,
+                             "link_expires_at", exp, "promise_max_days", (json_int_t)p->cfg->promise_max_days);
+    json_object_set_new(body, "today", json_string(today));
+    PQclear(q);
+    dn_web_json(r, 200, body);
+}
+
+/* The open invoice of this customer named in the body; its total due into *total. NULL
+ * (reply sent) when it is not one. */
+static const char *body_invoice(portal_t *p, dn_web_req_t *r, const who_t *w, int64_t *total, char *currency)
+{
+    json_t *b = dn_web_body_json(r);
+    const char *inv = b ? json_string_value(json_object_get(b, "invoice_id")) : NULL;
+    if (!inv || !inv[0]) {
+        dn_web_error(r, 400, "invoice_id is missing");
+        return NULL;
+    }
+    const char *params[] = {w->c.tenant, w->c.customer, inv};
+    PGresult *q = dn_pg_query(p->pg,
+                              "SELECT outstanding_minor + fee_minor + interest_minor, currency FROM cases WHERE "
+                              "tenant_id = $1 AND customer_id = $2 AND invoice_id = $3 AND state NOT IN " OPEN_STATES,
+                              3, params);
+    if (!q) {
+        dn_web_error(r, 503, "Please try again in a moment.");
+        return NULL;
+    }
+    int found = PQntuples(q) == 1;
+    if (found) {
+        *total = strtoll(PQgetvalue(q, 0, 0), NULL, 10);
+        snprintf(currency, 4, "%s", PQgetvalue(q, 0, 1));
+    }
+    PQclear(q);
+    if (!found) {
+        dn_web_error(r, 404, "There is no open invoice %s here.", inv);
+        return NULL;
+    }
+    return inv;
+}
+
+/* Records the action under the form's nonce, then publishes the command (event id from
+ * the nonce). Replies 202 {command_id}, 409 (the form was used), 503. */
+static void act(portal_t *p, dn_web_req_t *r, const who_t *w, const char *nonce, const char *action,
+                const char *invoice, json_t *detail, json_t *cmd)
+{
+    char command_id[DN_UUID_STR_LEN];
+    const char *parts[] = {"portal-form", w->c.tenant, nonce};
+    dn_uuid_derive(command_id, parts, 3);
+    char *ds = json_dumps(detail, JSON_COMPACT);
+    const char *params[] = {nonce, w->c.tenant, w->c.customer, invoice, action, ds ? ds : "{}", command_id};
+    PGresult *q = dn_pg_query(p->pg,
+                              "INSERT INTO portal_actions (nonce, tenant_id, customer_id, invoice_id, action, detail, "
+                              "command_id) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::uuid) ON CONFLICT DO NOTHING",
+                              7, params);
+    free(ds);
+    json_decref(detail);
+    if (!q) {
+        json_decref(cmd);
+        dn_log_error("portal action not recorded", "detail", dn_pg_errstr(p->pg), NULL);
+        dn_web_error(r, 503, "Please try again in a moment.");
+        return;
+    }
+    int fresh = atoi(PQcmdTuples(q)) == 1;
+    PQclear(q);
+    if (!fresh) {
+        json_decref(cmd);
+        dn_web_error(r, 409, "This form was already sent. Please reload the page.");
+        return;
+    }
+    json_object_set_new(cmd, "event_id", json_string(command_id));
+    json_object_set_new(cmd, "tenant_id", json_string(w->c.tenant));
+    json_object_set_new(cmd, "customer_id", json_string(w->c.customer));
+    json_object_set_new(cmd, "invoice_id", json_string(invoice));
+    json_object_set_new(cmd, "channel", json_string("portal"));
+    json_object_set_new(cmd, "actor", json_string("portal"));
+    if (!json_object_get(cmd, "instalments"))
+        json_object_set_new(cmd, "instalments", json_array());
+    char err[512];
+    if (dn_publish_json(p->producer, DN_TOPIC_CASE_COMMANDS, cmd, 10000, NULL, err, sizeof(err)) < 0) {
+        dn_log_error("portal command not published", "command_id", command_id, "detail", err, NULL);
+        const char *dp[] = {nonce};
+        PQclear(dn_pg_query(p->pg, "DELETE FROM portal_actions WHERE nonce = $1", 1, dp));
+        json_decref(cmd);
+        dn_web_error(r, 503, "Please try again in a moment.");
+        return;
+    }
+    json_decref(cmd);
+    dn_log_info("portal action", "action", action, "tenant_id", w->c.tenant, "invoice_id", invoice, "command_id",
+                command_id, NULL);
+    dn_web_json(r, 202, json_pack("{s:s, s:s}", "status", "sent", "command_id", command_id));
+}
+
+/* resolve + the form token + the invoice. 1 to go on. */
+static int begin_action(portal_t *p, dn_web_req_t *r, who_t *w, char *nonce, size_t n, const char **inv, int64_t *total,
+                        char *currency)
+{
+    if (!resolve(p, r, w))
+        return 0;
+    if (!form_check(p, r, w->token, nonce, n)) {
+        dn_web_deny(r, 403, "The form has expired. Please reload the page.");
+        return 0;
+    }
+    return (*inv = body_invoice(p, r, w, total, currency)) != NULL;
+}
+
+static void post_promise(dn_web_req_t *r, void *arg)
+{
+    portal_t *p = arg;
+    who_t w;
+    char nonce[64], currency[4];
+    const char *inv;
+    int64_t total;
+    if (!begin_action(p, r, &w, nonce, sizeof(nonce), &inv, &total, currency))
+        return;
+    const char *date = json_string_value(json_object_get(dn_web_body_json(r), "date"));
+    int32_t day, today = dn_date_from_ms(dn_clock_now_ms());
+    if (!date || dn_date_parse(date, &day) < 0) {
+        dn_web_error(r, 400, "date: use YYYY-MM-DD");
+        return;
+    }
+    if (day < today || day > today + p->cfg->promise_max_days) {
+        dn_web_error(r, 422, "The date must be between today and %" PRId64 " days from today.",
+                     p->cfg->promise_max_days);
+        return;
+    }
+    json_t *cmd = json_pack("{s:s, s:I, s:s, s:s}", "command", "promise", "amount_minor", (json_int_t)total,
+                            "promise_date", date, "scope", "invoice");
+    act(p, r, &w, nonce, "promise", inv,
+        json_pack("{s:s, s:I, s:s}", "date", date, "amount_minor", (json_int_t)total, "currency", currency), cmd);
+}
+
+static int text_ok(const char *s, size_t max)
+{
+    return !s || strlen(s) <= max;
+}
+
+static void post_dispute(dn_web_req_t *r, void *arg)
+{
+    portal_t *p = arg;
+    who_t w;
+    char nonce[64], currency[4];
+    const char *inv;
+    int64_t total;
+    if (!begin_action(p, r, &w, nonce, sizeof(nonce), &inv, &total, currency))
+        return;
+    json_t *b = dn_web_body_json(r);
+    static const char *const reasons[] = {"not_received", "wrong_amount", "already_paid", "quality", "other"};
+    const char *reason = json_string_value(json_object_get(b, "reason")),
+               *text = json_string_value(json_object_get(b, "text"));
+    int known = 0;
+    for (size_t i = 0; reason && i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        known |= !strcmp(reason, reasons[i]);
+    if (!known) {
+        dn_web_error(r, 400, "reason: one of not_received, wrong_amount, already_paid, quality, other");
+        return;
+    }
+    if (!text_ok(text, TEXT_MAX)) {
+        dn_web_error(r, 400, "text: at most %d characters", TEXT_MAX);
+        return;
+    }
+    json_t *cmd = json_pack("{s:s, s:s}", "command", "pause", "reason", "dispute");
+    act(p, r, &w, nonce, "dispute", inv, json_pack("{s:s, s:s}", "reason", reason, "text", text ? text : ""), cmd);
+}
+
+static void post_claim_paid(dn_web_req_t *r, void *arg)
+{
+    portal_t *p = arg;
+    who_t w;
+    char nonce[64], currency[4];
+    const char *inv;
+    int64_t total;
+    if (!begin_action(p, r, &w, nonce, sizeof(nonce), &inv, &total, currency))
+        return;
+    const char *note = json_string_value(json_object_get(dn_web_body_json(r), "note"));
+    if (!text_ok(note, TEXT_MAX)) {
+        dn_web_error(r, 400, "note: at most %d characters", TEXT_MAX);
+        return;
+    }
+    json_t *cmd = json_pack("{s:s, s:s}", "command", "claim_paid", "reason", "paid, says the customer (portal)");
+    act(p, r, &w, nonce, "claim_paid", inv, json_pack("{s:s}", "note", note ? note : ""), cmd);
+}
+
+static void get_answers(dn_web_req_t *r, void *arg)
+{
+    portal_t *p = arg;
+    who_t w;
+    if (!resolve(p, r, &w))
+        return;
+    const char *cmd = dn_web_param(r, 1);
+    if (!cmd || !dn_uuid_valid(cmd)) {
+        dn_web_error(r, 404, "No such request.");
+        return;
+    }
+    const char *params[] = {w.c.tenant, w.c.customer, cmd};
+    PGresult *q = dn_pg_query(
+        p->pg,
+        "SELECT a.kind, coalesce(a.to_state, ''), a.invoice_id FROM portal_actions pa JOIN audit a ON a.tenant_id = "
+        "pa.tenant_id AND a.caused_by = pa.command_id WHERE pa.tenant_id = $1 AND pa.customer_id = $2 AND "
+        "pa.command_id = $3::uuid ORDER BY a.id",
+        3, params);
+    PGresult *own = q ? dn_pg_query(p->pg,
+                                    "SELECT 1 FROM portal_actions WHERE tenant_id = $1 AND customer_id = $2 AND "
+                                    "command_id = $3::uuid",
+                                    3, params)
+                      : NULL;
+    if (!q || !own) {
+        PQclear(q);
+        dn_web_error(r, 503, "Please try again in a moment.");
+        return;
+    }
+    if (PQntuples(own) == 0) {
+        PQclear(q);
+        PQclear(own);
+        dn_web_error(r, 404, "No such request.");
+        return;
+    }
+    json_t *rows = json_array();
+    for (int i = 0; i < PQntuples(q); i++)
+        json_array_append_new(rows, json_pack("{s:s, s:s, s:s}", "kind", PQgetvalue(q, i, 0), "state",
+                                              PQgetvalue(q, i, 1), "invoice_id", PQgetvalue(q, i, 2)));
+    int n = PQntuples(q);
+    PQclear(q);
+    PQclear(own);
+    dn_web_json(r, 200, json_pack("{s:s, s:o}", "status", n ? "answered" : "pending", "answers", rows));
+}
+
+static void get_page(dn_web_req_t *r, void *arg)
+{
+    portal_t *p = arg;
+    FILE *f = fopen(p->page_path, "rb");
+    if (!f) {
+        dn_web_error(r, 500, "the page is missing");
+        return;
+    }
+    char *buf = malloc(65536);
+    size_t n = buf ? fread(buf, 1, 65536, f) : 0;
+    fclose(f);
+    if (!buf) {
+        dn_web_error(r, 500, "out of memory");
+        return;
+    }
+    dn_web_body(r, 200, "text/html; charset=utf-8", buf, n, NULL);
+}
+
+int portal_routes(portal_t *p, dn_web_t *w)
+{
+    (void)p;
+    return dn_web_route(w, "GET", "/p/{}", get_page, DN_WEB_PUBLIC) < 0 ||
+                   dn_web_route(w, "GET", "/api/p/{}", get_overview, DN_WEB_PUBLIC) < 0 ||
+                   dn_web_route(w, "POST", "/api/p/{}/promise", post_promise, DN_WEB_PUBLIC) < 0 ||
+                   dn_web_route(w, "POST", "/api/p/{}/dispute", post_dispute, DN_WEB_PUBLIC) < 0 ||
+                   dn_web_route(w, "POST", "/api/p/{}/claim-paid", post_claim_paid, DN_WEB_PUBLIC) < 0 ||
+                   dn_web_route(w, "GET", "/api/p/{}/answers/{}", get_answers, DN_WEB_PUBLIC) < 0
+               ? -1
+               : 0;
+}

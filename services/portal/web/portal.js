@@ -1,0 +1,145 @@
+// The portal page: reads the link's token from the path (/p/<token>), shows the customer's
+// open invoices from /api/p/<token>, and sends one action at a time with the form token the
+// overview gave (single use). Everything is built with DOM calls (no innerHTML), so no text
+// from the server is ever parsed as markup.
+const TEXT = {
+  en: {
+    title: "Your open invoices", hello: (n) => (n ? `Hello ${n},` : "Hello,"),
+    none: "You have no open invoices with us.", invalid: "This link is not valid or has expired.",
+    number: "Invoice", due: "due", outstanding: "Outstanding", fees: "Fees", interest: "Interest", total: "Total due",
+    reminders: (n) => `${n} reminder(s) sent`, pay: "Pay now", promise: "Promise to pay", dispute: "Dispute",
+    paid: "I have already paid", date: "I will pay by", send: "Send", reason: "Reason", text: "Your message",
+    note: "Payment details (date, reference)", promised: (d) => `Promised for ${d}`, paused: "On hold",
+    offer: (t, d) => `Pay ${t} by ${d} and the invoice is settled in full.`,
+    reasons: { not_received: "Goods or service not received", wrong_amount: "Wrong amount", already_paid: "Already paid", quality: "Quality problem", other: "Other" },
+    sent: "Sent. Waiting for the answer…", answered: "Done:", expires: (d) => `This link is valid until ${d}.`,
+    kinds: { promise_made: "your promise to pay is recorded", paused: "the invoice is on hold while we look into it", payment_claimed: "we will check for your payment" },
+  },
+  de: {
+    title: "Ihre offenen Rechnungen", hello: (n) => (n ? `Guten Tag ${n},` : "Guten Tag,"),
+    none: "Sie haben keine offenen Rechnungen bei uns.", invalid: "Dieser Link ist ungültig oder abgelaufen.",
+    number: "Rechnung", due: "fällig am", outstanding: "Offen", fees: "Gebühren", interest: "Zinsen", total: "Gesamt fällig",
+    reminders: (n) => `${n} Erinnerung(en) versandt`, pay: "Jetzt bezahlen", promise: "Zahlung zusagen", dispute: "Einspruch",
+    paid: "Ich habe bereits bezahlt", date: "Ich zahle bis", send: "Senden", reason: "Grund", text: "Ihre Nachricht",
+    note: "Zahlungsangaben (Datum, Verwendungszweck)", promised: (d) => `Zugesagt für ${d}`, paused: "Angehalten",
+    offer: (t, d) => `Zahlen Sie ${t} bis ${d}, und die Rechnung ist vollständig beglichen.`,
+    reasons: { not_received: "Ware oder Leistung nicht erhalten", wrong_amount: "Falscher Betrag", already_paid: "Bereits bezahlt", quality: "Mangel", other: "Sonstiges" },
+    sent: "Gesendet. Wir warten auf die Antwort…", answered: "Erledigt:", expires: (d) => `Dieser Link gilt bis ${d}.`,
+    kinds: { promise_made: "Ihre Zahlungszusage ist erfasst", paused: "die Rechnung ruht, während wir sie prüfen", payment_claimed: "wir prüfen den Zahlungseingang" },
+  },
+};
+const token = location.pathname.split("/")[2] || "";
+const app = document.getElementById("app");
+let T = TEXT.en;
+let form = "";
+
+function el(tag, attrs = {}, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const k of kids) e.append(k);
+  return e;
+}
+
+function money(minor, currency, locale) {
+  const f = new Intl.NumberFormat(locale, { style: "currency", currency });
+  const digits = f.resolvedOptions().maximumFractionDigits;
+  return f.format(minor / 10 ** digits);
+}
+
+async function api(path, body) {
+  const opts = body ? { method: "POST", headers: { "Content-Type": "application/json", "X-Form-Token": form }, body: JSON.stringify(body) } : {};
+  const r = await fetch(`/api/p/${token}${path}`, opts);
+  let j = {};
+  try { j = await r.json(); } catch (e) { j = {}; }
+  return { status: r.status, body: j };
+}
+
+async function waitAnswer(box, id) {
+  for (let i = 0; i < 60; i++) {
+    const r = await api(`/answers/${id}`);
+    if (r.status === 200 && r.body.status === "answered") {
+      const words = r.body.answers.map((a) => T.kinds[a.kind] || a.kind).join("; ");
+      box.replaceChildren(el("p", { class: "answer", "data-answer": r.body.answers.map((a) => a.kind).join(" ") }, `${T.answered} ${words}`));
+      setTimeout(load, 1500);
+      return;
+    }
+    await new Promise((res) => setTimeout(res, 500));
+  }
+}
+
+async function send(box, path, body) {
+  const r = await api(path, body);
+  if (r.status !== 202) {
+    box.append(el("p", { class: "error" }, r.body.error || String(r.status)));
+    return;
+  }
+  box.replaceChildren(el("p", { class: "note", id: "sent" }, T.sent));
+  waitAnswer(box, r.body.command_id);
+}
+
+function actionForm(kind, inv, box, today, maxDays, locale) {
+  const f = el("form", { id: `${kind}-${inv.invoice_id}` });
+  if (kind === "promise") {
+    const max = new Date(Date.parse(today) + maxDays * 86400000).toISOString().slice(0, 10);
+    f.append(el("label", { for: `date-${inv.invoice_id}` }, T.date), el("input", { type: "date", id: `date-${inv.invoice_id}`, name: "date", min: today, max, required: "" }));
+  } else if (kind === "dispute") {
+    const sel = el("select", { name: "reason", id: `reason-${inv.invoice_id}` });
+    for (const [k, v] of Object.entries(T.reasons)) sel.append(el("option", { value: k }, v));
+    f.append(el("label", { for: `reason-${inv.invoice_id}` }, T.reason), sel, el("label", {}, T.text), el("textarea", { name: "text", maxlength: "1000", rows: "4" }));
+  } else {
+    f.append(el("label", {}, T.note), el("textarea", { name: "note", maxlength: "1000", rows: "3" }));
+  }
+  f.append(el("button", { type: "submit" }, T.send));
+  f.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const d = Object.fromEntries(new FormData(f).entries());
+    d.invoice_id = inv.invoice_id;
+    send(box, kind === "paid" ? "/claim-paid" : `/${kind}`, d);
+  });
+  box.replaceChildren(f);
+}
+
+function invoiceCard(inv, data) {
+  const loc = data.locale === "de" ? "de-DE" : "en-GB";
+  const m = (v) => money(v, inv.currency, loc);
+  const rows = [[T.outstanding, inv.outstanding_minor]];
+  if (inv.fee_minor) rows.push([T.fees, inv.fee_minor]);
+  if (inv.interest_minor) rows.push([T.interest, inv.interest_minor]);
+  const table = el("table", { class: "amounts" }, ...rows.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", { class: "num" }, m(v)))),
+    el("tr", { class: "total" }, el("td", {}, T.total), el("td", { class: "num", "data-total": String(inv.total_due_minor) }, m(inv.total_due_minor))));
+  const box = el("div", { class: "form-box" });
+  const actions = el("div", { class: "actions" });
+  if (inv.pay_url) actions.append(el("a", { class: "pay", href: inv.pay_url, rel: "noreferrer" }, T.pay));
+  for (const [kind, label] of [["promise", T.promise], ["dispute", T.dispute], ["paid", T.paid]])
+    actions.append(el("button", { type: "button", id: `${kind}-open-${inv.invoice_id}`, onclick: () => actionForm(kind, inv, box, data.today, data.promise_max_days, loc) }, label));
+  const status = [];
+  if (inv.promised_for) status.push(T.promised(inv.promised_for));
+  if (inv.paused) status.push(T.paused);
+  if (inv.offer) status.push(T.offer(m(inv.offer.total_minor), inv.offer.until));
+  return el("section", { class: "invoice", "data-invoice": inv.invoice_id, "data-state": inv.state },
+    el("h2", {}, `${T.number} ${inv.number}`),
+    el("p", { class: "note" }, `${T.due} ${inv.due_date} · ${T.reminders(inv.reminders_sent)}${status.length ? " · " + status.join(" · ") : ""}`),
+    table, actions, box);
+}
+
+async function load() {
+  const r = await api("");
+  if (r.status !== 200) {
+    app.replaceChildren(el("p", { class: "error", id: "invalid" }, r.status === 404 ? TEXT.en.invalid + " / " + TEXT.de.invalid : r.body.error || String(r.status)));
+    return;
+  }
+  const d = r.body;
+  T = TEXT[d.locale] || TEXT.en;
+  document.documentElement.lang = d.locale;
+  document.title = T.title;
+  form = d.form_token;
+  app.replaceChildren(el("h1", {}, T.title), el("p", {}, T.hello(d.customer_name)),
+    ...(d.invoices.length ? d.invoices.map((inv) => invoiceCard(inv, d)) : [el("p", {}, T.none)]),
+    el("p", { class: "note" }, T.expires(d.link_expires_at.slice(0, 10))));
+}
+
+load();
