@@ -153,7 +153,7 @@ static void get_overview(dn_web_req_t *r, void *arg)
                                 (json_int_t)out, "fee_minor", (json_int_t)fee, "interest_minor", (json_int_t)interest,
                                 "total_due_minor", (json_int_t)(out + fee + interest), "currency", PQgetvalue(q, i, 8),
                                 "reminders_sent", (json_int_t)strtoll(PQgetvalue(q, i, 14), NULL, 10));
-        if (PQgetvalue(q, i, 9)[0])
+        if (!strcmp(PQgetvalue(q, i, 4), "paused"))
             json_object_set_new(inv, "paused",
                                 json_pack("{s:s, s:s?}", "reason", PQgetvalue(q, i, 9), "until",
                                           PQgetvalue(q, i, 10)[0] ? PQgetvalue(q, i, 10) : NULL));

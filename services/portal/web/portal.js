@@ -50,6 +50,11 @@ function money(minor, currency, locale) {
   return f.format(minor / 10 ** digits);
 }
 
+// An ISO date (YYYY-MM-DD) as the customer's locale writes it.
+function day(iso, locale) {
+  return new Date(`${iso}T12:00:00Z`).toLocaleDateString(locale, { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
+}
+
 async function api(path, body) {
   const opts = body ? { method: "POST", headers: { "Content-Type": "application/json", "X-Form-Token": form }, body: JSON.stringify(body) } : {};
   const r = await fetch(`/api/p/${token}${path}`, opts);
@@ -117,12 +122,12 @@ function invoiceCard(inv, data) {
   for (const [kind, label] of [["promise", T.promise], ["dispute", T.dispute], ["paid", T.paid]])
     actions.append(el("button", { type: "button", id: `${kind}-open-${inv.invoice_id}`, onclick: () => actionForm(kind, inv, box, data.today, data.promise_max_days, loc) }, label));
   const status = [];
-  if (inv.promised_for) status.push(T.promised(inv.promised_for));
+  if (inv.promised_for) status.push(T.promised(day(inv.promised_for, loc)));
   if (inv.paused) status.push(T.paused);
-  if (inv.offer) status.push(T.offer(m(inv.offer.total_minor), inv.offer.until));
+  if (inv.offer) status.push(T.offer(m(inv.offer.total_minor), day(inv.offer.until, loc)));
   return el("section", { class: "invoice", "data-invoice": inv.invoice_id, "data-state": inv.state },
     el("h2", {}, `${T.number} ${inv.number}`),
-    el("p", { class: "note" }, `${T.due} ${inv.due_date} · ${T.reminders(inv.reminders_sent)}${status.length ? " · " + status.join(" · ") : ""}`),
+    el("p", { class: "note" }, `${T.due} ${day(inv.due_date, loc)} · ${T.reminders(inv.reminders_sent)}${status.length ? " · " + status.join(" · ") : ""}`),
     table, actions, box);
 }
 
@@ -139,7 +144,7 @@ async function load() {
   form = d.form_token;
   app.replaceChildren(el("h1", {}, T.title), el("p", {}, T.hello(d.customer_name)),
     ...(d.invoices.length ? d.invoices.map((inv) => invoiceCard(inv, d)) : [el("p", {}, T.none)]),
-    el("p", { class: "note" }, T.expires(d.link_expires_at.slice(0, 10))));
+    el("p", { class: "note" }, T.expires(day(d.link_expires_at.slice(0, 10), d.locale === "de" ? "de-DE" : "en-GB"))));
 }
 
 load();

@@ -1,0 +1,79 @@
+"""The portal in Chromium: portal.py LINK TAMPERED_LINK SHOTS_DIR.
+
+Opens the link a reminder e-mail carried, checks the invoices and amounts on the page,
+promises to pay X1 by 2026-03-20 and disputes X2 through the page's forms, waiting each
+time for the engine's answer to show; looks at the page phone-sized; opens a tampered link
+and sees the neutral page. A screenshot of each step goes to SHOTS_DIR."""
+import os
+import sys
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from browser import expect, fail, start, wait  # noqa: E402
+
+link, tampered, shots = sys.argv[1:4]
+os.makedirs(shots, exist_ok=True)
+d = start()
+try:
+    d.get(link)
+    wait(d, "the invoices", lambda d: len(d.find_elements(By.CSS_SELECTOR, "section.invoice")) == 2)
+    expect(d.find_element(By.TAG_NAME, "h1").text, "Your open invoices", "the heading")
+    expect([s.get_attribute("data-invoice") for s in d.find_elements(By.CSS_SELECTOR, "section.invoice")],
+           ["X1", "X2"], "the invoices, by due date")
+    x1 = d.find_element(By.CSS_SELECTOR, 'section[data-invoice="X1"]')
+    expect(x1.find_element(By.TAG_NAME, "h2").text, "Invoice N-X1", "X1's title")
+    expect(x1.find_element(By.CSS_SELECTOR, "tr.total td.num").text, "€120.00", "X1's total due")
+    x2 = d.find_element(By.CSS_SELECTOR, 'section[data-invoice="X2"]')
+    expect(x2.find_element(By.CSS_SELECTOR, "tr.total td.num").text, "€350.50", "X2's total due")
+    if "1 reminder(s) sent" not in x1.find_element(By.CSS_SELECTOR, "p.note").text:
+        fail("X1 does not say one reminder was sent: " + x1.find_element(By.CSS_SELECTOR, "p.note").text)
+    d.save_screenshot(os.path.join(shots, "portal-1-overview.png"))
+
+    # Promise to pay X1 by 2026-03-20.
+    d.find_element(By.ID, "promise-open-X1").click()
+    date = wait(d, "the promise form", lambda d: d.find_elements(By.ID, "date-X1"))[0]
+    d.execute_script("arguments[0].value = arguments[1]", date, "2026-03-20")
+    d.save_screenshot(os.path.join(shots, "portal-2-promise-form.png"))
+    d.find_element(By.CSS_SELECTOR, "#promise-X1 button[type=submit]").click()
+    ans = wait(d, "the engine's answer to the promise", lambda d: d.find_elements(By.CSS_SELECTOR, "p.answer"))[0]
+    expect(ans.get_attribute("data-answer"), "promise_made", "the answer's audit kinds")
+    d.save_screenshot(os.path.join(shots, "portal-3-promise-answered.png"))
+    note = lambda d: d.find_element(By.CSS_SELECTOR, 'section[data-invoice="X1"] p.note').text  # noqa: E731
+    wait(d, "X1 shown as promised", lambda d: "Promised for 20 March 2026" in note(d),
+         detail=lambda: note(d))
+
+    # Dispute X2.
+    d.find_element(By.ID, "dispute-open-X2").click()
+    sel = wait(d, "the dispute form", lambda d: d.find_elements(By.ID, "reason-X2"))[0]
+    Select(sel).select_by_value("wrong_amount")
+    d.find_element(By.CSS_SELECTOR, "#dispute-X2 textarea").send_keys("We were charged for 3 licences, we have 2.")
+    d.find_element(By.CSS_SELECTOR, "#dispute-X2 button[type=submit]").click()
+    ans = wait(d, "the engine's answer to the dispute", lambda d: d.find_elements(By.CSS_SELECTOR, "p.answer"))[0]
+    expect(ans.get_attribute("data-answer"), "paused", "the dispute's audit kinds")
+    wait(d, "X2 shown on hold", lambda d: "On hold" in
+         d.find_element(By.CSS_SELECTOR, 'section[data-invoice="X2"] p.note').text)
+    if "On hold" in d.find_element(By.CSS_SELECTOR, 'section[data-invoice="X1"] p.note').text:
+        fail("X1 (promised, not paused) is shown on hold")
+    d.save_screenshot(os.path.join(shots, "portal-4-after-dispute.png"))
+
+    # Phone-sized: nothing wider than the screen.
+    d.set_window_size(390, 844)
+    wait(d, "the narrow layout", lambda d: d.execute_script("return document.documentElement.clientWidth") <= 390)
+    sw = d.execute_script("return document.documentElement.scrollWidth")
+    if sw > 390:
+        fail(f"the page is {sw}px wide on a 390px screen")
+    d.save_screenshot(os.path.join(shots, "portal-5-phone.png"))
+
+    # A tampered link: the neutral page.
+    d.set_window_size(1280, 1000)
+    d.get(tampered)
+    msg = wait(d, "the neutral page", lambda d: d.find_elements(By.ID, "invalid"))[0]
+    expect(msg.text, "This link is not valid or has expired. / Dieser Link ist ungültig oder abgelaufen.",
+           "the neutral page's text")
+    expect(len(d.find_elements(By.CSS_SELECTOR, "section.invoice")), 0, "invoices on the neutral page")
+    d.save_screenshot(os.path.join(shots, "portal-6-invalid-link.png"))
+finally:
+    d.quit()
+print("portal.py: ok")
