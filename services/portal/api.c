@@ -1,5 +1,6 @@
 /* dunning-portal's routes. Every one is public (the link's token is the credential):
  *
+ *   GET  /healthz, /readyz                  liveness; readiness (the database answers)
  *   GET  /p/{token}                         the page (web/index.html); its script does the rest
  *   GET  /api/p/{token}                     the customer's open invoices with that tenant, and a
  *                                           form token for one action
@@ -418,10 +419,32 @@ static void get_page(dn_web_req_t *r, void *arg)
     dn_web_body(r, 200, "text/html; charset=utf-8", buf, n, NULL);
 }
 
+/* /healthz: the process serves; /readyz: and the database answers (the broker is asked
+ * only when a command is published: a failure there is a 503 to that request). */
+static void get_healthz(dn_web_req_t *r, void *arg)
+{
+    (void)arg;
+    dn_web_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void get_readyz(dn_web_req_t *r, void *arg)
+{
+    portal_t *p = arg;
+    PGresult *q = dn_pg_query(p->pg, "SELECT 1", 0, NULL);
+    int ok = q != NULL;
+    PQclear(q);
+    if (ok)
+        dn_web_json(r, 200, json_pack("{s:s}", "status", "ready"));
+    else
+        dn_web_error(r, 503, "postgres: %s", dn_pg_errstr(p->pg));
+}
+
 int portal_routes(portal_t *p, dn_web_t *w)
 {
     (void)p;
-    return dn_web_route(w, "GET", "/p/{}", get_page, DN_WEB_PUBLIC) < 0 ||
+    return dn_web_route(w, "GET", "/healthz", get_healthz, DN_WEB_PUBLIC) < 0 ||
+                   dn_web_route(w, "GET", "/readyz", get_readyz, DN_WEB_PUBLIC) < 0 ||
+                   dn_web_route(w, "GET", "/p/{}", get_page, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "GET", "/api/p/{}", get_overview, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "POST", "/api/p/{}/promise", post_promise, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "POST", "/api/p/{}/dispute", post_dispute, DN_WEB_PUBLIC) < 0 ||

@@ -21,6 +21,8 @@ start_service portal dunning-portal DUNNING_PORTAL_ADDR=127.0.0.1:0 DUNNING_PORT
     DUNNING_PORTAL_KEYS="$KEYS" DUNNING_PORTAL_RATE_ADDRESS=10000 DUNNING_PORTAL_RATE_LINK=25
 wait_until 20 "the portal's address file" '[ -s "$WORK/portal.addr" ]'
 P=http://$(cat "$WORK/portal.addr")
+assert_eq "200 200" "$(curl -s -o /dev/null -w '%{http_code}' "$P/healthz") $(curl -s -o /dev/null -w '%{http_code}' "$P/readyz")" \
+    "healthz and readyz"
 OTHER="$TENANT-other"
 {
     invoice_json A1 cust-a 10000 2026-03-05 a@example.com
