@@ -134,16 +134,18 @@ int dn_render_set_portal(const char *base_url, const char *keys_spec, int64_t li
     return 0;
 }
 
-/* The customer's portal link for rd, or NULL (no portal, or ids that cannot be signed).
- * It expires the link lifetime after the reminder was due, so the same reminder always
- * carries the same link. */
+int dn_render_portal_link(const dn_reminder_due_t *rd, char *out, size_t n)
+{
+    if (!portal.on || dn_portal_link_make(&portal.keys, portal.base_url, rd->tenant_id, rd->customer_id,
+                                          (rd->due_at + portal.lifetime_ms) / 1000, out, n) < 0)
+        return -1;
+    return 0;
+}
+
 static json_t *portal_link(const dn_reminder_due_t *rd)
 {
     char link[DN_PORTAL_TOKEN_MAX + 600];
-    if (!portal.on || dn_portal_link_make(&portal.keys, portal.base_url, rd->tenant_id, rd->customer_id,
-                                          (rd->due_at + portal.lifetime_ms) / 1000, link, sizeof(link)) < 0)
-        return json_null();
-    return json_string(link);
+    return dn_render_portal_link(rd, link, sizeof(link)) == 0 ? json_string(link) : json_null();
 }
 
 json_t *dn_render_context(const dn_reminder_due_t *rd, const char *locale)

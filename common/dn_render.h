@@ -32,6 +32,10 @@ json_t *dn_render_context(const dn_reminder_due_t *rd, const char *locale);
  * lifetime_ms after the reminder was due. base_url empty: off (portal_link is null). 0, or
  * -1 with err (a URL that is not http(s), keys that do not parse, none to sign with). */
 int dn_render_set_portal(const char *base_url, const char *keys_spec, int64_t lifetime_ms, char *err, size_t errsz);
+/* The customer's portal link for rd (what {{portal_link}} renders): it expires the link
+ * lifetime after the reminder was due, so the same reminder always carries the same link.
+ * 0, or -1 when the portal is off or the ids cannot be signed. */
+int dn_render_portal_link(const dn_reminder_due_t *rd, char *out, size_t n);
 
 /* Where a rendered template came from. */
 typedef struct dn_render_source {

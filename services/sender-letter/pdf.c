@@ -6,11 +6,13 @@
 #include <cairo.h>
 #include <fontconfig/fontconfig.h>
 #include <pango/pangocairo.h>
+#include <qrencode.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "dn_render.h"
 #include "dn_template.h"
 
 #define MM(x)  ((x)*72.0 / 25.4)
@@ -406,6 +408,39 @@ static void payment_details(flow_t *f)
     g_string_free(s, TRUE);
 }
 
+/* The customer's portal (docs/portal.md): a QR code of the signed link and the link in
+ * print beside it, when the sender has DUNNING_PORTAL_URL. */
+#define QR_MM    24.0
+#define QR_QUIET 4 /* modules of white border the standard asks for */
+
+static void portal_block(flow_t *f)
+{
+    char link[1200];
+    if (dn_render_portal_link(f->l->rd, link, sizeof(link)) < 0)
+        return;
+    QRcode *qr = QRcode_encodeString(link, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+    if (!qr)
+        return;
+    f->y += MM(5);
+    need(f, MM(QR_MM + 2));
+    double y0 = f->y, module = MM(QR_MM) / (qr->width + 2 * QR_QUIET);
+    if (f->draw) {
+        cairo_set_source_rgb(f->cr, 0, 0, 0);
+        for (int y = 0; y < qr->width; y++)
+            for (int x = 0; x < qr->width; x++)
+                if (qr->data[y * qr->width + x] & 1)
+                    cairo_rectangle(f->cr, MM(LEFT) + (x + QR_QUIET) * module, y0 + (y + QR_QUIET) * module, module,
+                                    module);
+        cairo_fill(f->cr);
+    }
+    GString *s = g_string_new(f->lb->portal);
+    g_string_append_printf(s, "\n%s", link);
+    put(f, s->str, SMALL_PT, 0, LEFT + QR_MM + 3, y0 + MM(3), RIGHT - LEFT - QR_MM - 3, PANGO_ALIGN_LEFT);
+    g_string_free(s, TRUE);
+    f->y = y0 + MM(QR_MM);
+    QRcode_free(qr);
+}
+
 /* ---- one pass ---- */
 
 static void pass(flow_t *f)
@@ -423,6 +458,7 @@ static void pass(flow_t *f)
         table(f);
         f->y += MM(5);
         payment_details(f);
+        portal_block(f);
     }
     if (t->after && *t->after) {
         f->y += MM(6);

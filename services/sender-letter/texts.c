@@ -30,6 +30,7 @@ static const labels_t labels_en = {
     .payment_details = "Payment details",
     .reference = "Reference",
     .pay_online = "Pay online",
+    .portal = "Your invoices online: promise a date, pay in instalments, ask a question. Scan the code or open:",
 };
 
 static const labels_t labels_de = {
@@ -50,6 +51,8 @@ static const labels_t labels_de = {
     .payment_details = "Zahlungsinformationen",
     .reference = "Verwendungszweck",
     .pay_online = "Online bezahlen",
+    .portal =
+        "Ihre Rechnungen online: Zahlung zusagen, Raten vereinbaren, Rückfragen stellen. Code scannen oder öffnen:",
 };
 
 static const char *const months_en[12] = {"January", "February", "March",     "April",   "May",      "June",

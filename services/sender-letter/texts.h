@@ -24,7 +24,7 @@ typedef struct labels {
     const char *date, *invoice_no, *customer_no, *page, *of; /* "Page 1 of 2" */
     const char *item, *issue_date, *due_date, *amount;
     const char *invoice, *payments, *fees, *interest, *total;
-    const char *payment_details, *reference, *pay_online;
+    const char *payment_details, *reference, *pay_online, *portal;
 } labels_t;
 
 typedef struct letter_text {
