@@ -82,8 +82,9 @@ static const char worklist_sql[] =
     "AND ($3::text IS NULL OR c.tenant_id = $3) "
     "AND ($4::text IS NULL OR c.state = $4) "
     "AND ($5::int IS NULL OR c.stage = $5) "
-    "AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM deliveries d WHERE d.tenant_id = c.tenant_id "
-    "  AND d.invoice_id = c.invoice_id AND d.channel = $6)) "
+    "AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM audit a WHERE a.case_id = c.case_id "
+    "  AND a.kind = 'reminder_emitted' AND a.detail->'reminders' @> jsonb_build_array(jsonb_build_object('channel', "
+    "$6::text)))) "
     "AND ($7::boolean IS NULL OR (c.state = 'paused' AND c.pause_reason IS NOT DISTINCT FROM 'dispute') = $7) "
     "AND ($8::text IS NULL OR ($8 = '' AND ca.login IS NULL) OR ca.login = $8) "
     "AND ($9::date IS NULL OR EXISTS (SELECT 1 FROM promise_cases pc JOIN promises p USING (promise_id) "
@@ -231,7 +232,8 @@ static void csv_row(dn_buf_t *b, PGresult *r, const item_t *it)
     dn_buf_t reasons = {0};
     for (size_t k = 0; k < it->nreasons; k++) {
         char one[128];
-        int n = snprintf(one, sizeof(one), "%s%+d %s", k ? "; " : "", (int)it->reasons[k].points, it->reasons[k].text);
+        int n =
+            snprintf(one, sizeof(one), "%s%s (%+d)", k ? "; " : "", it->reasons[k].text, (int)it->reasons[k].points);
         dn_buf_addn(&reasons, one, (size_t)n);
     }
     char *all = dn_buf_take(&reasons, NULL);
