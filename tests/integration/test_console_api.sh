@@ -8,7 +8,7 @@
 # a session after logout 401. Every action and denial is in console_access_log.
 source "$(dirname "$0")/lib.sh"
 reset_state
-psql_q "TRUNCATE console_assignments, console_notes, promises, promise_cases" >/dev/null
+psql_q "TRUNCATE console_assignments, console_notes" >/dev/null
 clock_start 2026-06-01T08:00:00Z 0
 
 TA=$TENANT-a
