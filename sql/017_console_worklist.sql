@@ -34,3 +34,6 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON console_assignments TO dunning_console;
 GRANT SELECT, INSERT ON console_notes TO dunning_console;
 GRANT USAGE, SELECT ON SEQUENCE console_notes_id_seq TO dunning_console;
 GRANT SELECT ON console_assignments, console_notes TO dunning_reader;
+-- A note is free text and may name the customer: `dunningctl customer erase` deletes the
+-- notes of the customer's cases (docs/privacy.md).
+GRANT SELECT, DELETE ON console_notes TO dunning_privacy;
