@@ -33,7 +33,8 @@ tenants:
         - {when: disputed, points: -50}
 YAML
 start_service engine dunning-engine
-start_service console dunning-console DUNNING_CONSOLE_ADDR=127.0.0.1:0 DUNNING_CONSOLE_ADDR_FILE="$WORK/console.addr"
+start_service console dunning-console DUNNING_CONSOLE_ADDR=127.0.0.1:0 DUNNING_CONSOLE_ADDR_FILE="$WORK/console.addr" \
+    DUNNING_CONSOLE_LOGIN_MAX=10
 wait_until 10 "console listening" '[ -s "$WORK/console.addr" ]'
 URL=http://$(cat "$WORK/console.addr")
 wait_eq 10 "healthz" '{"status":"ok"}' curl -sf "$URL/healthz"
@@ -208,6 +209,20 @@ assert_eq "A3 A2" "$(wl "$COL" "" | jq -r '[.items[].invoice_id] | join(" ")')" 
 assert_eq "user:$MGR" "$(api "$COL" GET "/api/cases/$A1" | cut -d' ' -f2- | jq -r '.timeline[] | select(.kind == "written_off") | .actor')" \
     "write-off by the manager"
 
+# a promise through the console, broken when its day passes: the strategy's +40
+out=$(act "$COL" "$A3" '{"action":"promise","amount_minor":300000,"currency":"EUR","promise_date":"2026-06-05"}')
+assert_eq 202 "${out%% *}" "promise accepted"
+wait_eq 30 "A3 promised" "promised open user:$COL" psql_q "SELECT c.state || ' ' || p.state || ' ' || p.actor
+    FROM cases c JOIN promise_cases pc USING (case_id) JOIN promises p USING (promise_id) WHERE c.case_id = '$A3'"
+assert_eq "A3:promised:2026-06-05" "$(wl "$COL" "?promise_due=2026-06-05" | jq -r '[.items[] | "\(.invoice_id):\(.state):\(.promise_due)"] | join(" ")')" \
+    "promise_due filter"
+assert_eq "" "$(wl "$COL" "?promise_due=2026-06-04" | jq -r '[.items[].invoice_id] | join(" ")')" "promise due later"
+clock_set 2026-06-09T08:00:00Z # past the promised day + the 2 days' grace: broken
+wait_eq 30 "A3's promise broken" "overdue broken" psql_q "SELECT c.state || ' ' || p.state
+    FROM cases c JOIN promise_cases pc USING (case_id) JOIN promises p USING (promise_id) WHERE c.case_id = '$A3'"
+assert_eq "A3:55:broken promise|callback requested A2:-20:81 days overdue (over 60)|disputed" \
+    "$(wl "$COL" "" | summary)" "a broken promise: +40"
+
 # ---- logout ends the session ----
 assert_eq '200 {"logged_out":true}' "$(api "$COL" POST /api/logout)" "logout"
 assert_eq '401 {"error":"not logged in"}' "$(api "$COL" GET /api/me)" "the old cookie after logout"
@@ -215,7 +230,7 @@ assert_eq 0 "$(psql_q "SELECT count(*) FROM console_sessions s JOIN console_user
     "session row gone"
 
 # ---- the access log: every login, action and denial ----
-assert_eq "action:dispute action:callback denied:403 role collector may not write_off (needs manager) denied:403 missing or wrong X-CSRF-Token denied:403 role collector may assign cases only to themselves login:- login_failed:- logout:-" \
+assert_eq "action:dispute action:callback action:promise denied:403 role collector may not write_off (needs manager) denied:403 missing or wrong X-CSRF-Token denied:403 role collector may assign cases only to themselves login:- login_failed:- logout:-" \
     "$(psql_q "SELECT string_agg(kind || ':' || coalesce(detail->>'action', CASE WHEN kind = 'denied' THEN (detail->>'status') || ' ' || (detail->>'reason') END, '-'), ' ' ORDER BY kind, id) FROM console_access_log WHERE login = '$COL'")" \
     "access log of the collector"
 assert_eq "denied:403 role viewer may not pause (needs collector)" \
@@ -226,4 +241,12 @@ assert_eq "login_failed:wrong password" \
     "failed login logged"
 assert_eq "$eid" "$(psql_q "SELECT detail->>'event_id' FROM console_access_log WHERE login = '$COL' AND detail->>'action' = 'dispute'")" \
     "the action's CaseCommand id in the access log"
+
+# ---- login throttling: DUNNING_CONSOLE_LOGIN_MAX=10 attempts per address (7 made so far) ----
+assert_eq '401 {"error":"wrong login or password"}' "$(bad_login "$COL" wrong-password-8)" "8th attempt"
+assert_eq '401 {"error":"wrong login or password"}' "$(bad_login "$COL" wrong-password-9)" "9th attempt"
+assert_eq '429 {"error":"too many login attempts; try again later"}' "$(bad_login "$COL" "$PW")" \
+    "10th attempt refused, even with the right password"
+assert_eq 1 "$(psql_q "SELECT count(*) FROM console_access_log WHERE kind = 'denied' AND path = '/api/login' AND detail->>'status' = '429'")" \
+    "the refusal logged"
 log "PASS"
