@@ -3,7 +3,9 @@
  * The session cookie holds a random token; the database keeps only its SHA-256, so a read
  * of console_sessions cannot be replayed. A session ends at its absolute expiry
  * (DUNNING_CONSOLE_SESSION_MAX), after DUNNING_CONSOLE_IDLE without a request, at logout,
- * or when its user is disabled. Logins are limited per client address (dn_web_limit). */
+ * or when its user is disabled. Failed logins are limited per client address (dn_web_limit):
+ * past DUNNING_CONSOLE_LOGIN_MAX of them in DUNNING_CONSOLE_LOGIN_WINDOW, every login from
+ * that address is refused (429) until the window has passed. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,8 +148,12 @@ static void login(dn_web_req_t *req, void *arg)
     json_t *body = dn_web_body_json(req);
     const char *name = body ? json_string_value(json_object_get(body, "login")) : NULL;
     const char *password = body ? json_string_value(json_object_get(body, "password")) : NULL;
-    if (!dn_web_limit_hit(c->login_limit, remote, now)) {
-        dn_web_deny(req, 429, "too many login attempts; try again later");
+    if (dn_web_limit_blocked(c->login_limit, remote, now)) {
+        /* logged here rather than through dn_web_deny, so that the row names the login tried */
+        json_t *d = json_pack("{s:i, s:s}", "status", 429, "reason", "too many failed logins from this address");
+        access_log(c, req, name, "denied", d);
+        json_decref(d);
+        dn_web_error(req, 429, "too many login attempts; try again later");
         return;
     }
     if (!name || !password || !*name || !*password) {
@@ -176,6 +182,7 @@ static void login(dn_web_req_t *req, void *arg)
         why = "disabled";
     }
     if (!ok) {
+        dn_web_limit_hit(c->login_limit, remote, now); /* failures count, so an office behind one address logs in */
         json_t *d = json_pack("{s:s}", "reason", why);
         access_log(c, req, name, "login_failed", d);
         json_decref(d);

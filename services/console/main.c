@@ -36,7 +36,8 @@ static const dn_cfg_entry_t config_table[] = {
            "Take the client address from the last X-Forwarded-For entry (only behind a reverse proxy).", console_cfg_t,
            trust_forwarded),
     DN_CFG("DUNNING_CONSOLE_LOGIN_MAX", DN_CFG_INT, "10", 1, 10000,
-           "Login attempts per client address per DUNNING_CONSOLE_LOGIN_WINDOW; more are refused with 429.",
+           "Failed logins per client address per DUNNING_CONSOLE_LOGIN_WINDOW; once reached, every login from the "
+           "address is refused with 429 until the window has passed.",
            console_cfg_t, login_max),
     DN_CFG("DUNNING_CONSOLE_LOGIN_WINDOW", DN_CFG_DURATION, "5m", 1000, 86400000,
            "The window of DUNNING_CONSOLE_LOGIN_MAX.", console_cfg_t, login_window_ms),
