@@ -15,35 +15,14 @@
 #include "dn_clock.h"
 #include "dn_log.h"
 
-static const char *const role_names[] = {"viewer", "collector", "manager", "admin"};
-
-const char *role_name(console_role_t r)
-{
-    return role_names[r];
-}
-
 static int role_parse(const char *s, console_role_t *out)
 {
     for (int i = 0; i <= ROLE_ADMIN; i++)
-        if (strcmp(s, role_names[i]) == 0) {
+        if (strcmp(s, role_name((console_role_t)i)) == 0) {
             *out = (console_role_t)i;
             return 0;
         }
     return -1;
-}
-
-void access_log(console_t *c, dn_web_req_t *req, const char *login, const char *kind, json_t *detail)
-{
-    char *d = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
-    const char *params[] = {login, kind, dn_web_method(req), dn_web_path(req), dn_web_remote(req), d ? d : "{}"};
-    PGresult *r = dn_pg_query(c->pg,
-                              "INSERT INTO console_access_log (login, kind, method, path, remote_addr, detail) "
-                              "VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-                              6, params);
-    if (!r)
-        dn_log_error("access log not written", "kind", kind, "login", login, "detail", dn_pg_errstr(c->pg), NULL);
-    PQclear(r);
-    free(d);
 }
 
 static void free_user(void *p)

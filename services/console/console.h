@@ -55,21 +55,22 @@ typedef struct console_user {
 
 #define COOKIE_NAME "dn_console"
 
-/* auth.c: login, logout, me; the session lookup and the access log. */
-void auth_routes(console_t *c);
-int auth_session(void *arg, dn_web_req_t *req, const char *token, dn_web_session_t *out);
-void auth_denied(void *arg, dn_web_req_t *req, unsigned status, const char *reason);
+/* access.c: what every handler shares. */
 /* A row of console_access_log (kind login|login_failed|logout|denied|action); detail may be NULL. */
 void access_log(console_t *c, dn_web_req_t *req, const char *login, const char *kind, json_t *detail);
 const char *role_name(console_role_t r);
+/* Replies 500 after a database error (logged with the request's path). */
+void console_db_error(console_t *c, dn_web_req_t *req);
+
+/* auth.c: login, logout, me; the session lookup and the denials' access log rows. */
+void auth_routes(console_t *c);
+int auth_session(void *arg, dn_web_req_t *req, const char *token, dn_web_session_t *out);
+void auth_denied(void *arg, dn_web_req_t *req, unsigned status, const char *reason);
 
 /* worklist.c: GET /api/worklist (JSON or CSV). */
 void worklist_routes(console_t *c);
 
 /* cases.c: GET /api/cases/{id}, POST /api/cases/{id}/actions. */
 void cases_routes(console_t *c);
-
-/* Replies 500 after a database error (logged with the request's path). */
-void console_db_error(console_t *c, dn_web_req_t *req);
 
 #endif

@@ -52,12 +52,6 @@ static const dn_cfg_entry_t config_table[] = {
 
 static console_t console;
 
-void console_db_error(console_t *c, dn_web_req_t *req)
-{
-    dn_log_error("database error", "path", dn_web_path(req), "detail", dn_pg_errstr(c->pg), NULL);
-    dn_web_error(req, 500, "database unavailable");
-}
-
 static void healthz(dn_web_req_t *req, void *arg)
 {
     (void)arg;
