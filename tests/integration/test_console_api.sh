@@ -223,7 +223,22 @@ wait_eq 30 "A3's promise broken" "overdue broken" psql_q "SELECT c.state || ' ' 
 assert_eq "A3:55:broken promise|callback requested A2:-20:81 days overdue (over 60)|disputed" \
     "$(wl "$COL" "" | summary)" "a broken promise: +40"
 
-# ---- logout ends the session ----
+# the viewer reads (worklist, CSV, case view) but acts on nothing
+assert_eq "200 A3 A2" "$(api "$VIEW" GET /api/worklist | { read -r code body; echo "$code $(jq -r '[.items[].invoice_id] | join(" ")' <<<"$body")"; })" \
+    "the viewer's worklist"
+assert_eq 200 "$(api "$VIEW" GET "/api/cases/$A2" | cut -d' ' -f1)" "the viewer's case view"
+assert_eq '403 {"error":"role viewer may not note (needs collector)"}' \
+    "$(act "$VIEW" "$A2" '{"action":"note","text":"hello"}')" "the viewer may not even write a note"
+assert_eq 200 "$(act "$MGR" "$A3" '{"action":"unassign"}' | cut -d' ' -f1)" "a manager unassigns"
+assert_eq "A3" "$(wl "$COL" "?assigned=none" | jq -r '[.items[] | select(.invoice_id == "A3") | .invoice_id] | join(" ")')" \
+    "unassigned again"
+
+# ---- sessions end: idle, disabled user, logout ----
+psql_q "UPDATE console_sessions SET last_seen = now() - interval '31 minutes'
+        WHERE user_id = (SELECT user_id FROM console_users WHERE login = '$VIEW')" >/dev/null
+assert_eq '401 {"error":"not logged in"}' "$(api "$VIEW" GET /api/me)" "a session idle for more than DUNNING_CONSOLE_IDLE"
+"$BIN/dunningctl" user disable "$MGR" >/dev/null 2>&1 || fail "user disable"
+assert_eq '401 {"error":"not logged in"}' "$(api "$MGR" GET /api/worklist)" "a disabled user's session"
 assert_eq '200 {"logged_out":true}' "$(api "$COL" POST /api/logout)" "logout"
 assert_eq '401 {"error":"not logged in"}' "$(api "$COL" GET /api/me)" "the old cookie after logout"
 assert_eq 0 "$(psql_q "SELECT count(*) FROM console_sessions s JOIN console_users u USING (user_id) WHERE u.login = '$COL'")" \
@@ -233,9 +248,9 @@ assert_eq 0 "$(psql_q "SELECT count(*) FROM console_sessions s JOIN console_user
 assert_eq "action:dispute action:callback action:promise denied:403 role collector may not write_off (needs manager) denied:403 missing or wrong X-CSRF-Token denied:403 role collector may assign cases only to themselves login:- login_failed:- logout:-" \
     "$(psql_q "SELECT string_agg(kind || ':' || coalesce(detail->>'action', CASE WHEN kind = 'denied' THEN (detail->>'status') || ' ' || (detail->>'reason') END, '-'), ' ' ORDER BY kind, id) FROM console_access_log WHERE login = '$COL'")" \
     "access log of the collector"
-assert_eq "denied:403 role viewer may not pause (needs collector)" \
-    "$(psql_q "SELECT string_agg(kind || ':' || (detail->>'status') || ' ' || (detail->>'reason'), ' ') FROM console_access_log WHERE login = '$VIEW' AND kind = 'denied'")" \
-    "the viewer's denial"
+assert_eq "denied:403 role viewer may not pause (needs collector) denied:403 role viewer may not note (needs collector)" \
+    "$(psql_q "SELECT string_agg(kind || ':' || (detail->>'status') || ' ' || (detail->>'reason'), ' ' ORDER BY id) FROM console_access_log WHERE login = '$VIEW' AND kind = 'denied'")" \
+    "the viewer's denials"
 assert_eq "login_failed:wrong password" \
     "$(psql_q "SELECT string_agg(kind || ':' || (detail->>'reason'), ' ') FROM console_access_log WHERE login = '$COL' AND kind = 'login_failed'")" \
     "failed login logged"
