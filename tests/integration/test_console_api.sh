@@ -33,11 +33,20 @@ tenants:
         - {when: disputed, points: -50}
 YAML
 start_service engine dunning-engine
+# The console runs as a member of dunning_console (sql/013, sql/017), as in production: what
+# it may not read or write fails here.
+psql_q "DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sec_console') THEN CREATE ROLE sec_console LOGIN IN ROLE dunning_console; END IF;
+END \$\$" >/dev/null
+CONSOLE_DSN=$(sed "s|://[^@/]*@|://sec_console@|" <<<"$DUNNING_PG_DSN")
+[ "$CONSOLE_DSN" != "$DUNNING_PG_DSN" ] || fail "cannot put the console's role into $DUNNING_PG_DSN"
 start_service console dunning-console DUNNING_CONSOLE_ADDR=127.0.0.1:0 DUNNING_CONSOLE_ADDR_FILE="$WORK/console.addr" \
-    DUNNING_CONSOLE_LOGIN_MAX=5
+    DUNNING_CONSOLE_LOGIN_MAX=5 DUNNING_PG_DSN="$CONSOLE_DSN"
 wait_until 10 "console listening" '[ -s "$WORK/console.addr" ]'
 URL=http://$(cat "$WORK/console.addr")
 wait_eq 10 "healthz" '{"status":"ok"}' curl -sf "$URL/healthz"
+assert_eq 1 "$(psql_q "SELECT count(*) > 0 FROM pg_stat_activity WHERE usename = 'sec_console'" | tr t 1)" \
+    "the console is connected as sec_console"
 
 # ---- users: one of each role on tenant A, a collector of tenant B, an admin of all ----
 PW=correct-horse-battery
@@ -265,4 +274,6 @@ assert_eq '429 {"error":"too many login attempts; try again later"}' "$(bad_logi
     "then refused, even with the right password"
 assert_eq 1 "$(psql_q "SELECT count(*) FROM console_access_log WHERE login = '$COL' AND kind = 'denied' AND path = '/api/login' AND detail->>'status' = '429'")" \
     "the refusal logged"
+assert_eq 0 "$(grep -c 'permission denied\|database error\|access log not written' "$WORK/console.log")" \
+    "the console needed no privilege beyond dunning_console's"
 log "PASS"
