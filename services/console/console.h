@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "dn_buf.h"
 #include "dn_config.h"
 #include "dn_kafka.h"
 #include "dn_pg.h"
@@ -61,6 +62,11 @@ void access_log(console_t *c, dn_web_req_t *req, const char *login, const char *
 const char *role_name(console_role_t r);
 /* Replies 500 after a database error (logged with the request's path). */
 void console_db_error(console_t *c, dn_web_req_t *req);
+
+/* csv.c: appends one field (and "," or, for the last of a row, CRLF). A field with , " CR
+ * or LF is quoted; one starting with = + - @ gets a leading ' so that a spreadsheet does
+ * not run it as a formula. */
+void csv_field(dn_buf_t *b, const char *v, int last);
 
 /* auth.c: login, logout, me; the session lookup and the denials' access log rows. */
 void auth_routes(console_t *c);

@@ -165,25 +165,6 @@ static long query_long(dn_web_req_t *req, const char *name, long def, long max, 
     return strtol(v, NULL, 10);
 }
 
-/* A CSV field: quoted when needed; a leading = + - @ is defused with a ' (spreadsheet formulas). */
-static void csv_field(dn_buf_t *b, const char *v, int last)
-{
-    int quote = strpbrk(v, ",\"\r\n") != NULL;
-    int defuse = v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@';
-    if (quote)
-        dn_buf_addn(b, "\"", 1);
-    if (defuse)
-        dn_buf_addn(b, "'", 1);
-    for (const char *p = v; *p; p++) {
-        if (*p == '"')
-            dn_buf_addn(b, "\"", 1);
-        dn_buf_addn(b, p, 1);
-    }
-    if (quote)
-        dn_buf_addn(b, "\"", 1);
-    dn_buf_addn(b, last ? "\r\n" : ",", last ? 2 : 1);
-}
-
 static json_t *item_json(PGresult *r, const item_t *it)
 {
     int row = it->row;

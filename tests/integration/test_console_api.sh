@@ -193,6 +193,18 @@ assert_eq "paused user:$COL 2026-06-20" "$(jq -r '.timeline[] | select(.kind == 
     "timeline: the pause, by the user"
 assert_eq "note user:$COL customer says the goods never came" \
     "$(jq -r '.timeline[] | select(.kind == "note") | "\(.kind) \(.actor) \(.detail.text)"' <<<"$view")" "timeline: the note"
+# the timeline as CSV (for legal use): the same entries, one row each
+csv=$(curl -s -b "$WORK/$COL.jar" "$URL/api/cases/$A2?format=csv" | tr -d '\r')
+assert_eq "at,source,kind,from_state,to_state,stage,outstanding_minor,actor,detail" "$(head -1 <<<"$csv")" "timeline CSV header"
+assert_eq "$(jq -r '[.timeline[] | "\(.source):\(.kind)"] | join(" ")' <<<"$view")" \
+    "$(tail -n +2 <<<"$csv" | cut -d, -f2,3 | tr , : | paste -sd' ')" "timeline CSV rows = the timeline"
+assert_eq "2026-06-01T08:00:00.000Z,audit,paused,overdue,paused,2,500000,user:$COL" \
+    "$(grep ',audit,paused,' <<<"$csv" | cut -d, -f1-8)" "timeline CSV: the pause"
+assert_eq "2026-06-01T08:00:00.000Z,note,note,,,,,user:$COL,\"{\"\"text\"\": \"\"customer says the goods never came\"\"}\"" \
+    "$(grep ',note,note,' <<<"$csv")" "timeline CSV: the note, quoted"
+assert_eq '415 {"error":"the body must be application/json"}' \
+    "$(raw -b "$WORK/$COL.jar" -H "X-CSRF-Token: ${CSRF[$COL]}" -H 'Content-Type: text/plain' -d 'note' "$URL/api/cases/$A2/actions")" \
+    "a body that is not JSON: 415"
 out=$(act "$COL" "$A3" '{"action":"callback"}')
 assert_eq 202 "${out%% *}" "callback accepted"
 wait_eq 30 "A3's callback recorded by the engine" 1 audit_count callback_requested
