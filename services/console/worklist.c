@@ -64,19 +64,21 @@ enum {
     COL_PAUSED_UNTIL,
 };
 
+/* The facts of the open cases: the per-case counts come from grouped joins (a hash join
+ * each), not from subqueries per case; the callbacks through a partial index (sql/017). */
 static const char worklist_sql[] =
     "SELECT c.case_id, c.tenant_id, c.invoice_id, i.invoice_number, c.customer_id, c.state, c.stage, "
     "c.outstanding_minor + c.fee_minor + c.interest_minor, c.outstanding_minor, c.currency, i.due_date::text, "
-    "coalesce($2::date - i.due_date, 0), "
-    "(SELECT count(*) FROM promise_cases pc JOIN promises p USING (promise_id) "
-    "  WHERE pc.case_id = c.case_id AND p.state = 'broken'), "
-    "(SELECT count(*) FROM audit a WHERE a.case_id = c.case_id AND a.kind = 'callback_requested'), "
-    "(c.state = 'paused' AND c.pause_reason = 'dispute'), coalesce(c.risk_score, -1), ca.login, "
-    "(SELECT min(p.promised_for)::text FROM promise_cases pc JOIN promises p USING (promise_id) "
-    "  WHERE pc.case_id = c.case_id AND p.state = 'open'), "
+    "coalesce($2::date - i.due_date, 0), coalesce(pr.broken, 0), coalesce(cb.n, 0), "
+    "(c.state = 'paused' AND c.pause_reason = 'dispute'), coalesce(c.risk_score, -1), ca.login, pr.due::text, "
     "c.pause_reason, c.paused_until::text "
     "FROM cases c LEFT JOIN invoices i USING (tenant_id, invoice_id) "
     "LEFT JOIN console_assignments ca ON ca.case_id = c.case_id "
+    "LEFT JOIN (SELECT pc.case_id, count(*) FILTER (WHERE p.state = 'broken') AS broken, "
+    "  min(p.promised_for) FILTER (WHERE p.state = 'open') AS due "
+    "  FROM promise_cases pc JOIN promises p USING (promise_id) GROUP BY pc.case_id) pr ON pr.case_id = c.case_id "
+    "LEFT JOIN (SELECT case_id, count(*) AS n FROM audit WHERE kind = 'callback_requested' GROUP BY case_id) cb "
+    "  ON cb.case_id = c.case_id "
     "WHERE c.state NOT IN ('resolved', 'written_off', 'handed_over') "
     "AND ($1::text[] @> '{*}' OR c.tenant_id = ANY ($1::text[])) "
     "AND ($3::text IS NULL OR c.tenant_id = $3) "
@@ -87,8 +89,7 @@ static const char worklist_sql[] =
     "$6::text)))) "
     "AND ($7::boolean IS NULL OR (c.state = 'paused' AND c.pause_reason IS NOT DISTINCT FROM 'dispute') = $7) "
     "AND ($8::text IS NULL OR ($8 = '' AND ca.login IS NULL) OR ca.login = $8) "
-    "AND ($9::date IS NULL OR EXISTS (SELECT 1 FROM promise_cases pc JOIN promises p USING (promise_id) "
-    "  WHERE pc.case_id = c.case_id AND p.state = 'open' AND p.promised_for <= $9)) "
+    "AND ($9::date IS NULL OR pr.due <= $9) "
     "LIMIT $10";
 
 static int is_digits(const char *s)
