@@ -81,8 +81,6 @@ int auth_session(void *arg, dn_web_req_t *req, const char *token, dn_web_session
             u->role = ROLE_VIEWER;
         u->tenants = strdup(PQgetvalue(r, 0, 3));
         u->tenants_json = strdup(PQgetvalue(r, 0, 4));
-        u->all_tenants = strcmp(u->tenants, "{*}") == 0 || strstr(u->tenants, ",*}") || strstr(u->tenants, "{*,") ||
-                         strstr(u->tenants, ",*,");
         out->user = u;
         out->free_user = free_user;
         snprintf(out->csrf, sizeof(out->csrf), "%s", PQgetvalue(r, 0, 5));

@@ -48,9 +48,8 @@ typedef struct console_user {
     int64_t user_id;
     char login[72];
     console_role_t role;
-    char *tenants;      /* PostgreSQL array literal, as stored ({a,b} or {*}) */
-    char *tenants_json; /* the same as a JSON array */
-    int all_tenants;
+    char *tenants;              /* PostgreSQL array literal, as stored ({a,b} or {*}): every query's scope */
+    char *tenants_json;         /* the same as a JSON array */
     char csrf[DN_WEB_CSRF_MAX]; /* the session's CSRF token (GET /api/me gives it to a reloaded page) */
 } console_user_t;
 
