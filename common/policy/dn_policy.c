@@ -923,6 +923,14 @@ static int load_tenant(loader_t *l, const char *tenant, yaml_node_t *n, tenant_p
     return 0;
 }
 
+void dn_policy_path(const char *file, const char *home, char *out, size_t size)
+{
+    if (file && file[0])
+        snprintf(out, size, "%s", file);
+    else
+        snprintf(out, size, "%s/config/policies/default.yaml", home);
+}
+
 policy_set_t *dn_policy_set_load(const char *path, char *errstr, size_t errstr_size)
 {
     loader_t l = {.path = path, .errstr = errstr, .errstr_size = errstr_size};

@@ -162,6 +162,9 @@ typedef struct policy_set {
     size_t ntenants;
 } policy_set_t;
 
+/* The policy file to load: file when set (DUNNING_POLICY_FILE), else
+ * home/config/policies/default.yaml (DUNNING_HOME). */
+void dn_policy_path(const char *file, const char *home, char *out, size_t size);
 /* Loads one YAML file. NULL with errstr "file:line: field: problem" on error. */
 policy_set_t *dn_policy_set_load(const char *path, char *errstr, size_t errstr_size);
 void dn_policy_set_destroy(policy_set_t *ps);

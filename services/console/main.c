@@ -88,10 +88,7 @@ int main(int argc, char **argv)
     dn_topics_init(c->cfg.common.topic_prefix);
     dn_signal_install();
     char policy_path[4096];
-    if (c->cfg.policy_file[0])
-        snprintf(policy_path, sizeof(policy_path), "%s", c->cfg.policy_file);
-    else
-        snprintf(policy_path, sizeof(policy_path), "%s/config/policies/default.yaml", c->cfg.common.home);
+    dn_policy_path(c->cfg.policy_file, c->cfg.common.home, policy_path, sizeof(policy_path));
     if (dn_avro_init(errstr, sizeof(errstr)) < 0 ||
         !(c->policies = dn_policy_set_load(policy_path, errstr, sizeof(errstr))) ||
         !(c->pg = dn_pg_new(c->cfg.common.pg_dsn, errstr, sizeof(errstr))) ||
