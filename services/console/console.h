@@ -39,6 +39,7 @@ typedef struct console {
     policy_set_t *policies;
     dn_web_limit_t *login_limit;
     dn_web_t *web;
+    char *worklist_sql; /* worklist_sql_build's, for the policy file loaded */
 } console_t;
 
 typedef enum { ROLE_VIEWER = 0, ROLE_COLLECTOR, ROLE_MANAGER, ROLE_ADMIN } console_role_t;
@@ -72,8 +73,10 @@ void auth_routes(console_t *c);
 int auth_session(void *arg, dn_web_req_t *req, const char *token, dn_web_session_t *out);
 void auth_denied(void *arg, dn_web_req_t *req, unsigned status, const char *reason);
 
-/* worklist.c: GET /api/worklist (JSON or CSV). */
+/* worklist.c: GET /api/worklist (JSON or CSV). worklist_sql_build compiles the tenants'
+ * strategies into the worklist query (malloc'ed; NULL without a database connection). */
 void worklist_routes(console_t *c);
+char *worklist_sql_build(console_t *c);
 
 /* cases.c: GET /api/cases/{id}, POST /api/cases/{id}/actions. */
 void cases_routes(console_t *c);

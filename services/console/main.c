@@ -41,10 +41,9 @@ static const dn_cfg_entry_t config_table[] = {
            console_cfg_t, login_max),
     DN_CFG("DUNNING_CONSOLE_LOGIN_WINDOW", DN_CFG_DURATION, "5m", 1000, 86400000,
            "The window of DUNNING_CONSOLE_LOGIN_MAX.", console_cfg_t, login_window_ms),
-    DN_CFG("DUNNING_CONSOLE_WORKLIST_MAX", DN_CFG_INT, "20000", 100, 10000000,
-           "Most open cases one worklist request scores (after its filters); more are refused with a hint to "
-           "filter.",
-           console_cfg_t, worklist_max),
+    DN_CFG("DUNNING_CONSOLE_WORKLIST_MAX", DN_CFG_INT, "100000", 100, 10000000,
+           "Most rows of one CSV export of the worklist (the default and the largest limit).", console_cfg_t,
+           worklist_max),
     DN_CFG("DUNNING_CONSOLE_PUBLISH_TIMEOUT", DN_CFG_DURATION, "10s", 100, 120000,
            "How long an action waits for the broker to acknowledge its CaseCommand.", console_cfg_t, publish_ms),
 };
@@ -97,6 +96,11 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
+    if (!(c->worklist_sql = worklist_sql_build(c))) {
+        dn_log_error("cannot start", "detail", "the worklist query cannot be built", "hint", dn_pg_errstr(c->pg), NULL);
+        status = 2;
+        goto out;
+    }
     c->login_limit = dn_web_limit_new(4096, (unsigned)c->cfg.login_max, c->cfg.login_window_ms);
     dn_web_conf_t wc = {
         .addr = c->cfg.addr,
@@ -135,6 +139,7 @@ out:
     dn_kafka_producer_destroy(c->producer, (int)c->cfg.common.shutdown_ms);
     dn_pg_destroy(c->pg);
     dn_policy_set_destroy(c->policies);
+    free(c->worklist_sql);
     dn_config_free(config_table, CONFIG_N, &c->cfg);
     return status;
 }

@@ -1,10 +1,12 @@
 /* GET /api/worklist: the open cases of the user's tenants, ordered by the priority of each
  * tenant's collection strategy (dn_priority.h, docs/policies.md), with its reasons; filters,
- * paging (offset/limit), and ?format=csv for the whole filtered list.
+ * paging (offset/limit), and ?format=csv.
  *
- * The open cases that pass the filters are read in one query (at most
- * DUNNING_CONSOLE_WORKLIST_MAX), scored here and sorted; equal priorities by days overdue,
- * then owed, then case id, so that pages are stable while nothing changes. */
+ * The strategies are compiled once, at start, into the query's priority and listing
+ * expressions (worklist_sql_build), so that PostgreSQL orders and pages; the rows of the
+ * page then get their reasons from dn_priority_score, which must give the same points (a
+ * difference is logged as a bug). Equal priorities are ordered by days overdue, then owed,
+ * then case id, so that pages are stable while nothing changes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,22 +23,9 @@ typedef struct item {
     int64_t priority;
     int32_t days;
     int64_t owed;
-    const char *case_id;
     prio_reason_t reasons[REASONS_MAX];
     size_t nreasons;
 } item_t;
-
-static int by_priority(const void *a, const void *b)
-{
-    const item_t *x = a, *y = b;
-    if (x->priority != y->priority)
-        return x->priority > y->priority ? -1 : 1;
-    if (x->days != y->days)
-        return x->days > y->days ? -1 : 1;
-    if (x->owed != y->owed)
-        return x->owed > y->owed ? -1 : 1;
-    return strcmp(x->case_id, y->case_id);
-}
 
 static const char *const open_states[] = {"open",     "pre_due_reminded", "overdue",  "final_notice",
                                           "retrying", "paused",           "promised", "on_plan"};
@@ -62,16 +51,20 @@ enum {
     COL_PROMISE_DUE,
     COL_PAUSE_REASON,
     COL_PAUSED_UNTIL,
+    COL_PRIORITY,
+    COL_TOTAL,
 };
 
-/* The facts of the open cases: the per-case counts come from grouped joins (a hash join
- * each), not from subqueries per case; the callbacks through a partial index (sql/017). */
-static const char worklist_sql[] =
+/* The facts of the open cases (aliases the priority expression reads): the per-case counts
+ * come from grouped joins (a hash join each), not from subqueries per case; the callbacks
+ * through a partial index (sql/017). */
+static const char base_sql[] =
     "SELECT c.case_id, c.tenant_id, c.invoice_id, i.invoice_number, c.customer_id, c.state, c.stage, "
-    "c.outstanding_minor + c.fee_minor + c.interest_minor, c.outstanding_minor, c.currency, i.due_date::text, "
-    "coalesce($2::date - i.due_date, 0), coalesce(pr.broken, 0), coalesce(cb.n, 0), "
-    "(c.state = 'paused' AND c.pause_reason = 'dispute'), coalesce(c.risk_score, -1), ca.login, pr.due::text, "
-    "c.pause_reason, c.paused_until::text "
+    "c.outstanding_minor + c.fee_minor + c.interest_minor AS owed, c.outstanding_minor, c.currency, "
+    "i.due_date::text AS due_date, coalesce($2::date - i.due_date, 0) AS days, coalesce(pr.broken, 0) AS broken, "
+    "coalesce(cb.n, 0) AS callbacks, coalesce(c.state = 'paused' AND c.pause_reason = 'dispute', false) AS disputed, "
+    "coalesce(c.risk_score, -1) AS risk, ca.login, pr.due::text AS promise_due, c.pause_reason, "
+    "c.paused_until::text AS paused_until "
     "FROM cases c LEFT JOIN invoices i USING (tenant_id, invoice_id) "
     "LEFT JOIN console_assignments ca ON ca.case_id = c.case_id "
     "LEFT JOIN (SELECT pc.case_id, count(*) FILTER (WHERE p.state = 'broken') AS broken, "
@@ -89,8 +82,121 @@ static const char worklist_sql[] =
     "$6::text)))) "
     "AND ($7::boolean IS NULL OR (c.state = 'paused' AND c.pause_reason IS NOT DISTINCT FROM 'dispute') = $7) "
     "AND ($8::text IS NULL OR ($8 = '' AND ca.login IS NULL) OR ca.login = $8) "
-    "AND ($9::date IS NULL OR pr.due <= $9) "
-    "LIMIT $10";
+    "AND ($9::date IS NULL OR pr.due <= $9)";
+
+/* {EUR: 500, ...} as SQL on w.currency (currency codes are checked ISO 4217 codes). */
+static void sql_money(dn_buf_t *b, const money_map_t *m)
+{
+    dn_buf_add(b, "(CASE w.currency");
+    for (size_t i = 0; i < m->n; i++)
+        dn_buf_printf(b, " WHEN '%s' THEN %lld", m->currency[i], (long long)m->minor[i]);
+    dn_buf_printf(b, " ELSE %lld END)", (long long)m->fallback);
+}
+
+static const char *sql_cmp(prio_cmp_t cmp)
+{
+    return cmp == PRIO_CMP_OVER ? ">" : cmp == PRIO_CMP_AT_LEAST ? ">=" : "<";
+}
+
+/* The points of s (NULL: none) as SQL over the aliases of base_sql: the same sum as
+ * dn_priority_score, which gives the reasons of each row of the page. */
+static void sql_points(dn_buf_t *b, const strategy_t *s)
+{
+    dn_buf_add(b, "(0");
+    for (size_t i = 0; s && i < s->nrules; i++) {
+        const prio_rule_t *r = &s->rules[i];
+        dn_buf_add(b, " + CASE WHEN ");
+        switch (r->when) {
+        case PRIO_BROKEN_PROMISE:
+            dn_buf_add(b, "w.broken > 0");
+            break;
+        case PRIO_CALLBACK:
+            dn_buf_add(b, "w.callbacks > 0");
+            break;
+        case PRIO_DISPUTED:
+            dn_buf_add(b, "w.disputed");
+            break;
+        case PRIO_DAYS_OVERDUE:
+            dn_buf_printf(b, "w.days %s %lld", sql_cmp(r->cmp), (long long)r->value);
+            break;
+        case PRIO_AMOUNT:
+            dn_buf_printf(b, "w.owed %s ", sql_cmp(r->cmp));
+            sql_money(b, r->amount);
+            break;
+        case PRIO_STAGE:
+            dn_buf_printf(b, "w.stage %s %lld", sql_cmp(r->cmp), (long long)r->value);
+            break;
+        case PRIO_RISK_SCORE:
+            dn_buf_printf(b, "w.risk >= 0 AND w.risk %s %lld", sql_cmp(r->cmp), (long long)r->value);
+            break;
+        case PRIO_COND_COUNT:
+            dn_buf_add(b, "false");
+            break;
+        }
+        dn_buf_printf(b, " THEN %d ELSE 0 END", (int)r->points);
+    }
+    dn_buf_add(b, ")");
+}
+
+/* Whether s lists the row (dn_priority_listed), as SQL. */
+static void sql_listed(dn_buf_t *b, const strategy_t *s)
+{
+    if (!s) {
+        dn_buf_add(b, "(w.days >= 0)");
+        return;
+    }
+    dn_buf_add(b, "(true");
+    if (s->min_amount) {
+        dn_buf_add(b, " AND w.owed >= ");
+        sql_money(b, s->min_amount);
+    }
+    if (!s->include_not_due)
+        dn_buf_add(b, " AND w.days >= 0");
+    dn_buf_add(b, ")");
+}
+
+/* CASE w.tenant_id WHEN <a tenant with a strategy of its own> THEN ... ELSE <the default's> END */
+static int sql_by_tenant(dn_buf_t *b, PGconn *conn, const policy_set_t *ps,
+                         void (*part)(dn_buf_t *, const strategy_t *))
+{
+    dn_buf_add(b, "(CASE WHEN false THEN NULL"); /* a CASE needs a WHEN, even with no tenant of its own */
+    for (size_t i = 0; i < ps->ntenants; i++) {
+        const tenant_policies_t *t = &ps->tenants[i];
+        if (strcmp(t->tenant, "default") == 0 || !t->strategy.defined)
+            continue;
+        char *lit = PQescapeLiteral(conn, t->tenant, strlen(t->tenant));
+        if (!lit)
+            return -1;
+        dn_buf_printf(b, " WHEN w.tenant_id = %s THEN ", lit);
+        PQfreemem(lit);
+        part(b, &t->strategy);
+    }
+    dn_buf_add(b, " ELSE ");
+    part(b, dn_policy_strategy(ps, "default"));
+    dn_buf_add(b, " END)");
+    return 0;
+}
+
+char *worklist_sql_build(console_t *c)
+{
+    PGconn *conn = dn_pg_conn(c->pg);
+    dn_buf_t b = {0};
+    if (!conn)
+        return NULL;
+    dn_buf_add(&b, "SELECT w.*, ");
+    if (sql_by_tenant(&b, conn, c->policies, sql_points) < 0)
+        goto fail;
+    dn_buf_add(&b, " AS priority, count(*) OVER () AS total FROM (");
+    dn_buf_add(&b, base_sql);
+    dn_buf_add(&b, ") w WHERE ");
+    if (sql_by_tenant(&b, conn, c->policies, sql_listed) < 0)
+        goto fail;
+    dn_buf_add(&b, " ORDER BY priority DESC, w.days DESC, w.owed DESC, w.case_id LIMIT $10 OFFSET $11");
+    return dn_buf_take(&b, NULL);
+fail:
+    dn_buf_free(&b);
+    return NULL;
+}
 
 static int is_digits(const char *s)
 {
@@ -227,8 +333,8 @@ static void worklist(dn_web_req_t *req, void *arg)
 {
     console_t *c = arg;
     const console_user_t *u = dn_web_user(req);
-    const char *params[10] = {u->tenants};
-    char today[16], max[24];
+    const char *params[11] = {u->tenants};
+    char today[16];
     if (read_filters(req, u, params, today, sizeof(today)) < 0)
         return;
     params[1] = today;
@@ -239,30 +345,28 @@ static void worklist(dn_web_req_t *req, void *arg)
         return;
     }
     int bad = 0;
-    long limit = query_long(req, "limit", csv ? 1000000 : 50, csv ? 1000000 : 500, &bad);
+    long cap = (long)c->cfg.worklist_max;
+    long limit = query_long(req, "limit", csv ? cap : 50, csv ? cap : 500, &bad);
     long offset = query_long(req, "offset", 0, 100000000, &bad);
     if (bad || limit < 1) {
-        dn_web_error(req, 400, "limit: 1 to 500 (csv: any), offset: 0 or more");
+        dn_web_error(req, 400, "limit: 1 to 500 (csv: to %ld), offset: 0 or more", cap);
         return;
     }
-    snprintf(max, sizeof(max), "%lld", (long long)c->cfg.worklist_max + 1);
-    params[9] = max;
-    PGresult *r = dn_pg_query(c->pg, worklist_sql, 10, params);
+    char lim[24], off[24];
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    snprintf(off, sizeof(off), "%ld", offset);
+    params[9] = lim;
+    params[10] = off;
+    PGresult *r = dn_pg_query(c->pg, c->worklist_sql, 11, params);
     if (!r) {
         console_db_error(c, req);
         return;
     }
     int n = PQntuples(r);
-    if (n > c->cfg.worklist_max) {
-        PQclear(r);
-        dn_web_error(req, 422, "more than %lld open cases match: narrow the list with tenant, state or stage",
-                     (long long)c->cfg.worklist_max);
-        return;
-    }
+    size_t nitems = n > 0 ? (size_t)strtoll(PQgetvalue(r, 0, COL_TOTAL), NULL, 10) : 0;
     item_t *items = calloc((size_t)n + 1, sizeof(*items));
-    size_t nitems = 0;
     for (int row = 0; row < n; row++) {
-        item_t *it = &items[nitems];
+        item_t *it = &items[row];
         prio_facts_t f = {
             .currency = PQgetvalue(r, row, COL_CURRENCY),
             .owed_minor = strtoll(PQgetvalue(r, row, COL_OWED), NULL, 10),
@@ -274,19 +378,15 @@ static void worklist(dn_web_req_t *req, void *arg)
             .risk_score = atoi(PQgetvalue(r, row, COL_RISK)),
         };
         const strategy_t *s = dn_policy_strategy(c->policies, PQgetvalue(r, row, COL_TENANT));
-        const char *why;
-        if (!dn_priority_listed(s, &f, &why))
-            continue;
         it->row = row;
         it->days = f.days_overdue;
         it->owed = f.owed_minor;
-        it->case_id = PQgetvalue(r, row, COL_CASE);
         it->priority = dn_priority_score(s, &f, it->reasons, REASONS_MAX, &it->nreasons);
-        nitems++;
+        if (it->priority != strtoll(PQgetvalue(r, row, COL_PRIORITY), NULL, 10))
+            dn_log_error("worklist priority differs between the query and dn_priority", "case_id",
+                         PQgetvalue(r, row, COL_CASE), "tenant_id", PQgetvalue(r, row, COL_TENANT), NULL);
     }
-    qsort(items, nitems, sizeof(*items), by_priority);
-    size_t from = (size_t)offset < nitems ? (size_t)offset : nitems;
-    size_t to = from + (size_t)limit < nitems ? from + (size_t)limit : nitems;
+    size_t from = 0, to = (size_t)n;
     if (csv) {
         dn_buf_t b = {0};
         static const char header[] = "priority,case_id,tenant_id,invoice_id,customer_id,state,stage,owed_minor,"
@@ -308,9 +408,10 @@ static void worklist(dn_web_req_t *req, void *arg)
         json_t *list = json_array();
         for (size_t k = from; k < to; k++)
             json_array_append_new(list, item_json(r, &items[k]));
+        size_t next = (size_t)offset + (size_t)n;
         json_t *body = json_pack("{s:I, s:I, s:I, s:s, s:o}", "total", (json_int_t)nitems, "offset", (json_int_t)offset,
                                  "limit", (json_int_t)limit, "today", today, "items", list);
-        json_object_set_new(body, "next_offset", to < nitems ? json_integer((json_int_t)to) : json_null());
+        json_object_set_new(body, "next_offset", next < nitems ? json_integer((json_int_t)next) : json_null());
         dn_web_json(req, 200, body);
     }
     free(items);
