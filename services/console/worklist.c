@@ -386,14 +386,13 @@ static void worklist(dn_web_req_t *req, void *arg)
             dn_log_error("worklist priority differs between the query and dn_priority", "case_id",
                          PQgetvalue(r, row, COL_CASE), "tenant_id", PQgetvalue(r, row, COL_TENANT), NULL);
     }
-    size_t from = 0, to = (size_t)n;
     if (csv) {
         dn_buf_t b = {0};
         static const char header[] = "priority,case_id,tenant_id,invoice_id,customer_id,state,stage,owed_minor,"
                                      "currency,due_date,days_overdue,disputed,assigned_to,promise_due,risk_score,"
                                      "reasons\r\n";
         dn_buf_addn(&b, header, sizeof(header) - 1);
-        for (size_t k = from; k < to; k++)
+        for (int k = 0; k < n; k++)
             csv_row(&b, r, &items[k]);
         size_t len = 0;
         char *data = dn_buf_take(&b, &len);
@@ -406,12 +405,14 @@ static void worklist(dn_web_req_t *req, void *arg)
         dn_web_body(req, 200, "text/csv; charset=utf-8", data, len, "attachment; filename=\"worklist.csv\"");
     } else {
         json_t *list = json_array();
-        for (size_t k = from; k < to; k++)
+        for (int k = 0; k < n; k++)
             json_array_append_new(list, item_json(r, &items[k]));
         size_t next = (size_t)offset + (size_t)n;
         json_t *body = json_pack("{s:I, s:I, s:I, s:s, s:o}", "total", (json_int_t)nitems, "offset", (json_int_t)offset,
                                  "limit", (json_int_t)limit, "today", today, "items", list);
         json_object_set_new(body, "next_offset", next < nitems ? json_integer((json_int_t)next) : json_null());
+        if (n == 0 && offset > 0) /* past the end: the count came with the rows, there are none */
+            json_object_set_new(body, "total", json_null());
         dn_web_json(req, 200, body);
     }
     free(items);
