@@ -768,9 +768,111 @@ static const policy_t *find_in(const tenant_policies_t *t, const char *name)
     return NULL;
 }
 
+/* strategy.rules[i]: {when: COND, [over|at_least|below: N or {CUR: minor}], points: N} */
+static int load_prio_rule(loader_t *l, yaml_node_t *n, const char *where, prio_rule_t *r)
+{
+    static const char *const keys[] = {"when", "over", "at_least", "below", "points", NULL};
+    static const char *const cmp_keys[] = {NULL, "over", "at_least", "below"};
+    char field[400];
+    if (check_keys(l, n, where, keys) < 0)
+        return -1;
+    yaml_node_t *when = map_get(l, n, "when"), *points = map_get(l, n, "points");
+    snprintf(field, sizeof(field), "%s.when", where);
+    if (!when)
+        return fail(l, n, field, "required");
+    int found = -1;
+    for (int c = 0; scalar(when) && c < PRIO_COND_COUNT; c++)
+        if (strcmp(scalar(when), dn_priority_cond_name((prio_cond_t)c)) == 0)
+            found = c;
+    if (found < 0)
+        return fail(l, when, field,
+                    "expected broken_promise, callback_requested, disputed, days_overdue, amount, stage or "
+                    "risk_score");
+    r->when = (prio_cond_t)found;
+    snprintf(field, sizeof(field), "%s.points", where);
+    const char *ps = scalar(points);
+    int64_t v;
+    if (!points)
+        return fail(l, n, field, "required");
+    if (!ps || parse_count(ps + (ps[0] == '-'), 1000000, &v) < 0)
+        return fail(l, points, field, "expected a whole number of points (-1000000 to 1000000)");
+    r->points = (int32_t)(ps[0] == '-' ? -v : v);
+    yaml_node_t *threshold = NULL;
+    for (int c = PRIO_CMP_OVER; c <= PRIO_CMP_BELOW; c++) {
+        yaml_node_t *t = map_get(l, n, cmp_keys[c]);
+        if (!t)
+            continue;
+        if (threshold)
+            return fail(l, t, where, "give one of over, at_least, below");
+        threshold = t;
+        r->cmp = (prio_cmp_t)c;
+    }
+    int boolean = r->when == PRIO_BROKEN_PROMISE || r->when == PRIO_CALLBACK || r->when == PRIO_DISPUTED;
+    if (boolean && threshold)
+        return fail(l, threshold, where, "this condition takes no over, at_least or below");
+    if (!boolean && !threshold)
+        return fail(l, n, where, "this condition needs one of over, at_least, below");
+    if (boolean)
+        return 0;
+    snprintf(field, sizeof(field), "%s.%s", where, cmp_keys[r->cmp]);
+    if (r->when == PRIO_AMOUNT) {
+        r->amount = calloc(1, sizeof(*r->amount));
+        return load_money_map(l, threshold, field, r->amount);
+    }
+    int64_t max = r->when == PRIO_RISK_SCORE ? 100 : r->when == PRIO_STAGE ? 1000 : 36500;
+    if (parse_count(scalar(threshold), max, &r->value) < 0) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "expected a whole number from 0 to %lld", (long long)max);
+        return fail(l, threshold, field, msg);
+    }
+    return 0;
+}
+
+/* tenants.T.strategy: {min_amount, include_not_due, rules} (dn_priority.h) */
+static int load_strategy(loader_t *l, yaml_node_t *n, const char *tenant_where, strategy_t *s)
+{
+    static const char *const keys[] = {"min_amount", "include_not_due", "rules", NULL};
+    char where[300], field[400];
+    snprintf(where, sizeof(where), "%s.strategy", tenant_where);
+    if (check_keys(l, n, where, keys) < 0)
+        return -1;
+    s->defined = 1;
+    yaml_node_t *v;
+    if ((v = map_get(l, n, "min_amount"))) {
+        snprintf(field, sizeof(field), "%s.min_amount", where);
+        s->min_amount = calloc(1, sizeof(*s->min_amount));
+        if (load_money_map(l, v, field, s->min_amount) < 0)
+            return -1;
+    }
+    if ((v = map_get(l, n, "include_not_due"))) {
+        snprintf(field, sizeof(field), "%s.include_not_due", where);
+        const char *b = scalar(v);
+        if (b && strcmp(b, "true") == 0)
+            s->include_not_due = 1;
+        else if (!b || strcmp(b, "false") != 0)
+            return fail(l, v, field, "expected true or false");
+    }
+    v = map_get(l, n, "rules");
+    snprintf(field, sizeof(field), "%s.rules", where);
+    if (!v)
+        return 0;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(l, v, field, "expected a list of rules such as {when: days_overdue, over: 60, points: 30}");
+    size_t cnt = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    s->rules = calloc(cnt ? cnt : 1, sizeof(*s->rules));
+    for (size_t i = 0; i < cnt; i++) {
+        char rw[420];
+        snprintf(rw, sizeof(rw), "%s[%zu]", field, i);
+        s->nrules = i + 1;
+        if (load_prio_rule(l, yaml_document_get_node(&l->doc, v->data.sequence.items.start[i]), rw, &s->rules[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int load_tenant(loader_t *l, const char *tenant, yaml_node_t *n, tenant_policies_t *t)
 {
-    static const char *const keys[] = {"default_policy", "segments", "policies", NULL};
+    static const char *const keys[] = {"default_policy", "segments", "policies", "strategy", NULL};
     char where[256];
     snprintf(where, sizeof(where), "tenants.%s", tenant);
     t->tenant = strdup(tenant);
@@ -796,6 +898,9 @@ static int load_tenant(loader_t *l, const char *tenant, yaml_node_t *n, tenant_p
     }
     if (!find_in(t, t->default_policy))
         return fail(l, map_get(l, n, "default_policy"), where, "default_policy names no policy of this tenant");
+    yaml_node_t *strategy = map_get(l, n, "strategy");
+    if (strategy && load_strategy(l, strategy, where, &t->strategy) < 0)
+        return -1;
     yaml_node_t *segs = map_get(l, n, "segments");
     if (segs) {
         snprintf(field, sizeof(field), "%s.segments", where);
@@ -816,6 +921,14 @@ static int load_tenant(loader_t *l, const char *tenant, yaml_node_t *n, tenant_p
         }
     }
     return 0;
+}
+
+void dn_policy_path(const char *file, const char *home, char *out, size_t size)
+{
+    if (file && file[0])
+        snprintf(out, size, "%s", file);
+    else
+        snprintf(out, size, "%s/config/policies/default.yaml", home);
 }
 
 policy_set_t *dn_policy_set_load(const char *path, char *errstr, size_t errstr_size)
@@ -895,6 +1008,15 @@ const policy_t *dn_policy_find(const policy_set_t *ps, const char *tenant, const
     return find_in(tenant_entry(ps, tenant), name);
 }
 
+const strategy_t *dn_policy_strategy(const policy_set_t *ps, const char *tenant)
+{
+    const tenant_policies_t *t = tenant_entry(ps, tenant);
+    if (t && t->strategy.defined)
+        return &t->strategy;
+    t = tenant_entry(ps, "default");
+    return t && t->strategy.defined ? &t->strategy : NULL;
+}
+
 const policy_t *dn_policy_select(const policy_set_t *ps, const char *tenant, const char *name, const char *segment)
 {
     const tenant_policies_t *t = tenant_entry(ps, tenant);
@@ -946,6 +1068,7 @@ void dn_policy_set_destroy(policy_set_t *ps)
         }
         free(t->segment_names);
         free(t->segment_policies);
+        dn_priority_strategy_free(&t->strategy);
         free(t->policies);
         free(t->tenant);
         free(t->default_policy);

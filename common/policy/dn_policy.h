@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dn_priority.h"
+
 #define POLICY_MAX_CHANNELS 4
 #define POLICY_MAX_RETRIES  16
 
@@ -152,6 +154,7 @@ typedef struct tenant_policies {
     size_t nsegments;
     policy_t *policies;
     size_t npolicies;
+    strategy_t strategy; /* the worklist's collection strategy (dn_priority.h); defined = 0: none */
 } tenant_policies_t;
 
 typedef struct policy_set {
@@ -159,6 +162,9 @@ typedef struct policy_set {
     size_t ntenants;
 } policy_set_t;
 
+/* The policy file to load: file when set (DUNNING_POLICY_FILE), else
+ * home/config/policies/default.yaml (DUNNING_HOME). */
+void dn_policy_path(const char *file, const char *home, char *out, size_t size);
 /* Loads one YAML file. NULL with errstr "file:line: field: problem" on error. */
 policy_set_t *dn_policy_set_load(const char *path, char *errstr, size_t errstr_size);
 void dn_policy_set_destroy(policy_set_t *ps);
@@ -167,6 +173,8 @@ void dn_policy_set_destroy(policy_set_t *ps);
  * a tenant without an entry uses "default". NULL if a named policy does not exist. */
 const policy_t *dn_policy_select(const policy_set_t *ps, const char *tenant, const char *name, const char *segment);
 const policy_t *dn_policy_find(const policy_set_t *ps, const char *tenant, const char *name);
+/* The tenant's collection strategy: its own, else the default tenant's, else NULL. */
+const strategy_t *dn_policy_strategy(const policy_set_t *ps, const char *tenant);
 const char *dn_policy_channel_name(channel_t ch);
 /* The voice settings of a policy without a voice key. */
 void dn_policy_voice_defaults(voice_policy_t *vp);

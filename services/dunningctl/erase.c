@@ -35,7 +35,7 @@ typedef struct erase_run {
     char key[512];
     char *secrets[MAX_SECRETS];
     size_t nsecrets;
-    long invoices, outbox, suppressed, audit_rows, deliveries, behaviour, portal;
+    long invoices, outbox, suppressed, audit_rows, deliveries, behaviour, portal, notes;
     char err[1024];
 } erase_run_t;
 
@@ -390,6 +390,22 @@ static int erase_portal(erase_run_t *x)
     return 0;
 }
 
+/* 7. The console's notes on the customer's cases (sql/017_console_worklist.sql): free text a
+ * collector typed, so it may name the customer; deleted. */
+static int erase_notes(erase_run_t *x)
+{
+    const char *p[] = {x->tenant, x->customer};
+    PGresult *r = dn_pg_query(x->pg,
+                              "DELETE FROM console_notes n USING cases c WHERE c.case_id = n.case_id "
+                              "AND c.tenant_id = $1 AND c.customer_id = $2",
+                              2, p);
+    if (!r)
+        return fail_pg(x, "console notes");
+    x->notes = atol(PQcmdTuples(r));
+    PQclear(r);
+    return 0;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: dunningctl customer erase TENANT CUSTOMER [--dry-run] [--actor NAME]\n");
@@ -437,15 +453,16 @@ int ctl_customer_erase(ctl_cfg_t *cfg, int argc, char **argv)
     }
     PQclear(l);
     if (erase_invoices(&x) < 0 || erase_outbox(&x) < 0 || suppress_in_flight(&x, now) < 0 || scrub_texts(&x) < 0 ||
-        erase_behaviour(&x) < 0 || erase_portal(&x) < 0)
+        erase_behaviour(&x) < 0 || erase_portal(&x) < 0 || erase_notes(&x) < 0)
         goto out;
 
-    long total = x.invoices + x.outbox + x.suppressed + x.audit_rows + x.deliveries + x.behaviour + x.portal;
-    json_t *detail = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "actor", actor, "invoices",
-                               (json_int_t)x.invoices, "outbox_records", (json_int_t)x.outbox, "reminders_suppressed",
-                               (json_int_t)x.suppressed, "audit_rows_scrubbed", (json_int_t)x.audit_rows,
-                               "deliveries_scrubbed", (json_int_t)x.deliveries, "behaviour_rows_deleted",
-                               (json_int_t)x.behaviour, "portal_actions_deleted", (json_int_t)x.portal, "dry_run", dry);
+    long total = x.invoices + x.outbox + x.suppressed + x.audit_rows + x.deliveries + x.behaviour + x.portal + x.notes;
+    json_t *detail =
+        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "actor", actor, "invoices",
+                  (json_int_t)x.invoices, "outbox_records", (json_int_t)x.outbox, "reminders_suppressed",
+                  (json_int_t)x.suppressed, "audit_rows_scrubbed", (json_int_t)x.audit_rows, "deliveries_scrubbed",
+                  (json_int_t)x.deliveries, "behaviour_rows_deleted", (json_int_t)x.behaviour, "portal_actions_deleted",
+                  (json_int_t)x.portal, "console_notes_deleted", (json_int_t)x.notes, "dry_run", dry);
     char *ds = json_dumps(detail, JSON_COMPACT);
     json_decref(detail);
     /* The erasure's own audit row, unless a previous run already did everything. */

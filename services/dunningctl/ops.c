@@ -365,10 +365,7 @@ int ctl_policy_check(ctl_cfg_t *cfg, int argc, char **argv)
                 "usage: dunningctl policy check [FILE]   (default: $DUNNING_HOME/config/policies/default.yaml)\n");
         return 2;
     }
-    if (argc == 1)
-        snprintf(path, sizeof(path), "%s", argv[0]);
-    else
-        snprintf(path, sizeof(path), "%s/config/policies/default.yaml", cfg->common.home);
+    dn_policy_path(argc == 1 ? argv[0] : NULL, cfg->common.home, path, sizeof(path));
     policy_set_t *ps = dn_policy_set_load(path, errstr, sizeof(errstr));
     if (!ps) {
         fprintf(stderr, "%s\n", errstr);

@@ -575,10 +575,7 @@ int main(int argc, char **argv)
     dn_topics_init(e->cfg.common.topic_prefix);
     dn_signal_install();
     char policy_path[4096];
-    if (e->cfg.policy_file[0])
-        snprintf(policy_path, sizeof(policy_path), "%s", e->cfg.policy_file);
-    else
-        snprintf(policy_path, sizeof(policy_path), "%s/config/policies/default.yaml", e->cfg.common.home);
+    dn_policy_path(e->cfg.policy_file, e->cfg.common.home, policy_path, sizeof(policy_path));
     if (check_only) {
         policy_set_t *ps = dn_policy_set_load(policy_path, errstr, sizeof(errstr));
         if (!ps) {

@@ -61,6 +61,11 @@ psql_q "INSERT INTO customer_behaviour (tenant_id, customer_id, invoices, paid_o
         VALUES ('$TENANT', 'cust-e', 3, 1, 2), ('$TENANT', 'cust-k', 4, 4, 0)
         ON CONFLICT (tenant_id, customer_id) DO UPDATE SET invoices = EXCLUDED.invoices" >/dev/null
 behaviour() { psql_q "SELECT coalesce(string_agg(customer_id, ' ' ORDER BY customer_id), '') FROM customer_behaviour WHERE tenant_id = '$TENANT'"; }
+# A collector's notes in the console (free text naming the customer): Erika's go, Karl's stay.
+psql_q "INSERT INTO console_notes (case_id, tenant_id, author, text)
+        SELECT case_id, tenant_id, 'user:col', 'called ' || CASE invoice_id WHEN 'K1' THEN 'Karl' ELSE '$NAME' END
+        FROM cases WHERE tenant_id = '$TENANT' AND invoice_id IN ('E1', 'K1')" >/dev/null
+notes() { psql_q "SELECT coalesce(string_agg(c.invoice_id || ':' || n.text, ' ' ORDER BY c.invoice_id), '') FROM console_notes n JOIN cases c USING (case_id) WHERE c.tenant_id = '$TENANT'"; }
 
 # traces: how often each contact value of Erika appears in the whole database (pg_dump, and
 # inside the bytea columns, where pg_dump shows hex).
@@ -116,6 +121,9 @@ assert_eq "smtp 550 5.1.1 <[erased]>: unknown" \
 assert_eq '{"name": "erased", "email": null, "phone": null, "locale": "en", "address": null, "time_zone": "Europe/Berlin", "opted_out_channels": []}' \
     "$(psql_q "SELECT contact FROM invoices WHERE tenant_id = '$TENANT' AND invoice_id = 'E1'")" "E1's contact now"
 assert_eq "cust-k" "$(behaviour)" "customer behaviour after the erasure (Erika's deleted, Karl's kept)"
+assert_eq "K1:called Karl" "$(notes)" "console notes after the erasure (Erika's deleted, Karl's kept)"
+assert_eq 1 "$(psql_q "SELECT detail->>'console_notes_deleted' FROM audit WHERE tenant_id = '$TENANT' AND kind = 'contact_erased'")" \
+    "console notes deleted, in the erasure's audit row"
 assert_eq 1 "$(psql_q "SELECT detail->>'behaviour_rows_deleted' FROM audit WHERE tenant_id = '$TENANT' AND kind = 'contact_erased'")" \
     "behaviour rows deleted, in the erasure's audit row"
 # The cases, amounts and the other customer are untouched.

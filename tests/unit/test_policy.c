@@ -415,12 +415,135 @@ static void test_voice_rules(void **state)
                  "p.voice.calling_hours: unknown key 'holiday'");
 }
 
+/* The collection strategy of the worklist (dn_priority.h): parsing, eligibility, points and reasons. */
+static const char strategy_yaml[] = "tenants:\n"
+                                    "  default:\n"
+                                    "    default_policy: p\n"
+                                    "    policies:\n"
+                                    "      p:\n"
+                                    "        stages:\n"
+                                    "          - {name: a, offset: 1d, channels: [email], template: t}\n"
+                                    "    strategy:\n"
+                                    "      min_amount: {EUR: 1000, JPY: 100}\n"
+                                    "      rules:\n"
+                                    "        - {when: broken_promise, points: 40}\n"
+                                    "        - {when: days_overdue, over: 60, points: 30}\n"
+                                    "        - {when: amount, over: {EUR: 1000000, JPY: 10000}, points: 20}\n"
+                                    "        - {when: callback_requested, points: 15}\n"
+                                    "        - {when: stage, at_least: 3, points: 10}\n"
+                                    "        - {when: risk_score, below: 40, points: 25}\n"
+                                    "        - {when: disputed, points: -50}\n"
+                                    "  acme:\n"
+                                    "    default_policy: p\n"
+                                    "    policies:\n"
+                                    "      p:\n"
+                                    "        stages:\n"
+                                    "          - {name: a, offset: 1d, channels: [email], template: t}\n"
+                                    "    strategy:\n"
+                                    "      include_not_due: true\n"
+                                    "  plain:\n"
+                                    "    default_policy: p\n"
+                                    "    policies:\n"
+                                    "      p:\n"
+                                    "        stages:\n"
+                                    "          - {name: a, offset: 1d, channels: [email], template: t}\n";
+
+static void test_strategy(void **state)
+{
+    (void)state;
+    char err[512];
+    policy_set_t *ps = load_text(strategy_yaml, err, sizeof(err));
+    if (!ps)
+        fail_msg("%s", err);
+    const strategy_t *s = dn_policy_strategy(ps, "someone");
+    assert_non_null(s);
+    assert_int_equal(s->nrules, 7);
+    assert_ptr_equal(dn_policy_strategy(ps, "plain"), s); /* no strategy of its own: the default's */
+    const strategy_t *acme = dn_policy_strategy(ps, "acme");
+    assert_ptr_not_equal(acme, s);
+    assert_int_equal(acme->nrules, 0);
+
+    prio_facts_t f = {.currency = "EUR",
+                      .owed_minor = 1500000,
+                      .days_overdue = 61,
+                      .stage = 3,
+                      .broken_promises = 1,
+                      .callbacks = 2,
+                      .disputed = 0,
+                      .risk_score = 39};
+    prio_reason_t r[8];
+    size_t n;
+    const char *why = NULL;
+    assert_true(dn_priority_listed(s, &f, &why));
+    assert_int_equal(dn_priority_score(s, &f, r, 8, &n), 40 + 30 + 20 + 15 + 10 + 25);
+    assert_int_equal(n, 6);
+    assert_string_equal(r[0].text, "broken promise");
+    assert_string_equal(r[1].text, "61 days overdue (over 60)");
+    assert_string_equal(r[2].text, "owes 15000.00 EUR (over 10000.00 EUR)");
+    assert_string_equal(r[3].text, "callback requested");
+    assert_string_equal(r[4].text, "stage 3 (at least 3)");
+    assert_string_equal(r[5].text, "risk score 39 (below 40)");
+    assert_int_equal(r[5].rule, 5);
+    assert_int_equal(r[5].points, 25);
+
+    /* at the thresholds: over is strict, at_least is not, below is strict; no score, no risk points */
+    prio_facts_t g = {
+        .currency = "EUR", .owed_minor = 1000000, .days_overdue = 60, .stage = 2, .disputed = 1, .risk_score = -1};
+    assert_int_equal(dn_priority_score(s, &g, r, 8, &n), -50);
+    assert_int_equal(n, 1);
+    assert_string_equal(r[0].text, "disputed");
+    assert_int_equal(dn_priority_score(s, &g, r, 0, &n), -50); /* no room for reasons: the points still count */
+    assert_int_equal(n, 0);
+    prio_facts_t jpy = {.currency = "JPY", .owed_minor = 10001, .days_overdue = 5, .risk_score = -1};
+    assert_int_equal(dn_priority_score(s, &jpy, r, 8, &n), 20);
+    assert_string_equal(r[0].text, "owes 10001 JPY (over 10000 JPY)");
+
+    /* off the list: below min_amount (per currency), not yet due (unless include_not_due) */
+    prio_facts_t small = {.currency = "EUR", .owed_minor = 999, .days_overdue = 10, .risk_score = -1};
+    assert_false(dn_priority_listed(s, &small, &why));
+    assert_string_equal(why, "below min_amount");
+    small.owed_minor = 1000;
+    assert_true(dn_priority_listed(s, &small, &why));
+    prio_facts_t early = {.currency = "EUR", .owed_minor = 5000, .days_overdue = -1, .risk_score = -1};
+    assert_false(dn_priority_listed(s, &early, &why));
+    assert_string_equal(why, "not yet due");
+    assert_true(dn_priority_listed(acme, &early, &why));
+    assert_int_equal(dn_priority_score(acme, &early, r, 8, &n), 0);
+    assert_int_equal(dn_priority_score(NULL, &f, r, 8, &n), 0);
+    assert_false(dn_priority_listed(NULL, &early, &why));
+    dn_policy_set_destroy(ps);
+
+    const char *head = "tenants:\n  default:\n    default_policy: p\n    policies:\n      p:\n        stages:\n"
+                       "          - {name: a, offset: 1d, channels: [email], template: t}\n    strategy:\n";
+    char y[1024];
+    snprintf(y, sizeof(y), "%s      rules:\n        - {when: overdue, over: 1, points: 1}\n", head);
+    expect_error(y, ":10: tenants.default.strategy.rules[0].when: expected broken_promise");
+    snprintf(y, sizeof(y), "%s      rules:\n        - {when: days_overdue, points: 1}\n", head);
+    expect_error(y, "strategy.rules[0]: this condition needs one of over, at_least, below");
+    snprintf(y, sizeof(y), "%s      rules:\n        - {when: disputed, over: 1, points: 1}\n", head);
+    expect_error(y, "strategy.rules[0]: this condition takes no over");
+    snprintf(y, sizeof(y), "%s      rules:\n        - {when: stage, over: 1, below: 3, points: 1}\n", head);
+    expect_error(y, "strategy.rules[0]: give one of over, at_least, below");
+    snprintf(y, sizeof(y), "%s      rules:\n        - {when: risk_score, below: 101, points: 1}\n", head);
+    expect_error(y, "strategy.rules[0].below: expected a whole number from 0 to 100");
+    snprintf(y, sizeof(y), "%s      rules:\n        - {when: amount, over: 10000, points: 1}\n", head);
+    expect_error(y, "strategy.rules[0].over: expected a mapping of currency");
+    snprintf(y, sizeof(y), "%s      rules:\n        - {when: stage, over: 1}\n", head);
+    expect_error(y, "strategy.rules[0].points: required");
+    snprintf(y, sizeof(y), "%s      rules:\n        - {when: stage, over: 1, points: 1.5}\n", head);
+    expect_error(y, "strategy.rules[0].points: expected a whole number of points");
+    snprintf(y, sizeof(y), "%s      include_not_due: maybe\n", head);
+    expect_error(y, "strategy.include_not_due: expected true or false");
+    snprintf(y, sizeof(y), "%s      order: priority\n", head);
+    expect_error(y, "tenants.default.strategy: unknown key 'order'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_and_select),  cmocka_unit_test(test_errors),        cmocka_unit_test(test_options),
         cmocka_unit_test(test_collections_keys), cmocka_unit_test(test_option_errors), cmocka_unit_test(test_voice),
-        cmocka_unit_test(test_voice_rules),
+        cmocka_unit_test(test_voice_rules),      cmocka_unit_test(test_strategy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

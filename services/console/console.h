@@ -1,0 +1,84 @@
+/* services/console: the credit-manager console's JSON API (docs/console.md).
+ *
+ * One thread, one loop: libdnweb serves requests from the loop (dn_web_run), libpq runs
+ * synchronously on it, case actions go out as CaseCommands through the Kafka producer
+ * (dn_publish). The console never writes case state: only its own tables (users' sessions,
+ * the access log, assignments and notes; sql/013_console.sql, sql/017_console_worklist.sql). */
+#ifndef CONSOLE_H
+#define CONSOLE_H
+
+#include <stdint.h>
+
+#include "dn_buf.h"
+#include "dn_config.h"
+#include "dn_kafka.h"
+#include "dn_pg.h"
+#include "dn_policy.h"
+#include "dn_web.h"
+
+typedef struct console_cfg {
+    dn_common_cfg_t common;
+    char *addr;
+    char *addr_file;
+    char *static_dir;
+    char *policy_file;
+    int64_t idle_ms;
+    int64_t session_ms;
+    int secure_cookies;
+    int trust_forwarded;
+    int64_t login_max;
+    int64_t login_window_ms;
+    int64_t worklist_max;
+    int64_t publish_ms;
+} console_cfg_t;
+
+typedef struct console {
+    console_cfg_t cfg;
+    dn_pg_t *pg;
+    dn_kafka_producer_t *producer;
+    policy_set_t *policies;
+    dn_web_limit_t *login_limit;
+    dn_web_t *web;
+    char *worklist_sql; /* worklist_sql_build's, for the policy file loaded */
+} console_t;
+
+typedef enum { ROLE_VIEWER = 0, ROLE_COLLECTOR, ROLE_MANAGER, ROLE_ADMIN } console_role_t;
+
+/* The logged-in user of a request (dn_web_user). */
+typedef struct console_user {
+    int64_t user_id;
+    char login[72];
+    console_role_t role;
+    char *tenants;              /* PostgreSQL array literal, as stored ({a,b} or {*}): every query's scope */
+    char *tenants_json;         /* the same as a JSON array */
+    char csrf[DN_WEB_CSRF_MAX]; /* the session's CSRF token (GET /api/me gives it to a reloaded page) */
+} console_user_t;
+
+#define COOKIE_NAME "dn_console"
+
+/* access.c: what every handler shares. */
+/* A row of console_access_log (kind login|login_failed|logout|denied|action); detail may be NULL. */
+void access_log(console_t *c, dn_web_req_t *req, const char *login, const char *kind, json_t *detail);
+const char *role_name(console_role_t r);
+/* Replies 500 after a database error (logged with the request's path). */
+void console_db_error(console_t *c, dn_web_req_t *req);
+
+/* csv.c: appends one field (and "," or, for the last of a row, CRLF). A field with , " CR
+ * or LF is quoted; one starting with = + - @ gets a leading ' so that a spreadsheet does
+ * not run it as a formula. */
+void csv_field(dn_buf_t *b, const char *v, int last);
+
+/* auth.c: login, logout, me; the session lookup and the denials' access log rows. */
+void auth_routes(console_t *c);
+int auth_session(void *arg, dn_web_req_t *req, const char *token, dn_web_session_t *out);
+void auth_denied(void *arg, dn_web_req_t *req, unsigned status, const char *reason);
+
+/* worklist.c: GET /api/worklist (JSON or CSV). worklist_sql_build compiles the tenants'
+ * strategies into the worklist query (malloc'ed; NULL without a database connection). */
+void worklist_routes(console_t *c);
+char *worklist_sql_build(console_t *c);
+
+/* cases.c: GET /api/cases/{id}, POST /api/cases/{id}/actions. */
+void cases_routes(console_t *c);
+
+#endif
