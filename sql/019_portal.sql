@@ -27,3 +27,5 @@ GRANT USAGE ON SCHEMA public TO dunning_portal;
 GRANT SELECT ON invoices, cases, audit, promises, deliveries TO dunning_portal;
 GRANT SELECT, INSERT ON portal_actions TO dunning_portal;
 GRANT SELECT ON portal_actions TO dunning_console;
+-- Erasure (dunningctl customer erase, run as dunning_privacy) deletes a customer's actions.
+GRANT SELECT, DELETE ON portal_actions TO dunning_privacy;
