@@ -1,4 +1,5 @@
 #include "dn_policy.h"
+#include "dn_hours.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -432,8 +433,9 @@ static int load_calling_hours(loader_t *l, yaml_node_t *v, const char *where, vo
 
 static int load_voice(loader_t *l, yaml_node_t *n, const char *where, voice_policy_t *vp)
 {
-    static const char *const keys[] = {"promise_days",        "verify_days",        "retries",       "retry_after",
-                                       "max_attempts_per_7d", "quiet_after_answer", "calling_hours", NULL};
+    static const char *const keys[] = {"promise_days",  "verify_days",         "retries",
+                                       "retry_after",   "max_attempts_per_7d", "quiet_after_answer",
+                                       "calling_hours", "time_zone",           NULL};
     char field[320];
     yaml_node_t *v;
     int64_t x;
@@ -476,6 +478,13 @@ static int load_voice(loader_t *l, yaml_node_t *n, const char *where, voice_poli
     }
     if ((v = map_get(l, n, "calling_hours")) && load_calling_hours(l, v, where, vp) < 0)
         return -1;
+    if ((v = map_get(l, n, "time_zone"))) {
+        snprintf(field, sizeof(field), "%s.voice.time_zone", where);
+        const char *tz = scalar(v);
+        if (!tz || strlen(tz) >= sizeof(vp->time_zone) || !dn_tz_valid(tz))
+            return fail(l, v, field, "expected an IANA time zone such as Europe/Berlin");
+        snprintf(vp->time_zone, sizeof(vp->time_zone), "%s", tz);
+    }
     return 0;
 }
 

@@ -81,6 +81,7 @@ typedef struct voice_policy {
     int64_t quiet_after_answer_ms; /* no call for this long after one the customer answered (7d) */
     int calling_hours_set;         /* calling_hours was given (else the sender's setting) */
     int16_t hours_start[7], hours_end[7]; /* by tm_wday (0 = Sunday): minutes of the day; -1: no calls */
+    char time_zone[64];                   /* the tenant's zone for a contact without a valid one ("": UTC) */
 } voice_policy_t;
 
 typedef enum { PLAN_BREAK_RESUME = 0, PLAN_BREAK_FINAL_NOTICE } plan_break_t;

@@ -81,11 +81,17 @@ static const voice_policy_t *hours_of(const voice_rules_t *vr, const voice_polic
 
 int rules_defer(voice_rules_t *vr, const dn_reminder_due_t *rd, int64_t now, int64_t *until_ms, char *why, size_t n)
 {
-    const voice_policy_t *h = hours_of(vr, settings(vr, rd));
+    const voice_policy_t *vp = settings(vr, rd), *h = hours_of(vr, vp);
     if (h == &vr->dflt && vr->any_time)
         return 0;
+    /* The contact's zone, else the tenant's (voice.time_zone), else UTC. "UTC" is the
+     * schemas' default for a contact whose zone the billing system did not send, so it
+     * counts as none (a customer really on UTC is "Etc/UTC"). */
+    const char *tz = rd->contact.time_zone;
+    if ((!tz || !dn_tz_valid(tz) || !strcmp(tz, "UTC")) && vp->time_zone[0])
+        tz = vp->time_zone;
     const char *used = "UTC";
-    int rc = dn_hours_week_until(now, rd->contact.time_zone, h->hours_start, h->hours_end, until_ms, &used);
+    int rc = dn_hours_week_until(now, tz, h->hours_start, h->hours_end, until_ms, &used);
     if (rc != 1)
         return 0;
     char end[40];

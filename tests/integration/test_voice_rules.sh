@@ -11,7 +11,8 @@
 #   R4 (+493099000001), paid after its ReminderDue was emitted and before the sender dialled:
 #     suppressed, never called (the last-mile check);
 #   R5 (+493099000000), policy voice, its call due at 22:00 in Berlin: held until 08:00;
-#   R6 (+493099000000), voice_weekend (Saturday 10:00-14:00, no Sunday): due on a Saturday
+#   R6 (+493099000000), voice_weekend (Saturday 10:00-14:00, no Sunday; a contact without a
+#     time zone, so the policy's voice.time_zone Europe/Berlin applies): due on a Saturday
 #     at 15:30 in Berlin, held until Monday 08:00.
 source "$(dirname "$0")/lib.sh"
 [ -n "${DUNNING_VOICE_PEER:-}" ] && [ -f "${DUNNING_VOICE_LOG:-}" ] || fail "the stack runs no SIP peer (scripts/stack restart)"
@@ -36,7 +37,8 @@ invoice_json R2 cust-r2 12000 2026-03-03 r2@example.com | with_policy voice_limi
 invoice_json R3 cust-r3 13000 2026-03-03 r3@example.com | with_policy voice_twice | phone +493099000002 | publish invoice-issued
 invoice_json R4 cust-r4 14000 2026-03-05 r4@example.com | with_policy voice_twice | phone +493099000001 | publish invoice-issued
 invoice_json R5 cust-r5 15000 2026-03-07 r5@example.com | with_policy voice | phone +493099000000 | publish invoice-issued
-invoice_json R6 cust-r6 16000 2026-03-13 r6@example.com | with_policy voice_weekend | phone +493099000000 | publish invoice-issued
+invoice_json R6 cust-r6 16000 2026-03-13 r6@example.com | with_policy voice_weekend | phone +493099000000 |
+    jq -c 'del(.contact.time_zone)' | publish invoice-issued # no zone of its own: the policy's (voice.time_zone)
 wait_eq 30 "cases open" "R1:open R2:open R3:open R4:open R5:open R6:open" cases_summary
 # R5's policy has e-mail stages first; their reminders go nowhere here (no sender-email).
 

@@ -374,7 +374,8 @@ static void test_voice_rules(void **state)
     policy_set_t *ps = load_text(
         HEAD "        voice: {retries: 1, retry_after: 90m, max_attempts_per_7d: 3, quiet_after_answer: 2d,\n"
              "                calling_hours: {default: \"08:00-20:00\", sat: \"10:00-14:00\", sun: none}}\n" STAGE
-             "      q:\n" STAGE "      r:\n        voice: {calling_hours: \"09:30-18:00\"}\n" STAGE,
+             "      q:\n" STAGE
+             "      r:\n        voice: {calling_hours: \"09:30-18:00\", time_zone: America/New_York}\n" STAGE,
         err, sizeof(err));
     if (!ps)
         fail_msg("%s", err);
@@ -401,7 +402,11 @@ static void test_voice_rules(void **state)
         assert_int_equal(r->voice.hours_start[d], 9 * 60 + 30);
         assert_int_equal(r->voice.hours_end[d], 18 * 60);
     }
+    assert_string_equal(r->voice.time_zone, "America/New_York");
+    assert_string_equal(q->voice.time_zone, ""); /* none: the contact's, else UTC */
     dn_policy_set_destroy(ps);
+    expect_error(HEAD "        voice: {time_zone: Mars/Olympus}\n" STAGE,
+                 "p.voice.time_zone: expected an IANA time zone such as Europe/Berlin");
     expect_error(HEAD "        voice: {retries: 11}\n" STAGE, "p.voice.retries: expected a whole number (0 to 10");
     expect_error(HEAD "        voice: {retry_after: 0h}\n" STAGE,
                  "p.voice.retry_after: expected a positive duration such as 2h");
