@@ -51,6 +51,7 @@ typedef struct timer_op {
 typedef struct engine {
     engine_cfg_t cfg;
     policy_set_t *policies;
+    struct dn_risk_model *risk_model; /* the points table (risk.c) */
     dn_pg_t *pg;
     dn_timers_t *timers;
     dn_kafka_consumer_t *consumer;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "accrual.h"
+#include "risk.h"
 #include "dn_clock.h"
 #include "dn_log.h"
 #include "dn_rules.h"
@@ -115,6 +116,14 @@ int stage_end(engine_t *e, case_row_t *c, const policy_t *pol, int64_t now, stag
         c->offer_until = sf->offer.pay_by;
         c->offer_due = sf->offer.total_minor;
     }
+    /* Scored again as the next stage is scheduled, and the tenant's track re-evaluated: the
+     * stages from here on are the track's policy's (risk.h). */
+    char track_from[ID_MAX + 1];
+    if (risk_score_case(e, c, 0) < 0)
+        return H_DBERR;
+    int track_changed = risk_track_choose(e, c, track_from, sizeof(track_from));
+    if (track_changed)
+        pol = case_policy(e, c);
     c->next_stage = stage < (int)pol->nstages ? stage + 1 : 0;
     if (st->action && strcmp(st->action, "collections_handover") == 0)
         transition(c, EV_HANDOVER);
@@ -149,6 +158,8 @@ int stage_end(engine_t *e, case_row_t *c, const policy_t *pol, int64_t now, stag
                n > 0 ? NULL : "no channel reaches the customer", caused_by, now, detail) < 0)
         return H_DBERR;
     if (st->action && record(e, c, st->action, sf->from, NULL, caused_by, now, NULL) < 0)
+        return H_DBERR;
+    if (track_changed && risk_track_record(e, c, track_from, caused_by, now) < 0)
         return H_DBERR;
     dn_log_info("stage fired", "tenant_id", c->tenant_id, "invoice_id", c->invoice_id, "case_id", c->case_id,
                 "stage_name", st->name, "state", c->state, NULL);
