@@ -79,6 +79,10 @@ int stage_begin(engine_t *e, case_row_t *c, const policy_t *pol, int64_t now, in
         schedule_next(c, pol, now); /* held or retrying: their own timer applies */
         return save_case(e, c, NULL, now) < 0 ? H_DBERR : H_OK;
     }
+    /* Scored again for this stage: its reminders and its case event carry the score, and
+     * stage_end chooses the track with it (risk.h). */
+    if (risk_score_case(e, c, 0) < 0)
+        return H_DBERR;
     sf->stage = stage;
     sf->st = st;
     sf->moved = moved;
@@ -116,11 +120,9 @@ int stage_end(engine_t *e, case_row_t *c, const policy_t *pol, int64_t now, stag
         c->offer_until = sf->offer.pay_by;
         c->offer_due = sf->offer.total_minor;
     }
-    /* Scored again as the next stage is scheduled, and the tenant's track re-evaluated: the
-     * stages from here on are the track's policy's (risk.h). */
+    /* The tenant's track re-evaluated as the next stage is scheduled, with the score of this
+     * stage (stage_begin): the stages from here on are the track's policy's (risk.h). */
     char track_from[ID_MAX + 1];
-    if (risk_score_case(e, c, 0) < 0)
-        return H_DBERR;
     int track_changed = risk_track_choose(e, c, track_from, sizeof(track_from));
     if (track_changed)
         pol = case_policy(e, c);
