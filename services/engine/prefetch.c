@@ -236,6 +236,7 @@ int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n)
     if (cases.n > 0 && load_cases(e, &cases, 0) < 0)
         goto out;
     e->batch_lookup = r; /* the waiting payments' rows, for handle_invoice */
+    e->behaviour_rows = btenants.n > 0 ? 'i' : 0;
     r = NULL;
     e->prefetched = 1;
     rc = H_OK;
@@ -253,6 +254,53 @@ out:
     dn_pgarray_free(&btenants);
     dn_pgarray_free(&bcustomers);
     dn_pgarray_free(&bcurrencies);
+    return rc;
+}
+
+/* The behaviour and open balance of the claimed cases' customers (each stage is scored,
+ * risk.c) into e->batch_lookup, one statement for the batch. */
+static int load_behaviour(engine_t *e)
+{
+    int rc = -1;
+    dn_pgarray_t t = {0}, cu = {0}, cur = {0};
+    for (int i = 0; i < PQntuples(e->batch_cases); i++) {
+        char key[3 * ID_MAX + 40];
+        int v;
+        const char *tenant = PQgetvalue(e->batch_cases, i, 1), *customer = PQgetvalue(e->batch_cases, i, 3),
+                   *currency = PQgetvalue(e->batch_cases, i, 12);
+        behaviour_key(key, sizeof(key), tenant, customer, currency);
+        if (!batch_map_get(e->batch, key, &v) &&
+            (batch_map_put(e->batch, key, -1) < 0 || dn_pgarray_add(&t, tenant) < 0 ||
+             dn_pgarray_add(&cu, customer) < 0 || dn_pgarray_add(&cur, currency) < 0))
+            goto out;
+    }
+    if (t.n == 0) {
+        rc = 0;
+        goto out;
+    }
+    const char *params[] = {dn_pgarray_text(&t), dn_pgarray_text(&cu), dn_pgarray_text(&cur)};
+    if (!params[0] || !params[1] || !params[2] ||
+        !(e->batch_lookup = dn_pg_query(e->pg,
+                                        "SELECT 'b', bk.t, bk.c, " RISK_INPUTS_SQL ", " RISK_OPEN_SQL(
+                                            "bk.t", "bk.c", "bk.cur") "::text, bk.cur FROM unnest($1::text[], "
+                                                                      "$2::text[], $3::text[]) AS bk (t, c, cur) "
+                                                                      "LEFT JOIN customer_behaviour b ON b.tenant_id "
+                                                                      "= bk.t AND b.customer_id = bk.c",
+                                        3, params)))
+        goto out;
+    for (int i = 0; i < PQntuples(e->batch_lookup); i++) {
+        char key[3 * ID_MAX + 40];
+        behaviour_key(key, sizeof(key), PQgetvalue(e->batch_lookup, i, 1), PQgetvalue(e->batch_lookup, i, 2),
+                      PQgetvalue(e->batch_lookup, i, 5));
+        if (batch_map_put(e->batch, key, i) < 0)
+            goto out;
+    }
+    e->behaviour_rows = 'f';
+    rc = 0;
+out:
+    dn_pgarray_free(&t);
+    dn_pgarray_free(&cu);
+    dn_pgarray_free(&cur);
     return rc;
 }
 
@@ -277,7 +325,7 @@ int fire_prefetch(engine_t *e, char *const *case_ids, size_t n)
         rc = H_OK;
         goto out;
     }
-    if (load_cases(e, &ids, 1) < 0)
+    if (load_cases(e, &ids, 1) < 0 || load_behaviour(e) < 0)
         goto out;
     e->prefetched = 1;
     rc = H_OK;
@@ -297,6 +345,7 @@ void batch_reset(engine_t *e)
     e->batch_cases = NULL;
     PQclear(e->batch_lookup);
     e->batch_lookup = NULL;
+    e->behaviour_rows = 0;
     e->prefetched = 0;
     e->batch_failed = 0;
 }

@@ -37,12 +37,18 @@ int risk_score_case(engine_t *e, case_row_t *c, int opening)
     dn_risk_inputs_t in;
     char key[3 * ID_MAX + 40];
     behaviour_key(key, sizeof(key), c->tenant_id, c->customer_id, c->currency);
-    if (opening && e->prefetched && e->batch_lookup && batch_map_get(e->batch, key, &row) && row >= 0 &&
+    char stale[2 * ID_MAX + 32];
+    int v;
+    snprintf(stale, sizeof(stale), "B:%zu:%s:%s", strlen(c->tenant_id), c->tenant_id, c->customer_id);
+    if (e->prefetched && e->batch_lookup && e->behaviour_rows == (opening ? 'i' : 'f') &&
+        !batch_map_get(e->batch, stale, &v) && batch_map_get(e->batch, key, &row) && row >= 0 &&
         row < PQntuples(e->batch_lookup)) {
-        /* The batch's lookup, before the batch: this case is not in its open balance. */
+        /* The batch's lookup, as the customer stood before the batch: a case being opened is
+         * not in its open balance yet, a claimed one is (a timer does not change what is owed). */
         if (parse_inputs(PQgetvalue(e->batch_lookup, row, 3), PQgetvalue(e->batch_lookup, row, 4), &in) < 0)
             goto out;
-        in.open_minor += c->outstanding;
+        if (opening)
+            in.open_minor += c->outstanding;
     } else {
         /* Read as the database has it (not through query(): a batch's buffered writes are
          * not sent for it); the case itself counts with its state in hand. */
@@ -85,6 +91,16 @@ out:
     return rc;
 }
 
+void risk_behaviour_changed(engine_t *e, const char *tenant, const char *customer)
+{
+    char stale[2 * ID_MAX + 32];
+    if (!e->prefetched || !e->batch)
+        return;
+    snprintf(stale, sizeof(stale), "B:%zu:%s:%s", strlen(tenant), tenant, customer);
+    if (batch_map_put(e->batch, stale, 1) < 0)
+        e->batch_failed = 1; /* out of memory: the batch is done again record by record */
+}
+
 int risk_track_choose(engine_t *e, case_row_t *c, char *from, size_t from_size)
 {
     if (c->risk_score < 0 || !dn_policy_has_tracks(e->policies, c->tenant_id))
@@ -114,6 +130,7 @@ int risk_note_paid(engine_t *e, const case_row_t *c, int64_t now)
     snprintf(late_x100, sizeof(late_x100), "%d", dn_risk_late_update(0, 0, late)); /* the first case's value */
     fmt_i64(amount, sizeof(amount), c->amount);
     const char *p[] = {c->tenant_id, c->customer_id, on_time, late_x100, amount, at};
+    risk_behaviour_changed(e, c->tenant_id, c->customer_id);
     /* Pipelined (its failure surfaces at the next statement or COMMIT). The fold of
      * dn_risk_late_update: the first case sets the days late, each later moves them half way. */
     return dn_pg_defer(e->pg,
@@ -133,6 +150,7 @@ int risk_note_dispute(engine_t *e, const case_row_t *c, int64_t now)
     char at[40];
     dn_time_format(now, at, sizeof(at));
     const char *p[] = {c->tenant_id, c->customer_id, at};
+    risk_behaviour_changed(e, c->tenant_id, c->customer_id);
     return dn_pg_defer(e->pg,
                        "INSERT INTO customer_behaviour (tenant_id, customer_id, disputes, updated_at) VALUES ($1, $2, "
                        "1, $3) ON CONFLICT (tenant_id, customer_id) DO UPDATE SET disputes = "

@@ -29,6 +29,11 @@ int risk_note_paid(engine_t *e, const case_row_t *c, int64_t now);
 /* The case was paused for a dispute: one more dispute. 0/-1. */
 int risk_note_dispute(engine_t *e, const case_row_t *c, int64_t now);
 
+/* The customer's behaviour was written in the batch in hand: the batch's lookup no longer
+ * answers for it (risk_score_case asks the database). Every writer of customer_behaviour
+ * calls it. */
+void risk_behaviour_changed(engine_t *e, const char *tenant, const char *customer);
+
 /* The prefetch's behaviour rows: "b:<tenant length>:<tenant>:<customer>:<currency>". */
 static inline void behaviour_key(char *out, size_t size, const char *tenant, const char *customer, const char *currency)
 {
