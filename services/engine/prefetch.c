@@ -113,6 +113,17 @@ static int load_cases(engine_t *e, dn_pgarray_t *ids, int with_source)
     return 0;
 }
 
+/* The behaviour and open balance of customers (arrays of tenants T, customers C and
+ * currencies K), one 'b' row each: kind, tenant, customer, inputs, open balance, currency,
+ * then `more` columns. */
+// clang-format off
+#define BEHAVIOUR_ROWS(T, C, K, more)                                                                       \
+    "SELECT 'b', bk.t, bk.c, " RISK_INPUTS_SQL ", " RISK_OPEN_SQL("bk.t", "bk.c", "bk.cur") "::text, bk.cur" \
+    more " FROM unnest(" T "::text[], " C "::text[], " K "::text[]) AS bk (t, c, cur) "                     \
+    "LEFT JOIN customer_behaviour b ON b.tenant_id = bk.t AND b.customer_id = bk.c"
+// clang-format on
+static const char behaviour_sql[] = BEHAVIOUR_ROWS("$1", "$2", "$3", "");
+
 int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n)
 {
     int rc = H_DBERR;
@@ -178,26 +189,21 @@ int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n)
     for (size_t i = 0; i < 9; i++)
         if (!params[i])
             goto out; /* out of memory */
-    r = dn_pg_query(
-        e->pg,
-        "WITH ins AS (INSERT INTO processed_events (event_id, topic) "
-        "SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING RETURNING event_id), "
-        "k AS (SELECT * FROM unnest($3::text[], $4::text[]) AS k (tenant_id, invoice_id)) "
-        "SELECT 'e', event_id::text, '', '', '', '', '', NULL::timestamptz FROM ins "
-        "UNION ALL SELECT 'i', tenant_id, invoice_id, '', '', '', '', NULL FROM invoices JOIN k "
-        "USING (tenant_id, invoice_id) "
-        "UNION ALL SELECT 'p', tenant_id, invoice_id, payment_id, amount_minor::text, currency::text, "
-        "event_id::text, received_at FROM payments JOIN k USING (tenant_id, invoice_id) WHERE NOT applied "
-        "UNION ALL SELECT DISTINCT 'h', tenant_id, invoice_id, '', '', '', '', NULL::timestamptz "
-        "FROM held_events JOIN k USING (tenant_id, invoice_id) "
-        "UNION ALL SELECT 'q', tenant_id, payment_id, '', '', '', '', NULL FROM payments "
-        "JOIN unnest($5::text[], $6::text[]) AS q (tenant_id, payment_id) USING (tenant_id, payment_id) "
-        "UNION ALL SELECT 'b', bk.t, bk.c, " RISK_INPUTS_SQL ", " RISK_OPEN_SQL(
-            "bk.t", "bk.c",
-            "bk.cur") "::text, bk.cur, '', NULL FROM unnest($7::text[], $8::text[], $9::text[]) AS bk (t, c, cur) "
-                      "LEFT JOIN customer_behaviour b ON b.tenant_id = bk.t AND b.customer_id = bk.c "
-                      "ORDER BY 1, 2, 3, 8, 4",
-        9, params);
+    r = dn_pg_query(e->pg,
+                    "WITH ins AS (INSERT INTO processed_events (event_id, topic) "
+                    "SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING RETURNING event_id), "
+                    "k AS (SELECT * FROM unnest($3::text[], $4::text[]) AS k (tenant_id, invoice_id)) "
+                    "SELECT 'e', event_id::text, '', '', '', '', '', NULL::timestamptz FROM ins "
+                    "UNION ALL SELECT 'i', tenant_id, invoice_id, '', '', '', '', NULL FROM invoices JOIN k "
+                    "USING (tenant_id, invoice_id) "
+                    "UNION ALL SELECT 'p', tenant_id, invoice_id, payment_id, amount_minor::text, currency::text, "
+                    "event_id::text, received_at FROM payments JOIN k USING (tenant_id, invoice_id) WHERE NOT applied "
+                    "UNION ALL SELECT DISTINCT 'h', tenant_id, invoice_id, '', '', '', '', NULL::timestamptz "
+                    "FROM held_events JOIN k USING (tenant_id, invoice_id) "
+                    "UNION ALL SELECT 'q', tenant_id, payment_id, '', '', '', '', NULL FROM payments "
+                    "JOIN unnest($5::text[], $6::text[]) AS q (tenant_id, payment_id) USING (tenant_id, payment_id) "
+                    "UNION ALL " BEHAVIOUR_ROWS("$7", "$8", "$9", ", '', NULL") " ORDER BY 1, 2, 3, 8, 4",
+                    9, params);
     if (!r)
         goto out;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -279,14 +285,7 @@ static int load_behaviour(engine_t *e)
         goto out;
     }
     const char *params[] = {dn_pgarray_text(&t), dn_pgarray_text(&cu), dn_pgarray_text(&cur)};
-    if (!params[0] || !params[1] || !params[2] ||
-        !(e->batch_lookup = dn_pg_query(e->pg,
-                                        "SELECT 'b', bk.t, bk.c, " RISK_INPUTS_SQL ", " RISK_OPEN_SQL(
-                                            "bk.t", "bk.c", "bk.cur") "::text, bk.cur FROM unnest($1::text[], "
-                                                                      "$2::text[], $3::text[]) AS bk (t, c, cur) "
-                                                                      "LEFT JOIN customer_behaviour b ON b.tenant_id "
-                                                                      "= bk.t AND b.customer_id = bk.c",
-                                        3, params)))
+    if (!params[0] || !params[1] || !params[2] || !(e->batch_lookup = dn_pg_query(e->pg, behaviour_sql, 3, params)))
         goto out;
     for (int i = 0; i < PQntuples(e->batch_lookup); i++) {
         char key[3 * ID_MAX + 40];

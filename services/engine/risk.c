@@ -30,6 +30,16 @@ static int parse_inputs(const char *csv, const char *open, dn_risk_inputs_t *in)
     return 0;
 }
 
+/* One customer's inputs and open balance ($1 tenant, $2 customer, $3 currency), the case $4
+ * left out of the balance (the caller adds it with its state in hand). */
+// clang-format off
+static const char score_sql[] =
+    "SELECT " RISK_INPUTS_SQL ", (" RISK_OPEN_SQL("$1", "$2", "$3") " - coalesce(("
+    "SELECT y.outstanding_minor FROM cases y WHERE y.case_id = $4::uuid AND "
+    "y.state NOT IN ('resolved', 'written_off')), 0))::text "
+    "FROM (SELECT 1) one LEFT JOIN customer_behaviour b ON b.tenant_id = $1 AND b.customer_id = $2";
+// clang-format on
+
 int risk_score_case(engine_t *e, case_row_t *c, int opening)
 {
     int rc = -1, row = -1;
@@ -53,15 +63,7 @@ int risk_score_case(engine_t *e, case_row_t *c, int opening)
         /* Read as the database has it (not through query(): a batch's buffered writes are
          * not sent for it); the case itself counts with its state in hand. */
         const char *p[] = {c->tenant_id, c->customer_id, c->currency, c->case_id};
-        r = dn_pg_query(
-            e->pg,
-            "SELECT " RISK_INPUTS_SQL ", (" RISK_OPEN_SQL(
-                "$1", "$2",
-                "$3") " - coalesce((SELECT "
-                      "y.outstanding_minor FROM cases y WHERE y.case_id = $4::uuid AND y.state NOT IN ('resolved', "
-                      "'written_off')), 0))::text FROM (SELECT 1) one LEFT JOIN customer_behaviour b ON "
-                      "b.tenant_id = $1 AND b.customer_id = $2",
-            4, p);
+        r = dn_pg_query(e->pg, score_sql, 4, p);
         if (!r || PQntuples(r) != 1 || parse_inputs(PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), &in) < 0)
             goto out;
         in.open_minor += is_resolved(c->state) || strcmp(c->state, "written_off") == 0 ? 0 : c->outstanding;
