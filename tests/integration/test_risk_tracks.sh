@@ -12,6 +12,7 @@
 #      a 5.00 fee at due+4d.
 #   L1, L2 (cust-l) are paid 3 and 11 days late: the days late fold, recent weighted more
 #      (3.00, then (3.00 + 11.00) / 2 = 7.00 days: late_days_x100 700).
+#   D1 (cust-d) is paused for a dispute: one dispute counted, the case scored again at once.
 # Asserted exactly: the reminders (stage, channel, amounts), the track_changed rows with
 # score, reasons, from and to, the score on the cases, in the case events and in ReminderDue.
 source "$(dirname "$0")/lib.sh"
@@ -61,12 +62,18 @@ start_service engine dunning-engine DUNNING_POLICY_FILE="$POLICY"
     invoice_json B1 cust-b 30000 2026-03-05 b@example.com | reachable_everywhere
     invoice_json L1 cust-l 10000 2026-03-05 l@example.com
     invoice_json L2 cust-l 30000 2026-03-05 l@example.com
+    invoice_json D1 cust-d 10000 2026-03-05 d@example.com
 } | publish invoice-issued
-wait_eq 30 "six open cases" "B1:open G1:open G2:open G3:open L1:open L2:open" cases_summary
+wait_eq 30 "seven open cases" "B1:open D1:open G1:open G2:open G3:open L1:open L2:open" cases_summary
+command_json D1 cust-d pause dispute | publish case-commands
+wait_eq 20 "D1 paused" paused case_field D1 state
+assert_eq "47|disputed 1 invoice;no payment history yet|1" \
+    "$(psql_q "SELECT c.risk_score || '|' || array_to_string(c.risk_reasons, ';') || '|' || b.disputes FROM cases c JOIN customer_behaviour b USING (tenant_id, customer_id) WHERE c.tenant_id = '$TENANT' AND c.invoice_id = 'D1'")" \
+    "D1 disputed: counted and scored again (-8 points: 47)"
 for i in 1 2 3; do payment_json "pay-g$i" "G$i" cust-g 20000; done | publish payment-received
-wait_eq 30 "G1-G3 paid on time" "B1:open G1:resolved G2:resolved G3:resolved L1:open L2:open" cases_summary
+wait_eq 30 "G1-G3 paid on time" "B1:open D1:paused G1:resolved G2:resolved G3:resolved L1:open L2:open" cases_summary
 assert_eq "cust-g|3|3|0|60000" \
-    "$(psql_q "SELECT customer_id || '|' || invoices || '|' || paid_on_time || '|' || late_days_x100 || '|' || paid_amount_minor FROM customer_behaviour WHERE tenant_id = '$TENANT'")" \
+    "$(psql_q "SELECT customer_id || '|' || invoices || '|' || paid_on_time || '|' || late_days_x100 || '|' || paid_amount_minor FROM customer_behaviour WHERE tenant_id = '$TENANT' AND customer_id = 'cust-g'")" \
     "the behaviour of cust-g: three invoices, all on time"
 assert_eq "60|no payment history yet|" "$(case_field B1 "risk_score || '|' || array_to_string(risk_reasons, ';') || '|' || coalesce(risk_track, '')")" \
     "B1 opened without history: the neutral score, no track"
@@ -89,7 +96,7 @@ wait_eq 20 "L2 paid late" resolved case_field L2 state
     invoice_json G4 cust-g 20000 2026-03-20 g@example.com
     invoice_json B2 cust-b 30000 2026-03-20 b@example.com | reachable_everywhere
 } | publish invoice-issued
-wait_eq 30 "G4 and B2 open" "B1:overdue B2:open G1:resolved G2:resolved G3:resolved G4:open L1:resolved L2:resolved" cases_summary
+wait_eq 30 "G4 and B2 open" "B1:overdue B2:open D1:paused G1:resolved G2:resolved G3:resolved G4:open L1:resolved L2:resolved" cases_summary
 step 2026-03-17T08:00:00Z # B1: strict's final notice (due+12d), already due
 step 2026-03-21T08:00:00Z # B2: strict's early reminder (due+1d)
 step 2026-03-23T08:00:00Z # G4: nothing at standard's due+3d
@@ -153,7 +160,7 @@ assert_eq '["B1",1,"email","standard",60,["no payment history yet"]]
 ["G4",1,"email","gentle",85,["paid 3 of 3 invoices on time","pays on the due date on recent invoices"]]' \
     "$(for t in reminder-due.email reminder-due.sms reminder-due.letter; do consume_tenant "$t"; done | jq -c 'select(.invoice_id | test("^(B|G4)")) | [.invoice_id, .stage, .channel, .policy, .risk_score, .risk_reasons]' | sort)" \
     "ReminderDue: policy, score and reasons"
-assert_eq "cust-b|0|0|0|0|2 cust-g|3|3|0|60000|0 cust-l|2|0|700|40000|0" \
+assert_eq "cust-b|0|0|0|0|2 cust-d|0|0|0|0|0 cust-g|3|3|0|60000|0 cust-l|2|0|700|40000|0" \
     "$(psql_q "SELECT string_agg(customer_id || '|' || invoices || '|' || paid_on_time || '|' || late_days_x100 || '|' || paid_amount_minor || '|' || promises_broken, ' ' ORDER BY customer_id) FROM customer_behaviour WHERE tenant_id = '$TENANT'")" \
     "the customers' behaviour"
 log "PASS"
