@@ -13,6 +13,8 @@
  * the audit append lock of the migration is 727003). */
 #define DN_CASE_EVENTS_LOCK "727004"
 
+enum { DN_CASE_EVENT_REASONS = 8 }; /* the engine writes at most 3 */
+
 /* The case event's id: derived from the case, the kind, what caused it and the stage, so a
  * row published again keeps its id. */
 static void case_event_id(const char *case_id, const char *kind, const char *caused_by, int stage,
@@ -57,7 +59,10 @@ int dn_case_events_relay(dn_pg_t *pg, dn_kafka_producer_t *p, size_t max, int fl
                        "SELECT a.id, a.tenant_id, coalesce(a.customer_id, ''), coalesce(a.invoice_id, ''), a.case_id, "
                        "(extract(epoch from a.at) * 1000)::bigint, a.kind, a.from_state, a.to_state, "
                        "coalesce(a.stage, 0), coalesce(a.outstanding_minor, 0), coalesce(a.fee_minor, 0), "
-                       "coalesce(a.interest_minor, 0), coalesce(a.currency, ''), a.detail->>'reason', a.caused_by "
+                       "coalesce(a.interest_minor, 0), coalesce(a.currency, ''), a.detail->>'reason', a.caused_by, "
+                       "a.detail->>'risk_score', (SELECT string_agg(x, E'\\n') FROM "
+                       "jsonb_array_elements_text(CASE WHEN jsonb_typeof(a.detail->'risk_reasons') = 'array' THEN "
+                       "a.detail->'risk_reasons' END) x) "
                        "FROM audit a WHERE a.id > $2::bigint ORDER BY a.id LIMIT $1",
                        2, params);
     if (!rows)
@@ -90,15 +95,28 @@ int dn_case_events_relay(dn_pg_t *pg, dn_kafka_producer_t *p, size_t max, int fl
                                       .currency = PQgetvalue(rows, i, 13),
                                       .reason = opt(rows, i, 14),
                                       .caused_by_event_id = opt(rows, i, 15)};
+        /* The risk score on the rows that carry it (the engine's record()), reasons one per line. */
+        char *reasons[DN_CASE_EVENT_REASONS], *why = opt(rows, i, 17) ? strdup(PQgetvalue(rows, i, 17)) : NULL;
+        if (opt(rows, i, 16)) {
+            ev.risk_score = atoi(PQgetvalue(rows, i, 16));
+            ev.has_risk_score = true;
+        }
+        char *save = NULL;
+        for (char *t = why ? strtok_r(why, "\n", &save) : NULL; t && ev.risk_reasons_n < DN_CASE_EVENT_REASONS;
+             t = strtok_r(NULL, "\n", &save))
+            reasons[ev.risk_reasons_n++] = t;
+        ev.risk_reasons = ev.risk_reasons_n ? reasons : NULL;
         char *buf = NULL;
         size_t len = 0;
         dn_topic_key(ev.tenant_id, ev.customer_id, key, sizeof(key));
         if (dn_dunning_case_event_encode(&ev, &buf, &len) < 0) {
+            free(why);
             dn_log_error("cannot encode case event", "case_id", case_id, "audit_id", PQgetvalue(rows, i, 0), NULL);
             goto out;
         }
         int rc = dn_kafka_producer_send(p, dn_topic_name(DN_TOPIC_CASE_EVENTS), key, strlen(key), buf, len);
         free(buf);
+        free(why);
         if (rc < 0)
             goto out;
     }

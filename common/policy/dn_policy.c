@@ -879,9 +879,59 @@ static int load_strategy(loader_t *l, yaml_node_t *n, const char *tenant_where, 
     return 0;
 }
 
+/* tracks: [{min: 70, policy: gentle}, {max: 29, policy: strict}]: score bands (inclusive,
+ * 0-100, min defaults to 0 and max to 100) that do not overlap, each naming a policy of the
+ * tenant. */
+static int load_tracks(loader_t *l, yaml_node_t *n, const char *where, tenant_policies_t *t)
+{
+    static const char *const keys[] = {"min", "max", "policy", NULL};
+    char field[320];
+    snprintf(field, sizeof(field), "%s.tracks", where);
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail(l, n, field, "expected a list of {min, max, policy} score bands");
+    size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    t->tracks = calloc(cnt ? cnt : 1, sizeof(*t->tracks));
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_t *bn = yaml_document_get_node(&l->doc, n->data.sequence.items.start[i]);
+        char bw[340];
+        snprintf(bw, sizeof(bw), "%s[%zu]", field, i);
+        if (check_keys(l, bn, bw, keys) < 0)
+            return -1;
+        policy_track_t *tr = &t->tracks[i];
+        tr->min = 0;
+        tr->max = 100;
+        t->ntracks = i + 1;
+        const char *const bounds[] = {"min", "max"};
+        for (size_t b = 0; b < 2; b++) {
+            yaml_node_t *vn = map_get(l, bn, bounds[b]);
+            int64_t v = 0;
+            if (!vn)
+                continue;
+            if (parse_count(scalar(vn), 100, &v) < 0) {
+                char bf[360];
+                snprintf(bf, sizeof(bf), "%s.%s", bw, bounds[b]);
+                return fail(l, vn, bf, "expected a whole score from 0 to 100");
+            }
+            *(b == 0 ? &tr->min : &tr->max) = (int)v;
+        }
+        if (!map_get(l, bn, "min") && !map_get(l, bn, "max"))
+            return fail(l, bn, bw, "a band needs min, max or both");
+        if (tr->min > tr->max)
+            return fail(l, bn, bw, "min is above max");
+        if (req_string(l, bn, "policy", bw, &tr->policy) < 0)
+            return -1;
+        if (!find_in(t, tr->policy))
+            return fail(l, map_get(l, bn, "policy"), bw, "policy names no policy of this tenant");
+        for (size_t k = 0; k < i; k++)
+            if (tr->min <= t->tracks[k].max && t->tracks[k].min <= tr->max)
+                return fail(l, bn, bw, "band overlaps an earlier one");
+    }
+    return 0;
+}
+
 static int load_tenant(loader_t *l, const char *tenant, yaml_node_t *n, tenant_policies_t *t)
 {
-    static const char *const keys[] = {"default_policy", "segments", "policies", "strategy", NULL};
+    static const char *const keys[] = {"default_policy", "segments", "tracks", "policies", "strategy", NULL};
     char where[256];
     snprintf(where, sizeof(where), "tenants.%s", tenant);
     t->tenant = strdup(tenant);
@@ -929,6 +979,9 @@ static int load_tenant(loader_t *l, const char *tenant, yaml_node_t *n, tenant_p
             t->nsegments = i + 1;
         }
     }
+    yaml_node_t *tracks = map_get(l, n, "tracks");
+    if (tracks && load_tracks(l, tracks, where, t) < 0)
+        return -1;
     return 0;
 }
 
@@ -1039,6 +1092,21 @@ const policy_t *dn_policy_select(const policy_set_t *ps, const char *tenant, con
     return find_in(t, t->default_policy);
 }
 
+const char *dn_policy_track(const policy_set_t *ps, const char *tenant, int score)
+{
+    const tenant_policies_t *t = tenant_entry(ps, tenant);
+    for (size_t i = 0; t && score >= 0 && i < t->ntracks; i++)
+        if (score >= t->tracks[i].min && score <= t->tracks[i].max)
+            return t->tracks[i].policy;
+    return NULL;
+}
+
+int dn_policy_has_tracks(const policy_set_t *ps, const char *tenant)
+{
+    const tenant_policies_t *t = tenant_entry(ps, tenant);
+    return t && t->ntracks > 0;
+}
+
 static void free_stages(stage_t *stages, size_t n)
 {
     for (size_t k = 0; k < n; k++) {
@@ -1078,6 +1146,9 @@ void dn_policy_set_destroy(policy_set_t *ps)
         free(t->segment_names);
         free(t->segment_policies);
         dn_priority_strategy_free(&t->strategy);
+        for (size_t j = 0; j < t->ntracks; j++)
+            free(t->tracks[j].policy);
+        free(t->tracks);
         free(t->policies);
         free(t->tenant);
         free(t->default_policy);

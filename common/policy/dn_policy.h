@@ -5,6 +5,7 @@
  *     default:                       # any tenant without an entry of its own
  *       default_policy: standard
  *       segments: {chronic_late: strict}
+ *       tracks: [{min: 70, policy: gentle}, {max: 29, policy: strict}]   # risk score bands
  *       policies:
  *         standard:
  *           grace_days: 3
@@ -148,11 +149,20 @@ typedef struct policy {
     voice_policy_t voice;
 } policy_t;
 
+/* A policy track (tracks: [{min, max, policy}]): cases whose risk score (0-100, docs/risk.md)
+ * lies in [min, max] follow `policy` instead of the one chosen when they opened. */
+typedef struct policy_track {
+    int min, max; /* inclusive; default 0 and 100 */
+    char *policy; /* a policy of the same tenant */
+} policy_track_t;
+
 typedef struct tenant_policies {
     char *tenant; /* "default" for the fallback */
     char *default_policy;
     char **segment_names, **segment_policies;
     size_t nsegments;
+    policy_track_t *tracks; /* bands that do not overlap, in the file's order */
+    size_t ntracks;
     policy_t *policies;
     size_t npolicies;
     strategy_t strategy; /* the worklist's collection strategy (dn_priority.h); defined = 0: none */
@@ -177,6 +187,12 @@ const policy_t *dn_policy_find(const policy_set_t *ps, const char *tenant, const
 /* The tenant's collection strategy: its own, else the default tenant's, else NULL. */
 const strategy_t *dn_policy_strategy(const policy_set_t *ps, const char *tenant);
 const char *dn_policy_channel_name(channel_t ch);
+/* The policy track of a risk score (0-100) in a tenant: the policy of the band it lies in,
+ * or NULL (no band holds it, the tenant has no tracks, or score < 0 = not scored): the case
+ * then follows the policy it opened with. */
+const char *dn_policy_track(const policy_set_t *ps, const char *tenant, int score);
+/* Whether the tenant (or the default entry it falls back to) has tracks. */
+int dn_policy_has_tracks(const policy_set_t *ps, const char *tenant);
 /* The voice settings of a policy without a voice key. */
 void dn_policy_voice_defaults(voice_policy_t *vp);
 int dn_policy_is_hard_decline(const policy_t *p, const char *code);

@@ -11,7 +11,7 @@
 #include "engine.h"
 
 enum { CASE_ABSENT = -1, CASE_UNKNOWN = -2, CASE_CHANGED = -3 };
-enum { CASE_SOURCE_COL = 33 }; /* load_cases' rows: case_columns, then the invoice's source */
+enum { CASE_SOURCE_COL = 36 }; /* load_cases' rows: case_columns, then the invoice's source */
 /* INV_PAYMENTS: the lookup found payments waiting (their rows are in e->batch_lookup);
  * INV_PAYMENTS_NEW: the batch itself held a payment for the invoice (ask the database). */
 enum { INV_EXISTS = 1, INV_PAYMENTS = 2, INV_HELD = 4, INV_PAYMENTS_NEW = 8 };

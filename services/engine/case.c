@@ -24,7 +24,9 @@ const char *const case_columns =
     "coalesce((extract(epoch from c.retry_base_at) * 1000)::bigint, -1), coalesce(c.last_decline_code, ''), "
     "coalesce(c.paused_from, ''), coalesce(c.pause_reason, ''), coalesce(c.paused_until - date '1970-01-01', -1), "
     "coalesce(c.retry_payment_id, ''), coalesce(c.retry_from, ''), coalesce(c.offer_until - date '1970-01-01', -1), "
-    "coalesce(c.offer_due_minor, 0)";
+    "coalesce(c.offer_due_minor, 0), coalesce(c.risk_score, -1), coalesce(array_to_string(c.risk_reasons, E'\\n'), "
+    "''), "
+    "coalesce(c.risk_track, '')";
 
 static int64_t col_at(PGresult *r, int row, int col)
 {
@@ -66,6 +68,9 @@ void case_from_row(PGresult *r, int row, case_row_t *c)
     snprintf(c->retry_from, sizeof(c->retry_from), "%s", PQgetvalue(r, row, 30));
     c->offer_until = (int32_t)col_at(r, row, 31);
     c->offer_due = col_at(r, row, 32);
+    c->risk_score = (int)col_at(r, row, 33);
+    snprintf(c->risk_reasons, sizeof(c->risk_reasons), "%s", PQgetvalue(r, row, 34));
+    snprintf(c->risk_track, sizeof(c->risk_track), "%s", PQgetvalue(r, row, 35));
 }
 
 void case_id_for(const char *tenant, const char *invoice, char out[DN_UUID_STR_LEN])
@@ -124,7 +129,8 @@ int save_case(engine_t *e, const case_row_t *c, const char *resolved_reason, int
                 "interest_through = $14, interest_paid_minor = $15, credited_minor = $16, overpaid_minor = "
                 "$17, next_action = $18, retry_attempt = $19, retry_base_at = $20, last_decline_code = $21, "
                 "paused_from = $22, pause_reason = $23, paused_until = $24, retry_payment_id = $25, "
-                "retry_from = $26, offer_until = $27, offer_due_minor = $28 WHERE case_id = $1",
+                "retry_from = $26, offer_until = $27, offer_due_minor = $28, risk_score = $29, risk_reasons = "
+                "string_to_array($30, E'\\n'), risk_track = $31 WHERE case_id = $1",
                 CASE_UPDATE_COLS, params, NULL, NULL) < 0)
             return -1;
     }
@@ -132,6 +138,16 @@ int save_case(engine_t *e, const case_row_t *c, const char *resolved_reason, int
     engine_timer_op(e, c->case_id,
                     c->next_action_ms >= 0 && strcmp(c->next_action, "notice") != 0 ? c->next_action_ms : -1);
     forget_case(e, c->case_id);
+    return 0;
+}
+
+/* The audit kinds that carry the case's risk score (DunningCaseEvent.risk_score). */
+static int risk_carried(const char *kind)
+{
+    static const char *const kinds[] = {"opened", "reminder_emitted", "reminder_undeliverable", "track_changed"};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strcmp(kind, kinds[i]) == 0)
+            return 1;
     return 0;
 }
 
@@ -151,6 +167,18 @@ int record(engine_t *e, const case_row_t *c, const char *kind, const char *from,
         detail = json_object();
     if (reason)
         json_object_set_new(detail, "reason", json_string(reason));
+    if (c->risk_score >= 0 && risk_carried(kind)) {
+        /* The score and its reasons (risk.h), published in the case event (dn_case_events). */
+        json_t *why = json_array();
+        for (const char *p = c->risk_reasons; *p;) {
+            const char *nl = strchr(p, '\n');
+            size_t n = nl ? (size_t)(nl - p) : strlen(p);
+            json_array_append_new(why, json_stringn(p, n));
+            p += n + (nl ? 1 : 0);
+        }
+        json_object_set_new(detail, "risk_score", json_integer(c->risk_score));
+        json_object_set_new(detail, "risk_reasons", why);
+    }
     detail_txt = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
     /* The row is the case event too: the relay publishes it (dn_case_events). */
     const char *params[] = {c->tenant_id, c->customer_id, c->invoice_id, c->case_id, at,
@@ -201,7 +229,11 @@ int first_time(engine_t *e, const char *event_id, const char *topic)
 
 const policy_t *case_policy(engine_t *e, const case_row_t *c)
 {
-    const policy_t *p = dn_policy_find(e->policies, c->tenant_id, c->policy);
+    /* A policy track (risk.h) overrides the policy the case opened with. */
+    const policy_t *p = c->risk_track[0] ? dn_policy_find(e->policies, c->tenant_id, c->risk_track) : NULL;
+    if (p)
+        return p;
+    p = dn_policy_find(e->policies, c->tenant_id, c->policy);
     if (!p) {
         dn_log_warn("case policy no longer configured, using the tenant default", "case_id", c->case_id, "policy",
                     c->policy, NULL);

@@ -34,6 +34,11 @@ typedef struct case_row {
      * the case if paid by the end of offer_until; -1 = no offer. */
     int32_t offer_until;
     int64_t offer_due;
+    /* The risk score (risk.h, docs/risk.md): -1 = not scored; its reasons in words, one per
+     * line; the policy track it chose ("" = none: the case follows `policy`). */
+    int risk_score;
+    char risk_reasons[320];
+    char risk_track[ID_MAX + 1];
 } case_row_t;
 
 /* The columns load_case and the prefetches select (case_from_row's order). */

@@ -9,6 +9,7 @@
 #include "accrual.h"
 #include "money.h"
 #include "answers.h"
+#include "risk.h"
 #include "dn_avro.h"
 #include "dn_clock.h"
 #include "dn_log.h"
@@ -90,6 +91,12 @@ int handle_command(engine_t *e, dn_case_command_t *v, const void *payload, size_
             snprintf(c.paused_from, sizeof(c.paused_from), "%s", from);
         snprintf(c.pause_reason, sizeof(c.pause_reason), "%s", v->reason);
         c.paused_until = v->has_until ? v->until : -1;
+        if (v->reason && strcmp(v->reason, "dispute") == 0 &&
+            (risk_note_dispute(e, &c, now) < 0 || risk_score_case(e, &c, 0) < 0)) { /* risk.h */
+            json_decref(detail);
+            rc = H_DBERR;
+            goto out;
+        }
         if (v->has_until) {
             char until[16];
             dn_date_format(v->until, until, sizeof(until));

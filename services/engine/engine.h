@@ -51,6 +51,7 @@ typedef struct timer_op {
 typedef struct engine {
     engine_cfg_t cfg;
     policy_set_t *policies;
+    struct dn_risk_model *risk_model; /* the points table (risk.c) */
     dn_pg_t *pg;
     dn_timers_t *timers;
     dn_kafka_consumer_t *consumer;
@@ -78,7 +79,12 @@ typedef struct engine {
     int batch_failed;
     int buffering;          /* the fast path: rows are buffered and written per table (writes.h) */
     PGresult *batch_cases;  /* the cases the batch names, locked, with their invoice's source */
-    PGresult *batch_lookup; /* handle_prefetch's answer: the waiting payments of the batch's invoices */
+    PGresult *batch_lookup; /* handle_prefetch's answer: the waiting payments of the batch's invoices;
+                             * fire_prefetch's: the behaviour of the claimed cases' customers */
+    /* Whose behaviour batch_lookup's 'b' rows hold (risk.c): 'i' the customers of the
+     * invoices the batch opens (their cases not counted yet), 'f' the claimed cases'
+     * customers (their cases counted); 0 none. */
+    char behaviour_rows;
 } engine_t;
 
 /* Handler results. */

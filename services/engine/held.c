@@ -22,7 +22,8 @@ int hold_event(engine_t *e, const char *tenant, const char *customer, const char
         return H_DBERR;
     PQclear(r);
     invoice_mark(e, tenant, invoice, INV_HELD);
-    case_row_t held = {.interest_through = -1, .paused_until = -1, .retry_base_ms = -1, .offer_until = -1};
+    case_row_t held = {
+        .interest_through = -1, .paused_until = -1, .retry_base_ms = -1, .offer_until = -1, .risk_score = -1};
     case_id_for(tenant, invoice, held.case_id);
     snprintf(held.tenant_id, sizeof(held.tenant_id), "%s", tenant);
     snprintf(held.invoice_id, sizeof(held.invoice_id), "%s", invoice);

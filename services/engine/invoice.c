@@ -8,6 +8,7 @@
 #include "accrual.h"
 #include "money.h"
 #include "answers.h"
+#include "risk.h"
 #include "dn_avro.h"
 #include "dn_clock.h"
 #include "dn_log.h"
@@ -105,7 +106,8 @@ int handle_invoice(engine_t *e, dn_invoice_issued_t *v, const void *payload, siz
                     .interest_through = -1,
                     .retry_base_ms = -1,
                     .paused_until = -1,
-                    .offer_until = -1};
+                    .offer_until = -1,
+                    .risk_score = -1};
     case_id_for(v->tenant_id, v->invoice_id, c.case_id);
     snprintf(c.tenant_id, sizeof(c.tenant_id), "%s", v->tenant_id);
     snprintf(c.invoice_id, sizeof(c.invoice_id), "%s", v->invoice_id);
@@ -113,6 +115,16 @@ int handle_invoice(engine_t *e, dn_invoice_issued_t *v, const void *payload, siz
     snprintf(c.policy, sizeof(c.policy), "%s", pol->name);
     snprintf(c.currency, sizeof(c.currency), "%s", v->currency);
     set_state(&c, ST_OPEN);
+    /* The customer's risk score, and the tenant's track for it, before the first stage is
+     * scheduled (risk.h). */
+    char track_from[ID_MAX + 1];
+    if (risk_score_case(e, &c, 1) < 0) {
+        rc = H_DBERR;
+        goto out;
+    }
+    int track_changed = risk_track_choose(e, &c, track_from, sizeof(track_from));
+    if (track_changed)
+        pol = case_policy(e, &c);
     schedule_next(&c, pol, now);
     char now_txt[40];
     dn_time_format(now, now_txt, sizeof(now_txt));
@@ -127,9 +139,11 @@ int handle_invoice(engine_t *e, dn_invoice_issued_t *v, const void *payload, siz
         rc = H_DBERR;
         goto out;
     }
-    if (save_case(e, &c, NULL, now) < 0 || record(e, &c, "opened", NULL, NULL, v->event_id, now,
-                                                  json_pack("{s:s, s:s, s:I}", "policy", c.policy, "due_date", due,
-                                                            "amount_minor", (json_int_t)v->amount_minor)) < 0) {
+    if (save_case(e, &c, NULL, now) < 0 ||
+        record(e, &c, "opened", NULL, NULL, v->event_id, now,
+               json_pack("{s:s, s:s, s:I}", "policy", c.policy, "due_date", due, "amount_minor",
+                         (json_int_t)v->amount_minor)) < 0 ||
+        (track_changed && risk_track_record(e, &c, track_from, v->event_id, now) < 0)) {
         rc = H_DBERR;
         goto out;
     }

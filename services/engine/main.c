@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dn_risk.h"
 #include "dn_avro.h"
 #include "dn_clock.h"
 #include "dn_http.h"
@@ -595,6 +596,10 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
+    if (!(e->risk_model = dn_risk_points_new())) {
+        dn_log_error("cannot start", "detail", "out of memory", NULL);
+        goto out;
+    }
     if (!(e->pg = dn_pg_new(e->cfg.common.pg_dsn, errstr, sizeof(errstr))) ||
         !(e->timers = dn_timers_new(e->cfg.common.redis_url, e->cfg.timer_key, (unsigned)e->cfg.timer_buckets, errstr,
                                     sizeof(errstr))) ||
@@ -639,6 +644,7 @@ out:
     dn_timers_destroy(e->timers);
     dn_pg_destroy(e->pg);
     dn_policy_set_destroy(e->policies);
+    dn_risk_model_destroy(e->risk_model);
     batch_destroy(e);
     free(e->ops);
     free(e->notes);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "accrual.h"
+#include "risk.h"
 #include "dn_clock.h"
 #include "dn_rules.h"
 #include "money.h"
@@ -72,6 +73,8 @@ int apply_money(engine_t *e, case_row_t *c, const policy_t *pol, int64_t amount,
         return H_DBERR;
     if (discount > 0 && record(e, c, "discount_credited", from, "early-settlement discount", caused_by, now,
                                json_pack("{s:I}", "discount_minor", (json_int_t)discount)) < 0)
+        return H_DBERR;
+    if (settles && !is_credit && risk_note_paid(e, c, now) < 0) /* the customer's history (risk.h) */
         return H_DBERR;
     if (settles &&
         record(e, c, "resolved", from, reason, caused_by, now,

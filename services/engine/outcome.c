@@ -7,6 +7,7 @@
 
 #include "accrual.h"
 #include "answers.h"
+#include "risk.h"
 #include "dn_avro.h"
 #include "dn_clock.h"
 #include "dn_log.h"
@@ -66,6 +67,7 @@ static int count_bounce(engine_t *e, const case_row_t *c, int64_t now)
 {
     char at[40];
     dn_time_format(now, at, sizeof(at));
+    risk_behaviour_changed(e, c->tenant_id, c->customer_id); /* risk.h */
     const char *p[] = {c->tenant_id, c->customer_id, at};
     PGresult *r = query(e,
                         "INSERT INTO customer_behaviour (tenant_id, customer_id, bounces, updated_at) VALUES ($1, "

@@ -78,7 +78,8 @@ int handle_payment(engine_t *e, dn_payment_received_t *v)
     if (!found) {
         /* Held until the invoice arrives; recorded against the case id the invoice will get. */
         invoice_mark(e, v->tenant_id, v->invoice_id, INV_PAYMENTS_NEW);
-        case_row_t held = {.interest_through = -1, .paused_until = -1, .retry_base_ms = -1, .offer_until = -1};
+        case_row_t held = {
+            .interest_through = -1, .paused_until = -1, .retry_base_ms = -1, .offer_until = -1, .risk_score = -1};
         snprintf(held.case_id, sizeof(held.case_id), "%s", case_id);
         snprintf(held.tenant_id, sizeof(held.tenant_id), "%s", v->tenant_id);
         snprintf(held.invoice_id, sizeof(held.invoice_id), "%s", v->invoice_id);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "accrual.h"
+#include "risk.h"
 #include "dn_clock.h"
 #include "dn_log.h"
 #include "dn_rules.h"
@@ -114,6 +115,7 @@ static int close_plan(engine_t *e, const case_row_t *c, const char *plan_id, con
     int completed = strcmp(state, "completed") == 0, broken = strcmp(state, "broken") == 0;
     if (!completed && !broken)
         return 0;
+    risk_behaviour_changed(e, c->tenant_id, c->customer_id); /* risk.h */
     const char *bp[] = {c->tenant_id, c->customer_id, completed ? "1" : "0", broken ? "1" : "0"};
     r = query(e,
               "INSERT INTO customer_behaviour (tenant_id, customer_id, plans_completed, plans_broken) VALUES ($1, "

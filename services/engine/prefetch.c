@@ -11,6 +11,7 @@
 #include "dn_topics.h"
 #include "dn_uuid.h"
 #include "prefetch.h"
+#include "risk.h"
 #include "writes.h"
 
 /* What a record names, decoded with its own decoder: its event id, tenant, invoice and
@@ -19,6 +20,7 @@ typedef struct record_ids {
     dn_topic_id_t topic;
     char id[DN_UUID_STR_LEN];
     char tenant[ID_MAX + 1], invoice[ID_MAX + 1], payment[ID_MAX + 1];
+    char customer[ID_MAX + 1], currency[4]; /* invoices: whose behaviour to look up (risk.h) */
 } record_ids_t;
 
 static int ids_set(record_ids_t *out, const char *event_id, const char *tenant, const char *invoice,
@@ -47,6 +49,11 @@ static int record_ids(const rd_kafka_message_t *m, record_ids_t *out)
         dn_invoice_issued_t v = {0};
         ok = dn_invoice_issued_decode(m->payload, m->len, &v, &err) == 0 &&
              ids_set(out, v.event_id, v.tenant_id, v.invoice_id, NULL);
+        out->customer[0] = out->currency[0] = '\0';
+        if (ok && v.customer_id && strlen(v.customer_id) <= ID_MAX && v.currency && strlen(v.currency) == 3) {
+            snprintf(out->customer, sizeof(out->customer), "%s", v.customer_id);
+            snprintf(out->currency, sizeof(out->currency), "%s", v.currency);
+        }
         dn_invoice_issued_free(&v);
         return ok;
     }
@@ -106,17 +113,29 @@ static int load_cases(engine_t *e, dn_pgarray_t *ids, int with_source)
     return 0;
 }
 
+/* The behaviour and open balance of customers (arrays of tenants T, customers C and
+ * currencies K), one 'b' row each: kind, tenant, customer, inputs, open balance, currency,
+ * then `more` columns. */
+// clang-format off
+#define BEHAVIOUR_ROWS(T, C, K, more)                                                                       \
+    "SELECT 'b', bk.t, bk.c, " RISK_INPUTS_SQL ", " RISK_OPEN_SQL("bk.t", "bk.c", "bk.cur") "::text, bk.cur" \
+    more " FROM unnest(" T "::text[], " C "::text[], " K "::text[]) AS bk (t, c, cur) "                     \
+    "LEFT JOIN customer_behaviour b ON b.tenant_id = bk.t AND b.customer_id = bk.c"
+// clang-format on
+static const char behaviour_sql[] = BEHAVIOUR_ROWS("$1", "$2", "$3", "");
+
 int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n)
 {
     int rc = H_DBERR;
     dn_pgarray_t ids = {0}, topics = {0}, tenants = {0}, invoices = {0}, ptenants = {0}, payments = {0}, cases = {0};
+    dn_pgarray_t btenants = {0}, bcustomers = {0}, bcurrencies = {0};
     PGresult *r = NULL;
     batch_reset(e);
     if (!e->batch && !(e->batch = batch_map_new()))
         return H_DBERR;
     for (size_t i = 0; i < n; i++) {
         record_ids_t ri;
-        char key[2 * ID_MAX + 32];
+        char key[3 * ID_MAX + 40];
         int v;
         if (!record_ids(msgs[i], &ri))
             continue;
@@ -135,6 +154,12 @@ int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n)
             if (!batch_map_get(e->batch, key, &v) &&
                 (batch_map_put(e->batch, key, 0) < 0 || dn_pgarray_add(&tenants, ri.tenant) < 0 ||
                  dn_pgarray_add(&invoices, ri.invoice) < 0))
+                goto out;
+            /* The customer's behaviour and open balance, for the score of the case it opens. */
+            behaviour_key(key, sizeof(key), ri.tenant, ri.customer, ri.currency);
+            if (ri.customer[0] && !batch_map_get(e->batch, key, &v) &&
+                (batch_map_put(e->batch, key, -1) < 0 || dn_pgarray_add(&btenants, ri.tenant) < 0 ||
+                 dn_pgarray_add(&bcustomers, ri.customer) < 0 || dn_pgarray_add(&bcurrencies, ri.currency) < 0))
                 goto out;
             continue;
         }
@@ -158,9 +183,10 @@ int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n)
         rc = H_OK;
         goto out;
     }
-    const char *params[] = {dn_pgarray_text(&ids),      dn_pgarray_text(&topics),   dn_pgarray_text(&tenants),
-                            dn_pgarray_text(&invoices), dn_pgarray_text(&ptenants), dn_pgarray_text(&payments)};
-    for (size_t i = 0; i < 6; i++)
+    const char *params[] = {dn_pgarray_text(&ids),      dn_pgarray_text(&topics),     dn_pgarray_text(&tenants),
+                            dn_pgarray_text(&invoices), dn_pgarray_text(&ptenants),   dn_pgarray_text(&payments),
+                            dn_pgarray_text(&btenants), dn_pgarray_text(&bcustomers), dn_pgarray_text(&bcurrencies)};
+    for (size_t i = 0; i < 9; i++)
         if (!params[i])
             goto out; /* out of memory */
     r = dn_pg_query(e->pg,
@@ -176,14 +202,20 @@ int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n)
                     "FROM held_events JOIN k USING (tenant_id, invoice_id) "
                     "UNION ALL SELECT 'q', tenant_id, payment_id, '', '', '', '', NULL FROM payments "
                     "JOIN unnest($5::text[], $6::text[]) AS q (tenant_id, payment_id) USING (tenant_id, payment_id) "
-                    "ORDER BY 1, 2, 3, 8, 4",
-                    6, params);
+                    "UNION ALL " BEHAVIOUR_ROWS("$7", "$8", "$9", ", '', NULL") " ORDER BY 1, 2, 3, 8, 4",
+                    9, params);
     if (!r)
         goto out;
     for (int i = 0; i < PQntuples(r); i++) {
         const char *kind = PQgetvalue(r, i, 0);
-        char key[2 * ID_MAX + 32];
+        char key[3 * ID_MAX + 40];
         int v = 0;
+        if (kind[0] == 'b') { /* risk.c reads the row */
+            behaviour_key(key, sizeof(key), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 5));
+            if (batch_map_put(e->batch, key, i) < 0)
+                goto out;
+            continue;
+        }
         if (kind[0] == 'e' || kind[0] == 'q') {
             if (kind[0] == 'e')
                 uuid_key(key, sizeof(key), 'e', PQgetvalue(r, i, 1));
@@ -210,6 +242,7 @@ int handle_prefetch(engine_t *e, rd_kafka_message_t *const *msgs, size_t n)
     if (cases.n > 0 && load_cases(e, &cases, 0) < 0)
         goto out;
     e->batch_lookup = r; /* the waiting payments' rows, for handle_invoice */
+    e->behaviour_rows = btenants.n > 0 ? 'i' : 0;
     r = NULL;
     e->prefetched = 1;
     rc = H_OK;
@@ -224,6 +257,49 @@ out:
     dn_pgarray_free(&ptenants);
     dn_pgarray_free(&payments);
     dn_pgarray_free(&cases);
+    dn_pgarray_free(&btenants);
+    dn_pgarray_free(&bcustomers);
+    dn_pgarray_free(&bcurrencies);
+    return rc;
+}
+
+/* The behaviour and open balance of the claimed cases' customers (each stage is scored,
+ * risk.c) into e->batch_lookup, one statement for the batch. */
+static int load_behaviour(engine_t *e)
+{
+    int rc = -1;
+    dn_pgarray_t t = {0}, cu = {0}, cur = {0};
+    for (int i = 0; i < PQntuples(e->batch_cases); i++) {
+        char key[3 * ID_MAX + 40];
+        int v;
+        const char *tenant = PQgetvalue(e->batch_cases, i, 1), *customer = PQgetvalue(e->batch_cases, i, 3),
+                   *currency = PQgetvalue(e->batch_cases, i, 12);
+        behaviour_key(key, sizeof(key), tenant, customer, currency);
+        if (!batch_map_get(e->batch, key, &v) &&
+            (batch_map_put(e->batch, key, -1) < 0 || dn_pgarray_add(&t, tenant) < 0 ||
+             dn_pgarray_add(&cu, customer) < 0 || dn_pgarray_add(&cur, currency) < 0))
+            goto out;
+    }
+    if (t.n == 0) {
+        rc = 0;
+        goto out;
+    }
+    const char *params[] = {dn_pgarray_text(&t), dn_pgarray_text(&cu), dn_pgarray_text(&cur)};
+    if (!params[0] || !params[1] || !params[2] || !(e->batch_lookup = dn_pg_query(e->pg, behaviour_sql, 3, params)))
+        goto out;
+    for (int i = 0; i < PQntuples(e->batch_lookup); i++) {
+        char key[3 * ID_MAX + 40];
+        behaviour_key(key, sizeof(key), PQgetvalue(e->batch_lookup, i, 1), PQgetvalue(e->batch_lookup, i, 2),
+                      PQgetvalue(e->batch_lookup, i, 5));
+        if (batch_map_put(e->batch, key, i) < 0)
+            goto out;
+    }
+    e->behaviour_rows = 'f';
+    rc = 0;
+out:
+    dn_pgarray_free(&t);
+    dn_pgarray_free(&cu);
+    dn_pgarray_free(&cur);
     return rc;
 }
 
@@ -248,7 +324,7 @@ int fire_prefetch(engine_t *e, char *const *case_ids, size_t n)
         rc = H_OK;
         goto out;
     }
-    if (load_cases(e, &ids, 1) < 0)
+    if (load_cases(e, &ids, 1) < 0 || load_behaviour(e) < 0)
         goto out;
     e->prefetched = 1;
     rc = H_OK;
@@ -268,6 +344,7 @@ void batch_reset(engine_t *e)
     e->batch_cases = NULL;
     PQclear(e->batch_lookup);
     e->batch_lookup = NULL;
+    e->behaviour_rows = 0;
     e->prefetched = 0;
     e->batch_failed = 0;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "accrual.h"
+#include "risk.h"
 #include "dn_clock.h"
 #include "dn_log.h"
 #include "dn_rules.h"
@@ -74,6 +75,7 @@ static int close_promise(engine_t *e, const promise_t *p, const case_row_t *c, c
     PQclear(r);
     if (strcmp(fate, "withdrawn") == 0)
         return 0;
+    risk_behaviour_changed(e, c->tenant_id, c->customer_id); /* risk.h */
     const char *bp[] = {c->tenant_id, c->customer_id, strcmp(fate, "kept") == 0 ? "1" : "0",
                         strcmp(fate, "partially_kept") == 0 ? "1" : "0", strcmp(fate, "broken") == 0 ? "1" : "0"};
     r = query(e,

@@ -6,6 +6,7 @@
 
 #include "accrual.h"
 #include "answers.h"
+#include "dn_risk.h"
 #include "dn_clock.h"
 #include "dn_log.h"
 #include "dn_topics.h"
@@ -79,6 +80,13 @@ int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol, const 
             use[nuse++] = pol->channel_order[i];
     char key[2 * ID_MAX + 2];
     dn_topic_key(c->tenant_id, c->customer_id, key, sizeof(key));
+    /* The case's risk score and reasons (one per line in the row); a customer notice has none. */
+    char reasons_buf[sizeof(c->risk_reasons)], *reasons[DN_RISK_REASONS], *save = NULL;
+    size_t nreasons = 0;
+    snprintf(reasons_buf, sizeof(reasons_buf), "%s", c->risk_reasons);
+    for (char *t = strtok_r(reasons_buf, "\n", &save); t && nreasons < DN_RISK_REASONS; t = strtok_r(NULL, "\n", &save))
+        reasons[nreasons++] = t;
+    int scored = c->risk_score >= 0 && !rs->notice_id;
     n = 0;
     for (size_t i = 0; i < nuse; i++) {
         channel_t ch = use[i];
@@ -119,7 +127,11 @@ int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol, const 
                                 .items = (dn_notice_item_t *)rs->items,
                                 .items_n = rs->nitems,
                                 .card = (dn_card_ref_t *)rs->card,
-                                .update_link = (char *)rs->update_link};
+                                .update_link = (char *)rs->update_link,
+                                .risk_score = scored ? c->risk_score : 0,
+                                .has_risk_score = scored,
+                                .risk_reasons = scored && nreasons ? reasons : NULL,
+                                .risk_reasons_n = scored ? nreasons : 0};
         char *buf = NULL;
         size_t len = 0;
         int ok = dn_reminder_due_encode(&rd, &buf, &len) == 0 &&

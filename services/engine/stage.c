@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "accrual.h"
+#include "risk.h"
 #include "dn_clock.h"
 #include "dn_log.h"
 #include "dn_rules.h"
@@ -78,6 +79,10 @@ int stage_begin(engine_t *e, case_row_t *c, const policy_t *pol, int64_t now, in
         schedule_next(c, pol, now); /* held or retrying: their own timer applies */
         return save_case(e, c, NULL, now) < 0 ? H_DBERR : H_OK;
     }
+    /* Scored again for this stage: its reminders and its case event carry the score, and
+     * stage_end chooses the track with it (risk.h). */
+    if (risk_score_case(e, c, 0) < 0)
+        return H_DBERR;
     sf->stage = stage;
     sf->st = st;
     sf->moved = moved;
@@ -115,6 +120,12 @@ int stage_end(engine_t *e, case_row_t *c, const policy_t *pol, int64_t now, stag
         c->offer_until = sf->offer.pay_by;
         c->offer_due = sf->offer.total_minor;
     }
+    /* The tenant's track re-evaluated as the next stage is scheduled, with the score of this
+     * stage (stage_begin): the stages from here on are the track's policy's (risk.h). */
+    char track_from[ID_MAX + 1];
+    int track_changed = risk_track_choose(e, c, track_from, sizeof(track_from));
+    if (track_changed)
+        pol = case_policy(e, c);
     c->next_stage = stage < (int)pol->nstages ? stage + 1 : 0;
     if (st->action && strcmp(st->action, "collections_handover") == 0)
         transition(c, EV_HANDOVER);
@@ -149,6 +160,8 @@ int stage_end(engine_t *e, case_row_t *c, const policy_t *pol, int64_t now, stag
                n > 0 ? NULL : "no channel reaches the customer", caused_by, now, detail) < 0)
         return H_DBERR;
     if (st->action && record(e, c, st->action, sf->from, NULL, caused_by, now, NULL) < 0)
+        return H_DBERR;
+    if (track_changed && risk_track_record(e, c, track_from, caused_by, now) < 0)
         return H_DBERR;
     dn_log_info("stage fired", "tenant_id", c->tenant_id, "invoice_id", c->invoice_id, "case_id", c->case_id,
                 "stage_name", st->name, "state", c->state, NULL);

@@ -97,6 +97,7 @@ void case_params(const case_row_t *c, const char *resolved_reason, int64_t now, 
     dn_date_format(c->paused_until, t->until, sizeof(t->until));
     dn_date_format(c->offer_until, t->offer_until, sizeof(t->offer_until));
     fmt_i64(t->offer_due, sizeof(t->offer_due), c->offer_due);
+    snprintf(t->risk_score, sizeof(t->risk_score), "%d", c->risk_score);
     const char *v[CASE_UPDATE_COLS] = {c->case_id,
                                        c->state,
                                        t->stage,
@@ -124,7 +125,10 @@ void case_params(const case_row_t *c, const char *resolved_reason, int64_t now, 
                                        c->retry_payment[0] ? c->retry_payment : NULL,
                                        c->retry_from[0] ? c->retry_from : NULL,
                                        c->offer_until >= 0 ? t->offer_until : NULL,
-                                       c->offer_until >= 0 ? t->offer_due : NULL};
+                                       c->offer_until >= 0 ? t->offer_due : NULL,
+                                       c->risk_score >= 0 ? t->risk_score : NULL,
+                                       c->risk_score >= 0 ? c->risk_reasons : NULL,
+                                       c->risk_track[0] ? c->risk_track : NULL};
     memcpy(params, v, sizeof(v));
 }
 
@@ -149,39 +153,49 @@ static int flush_cases(engine_t *e)
             if (buffer_row(e, case_cols, is_new ? CASE_INSERT_COLS : CASE_UPDATE_COLS, v) < 0)
                 return -1;
         }
-        if (is_new
-                ? flush_table(e, case_cols, CASE_INSERT_COLS,
-                              "INSERT INTO cases (case_id, state, stage, paid_minor, outstanding_minor, fee_minor, "
-                              "interest_minor, next_stage, next_action_at, resolved_reason, updated_at, "
-                              "fees_charged_minor, interest_micro, interest_through, interest_paid_minor, "
-                              "credited_minor, overpaid_minor, next_action, retry_attempt, retry_base_at, "
-                              "last_decline_code, paused_from, pause_reason, paused_until, retry_payment_id, "
-                              "retry_from, offer_until, offer_due_minor, tenant_id, invoice_id, customer_id, policy, "
-                              "amount_minor, currency, opened_at) SELECT * FROM unnest($1::uuid[], $2::text[], "
-                              "$3::int[], $4::bigint[], "
-                              "$5::bigint[], $6::bigint[], $7::bigint[], $8::int[], $9::timestamptz[], $10::text[], "
-                              "$11::timestamptz[], $12::bigint[], $13::bigint[], $14::date[], $15::bigint[], "
-                              "$16::bigint[], $17::bigint[], $18::text[], $19::int[], $20::timestamptz[], "
-                              "$21::text[], $22::text[], $23::text[], $24::date[], $25::text[], $26::text[], "
-                              "$27::date[], $28::bigint[], $29::text[], $30::text[], $31::text[], $32::text[], "
-                              "$33::bigint[], $34::text[], $35::timestamptz[])") < 0
-                : flush_table(e, case_cols, CASE_UPDATE_COLS,
-                              "UPDATE cases c SET state = u.st, stage = u.sg, paid_minor = u.pd, "
-                              "outstanding_minor = u.os, fee_minor = u.fe, interest_minor = u.im, next_stage = "
-                              "u.ns, next_action_at = u.na, resolved_reason = coalesce(u.rr, c.resolved_reason), "
-                              "updated_at = u.up, fees_charged_minor = u.fc, interest_micro = u.mi, "
-                              "interest_through = u.it, interest_paid_minor = u.ip, credited_minor = u.cr, "
-                              "overpaid_minor = u.op, next_action = u.nx, retry_attempt = u.ra, retry_base_at = "
-                              "u.rb, last_decline_code = u.ld, paused_from = u.pf, pause_reason = u.pr, "
-                              "paused_until = u.pu, retry_payment_id = u.rp, retry_from = u.rf, offer_until = u.ou, "
-                              "offer_due_minor = u.od "
-                              "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::bigint[], "
-                              "$6::bigint[], $7::bigint[], $8::int[], $9::timestamptz[], $10::text[], "
-                              "$11::timestamptz[], $12::bigint[], $13::bigint[], $14::date[], $15::bigint[], "
-                              "$16::bigint[], $17::bigint[], $18::text[], $19::int[], $20::timestamptz[], "
-                              "$21::text[], $22::text[], $23::text[], $24::date[], $25::text[], $26::text[], "
-                              "$27::date[], $28::bigint[]) AS u (id, st, sg, pd, os, fe, im, ns, na, rr, up, fc, mi, "
-                              "it, ip, cr, op, nx, ra, rb, ld, pf, pr, pu, rp, rf, ou, od) WHERE c.case_id = u.id") < 0)
+        if (is_new ? flush_table(
+                         e, case_cols, CASE_INSERT_COLS,
+                         "INSERT INTO cases (case_id, state, stage, paid_minor, outstanding_minor, fee_minor, "
+                         "interest_minor, next_stage, next_action_at, resolved_reason, updated_at, "
+                         "fees_charged_minor, interest_micro, interest_through, interest_paid_minor, "
+                         "credited_minor, overpaid_minor, next_action, retry_attempt, retry_base_at, "
+                         "last_decline_code, paused_from, pause_reason, paused_until, retry_payment_id, "
+                         "retry_from, offer_until, offer_due_minor, risk_score, risk_reasons, risk_track, tenant_id, "
+                         "invoice_id, customer_id, policy, amount_minor, currency, opened_at) SELECT u.c1, u.c2, "
+                         "u.c3, u.c4, u.c5, u.c6, u.c7, u.c8, u.c9, u.c10, u.c11, u.c12, u.c13, u.c14, u.c15, u.c16, "
+                         "u.c17, u.c18, u.c19, u.c20, u.c21, u.c22, u.c23, u.c24, u.c25, u.c26, u.c27, u.c28, "
+                         "u.c29, string_to_array(u.c30, E'\\n'), u.c31, u.c32, u.c33, u.c34, u.c35, u.c36, u.c37, "
+                         "u.c38 FROM unnest($1::uuid[], $2::text[], "
+                         "$3::int[], $4::bigint[], "
+                         "$5::bigint[], $6::bigint[], $7::bigint[], $8::int[], $9::timestamptz[], $10::text[], "
+                         "$11::timestamptz[], $12::bigint[], $13::bigint[], $14::date[], $15::bigint[], "
+                         "$16::bigint[], $17::bigint[], $18::text[], $19::int[], $20::timestamptz[], "
+                         "$21::text[], $22::text[], $23::text[], $24::date[], $25::text[], $26::text[], "
+                         "$27::date[], $28::bigint[], $29::smallint[], $30::text[], $31::text[], $32::text[], "
+                         "$33::text[], $34::text[], $35::text[], $36::bigint[], $37::text[], "
+                         "$38::timestamptz[]) AS u (c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, "
+                         "c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26, c27, c28, c29, c30, c31, "
+                         "c32, c33, c34, c35, c36, c37, c38)") < 0
+                   : flush_table(
+                         e, case_cols, CASE_UPDATE_COLS,
+                         "UPDATE cases c SET state = u.st, stage = u.sg, paid_minor = u.pd, "
+                         "outstanding_minor = u.os, fee_minor = u.fe, interest_minor = u.im, next_stage = "
+                         "u.ns, next_action_at = u.na, resolved_reason = coalesce(u.rr, c.resolved_reason), "
+                         "updated_at = u.up, fees_charged_minor = u.fc, interest_micro = u.mi, "
+                         "interest_through = u.it, interest_paid_minor = u.ip, credited_minor = u.cr, "
+                         "overpaid_minor = u.op, next_action = u.nx, retry_attempt = u.ra, retry_base_at = "
+                         "u.rb, last_decline_code = u.ld, paused_from = u.pf, pause_reason = u.pr, "
+                         "paused_until = u.pu, retry_payment_id = u.rp, retry_from = u.rf, offer_until = u.ou, "
+                         "offer_due_minor = u.od, risk_score = u.rs, risk_reasons = string_to_array(u.rw, E'\\n'), "
+                         "risk_track = u.rt "
+                         "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::bigint[], "
+                         "$6::bigint[], $7::bigint[], $8::int[], $9::timestamptz[], $10::text[], "
+                         "$11::timestamptz[], $12::bigint[], $13::bigint[], $14::date[], $15::bigint[], "
+                         "$16::bigint[], $17::bigint[], $18::text[], $19::int[], $20::timestamptz[], "
+                         "$21::text[], $22::text[], $23::text[], $24::date[], $25::text[], $26::text[], "
+                         "$27::date[], $28::bigint[], $29::smallint[], $30::text[], $31::text[]) AS u (id, st, sg, "
+                         "pd, os, fe, im, ns, na, rr, up, fc, mi, it, ip, cr, op, nx, ra, rb, ld, pf, pr, pu, rp, "
+                         "rf, ou, od, rs, rw, rt) WHERE c.case_id = u.id") < 0)
             return -1;
     }
     /* Sent: the database has them now; a later change is an UPDATE. */

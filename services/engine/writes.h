@@ -9,7 +9,7 @@
 #include "engine.h"
 
 enum { AUDIT_COLS = 15, OUTBOX_COLS = 4, INVOICE_COLS = 15, PAYMENT_COLS = 10, APPLIED_COLS = 2 };
-enum { CASE_UPDATE_COLS = 28, CASE_INSERT_COLS = 35, MAX_COLS = 35 };
+enum { CASE_UPDATE_COLS = 31, CASE_INSERT_COLS = 38, MAX_COLS = 38 };
 /* Buffered rows per table, one array literal per column (the handlers add to these). */
 extern dn_pgarray_t audit_rows[AUDIT_COLS], invoice_rows[INVOICE_COLS], payment_rows[PAYMENT_COLS],
     applied_rows[APPLIED_COLS];
@@ -30,7 +30,7 @@ typedef struct case_write {
 typedef struct case_text {
     char stage[16], paid[24], outstanding[24], fee[24], interest[24], next_stage[16], next_at[40], upd[40];
     char fees_charged[24], micro[24], through[16], ipaid[24], credited[24], overpaid[24], attempt[16], base[40],
-        until[16], offer_until[16], offer_due[24];
+        until[16], offer_until[16], offer_due[24], risk_score[8];
 } case_text_t;
 
 /* Forgets every buffered row (a rollback, or the batch is done). */

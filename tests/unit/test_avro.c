@@ -361,7 +361,10 @@ static void test_registry_lookups(void **state)
     assert_int_equal(DN_SCHEMA_ID_CASE_COMMAND_V2, 10);
     assert_int_equal(DN_SCHEMA_ID_CASE_COMMAND, 15); /* v3: callback, claim_paid */
     assert_int_equal(DN_SCHEMA_ID_REMINDER_DUE_V2, 11);
-    assert_int_equal(DN_SCHEMA_ID_REMINDER_DUE, 13); /* v3: channel voice */
+    assert_int_equal(DN_SCHEMA_ID_REMINDER_DUE_V3, 13); /* v3: channel voice */
+    assert_int_equal(DN_SCHEMA_ID_REMINDER_DUE, 16);    /* v4: risk_score, risk_reasons */
+    assert_int_equal(DN_SCHEMA_ID_DUNNING_CASE_EVENT_V1, 6);
+    assert_int_equal(DN_SCHEMA_ID_DUNNING_CASE_EVENT, 17); /* v2: risk_score, risk_reasons */
     assert_int_equal(DN_SCHEMA_ID_REMINDER_OUTCOME_V1, 7);
     assert_int_equal(DN_SCHEMA_ID_REMINDER_OUTCOME, 14); /* v2: channel voice, call */
     assert_int_equal(dn_avro_schema_by_name("ReminderDue")->id, DN_SCHEMA_ID_REMINDER_DUE);
@@ -370,6 +373,80 @@ static void test_registry_lookups(void **state)
     assert_null(dn_avro_schema_by_name("Nope"));
     assert_string_equal(dn_avro_code_str(DN_AVRO_WRONG_TYPE), "wrong_record_type");
     assert_string_equal(dn_avro_code_str(DN_AVRO_INVALID_FIELD), "invalid_field");
+}
+
+/* A DunningCaseEvent written with version 1 (id 6) decodes into the current struct without
+ * a score; the current version carries the score and its reasons. */
+static void test_case_event_versions(void **state)
+{
+    (void)state;
+    avro_schema_t v1 = dn_avro_schema(DN_SCHEMA_ID_DUNNING_CASE_EVENT_V1);
+    assert_non_null(v1);
+    avro_value_iface_t *iface = avro_generic_class_from_schema(v1);
+    avro_value_t v, f, b;
+    assert_int_equal(avro_generic_value_new(iface, &v), 0);
+    avro_value_iface_decref(iface);
+    static const char *const strings[][2] = {{"event_id", "6f1c1a5e-3d2b-4c1a-9e7f-1b2c3d4e5f60"},
+                                             {"tenant_id", "acme"},
+                                             {"customer_id", "C-1"},
+                                             {"case_id", "7f1c1a5e-3d2b-4c1a-9e7f-1b2c3d4e5f60"},
+                                             {"invoice_id", "INV-1"},
+                                             {"event_type", "opened"},
+                                             {"to_state", "open"},
+                                             {"currency", "EUR"}};
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+        assert_int_equal(avro_value_get_by_name(&v, strings[i][0], &f, NULL), 0);
+        assert_int_equal(avro_value_set_string(&f, strings[i][1]), 0);
+    }
+    static const char *const longs[] = {"occurred_at", "outstanding_minor", "fee_minor", "interest_minor"};
+    for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++) {
+        assert_int_equal(avro_value_get_by_name(&v, longs[i], &f, NULL), 0);
+        assert_int_equal(avro_value_set_long(&f, 1000 + (int64_t)i), 0);
+    }
+    assert_int_equal(avro_value_get_by_name(&v, "stage", &f, NULL), 0);
+    assert_int_equal(avro_value_set_int(&f, 0), 0);
+    static const char *const nulls[] = {"from_state", "reason", "caused_by_event_id"};
+    for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++) {
+        assert_int_equal(avro_value_get_by_name(&v, nulls[i], &f, NULL), 0);
+        assert_int_equal(avro_value_set_branch(&f, 0, &b), 0);
+        assert_int_equal(avro_value_set_null(&b), 0);
+    }
+    char *wire;
+    size_t len;
+    assert_int_equal(dn_avro_encode(DN_SCHEMA_ID_DUNNING_CASE_EVENT_V1, &v, &wire, &len), 0);
+    avro_value_decref(&v);
+    assert_int_equal((unsigned char)wire[4], 6);
+    dn_dunning_case_event_t ev;
+    dn_avro_err_t err;
+    if (dn_dunning_case_event_decode(wire, len, &ev, &err) != 0)
+        fail_msg("%s", err.msg);
+    free(wire);
+    assert_string_equal(ev.event_type, "opened");
+    assert_int_equal(ev.outstanding_minor, 1001);
+    assert_false(ev.has_risk_score);
+    assert_int_equal(ev.risk_reasons_n, 0);
+
+    /* The current version: the score and its reasons survive a round trip. */
+    char *reasons[] = {"broke 2 promises to pay", "no payment history yet"};
+    ev.has_risk_score = true;
+    ev.risk_score = 26;
+    char **kept = ev.risk_reasons;
+    ev.risk_reasons = reasons;
+    ev.risk_reasons_n = 2;
+    assert_int_equal(dn_dunning_case_event_encode(&ev, &wire, &len), 0);
+    ev.risk_reasons = kept;
+    ev.risk_reasons_n = 0;
+    dn_dunning_case_event_free(&ev);
+    assert_int_equal((unsigned char)wire[4], 17);
+    if (dn_dunning_case_event_decode(wire, len, &ev, &err) != 0)
+        fail_msg("%s", err.msg);
+    free(wire);
+    assert_true(ev.has_risk_score);
+    assert_int_equal(ev.risk_score, 26);
+    assert_int_equal(ev.risk_reasons_n, 2);
+    assert_string_equal(ev.risk_reasons[0], "broke 2 promises to pay");
+    assert_string_equal(ev.risk_reasons[1], "no payment history yet");
+    dn_dunning_case_event_free(&ev);
 }
 
 /* A CaseCommand written with version 1 (id 9) decodes into the current struct: the fields
@@ -576,8 +653,8 @@ int main(void)
         cmocka_unit_test(test_every_schema_round_trips),   cmocka_unit_test(test_json_fields_and_defaults),
         cmocka_unit_test(test_json_errors_name_the_field), cmocka_unit_test(test_bad_wire_input),
         cmocka_unit_test(test_bad_field_content),          cmocka_unit_test(test_registry_lookups),
-        cmocka_unit_test(test_old_version_decodes),        cmocka_unit_test(test_every_old_version_decodes),
-        cmocka_unit_test(test_record_array_round_trips),
+        cmocka_unit_test(test_old_version_decodes),        cmocka_unit_test(test_case_event_versions),
+        cmocka_unit_test(test_every_old_version_decodes),  cmocka_unit_test(test_record_array_round_trips),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -543,12 +543,79 @@ static void test_strategy(void **state)
     expect_error(y, "tenants.default.strategy: unknown key 'order'");
 }
 
+/* Policy tracks: score bands to policies, inclusive, a score in no band keeps its policy. */
+static void test_tracks(void **state)
+{
+    (void)state;
+    char err[512];
+    static const char yaml[] = "tenants:\n"
+                               "  default:\n"
+                               "    default_policy: p\n"
+                               "    policies:\n"
+                               "      p:\n"
+                               "        stages: [{name: a, offset: 3d, channels: [email], template: t}]\n"
+                               "  acme:\n"
+                               "    default_policy: standard\n"
+                               "    tracks: [{min: 70, policy: gentle}, {max: 29, policy: strict}]\n"
+                               "    policies:\n"
+                               "      standard:\n"
+                               "        stages: [{name: a, offset: 3d, channels: [email], template: t}]\n"
+                               "      gentle:\n"
+                               "        stages: [{name: a, offset: 10d, channels: [email], template: t}]\n"
+                               "      strict:\n"
+                               "        stages: [{name: a, offset: 1d, channels: [sms], template: t}]\n";
+    policy_set_t *ps = load_text(yaml, err, sizeof(err));
+    assert_non_null(ps);
+    assert_true(dn_policy_has_tracks(ps, "acme"));
+    assert_false(dn_policy_has_tracks(ps, "other")); /* falls back to default: no tracks */
+    assert_string_equal(dn_policy_track(ps, "acme", 100), "gentle");
+    assert_string_equal(dn_policy_track(ps, "acme", 70), "gentle");
+    assert_null(dn_policy_track(ps, "acme", 69));
+    assert_null(dn_policy_track(ps, "acme", 30));
+    assert_string_equal(dn_policy_track(ps, "acme", 29), "strict");
+    assert_string_equal(dn_policy_track(ps, "acme", 0), "strict");
+    assert_null(dn_policy_track(ps, "acme", -1)); /* not scored */
+    assert_null(dn_policy_track(ps, "other", 10));
+    dn_policy_set_destroy(ps);
+
+    static const char head[] = "tenants:\n"
+                               "  default:\n"
+                               "    default_policy: p\n"
+                               "    policies:\n"
+                               "      p:\n"
+                               "        stages: [{name: a, offset: 3d, channels: [email], template: t}]\n"
+                               "      q:\n"
+                               "        stages: [{name: a, offset: 1d, channels: [email], template: t}]\n";
+    static const struct {
+        const char *tracks, *error;
+    } bad[] = {
+        {"    tracks: {min: 70, policy: q}\n", ":9: tenants.default.tracks: expected a list"},
+        {"    tracks: [{min: 70, policy: x}]\n", ":9: tenants.default.tracks[0]: policy names no policy"},
+        {"    tracks: [{min: 70}]\n", "tenants.default.tracks[0].policy: required"},
+        {"    tracks: [{policy: q}]\n", "tracks[0]: a band needs min, max or both"},
+        {"    tracks: [{min: 101, policy: q}]\n", "tracks[0].min: expected a whole score from 0 to 100"},
+        {"    tracks: [{max: -1, policy: q}]\n", "tracks[0].max: expected a whole score from 0 to 100"},
+        {"    tracks: [{min: 60, max: 40, policy: q}]\n", "tracks[0]: min is above max"},
+        {"    tracks: [{min: 70, policy: q}, {min: 50, max: 70, policy: p}]\n",
+         "tracks[1]: band overlaps an earlier one"},
+        {"    tracks: [{min: 70, plicy: q}]\n", "tracks[0]: unknown key 'plicy'"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[1024];
+        snprintf(text, sizeof(text), "%s%s", head, bad[i].tracks);
+        err[0] = '\0';
+        ps = load_text(text, err, sizeof(err));
+        if (ps || !strstr(err, bad[i].error))
+            fail_msg("case %zu: expected '%s', got '%s'", i, bad[i].error, err);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_and_select),  cmocka_unit_test(test_errors),        cmocka_unit_test(test_options),
         cmocka_unit_test(test_collections_keys), cmocka_unit_test(test_option_errors), cmocka_unit_test(test_voice),
-        cmocka_unit_test(test_voice_rules),      cmocka_unit_test(test_strategy),
+        cmocka_unit_test(test_voice_rules),      cmocka_unit_test(test_strategy),      cmocka_unit_test(test_tracks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
