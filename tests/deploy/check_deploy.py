@@ -311,7 +311,7 @@ def check_k8s(root, tables):
     secrets = {n: set((doc.get("stringData") or {}).keys()) | set((doc.get("data") or {}).keys())
                for n, (w, doc) in by_kind.get("Secret", {}).items()}
     claims = set(by_kind.get("PersistentVolumeClaim", {}).keys())
-    run = {}
+    run, pods = {}, []
     for kind in ("Deployment", "Job"):
         for name, (w, doc) in by_kind.get(kind, {}).items():
             pod = doc["spec"]["template"]
@@ -364,11 +364,18 @@ def check_k8s(root, tables):
                 req = (c.get("resources") or {}).get("requests") or {}
                 if "cpu" not in req or "memory" not in req:
                     fail(cw, "no cpu and memory requests")
+                mounts = {m["mountPath"]: vols.get(m["name"], {}) for m in c.get("volumeMounts") or []}
+                if kind == "Deployment":
+                    pods.append((name, prog, env, mounts))
                 if prog in SERVICES:
-                    port = http_port(tables, prog, env)
+                    host, port = health_addr(tables, prog, env)
+                    var = health_var(prog)
                     ports = {p.get("name"): p["containerPort"] for p in c.get("ports") or []}
                     if port not in ports.values():
-                        fail(cw, "DUNNING_HTTP_ADDR listens on %s, which is not a containerPort" % port)
+                        fail(cw, "%s listens on %s, which is not a containerPort" % (var, port))
+                    if var not in env or host not in ("0.0.0.0", "[::]"):
+                        fail(cw, "%s is %s: the kubelet probes the pod IP, set it to 0.0.0.0:<port>" %
+                             (var, env.get(var, "not set")))
                     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
                         g = ((c.get(probe) or {}).get("httpGet")) or {}
                         p = g.get("port")
@@ -376,10 +383,20 @@ def check_k8s(root, tables):
                         if g.get("path") != path:
                             fail(cw, "%s path %s, not %s" % (probe, g.get("path"), path))
                         if p != port:
-                            fail(cw, "%s on port %s, but DUNNING_HTTP_ADDR listens on %s" % (probe, p, port))
-                    if ann.get("prometheus.io/scrape") != "true" or str(ann.get("prometheus.io/port")) != str(port) or \
+                            fail(cw, "%s on port %s, but %s listens on %s" % (probe, p, var, port))
+                    if prog in NO_METRICS:
+                        if ann.get("prometheus.io/scrape") == "true":
+                            fail(w, "Prometheus scrapes %s, which has no /metrics" % prog)
+                    elif ann.get("prometheus.io/scrape") != "true" or str(ann.get("prometheus.io/port")) != str(port) or \
                             ann.get("prometheus.io/path") != "/metrics":
                         fail(w, "Prometheus annotations do not say scrape true, port %s, path /metrics" % port)
+                if prog in DATA_DIRS:
+                    dvar = DATA_DIRS[prog]
+                    claimed = [mp for mp, v in mounts.items() if "persistentVolumeClaim" in v]
+                    if not env.get(dvar):
+                        fail(cw, "%s is not set (it writes there)" % dvar)
+                    elif not under(env[dvar], claimed):
+                        fail(cw, "%s is %s, which is on no PersistentVolumeClaim" % (dvar, env[dvar]))
     for p in SERVICES:
         if not any(k == "Deployment" for k, _, _ in run.get(p, [])):
             fail("deploy/k8s", "no Deployment runs %s" % p)
@@ -388,6 +405,80 @@ def check_k8s(root, tables):
         if not any(c.startswith(want) for c in cmds):
             fail("deploy/k8s", "no Job runs %s" % want)
     deployments = by_kind.get("Deployment", {})
+    # The policy file: the same path, from the same ConfigMap, as the engines'.
+    check_policy_files("deploy/k8s", tables, [(n, p, e) for n, p, e, _ in pods], "/usr/share/dunning")
+
+    def policy_source(env, mounts):
+        path = env.get("DUNNING_POLICY_FILE") or ""
+        src = [(mp, (v.get("configMap") or {}).get("name")) for mp, v in mounts.items() if under(path, [mp])]
+        return max(src)[1] if src else None
+    engine_src = {policy_source(e, m) for _, p, e, m in pods if p == "dunning-engine"}
+    for n, p, e, m in pods:
+        if p not in ("dunning-engine", "dunningctl") and "DUNNING_POLICY_FILE" in tables.get(p, {}) and \
+                e.get("DUNNING_POLICY_FILE") and policy_source(e, m) not in engine_src:
+            fail("deploy/k8s: %s" % n, "DUNNING_POLICY_FILE is not mounted from the engine's ConfigMap (%s)" %
+                 ", ".join(sorted(map(str, engine_src))))
+    # Services select a Deployment's pods and target one of their ports; Ingresses route to a
+    # Service's port.
+    def pod_ports(sel):
+        out = []
+        for _, d in deployments.values():
+            labels = d["spec"]["template"]["metadata"]["labels"]
+            if sel and all(labels.get(k) == v for k, v in sel.items()):
+                for c in d["spec"]["template"]["spec"]["containers"]:
+                    out.append((program_of(c.get("command")),
+                                {p.get("name"): p["containerPort"] for p in c.get("ports") or []}))
+        return out
+    services = by_kind.get("Service", {})
+    exposes = {}
+    for name, (w, doc) in services.items():
+        pp = pod_ports(doc["spec"].get("selector"))
+        if not pp:
+            fail(w, "selects no Deployment's pods")
+            continue
+        for sp in doc["spec"].get("ports") or []:
+            t = sp.get("targetPort", sp.get("port"))
+            hit = [prog for prog, ports in pp if (t in ports if isinstance(t, str) else t in ports.values())]
+            if not hit:
+                fail(w, "port %s: targetPort %s is no containerPort of the pods it selects" % (sp.get("port"), t))
+            for prog, ports in pp:
+                target = (prog, ports.get(t, t) if isinstance(t, str) else t)
+                for key in (sp.get("name"), sp.get("port")):
+                    if key is not None:
+                        exposes.setdefault(name, {})[key] = target
+    portal_paths = []
+    for name, (w, doc) in by_kind.get("Ingress", {}).items():
+        for rule in doc["spec"].get("rules") or []:
+            for path in ((rule.get("http") or {}).get("paths")) or []:
+                svc = path["backend"]["service"]
+                port = svc["port"].get("name", svc["port"].get("number"))
+                if svc["name"] not in services:
+                    fail(w, "path %s: Service %s does not exist" % (path.get("path"), svc["name"]))
+                elif port not in exposes.get(svc["name"], {}):
+                    fail(w, "path %s: Service %s has no port %s" % (path.get("path"), svc["name"], port))
+                else:
+                    prog = exposes[svc["name"]][port][0]
+                    if prog != "dunning-portal":
+                        fail(w, "path %s: routes to %s; only the portal faces the internet" % (path.get("path"), prog))
+                    else:
+                        portal_paths.append((w, path.get("path"), path.get("pathType")))
+    # The internet reaches the portal's page, API and files, never its /healthz and /readyz
+    # (readiness says why the database does not answer).
+    def routed(url):
+        return any(url == p or (t == "Prefix" and (p == "/" or url.startswith(p.rstrip("/") + "/")))
+                   for _, p, t in portal_paths)
+    if portal_paths:
+        w = portal_paths[0][0]
+        for url in ("/healthz", "/readyz"):
+            if routed(url):
+                fail(w, "routes %s of the portal to the internet" % url)
+        webdir = os.path.join(root, "services", "portal", "web")
+        files = ["/" + f for f in sorted(os.listdir(webdir)) if f != "index.html"] if os.path.isdir(webdir) else []
+        for url in ["/p/TOKEN", "/api/p/TOKEN"] + files:
+            if not routed(url):
+                fail(w, "does not route %s to the portal" % url)
+    if not any(prog == "dunning-portal" for v in exposes.values() for prog, _ in v.values()):
+        fail("deploy/k8s", "no Service exposes the portal (dunning-portal)")
     for name, (w, doc) in by_kind.get("PodDisruptionBudget", {}).items():
         sel = doc["spec"]["selector"]["matchLabels"]
         if not any(all(d["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in sel.items())
