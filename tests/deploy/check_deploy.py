@@ -664,7 +664,8 @@ def check_topics(root, tables, bindir):
 # ---------------------------------------------------------------- systemd environment
 def check_systemd_env(root, tables):
     d = os.path.join(root, "deploy", "systemd")
-    ports = {}
+    ports, runs = {}, []
+    tmpfiles = open(os.path.join(d, "dunning.tmpfiles.conf")).read().splitlines()
     for unit in sorted(os.listdir(d)):
         if not unit.endswith(".service"):
             continue
@@ -691,13 +692,25 @@ def check_systemd_env(root, tables):
             if var.startswith("DUNNING_") and not reads(tables, prog, var):
                 fail(w, "sets %s, which %s does not read" % (var, prog))
         if prog in SERVICES:
-            addr = env.get("DUNNING_HTTP_ADDR", "")
+            var = health_var(prog)
+            addr = env.get(var, "")
             port = addr.rsplit(":", 1)[-1]
             if port != "%i" and not port.isdigit():
-                fail(w, "no DUNNING_HTTP_ADDR port")
+                fail(w, "no %s port" % var)
             if port in ports:
                 fail(w, "HTTP port %s is also %s's" % (port, ports[port]))
             ports[port] = unit
+            runs.append((unit, prog, env))
+        if prog in DATA_DIRS:
+            dvar = DATA_DIRS[prog]
+            rw = [p for l in re.findall(r"^ReadWritePaths=(.*)$", text, re.M) for p in l.split()]
+            if not env.get(dvar):
+                fail(w, "%s is not set (it writes there)" % dvar)
+            elif not under(env[dvar], [p.lstrip("-") for p in rw]):
+                fail(w, "%s is %s, which ProtectSystem=strict leaves read-only (no ReadWritePaths)" % (dvar, env[dvar]))
+            elif not any(re.match(r"^d\s+%s\s" % re.escape(os.path.normpath(env[dvar])), l) for l in tmpfiles):
+                fail(w, "%s (%s) is not created by dunning.tmpfiles.conf" % (dvar, env[dvar]))
+    check_policy_files("deploy/systemd", tables, runs, "/usr/share/dunning")
     ok("deploy/systemd: the units' environment files set only variables their programs read")
 
 
