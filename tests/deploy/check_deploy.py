@@ -499,6 +499,9 @@ def check_k8s(root, tables):
 
 
 # ---------------------------------------------------------------- Dockerfile
+_PKG_CACHE = {}
+
+
 def lib_packages(bindir, prog):
     """{soname: Debian package} of the libraries prog links directly (readelf NEEDED, located by
     ldd, owned per dpkg), or None where dpkg or binutils are missing."""
@@ -513,6 +516,9 @@ def lib_packages(bindir, prog):
     out = {}
     for so in needed:
         lib = where.get(so)
+        if lib in _PKG_CACHE:
+            out[so] = _PKG_CACHE[lib]
+            continue
         pkg = None
         for cand in filter(None, [lib, lib and os.path.realpath(lib), lib and re.sub(r"^/usr/lib/", "/lib/", lib),
                                   lib and re.sub(r"^/lib/", "/usr/lib/", lib)]):
@@ -520,7 +526,7 @@ def lib_packages(bindir, prog):
             if r.returncode == 0:
                 pkg = r.stdout.split(":")[0].strip()
                 break
-        out[so] = pkg
+        out[so] = _PKG_CACHE[lib] = pkg
     return out
 
 
