@@ -36,8 +36,20 @@ import sys
 
 import yaml
 
-PROGRAMS = ["dunning-engine", "sender-email", "sender-sms", "sender-letter", "dunningctl"]
-SERVICES = ["dunning-engine", "sender-email", "sender-sms", "sender-letter"]
+PROGRAMS = ["dunning-engine", "sender-email", "sender-sms", "sender-letter", "sender-voice", "dunning-portal",
+            "dunningctl"]
+SERVICES = ["dunning-engine", "sender-email", "sender-sms", "sender-letter", "sender-voice", "dunning-portal"]
+SENDERS = ["sender-email", "sender-sms", "sender-letter", "sender-voice"]
+# The variable whose host:port serves a service's /healthz and /readyz (and /metrics where it
+# has one): DUNNING_HTTP_ADDR, but the portal answers them on its own address and has no
+# DUNNING_HTTP_ADDR.
+HEALTH_ADDR = {"dunning-portal": "DUNNING_PORTAL_ADDR"}
+NO_METRICS = {"dunning-portal"}  # no /metrics: it must not be scraped
+# Directories a service writes, which must be a volume (compose, k8s) or ReadWritePaths (systemd).
+DATA_DIRS = {"sender-letter": "DUNNING_LETTER_SPOOL_DIR", "sender-voice": "DUNNING_VOICE_AUDIO_DIR"}
+# The PostgreSQL group role each program's login must be a member of (postgres-init.sh).
+PG_GROUP = {"dunning-engine": "dunning_engine", "sender-email": "dunning_sender", "sender-sms": "dunning_sender",
+            "sender-letter": "dunning_sender", "sender-voice": "dunning_sender", "dunning-portal": "dunning_portal"}
 OFFICIAL = [r"^apache/kafka:[0-9][\w.-]*$", r"^postgres:1[5-9][\w.-]*$", r"^redis:[67][\w.-]*$"]
 PROJECT = [r"^dunning:[\w.${}:-]+$", r"^dunning-kannel:[\w.${}:-]+$"]
 
@@ -72,10 +84,29 @@ def reads(tables, prog, var):
     return var in tables.get(prog, {})
 
 
+def health_var(prog):
+    return HEALTH_ADDR.get(prog, "DUNNING_HTTP_ADDR")
+
+
+def health_addr(tables, prog, env):
+    """(host, port) of the address prog answers /healthz and /readyz on, given its env."""
+    var = health_var(prog)
+    if var not in tables.get(prog, {}):
+        fail(prog, "its configuration table has no %s (HEALTH_ADDR in check_deploy.py is out of date)" % var)
+        return None, None
+    addr = env.get(var, tables[prog].get(var))
+    m = re.match(r"^(.*):(\d+)$", str(addr))
+    return (m.group(1), int(m.group(2))) if m else (None, None)
+
+
 def http_port(tables, prog, env):
-    addr = env.get("DUNNING_HTTP_ADDR", tables[prog].get("DUNNING_HTTP_ADDR"))
-    m = re.match(r"^.*:(\d+)$", str(addr))
-    return int(m.group(1)) if m else None
+    return health_addr(tables, prog, env)[1]
+
+
+def under(path, dirs):
+    """True when path is one of dirs or below one."""
+    path = os.path.normpath(str(path))
+    return any(path == os.path.normpath(d) or path.startswith(os.path.normpath(d) + "/") for d in dirs)
 
 
 def program_of(command):
@@ -85,6 +116,30 @@ def program_of(command):
         return None
     prog = os.path.basename(str(command[0]))
     return prog if prog in PROGRAMS else None
+
+
+def dsn_user(dsn):
+    m = re.match(r"^postgres(?:ql)?://([^:@/]+)[:@]", str(dsn or ""))
+    return m.group(1) if m else None
+
+
+def check_policy_files(where, tables, runs, home):
+    """runs: (name, program, env). Every program other than the engine that reads
+    DUNNING_POLICY_FILE (sender-voice: the calling rules) must set it to the engines' file."""
+    def engine_file(env):
+        return env.get("DUNNING_POLICY_FILE") or \
+            "%s/config/policies/default.yaml" % env.get("DUNNING_HOME", home)
+    engines = {engine_file(env) for _, prog, env in runs if prog == "dunning-engine"}
+    if len(engines) > 1:
+        fail(where, "the engines read different policy files: %s" % ", ".join(sorted(engines)))
+    for name, prog, env in runs:
+        if prog in ("dunning-engine", "dunningctl") or "DUNNING_POLICY_FILE" not in tables.get(prog, {}):
+            continue
+        got = env.get("DUNNING_POLICY_FILE")
+        if not got:
+            fail("%s: %s" % (where, name), "DUNNING_POLICY_FILE is not set: %s would not see the policies' rules" % prog)
+        elif engines and got not in engines:
+            fail("%s: %s" % (where, name), "DUNNING_POLICY_FILE is %s, the engine's is %s" % (got, ", ".join(sorted(engines))))
 
 
 # ---------------------------------------------------------------- compose
@@ -113,7 +168,7 @@ def check_compose(root, tables):
             fail("deploy/compose/example.env", "%s is set but compose.yaml does not use it" % name)
     services = doc["services"]
     volumes = set((doc.get("volumes") or {}).keys())
-    programs = {}
+    programs, envs, logins = {}, {}, {}
     for name, svc in services.items():
         w = "%s: service %s" % (where, name)
         image = str(svc.get("image", ""))
@@ -142,17 +197,39 @@ def check_compose(root, tables):
                     fail(w, "mounts %s, which does not exist" % src)
             elif src not in volumes:
                 fail(w, "mounts volume %s, which is not declared" % src)
+        envs[name] = env
         if prog in SERVICES:
             hc = svc.get("healthcheck") or {}
             test = " ".join(map(str, hc.get("test") or []))
             m = re.search(r"http://127\.0\.0\.1:(\d+)(/\w+)", test)
-            port = http_port(tables, prog, env)
+            host, port = health_addr(tables, prog, env)
+            var = health_var(prog)
             if not m:
                 fail(w, "no HTTP health check")
             elif m.group(2) != "/readyz":
                 fail(w, "health check on %s, not /readyz" % m.group(2))
             elif int(m.group(1)) != port:
-                fail(w, "health check on port %s, but DUNNING_HTTP_ADDR listens on %s" % (m.group(1), port))
+                fail(w, "health check on port %s, but %s listens on %s" % (m.group(1), var, port))
+            if var not in env or host not in ("0.0.0.0", "[::]"):
+                fail(w, "%s is %s: in a container it must be set to 0.0.0.0:<port>" % (var, env.get(var, "not set")))
+            for pub in svc.get("ports") or []:
+                target = pub.get("target") if isinstance(pub, dict) else str(pub).split("/")[0].rsplit(":", 1)[-1]
+                if str(target) != str(port):
+                    fail(w, "publishes container port %s, but %s listens on %s" % (target, var, port))
+        if prog in DATA_DIRS:
+            var = DATA_DIRS[prog]
+            mounts = [str(v).split(":")[1] for v in svc.get("volumes") or []
+                      if not str(v).startswith(".") and ":" in str(v)]
+            if not env.get(var):
+                fail(w, "%s is not set (it writes there)" % var)
+            elif not under(env[var], mounts):
+                fail(w, "%s is %s, which is on no volume" % (var, env[var]))
+        if prog in PG_GROUP:
+            user = dsn_user(env.get("DUNNING_PG_DSN"))
+            if not user:
+                fail(w, "no DUNNING_PG_DSN with a user")
+            else:
+                logins[name] = (prog, user)
     ran = {p for p in programs.values() if p}
     for p in SERVICES:
         if p not in ran:
@@ -172,13 +249,27 @@ def check_compose(root, tables):
         svc = [s for s in services.values() if str(s.get("image", "")).startswith(needed)]
         if not svc or not any(not str(v).startswith(".") for v in svc[0].get("volumes") or []):
             fail(where, "no %s service with a volume" % needed.rstrip(":"))
-    letter = [s for n, s in services.items() if programs[n] == "sender-letter"]
-    if letter and not any(not str(v).startswith(".") for v in letter[0].get("volumes") or []):
-        fail(where, "the letter spool has no volume")
+    # The programs that read the engine's policy file read the engine's.
+    check_policy_files(where, tables, [(n, programs[n], envs[n]) for n in services if programs[n]],
+                       "/usr/share/dunning")
     # The owner that runs the migrations has no CREATEROLE here: every group role a migration
     # grants to must be created by postgres-init.sh.
     init = open(os.path.join(d, "postgres-init.sh")).read()
     created = set(re.findall(r"CREATE ROLE (\w+)", init))
+    # Each service logs in as a role of its own kind: a LOGIN role in its group role.
+    members = {m.group(1): m.group(2) for m in
+               re.finditer(r"CREATE ROLE (\w+) LOGIN PASSWORD :'\w+' IN ROLE (\w+);", init)}
+    for name, (prog, user) in sorted(logins.items()):
+        if user not in members:
+            fail("deploy/compose/postgres-init.sh", "does not create the LOGIN role %s (service %s logs in as it)" %
+                 (user, name))
+        elif members[user] != PG_GROUP[prog]:
+            fail("deploy/compose/postgres-init.sh", "role %s (service %s, %s) is in %s, not %s" %
+                 (user, name, prog, members[user], PG_GROUP[prog]))
+    owner = re.search(r"CREATE DATABASE \w+ OWNER (\w+);", init)
+    for n in jobs:
+        if not owner or dsn_user(envs[n].get("DUNNING_PG_DSN")) != owner.group(1):
+            fail(where, "service %s: the migrations do not run as the database owner" % n)
     sqldir = os.path.join(root, "sql")
     for f in sorted(os.listdir(sqldir)):
         if f.endswith(".sql"):
@@ -220,7 +311,7 @@ def check_k8s(root, tables):
     secrets = {n: set((doc.get("stringData") or {}).keys()) | set((doc.get("data") or {}).keys())
                for n, (w, doc) in by_kind.get("Secret", {}).items()}
     claims = set(by_kind.get("PersistentVolumeClaim", {}).keys())
-    run = {}
+    run, pods = {}, []
     for kind in ("Deployment", "Job"):
         for name, (w, doc) in by_kind.get(kind, {}).items():
             pod = doc["spec"]["template"]
@@ -273,11 +364,18 @@ def check_k8s(root, tables):
                 req = (c.get("resources") or {}).get("requests") or {}
                 if "cpu" not in req or "memory" not in req:
                     fail(cw, "no cpu and memory requests")
+                mounts = {m["mountPath"]: vols.get(m["name"], {}) for m in c.get("volumeMounts") or []}
+                if kind == "Deployment":
+                    pods.append((name, prog, env, mounts))
                 if prog in SERVICES:
-                    port = http_port(tables, prog, env)
+                    host, port = health_addr(tables, prog, env)
+                    var = health_var(prog)
                     ports = {p.get("name"): p["containerPort"] for p in c.get("ports") or []}
                     if port not in ports.values():
-                        fail(cw, "DUNNING_HTTP_ADDR listens on %s, which is not a containerPort" % port)
+                        fail(cw, "%s listens on %s, which is not a containerPort" % (var, port))
+                    if var not in env or host not in ("0.0.0.0", "[::]"):
+                        fail(cw, "%s is %s: the kubelet probes the pod IP, set it to 0.0.0.0:<port>" %
+                             (var, env.get(var, "not set")))
                     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
                         g = ((c.get(probe) or {}).get("httpGet")) or {}
                         p = g.get("port")
@@ -285,10 +383,20 @@ def check_k8s(root, tables):
                         if g.get("path") != path:
                             fail(cw, "%s path %s, not %s" % (probe, g.get("path"), path))
                         if p != port:
-                            fail(cw, "%s on port %s, but DUNNING_HTTP_ADDR listens on %s" % (probe, p, port))
-                    if ann.get("prometheus.io/scrape") != "true" or str(ann.get("prometheus.io/port")) != str(port) or \
+                            fail(cw, "%s on port %s, but %s listens on %s" % (probe, p, var, port))
+                    if prog in NO_METRICS:
+                        if ann.get("prometheus.io/scrape") == "true":
+                            fail(w, "Prometheus scrapes %s, which has no /metrics" % prog)
+                    elif ann.get("prometheus.io/scrape") != "true" or str(ann.get("prometheus.io/port")) != str(port) or \
                             ann.get("prometheus.io/path") != "/metrics":
                         fail(w, "Prometheus annotations do not say scrape true, port %s, path /metrics" % port)
+                if prog in DATA_DIRS:
+                    dvar = DATA_DIRS[prog]
+                    claimed = [mp for mp, v in mounts.items() if "persistentVolumeClaim" in v]
+                    if not env.get(dvar):
+                        fail(cw, "%s is not set (it writes there)" % dvar)
+                    elif not under(env[dvar], claimed):
+                        fail(cw, "%s is %s, which is on no PersistentVolumeClaim" % (dvar, env[dvar]))
     for p in SERVICES:
         if not any(k == "Deployment" for k, _, _ in run.get(p, [])):
             fail("deploy/k8s", "no Deployment runs %s" % p)
@@ -297,6 +405,80 @@ def check_k8s(root, tables):
         if not any(c.startswith(want) for c in cmds):
             fail("deploy/k8s", "no Job runs %s" % want)
     deployments = by_kind.get("Deployment", {})
+    # The policy file: the same path, from the same ConfigMap, as the engines'.
+    check_policy_files("deploy/k8s", tables, [(n, p, e) for n, p, e, _ in pods], "/usr/share/dunning")
+
+    def policy_source(env, mounts):
+        path = env.get("DUNNING_POLICY_FILE") or ""
+        src = [(mp, (v.get("configMap") or {}).get("name")) for mp, v in mounts.items() if under(path, [mp])]
+        return max(src)[1] if src else None
+    engine_src = {policy_source(e, m) for _, p, e, m in pods if p == "dunning-engine"}
+    for n, p, e, m in pods:
+        if p not in ("dunning-engine", "dunningctl") and "DUNNING_POLICY_FILE" in tables.get(p, {}) and \
+                e.get("DUNNING_POLICY_FILE") and policy_source(e, m) not in engine_src:
+            fail("deploy/k8s: %s" % n, "DUNNING_POLICY_FILE is not mounted from the engine's ConfigMap (%s)" %
+                 ", ".join(sorted(map(str, engine_src))))
+    # Services select a Deployment's pods and target one of their ports; Ingresses route to a
+    # Service's port.
+    def pod_ports(sel):
+        out = []
+        for _, d in deployments.values():
+            labels = d["spec"]["template"]["metadata"]["labels"]
+            if sel and all(labels.get(k) == v for k, v in sel.items()):
+                for c in d["spec"]["template"]["spec"]["containers"]:
+                    out.append((program_of(c.get("command")),
+                                {p.get("name"): p["containerPort"] for p in c.get("ports") or []}))
+        return out
+    services = by_kind.get("Service", {})
+    exposes = {}
+    for name, (w, doc) in services.items():
+        pp = pod_ports(doc["spec"].get("selector"))
+        if not pp:
+            fail(w, "selects no Deployment's pods")
+            continue
+        for sp in doc["spec"].get("ports") or []:
+            t = sp.get("targetPort", sp.get("port"))
+            hit = [prog for prog, ports in pp if (t in ports if isinstance(t, str) else t in ports.values())]
+            if not hit:
+                fail(w, "port %s: targetPort %s is no containerPort of the pods it selects" % (sp.get("port"), t))
+            for prog, ports in pp:
+                target = (prog, ports.get(t, t) if isinstance(t, str) else t)
+                for key in (sp.get("name"), sp.get("port")):
+                    if key is not None:
+                        exposes.setdefault(name, {})[key] = target
+    portal_paths = []
+    for name, (w, doc) in by_kind.get("Ingress", {}).items():
+        for rule in doc["spec"].get("rules") or []:
+            for path in ((rule.get("http") or {}).get("paths")) or []:
+                svc = path["backend"]["service"]
+                port = svc["port"].get("name", svc["port"].get("number"))
+                if svc["name"] not in services:
+                    fail(w, "path %s: Service %s does not exist" % (path.get("path"), svc["name"]))
+                elif port not in exposes.get(svc["name"], {}):
+                    fail(w, "path %s: Service %s has no port %s" % (path.get("path"), svc["name"], port))
+                else:
+                    prog = exposes[svc["name"]][port][0]
+                    if prog != "dunning-portal":
+                        fail(w, "path %s: routes to %s; only the portal faces the internet" % (path.get("path"), prog))
+                    else:
+                        portal_paths.append((w, path.get("path"), path.get("pathType")))
+    # The internet reaches the portal's page, API and files, never its /healthz and /readyz
+    # (readiness says why the database does not answer).
+    def routed(url):
+        return any(url == p or (t == "Prefix" and (p == "/" or url.startswith(p.rstrip("/") + "/")))
+                   for _, p, t in portal_paths)
+    if portal_paths:
+        w = portal_paths[0][0]
+        for url in ("/healthz", "/readyz"):
+            if routed(url):
+                fail(w, "routes %s of the portal to the internet" % url)
+        webdir = os.path.join(root, "services", "portal", "web")
+        files = ["/" + f for f in sorted(os.listdir(webdir)) if f != "index.html"] if os.path.isdir(webdir) else []
+        for url in ["/p/TOKEN", "/api/p/TOKEN"] + files:
+            if not routed(url):
+                fail(w, "does not route %s to the portal" % url)
+    if not any(prog == "dunning-portal" for v in exposes.values() for prog, _ in v.values()):
+        fail("deploy/k8s", "no Service exposes the portal (dunning-portal)")
     for name, (w, doc) in by_kind.get("PodDisruptionBudget", {}).items():
         sel = doc["spec"]["selector"]["matchLabels"]
         if not any(all(d["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in sel.items())
@@ -317,13 +499,49 @@ def check_k8s(root, tables):
 
 
 # ---------------------------------------------------------------- Dockerfile
-def check_dockerfile(root, tables):
+_PKG_CACHE = {}
+
+
+def lib_packages(bindir, prog):
+    """{soname: Debian package} of the libraries prog links directly (readelf NEEDED, located by
+    ldd, owned per dpkg), or None where dpkg or binutils are missing."""
+    path = os.path.join(bindir, prog)
+    try:
+        needed = re.findall(r"\(NEEDED\).*\[(.+)\]", subprocess.run(["readelf", "-d", path], capture_output=True,
+                                                                     text=True, check=True).stdout)
+        where = dict(re.findall(r"^\s*(\S+) => (/\S+)", subprocess.run(["ldd", path], capture_output=True,
+                                                                       text=True, check=True).stdout, re.M))
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    out = {}
+    for so in needed:
+        lib = where.get(so)
+        if lib in _PKG_CACHE:
+            out[so] = _PKG_CACHE[lib]
+            continue
+        pkg = None
+        for cand in filter(None, [lib, lib and os.path.realpath(lib), lib and re.sub(r"^/usr/lib/", "/lib/", lib),
+                                  lib and re.sub(r"^/lib/", "/usr/lib/", lib)]):
+            r = subprocess.run(["dpkg-query", "-S", cand], capture_output=True, text=True)
+            if r.returncode == 0:
+                pkg = r.stdout.split(":")[0].strip()
+                break
+        out[so] = _PKG_CACHE[lib] = pkg
+    return out
+
+
+# What debian:12-slim has already (libc and the libraries of apt and the essential packages).
+BASE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6", "zlib1g"}
+
+
+def check_dockerfile(root, tables, bindir):
     where = "deploy/Dockerfile"
     lines = []
     for raw in open(os.path.join(root, where)).read().replace("\\\n", " ").splitlines():
         if raw.strip() and not raw.lstrip().startswith("#"):
             lines.append(raw.strip())
     stages, user, stage = [], {}, None
+    installed, envs, copies = set(), {}, []
     for l in lines:
         op, _, rest = l.partition(" ")
         op = op.upper()
@@ -341,6 +559,7 @@ def check_dockerfile(root, tables):
                     fail(where, "COPY %s: no such file" % src)
         elif op == "COPY":
             if stage == "runtime":
+                copies.append(rest.split()[1:])
                 for src in re.findall(r"/build/bin/(\S+)", rest):
                     if src not in PROGRAMS:
                         fail(where, "copies %s, not a program" % src)
@@ -348,11 +567,16 @@ def check_dockerfile(root, tables):
                     if not os.path.exists(os.path.join(root, src)):
                         fail(where, "copies /src/%s, which is not in the repository" % src)
         elif op == "ENV":
-            for var in re.findall(r"(DUNNING_[A-Z0-9_]+)=", rest):
+            for var, val in re.findall(r"(DUNNING_[A-Z0-9_]+)=(\S*)", rest):
                 if not any(reads(tables, p, var) for p in PROGRAMS):
                     fail(where, "ENV %s is read by no program" % var)
+                if stage == "runtime":
+                    envs[var] = val
         elif op == "RUN" and stage != "runtime" and "scripts/deps" in rest:
             user.setdefault("deps", True)
+        elif op == "RUN" and stage == "runtime":
+            for cmd in re.findall(r"apt-get install ([^&|;]*)", rest):
+                installed |= {w for w in cmd.split() if not w.startswith("-")}
     if "runtime" not in stages:
         fail(where, "no runtime stage")
     if user.get("runtime") in (None, "root", "0"):
@@ -363,7 +587,28 @@ def check_dockerfile(root, tables):
     for p in PROGRAMS:
         if "/build/bin/%s" % p not in text:
             fail(where, "the runtime image lacks %s" % p)
-    ok("%s: Debian 12 stages, scripts/deps, non-root runtime, sources, variables" % where)
+    # The portal serves $DUNNING_HOME/services/portal/web: the image must have it there.
+    home = envs.get("DUNNING_HOME")
+    if not home:
+        fail(where, "the runtime stage sets no DUNNING_HOME")
+    elif not any(len(c) == 2 and c[0].rstrip("/") == "/src/services/portal/web" and
+                 os.path.normpath(c[1]) == os.path.normpath(home + "/services/portal/web") for c in copies):
+        fail(where, "the portal's web files (services/portal/web) are not copied to $DUNNING_HOME/services/portal/web")
+    # The runtime stage installs the package of every library a program links (the base image
+    # has only the required ones), and the speech data sender-voice needs.
+    deps = {p: lib_packages(bindir, p) for p in PROGRAMS}
+    if any(v is None for v in deps.values()):
+        fail(where, "cannot check the runtime libraries: readelf, ldd or dpkg-query is missing (scripts/deps)")
+    else:
+        for p in PROGRAMS:
+            for so, pkg in sorted(deps[p].items()):
+                if not pkg:
+                    fail(where, "%s links %s, which belongs to no Debian package here" % (p, so))
+                elif pkg not in installed and pkg not in BASE_PACKAGES:
+                    fail(where, "%s links %s, but the runtime stage does not install %s" % (p, so, pkg))
+        if "espeak-ng-data" not in installed:
+            fail(where, "the runtime stage does not install espeak-ng-data (sender-voice's voices)")
+    ok("%s: Debian 12 stages, scripts/deps, non-root runtime, sources, variables, libraries, portal web files" % where)
 
 
 # ---------------------------------------------------------------- topics
@@ -425,7 +670,8 @@ def check_topics(root, tables, bindir):
 # ---------------------------------------------------------------- systemd environment
 def check_systemd_env(root, tables):
     d = os.path.join(root, "deploy", "systemd")
-    ports = {}
+    ports, runs = {}, []
+    tmpfiles = open(os.path.join(d, "dunning.tmpfiles.conf")).read().splitlines()
     for unit in sorted(os.listdir(d)):
         if not unit.endswith(".service"):
             continue
@@ -452,13 +698,25 @@ def check_systemd_env(root, tables):
             if var.startswith("DUNNING_") and not reads(tables, prog, var):
                 fail(w, "sets %s, which %s does not read" % (var, prog))
         if prog in SERVICES:
-            addr = env.get("DUNNING_HTTP_ADDR", "")
+            var = health_var(prog)
+            addr = env.get(var, "")
             port = addr.rsplit(":", 1)[-1]
             if port != "%i" and not port.isdigit():
-                fail(w, "no DUNNING_HTTP_ADDR port")
+                fail(w, "no %s port" % var)
             if port in ports:
                 fail(w, "HTTP port %s is also %s's" % (port, ports[port]))
             ports[port] = unit
+            runs.append((unit, prog, env))
+        if prog in DATA_DIRS:
+            dvar = DATA_DIRS[prog]
+            rw = [p for l in re.findall(r"^ReadWritePaths=(.*)$", text, re.M) for p in l.split()]
+            if not env.get(dvar):
+                fail(w, "%s is not set (it writes there)" % dvar)
+            elif not under(env[dvar], [p.lstrip("-") for p in rw]):
+                fail(w, "%s is %s, which ProtectSystem=strict leaves read-only (no ReadWritePaths)" % (dvar, env[dvar]))
+            elif not any(re.match(r"^d\s+%s\s" % re.escape(os.path.normpath(env[dvar])), l) for l in tmpfiles):
+                fail(w, "%s (%s) is not created by dunning.tmpfiles.conf" % (dvar, env[dvar]))
+    check_policy_files("deploy/systemd", tables, runs, "/usr/share/dunning")
     ok("deploy/systemd: the units' environment files set only variables their programs read")
 
 
@@ -472,7 +730,7 @@ def main():
     checks = {
         "compose": lambda: check_compose(a.root, tables),
         "k8s": lambda: check_k8s(a.root, tables),
-        "dockerfile": lambda: check_dockerfile(a.root, tables),
+        "dockerfile": lambda: check_dockerfile(a.root, tables, a.bin),
         "topics": lambda: check_topics(a.root, tables, a.bin),
         "systemd-env": lambda: check_systemd_env(a.root, tables),
     }
