@@ -515,6 +515,10 @@ def lib_packages(bindir, prog):
         return None
     out = {}
     for so in needed:
+        # A test build's sanitizer runtimes (scripts/test builds with ASan/UBSan); the image
+        # is built without them (-DCMAKE_BUILD_TYPE=RelWithDebInfo in the build stage).
+        if re.match(r"lib(asan|ubsan|tsan|lsan)\.so", so):
+            continue
         lib = where.get(so)
         if lib in _PKG_CACHE:
             out[so] = _PKG_CACHE[lib]
