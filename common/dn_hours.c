@@ -24,6 +24,13 @@ int dn_phone_valid(const char *phone)
     return phone[1 + digits] == '\0' && digits >= 7 && digits <= 15;
 }
 
+const char *dn_phone_problem(const char *phone, const char *not_e164)
+{
+    if (!phone || !phone[0])
+        return "no phone number";
+    return dn_phone_valid(phone) ? NULL : not_e164;
+}
+
 static int parse_hhmm(const char *s, size_t len, int *min)
 {
     /* "H:MM" or "HH:MM" */

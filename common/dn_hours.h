@@ -9,6 +9,9 @@
 
 /* An E.164 number: '+', a non-zero digit, 7 to 15 digits in all. */
 int dn_phone_valid(const char *phone);
+/* Why a reminder cannot go to phone: "no phone number", or not_e164 (the channel's own
+ * wording) when it is not E.164; NULL when it can. */
+const char *dn_phone_problem(const char *phone, const char *not_e164);
 
 /* "21:00-08:00" -> minutes of the day; "" -> none (*enabled = 0). 0, or -1 if malformed or
  * both ends are the same time. */

@@ -21,7 +21,7 @@ static void money(int64_t minor, const char *currency, const char *locale, char 
         snprintf(buf, size, "%lld %s", (long long)minor, currency); /* unknown currency: raw, but visible */
 }
 
-static int web_link(const char *s)
+int dn_render_web_link(const char *s)
 {
     return s && (strncasecmp(s, "https://", 8) == 0 || strncasecmp(s, "http://", 7) == 0);
 }
@@ -100,7 +100,8 @@ static int add_card(json_t *ctx, const dn_reminder_due_t *rd)
             return -1;
     }
     json_object_set_new(ctx, "card", card);
-    json_object_set_new(ctx, "update_link", web_link(rd->update_link) ? json_string(rd->update_link) : json_null());
+    json_object_set_new(ctx, "update_link",
+                        dn_render_web_link(rd->update_link) ? json_string(rd->update_link) : json_null());
     return 0;
 }
 
@@ -118,7 +119,7 @@ int dn_render_set_portal(const char *base_url, const char *keys_spec, int64_t li
     portal.on = 0;
     if (!base_url || !base_url[0])
         return 0;
-    if (!web_link(base_url) || strlen(base_url) >= sizeof(portal.base_url)) {
+    if (!dn_render_web_link(base_url) || strlen(base_url) >= sizeof(portal.base_url)) {
         snprintf(err, errsz, "DUNNING_PORTAL_URL: an http:// or https:// URL is needed");
         return -1;
     }
@@ -183,7 +184,7 @@ json_t *dn_render_context(const dn_reminder_due_t *rd, const char *locale)
     json_object_set_new(ctx, "action", rd->action ? json_string(rd->action) : json_null());
     json_object_set_new(ctx, "days_overdue", json_integer(rd->days_overdue));
     /* Only web links: the link lands in an href, and a javascript: URL must never get there. */
-    int web = web_link(rd->payment_link);
+    int web = dn_render_web_link(rd->payment_link);
     json_object_set_new(ctx, "payment_link", web ? json_string(rd->payment_link) : json_null());
     json_object_set_new(ctx, "portal_link", portal_link(rd));
     json_object_set_new(ctx, "policy", json_string(rd->policy));

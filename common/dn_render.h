@@ -37,6 +37,10 @@ int dn_render_set_portal(const char *base_url, const char *keys_spec, int64_t li
  * 0, or -1 when the portal is off or the ids cannot be signed. */
 int dn_render_portal_link(const dn_reminder_due_t *rd, char *out, size_t n);
 
+/* 1 if s is an http:// or https:// link (any case): the only links put into a template's
+ * context or a page (never a javascript: URL). */
+int dn_render_web_link(const char *s);
+
 /* Where a rendered template came from. */
 typedef struct dn_render_source {
     char folder[160]; /* "acme" or "default" */

@@ -169,6 +169,14 @@ void dn_sender_reached(int reached)
     atomic_store(&sender.provider_ok, reached != 0);
 }
 
+void dn_sender_log_template_failed(const dn_reminder_due_t *rd, const char *detail)
+{
+    char hint[80];
+    snprintf(hint, sizeof(hint), "check the templates with: sender-%s --check-templates", dn_channel_str(rd->channel));
+    dn_log_error("template failed", "event_id", rd->event_id, "tenant_id", rd->tenant_id, "invoice_id", rd->invoice_id,
+                 "case_id", rd->case_id, "template_key", rd->template_key, "detail", detail, "hint", hint, NULL);
+}
+
 /* Gauges that cost a round trip on the loop's connection, every DUNNING_METRICS_INTERVAL. */
 static void refresh_gauges(sender_t *s, int64_t *next)
 {

@@ -164,6 +164,11 @@ typedef struct dn_sender_driver {
  * with msg_unreachable while it did not. Any thread. */
 void dn_sender_reached(int reached);
 
+/* Logs, at error level, that rd's template failed to render (detail: the renderer's
+ * message), with the hint to run `sender-<channel> --check-templates`. The driver still
+ * gives the outcome its reason ("template error: ..."). */
+void dn_sender_log_template_failed(const dn_reminder_due_t *rd, const char *detail);
+
 /* The sender's main: --config-doc, --check-templates, or the service. Exit status. */
 int dn_sender_main(const dn_sender_driver_t *drv, int argc, char **argv);
 

@@ -237,16 +237,18 @@ const char *dn_web_mime(const char *path)
     return "application/octet-stream";
 }
 
-static void serve_static(dn_web_req_t *r)
+/* Replies with the static directory's file at URL path `path` (a '/' at its end: its
+ * index.html), or 404. */
+static void send_static(dn_web_req_t *r, const char *path)
 {
     dn_web_t *w = r->w;
     char file[PATH_MAX_LEN + 4096];
-    if (!w->static_dir || !dn_web_path_safe(r->path)) {
+    if (!w->static_dir || !dn_web_path_safe(path)) {
         dn_web_error(r, MHD_HTTP_NOT_FOUND, "not found");
         return;
     }
-    size_t n = strlen(r->path);
-    snprintf(file, sizeof(file), "%s%s%s", w->static_dir, r->path, r->path[n - 1] == '/' ? "index.html" : "");
+    size_t n = strlen(path);
+    snprintf(file, sizeof(file), "%s%s%s", w->static_dir, path, path[n - 1] == '/' ? "index.html" : "");
     int fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -259,6 +261,16 @@ static void serve_static(dn_web_req_t *r)
     if (!resp)
         close(fd);
     queue(r, MHD_HTTP_OK, resp, dn_web_mime(file), 0);
+}
+
+static void serve_static(dn_web_req_t *r)
+{
+    send_static(r, r->path);
+}
+
+void dn_web_file(dn_web_req_t *r, const char *path)
+{
+    send_static(r, path);
 }
 
 /* ---- routing ---- */

@@ -110,6 +110,9 @@ void dn_web_error(dn_web_req_t *r, unsigned status, const char *fmt, ...) __attr
 void dn_web_deny(dn_web_req_t *r, unsigned status, const char *reason);
 void dn_web_body(dn_web_req_t *r, unsigned status, const char *content_type, char *data, size_t len,
                  const char *disposition);
+/* Replies with a file of the static directory, as a GET of `path` outside a route would
+ * (e.g. one page for every /p/{token}): 404 when there is none. */
+void dn_web_file(dn_web_req_t *r, const char *path);
 
 /* ---- dn_web_limit: at most max events per window per key (client address) ---- */
 typedef struct dn_web_limit dn_web_limit_t;

@@ -24,6 +24,7 @@
 #include "dn_clock.h"
 #include "dn_log.h"
 #include "dn_publish.h"
+#include "dn_render.h"
 #include "dn_uuid.h"
 #include "portal.h"
 
@@ -37,6 +38,15 @@ typedef struct who {
     dn_portal_claims_t c;
     const char *token;
 } who_t;
+
+/* A POST in hand: whose, the form's nonce, the invoice it is about and its total due. */
+typedef struct form {
+    who_t w;
+    char nonce[64];
+    const char *inv;
+    int64_t total;
+    char currency[4];
+} form_t;
 
 /* Rate limits, the token, the customer: 1 when the request may go on (who filled), else
  * the reply is sent. */
@@ -165,7 +175,7 @@ static void get_overview(dn_web_req_t *r, void *arg)
                                 json_pack("{s:s, s:I}", "until", PQgetvalue(q, i, 16), "total_minor",
                                           (json_int_t)strtoll(PQgetvalue(q, i, 17), NULL, 10)));
         const char *pay = PQgetvalue(q, i, 11);
-        if (!strncmp(pay, "https://", 8) || !strncmp(pay, "http://", 7))
+        if (dn_render_web_link(pay))
             json_object_set_new(inv, "pay_url", json_string(pay));
         json_array_append_new(list, inv);
         locale = PQgetvalue(q, i, 12);
@@ -217,9 +227,10 @@ static const char *body_invoice(portal_t *p, dn_web_req_t *r, const who_t *w, in
 
 /* Records the action under the form's nonce, then publishes the command (event id from
  * the nonce). Replies 202 {command_id}, 409 (the form was used), 503. */
-static void act(portal_t *p, dn_web_req_t *r, const who_t *w, const char *nonce, const char *action,
-                const char *invoice, json_t *detail, json_t *cmd)
+static void act(portal_t *p, dn_web_req_t *r, const form_t *fm, const char *action, json_t *detail, json_t *cmd)
 {
+    const who_t *w = &fm->w;
+    const char *nonce = fm->nonce, *invoice = fm->inv;
     char command_id[DN_UUID_STR_LEN];
     const char *parts[] = {"portal-form", w->c.tenant, nonce};
     dn_uuid_derive(command_id, parts, 3);
@@ -268,26 +279,22 @@ static void act(portal_t *p, dn_web_req_t *r, const who_t *w, const char *nonce,
 }
 
 /* resolve + the form token + the invoice. 1 to go on. */
-static int begin_action(portal_t *p, dn_web_req_t *r, who_t *w, char *nonce, size_t n, const char **inv, int64_t *total,
-                        char *currency)
+static int begin_action(portal_t *p, dn_web_req_t *r, form_t *fm)
 {
-    if (!resolve(p, r, w))
+    if (!resolve(p, r, &fm->w))
         return 0;
-    if (!form_check(p, r, w->token, nonce, n)) {
+    if (!form_check(p, r, fm->w.token, fm->nonce, sizeof(fm->nonce))) {
         dn_web_deny(r, 403, "The form has expired. Please reload the page.");
         return 0;
     }
-    return (*inv = body_invoice(p, r, w, total, currency)) != NULL;
+    return (fm->inv = body_invoice(p, r, &fm->w, &fm->total, fm->currency)) != NULL;
 }
 
 static void post_promise(dn_web_req_t *r, void *arg)
 {
     portal_t *p = arg;
-    who_t w;
-    char nonce[64], currency[4];
-    const char *inv;
-    int64_t total;
-    if (!begin_action(p, r, &w, nonce, sizeof(nonce), &inv, &total, currency))
+    form_t fm;
+    if (!begin_action(p, r, &fm))
         return;
     const char *date = json_string_value(json_object_get(dn_web_body_json(r), "date"));
     int32_t day, today = dn_date_from_ms(dn_clock_now_ms());
@@ -300,10 +307,10 @@ static void post_promise(dn_web_req_t *r, void *arg)
                      p->cfg->promise_max_days);
         return;
     }
-    json_t *cmd = json_pack("{s:s, s:I, s:s, s:s}", "command", "promise", "amount_minor", (json_int_t)total,
+    json_t *cmd = json_pack("{s:s, s:I, s:s, s:s}", "command", "promise", "amount_minor", (json_int_t)fm.total,
                             "promise_date", date, "scope", "invoice");
-    act(p, r, &w, nonce, "promise", inv,
-        json_pack("{s:s, s:I, s:s}", "date", date, "amount_minor", (json_int_t)total, "currency", currency), cmd);
+    act(p, r, &fm, "promise",
+        json_pack("{s:s, s:I, s:s}", "date", date, "amount_minor", (json_int_t)fm.total, "currency", fm.currency), cmd);
 }
 
 static int text_ok(const char *s, size_t max)
@@ -314,11 +321,8 @@ static int text_ok(const char *s, size_t max)
 static void post_dispute(dn_web_req_t *r, void *arg)
 {
     portal_t *p = arg;
-    who_t w;
-    char nonce[64], currency[4];
-    const char *inv;
-    int64_t total;
-    if (!begin_action(p, r, &w, nonce, sizeof(nonce), &inv, &total, currency))
+    form_t fm;
+    if (!begin_action(p, r, &fm))
         return;
     json_t *b = dn_web_body_json(r);
     static const char *const reasons[] = {"not_received", "wrong_amount", "already_paid", "quality", "other"};
@@ -336,17 +340,14 @@ static void post_dispute(dn_web_req_t *r, void *arg)
         return;
     }
     json_t *cmd = json_pack("{s:s, s:s}", "command", "pause", "reason", "dispute");
-    act(p, r, &w, nonce, "dispute", inv, json_pack("{s:s, s:s}", "reason", reason, "text", text ? text : ""), cmd);
+    act(p, r, &fm, "dispute", json_pack("{s:s, s:s}", "reason", reason, "text", text ? text : ""), cmd);
 }
 
 static void post_claim_paid(dn_web_req_t *r, void *arg)
 {
     portal_t *p = arg;
-    who_t w;
-    char nonce[64], currency[4];
-    const char *inv;
-    int64_t total;
-    if (!begin_action(p, r, &w, nonce, sizeof(nonce), &inv, &total, currency))
+    form_t fm;
+    if (!begin_action(p, r, &fm))
         return;
     const char *note = json_string_value(json_object_get(dn_web_body_json(r), "note"));
     if (!text_ok(note, TEXT_MAX)) {
@@ -354,7 +355,7 @@ static void post_claim_paid(dn_web_req_t *r, void *arg)
         return;
     }
     json_t *cmd = json_pack("{s:s, s:s}", "command", "claim_paid", "reason", "paid, says the customer (portal)");
-    act(p, r, &w, nonce, "claim_paid", inv, json_pack("{s:s}", "note", note ? note : ""), cmd);
+    act(p, r, &fm, "claim_paid", json_pack("{s:s}", "note", note ? note : ""), cmd);
 }
 
 static void get_answers(dn_web_req_t *r, void *arg)
@@ -368,55 +369,37 @@ static void get_answers(dn_web_req_t *r, void *arg)
         dn_web_error(r, 404, "No such request.");
         return;
     }
+    /* One row per audit row the command caused; one row of NULLs while none; no row: the
+     * command is not this customer's. */
     const char *params[] = {w.c.tenant, w.c.customer, cmd};
     PGresult *q = dn_pg_query(
         p->pg,
-        "SELECT a.kind, coalesce(a.to_state, ''), a.invoice_id FROM portal_actions pa JOIN audit a ON a.tenant_id = "
-        "pa.tenant_id AND a.caused_by = pa.command_id WHERE pa.tenant_id = $1 AND pa.customer_id = $2 AND "
-        "pa.command_id = $3::uuid ORDER BY a.id",
+        "SELECT a.kind, coalesce(a.to_state, ''), a.invoice_id FROM portal_actions pa LEFT JOIN audit a ON "
+        "a.tenant_id = pa.tenant_id AND a.caused_by = pa.command_id WHERE pa.tenant_id = $1 AND pa.customer_id = $2 "
+        "AND pa.command_id = $3::uuid ORDER BY a.id",
         3, params);
-    PGresult *own = q ? dn_pg_query(p->pg,
-                                    "SELECT 1 FROM portal_actions WHERE tenant_id = $1 AND customer_id = $2 AND "
-                                    "command_id = $3::uuid",
-                                    3, params)
-                      : NULL;
-    if (!q || !own) {
-        PQclear(q);
+    if (!q) {
         dn_web_error(r, 503, "Please try again in a moment.");
         return;
     }
-    if (PQntuples(own) == 0) {
+    if (PQntuples(q) == 0) {
         PQclear(q);
-        PQclear(own);
         dn_web_error(r, 404, "No such request.");
         return;
     }
     json_t *rows = json_array();
-    for (int i = 0; i < PQntuples(q); i++)
+    for (int i = 0; i < PQntuples(q) && !PQgetisnull(q, i, 0); i++)
         json_array_append_new(rows, json_pack("{s:s, s:s, s:s}", "kind", PQgetvalue(q, i, 0), "state",
                                               PQgetvalue(q, i, 1), "invoice_id", PQgetvalue(q, i, 2)));
-    int n = PQntuples(q);
     PQclear(q);
-    PQclear(own);
-    dn_web_json(r, 200, json_pack("{s:s, s:o}", "status", n ? "answered" : "pending", "answers", rows));
+    dn_web_json(r, 200,
+                json_pack("{s:s, s:o}", "status", json_array_size(rows) ? "answered" : "pending", "answers", rows));
 }
 
 static void get_page(dn_web_req_t *r, void *arg)
 {
-    portal_t *p = arg;
-    FILE *f = fopen(p->page_path, "rb");
-    if (!f) {
-        dn_web_error(r, 500, "the page is missing");
-        return;
-    }
-    char *buf = malloc(65536);
-    size_t n = buf ? fread(buf, 1, 65536, f) : 0;
-    fclose(f);
-    if (!buf) {
-        dn_web_error(r, 500, "out of memory");
-        return;
-    }
-    dn_web_body(r, 200, "text/html; charset=utf-8", buf, n, NULL);
+    (void)arg;
+    dn_web_file(r, "/index.html");
 }
 
 /* /healthz: the process serves; /readyz: and the database answers (the broker is asked

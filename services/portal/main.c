@@ -104,7 +104,6 @@ int main(int argc, char **argv)
     p.by_link = dn_web_limit_new(4096, (unsigned)cfg.per_link_per_min + 1, 60000);
     char web_dir[1024];
     snprintf(web_dir, sizeof(web_dir), "%s/services/portal/web", cfg.common.home);
-    snprintf(p.page_path, sizeof(p.page_path), "%s/index.html", web_dir);
     dn_web_conf_t wc = {.addr = cfg.addr,
                         .addr_file = cfg.addr_file,
                         .static_dir = web_dir,

@@ -28,7 +28,6 @@ typedef struct portal {
     dn_pg_t *pg;
     dn_kafka_producer_t *producer;
     dn_web_limit_t *by_addr, *by_link;
-    char page_path[1100]; /* web/index.html */
 } portal_t;
 
 /* Adds the routes (api.c). 0/-1. */

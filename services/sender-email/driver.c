@@ -133,9 +133,7 @@ static int email_prepare(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome,
     char err[1024];
     if (templates_render(e->template_dir, rd, &r, err, sizeof(err)) < 0) {
         snprintf(why, n, "template error: %s", err);
-        dn_log_error("template failed", "event_id", rd->event_id, "tenant_id", rd->tenant_id, "invoice_id",
-                     rd->invoice_id, "case_id", rd->case_id, "template_key", rd->template_key, "detail", err, "hint",
-                     "check the templates with: sender-email --check-templates", NULL);
+        dn_sender_log_template_failed(rd, err);
         return 1;
     }
     snprintf(j->template_source, sizeof(j->template_source), "%s", r.source);

@@ -237,9 +237,7 @@ static dn_send_rc_t render(letter_drv_t *l, dn_sender_job_t *job, char *why, siz
     int64_t now = dn_clock_now_ms();
     if (texts_render(l->template_dir, NULL, rd, now, l->cfg->from_name, &text, err, sizeof(err)) < 0) {
         snprintf(why, n, "template error: %s", err);
-        dn_log_error("template failed", "event_id", rd->event_id, "tenant_id", rd->tenant_id, "invoice_id",
-                     rd->invoice_id, "case_id", rd->case_id, "template_key", rd->template_key, "detail", err, "hint",
-                     "check the templates with: sender-letter --check-templates", NULL);
+        dn_sender_log_template_failed(rd, err);
         return DN_SEND_PERMANENT;
     }
     snprintf(j->template_source, sizeof(j->template_source), "%s", text.src.name);

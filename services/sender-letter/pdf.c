@@ -50,6 +50,8 @@ typedef struct flow {
     double y;  /* pt from the top of the page */
     int unfit; /* the address does not fit the window */
     char err[256];
+    char portal_link[1200]; /* the customer's portal link, "" without one */
+    QRcode *qr;             /* and its QR code, made once for both passes */
 } flow_t;
 
 /* cairo's PDF stream into a dn_buf. */
@@ -415,10 +417,7 @@ static void payment_details(flow_t *f)
 
 static void portal_block(flow_t *f)
 {
-    char link[1200];
-    if (dn_render_portal_link(f->l->rd, link, sizeof(link)) < 0)
-        return;
-    QRcode *qr = QRcode_encodeString(link, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+    const QRcode *qr = f->qr;
     if (!qr)
         return;
     f->y += MM(5);
@@ -434,11 +433,10 @@ static void portal_block(flow_t *f)
         cairo_fill(f->cr);
     }
     GString *s = g_string_new(f->lb->portal);
-    g_string_append_printf(s, "\n%s", link);
+    g_string_append_printf(s, "\n%s", f->portal_link);
     put(f, s->str, SMALL_PT, 0, LEFT + QR_MM + 3, y0 + MM(3), RIGHT - LEFT - QR_MM - 3, PANGO_ALIGN_LEFT);
     g_string_free(s, TRUE);
     f->y = y0 + MM(QR_MM);
-    QRcode_free(qr);
 }
 
 /* ---- one pass ---- */
@@ -506,6 +504,8 @@ char *pdf_render(const letter_t *l, size_t *len, int *pages, int *permanent, cha
     pango_context_set_round_glyph_positions(f.pc, FALSE);
     cairo_set_source_rgb(f.cr, 0, 0, 0);
 
+    if (dn_render_portal_link(l->rd, f.portal_link, sizeof(f.portal_link)) == 0)
+        f.qr = QRcode_encodeString(f.portal_link, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
     f.draw = 0; /* count the pages */
     pass(&f);
     if (!f.unfit) {
@@ -513,6 +513,8 @@ char *pdf_render(const letter_t *l, size_t *len, int *pages, int *permanent, cha
         f.draw = 1;
         pass(&f);
     }
+    if (f.qr)
+        QRcode_free(f.qr);
     g_object_unref(f.pc);
     cairo_status_t st = cairo_status(f.cr);
     cairo_destroy(f.cr);

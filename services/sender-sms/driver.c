@@ -146,20 +146,16 @@ static int sms_prepare(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome, c
     sms_job_t *j = job->state;
     const dn_reminder_due_t *rd = job->rd;
     *outcome = DN_OUTCOME_FAILED_PERMANENT;
-    if (!rd->contact.phone || !rd->contact.phone[0]) {
-        snprintf(why, n, "no phone number");
-        return 1;
-    }
-    if (!dn_phone_valid(rd->contact.phone)) {
-        snprintf(why, n, "phone number is not in E.164 format (+ and up to 15 digits)");
+    const char *bad =
+        dn_phone_problem(rd->contact.phone, "phone number is not in E.164 format (+ and up to 15 digits)");
+    if (bad) {
+        snprintf(why, n, "%s", bad);
         return 1;
     }
     char err[1024];
     if (texts_render(s->template_dir, NULL, rd, &j->text, err, sizeof(err)) < 0) {
         snprintf(why, n, "template error: %s", err);
-        dn_log_error("template failed", "event_id", rd->event_id, "tenant_id", rd->tenant_id, "invoice_id",
-                     rd->invoice_id, "case_id", rd->case_id, "template_key", rd->template_key, "detail", err, "hint",
-                     "check the templates with: sender-sms --check-templates", NULL);
+        dn_sender_log_template_failed(rd, err);
         return 1;
     }
     if (sms_measure(j->text.text, &j->size) < 0) {

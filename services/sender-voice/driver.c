@@ -323,20 +323,16 @@ static int voice_prepare(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome,
     voice_job_t *j = job->state;
     const dn_reminder_due_t *rd = job->rd;
     *outcome = DN_OUTCOME_FAILED_PERMANENT;
-    if (!rd->contact.phone || !rd->contact.phone[0]) {
-        snprintf(why, n, "no phone number");
-        return 1;
-    }
-    if (!dn_phone_valid(rd->contact.phone)) {
-        snprintf(why, n, "phone number is not in E.164 format (+, a digit 1-9, 7 to 15 digits)");
+    const char *bad =
+        dn_phone_problem(rd->contact.phone, "phone number is not in E.164 format (+, a digit 1-9, 7 to 15 digits)");
+    if (bad) {
+        snprintf(why, n, "%s", bad);
         return 1;
     }
     char err[1024];
     if (!(j->text = render_text(v->template_dir, NULL, rd, &j->src, err, sizeof(err)))) {
         snprintf(why, n, "template error: %s", err);
-        dn_log_error("template failed", "event_id", rd->event_id, "tenant_id", rd->tenant_id, "invoice_id",
-                     rd->invoice_id, "case_id", rd->case_id, "template_key", rd->template_key, "detail", err, "hint",
-                     "check the templates with: sender-voice --check-templates", NULL);
+        dn_sender_log_template_failed(rd, err);
         return 1;
     }
     dn_tts_t tts = {.cache_dir = v->cache_dir};

@@ -76,7 +76,8 @@ assert_eq "invalid number: 404 Not Found" \
 V1_EVENT=$(psql_q "SELECT event_id FROM deliveries WHERE tenant_id = '$TENANT' AND invoice_id = 'V1' AND channel = 'voice'")
 WAV=$AUDIO/$V1_EVENT.wav
 [ -s "$WAV" ] || fail "no WAV for V1's call at $WAV"
-WAV_S=$(python3 -c 'import sys, wave; w = wave.open(sys.argv[1]); print("%.2f" % (w.getnframes() / w.getframerate()))' "$WAV")
+wav_s() { python3 -c 'import sys, wave; w = wave.open(sys.argv[1]); print("%.2f" % (w.getnframes() / w.getframerate()))' "$1"; } # a WAV's seconds
+WAV_S=$(wav_s "$WAV")
 LINE=$(tail -n +$((LOG_START + 1)) "$DUNNING_VOICE_LOG" | grep ' number=+493099000001 ' | tail -1)
 [ -n "$LINE" ] || fail "no line in the peer's calls.log for V1's number"
 field() { tr ' ' '\n' <<<"$LINE" | sed -n "s/^$1=//p"; }
@@ -110,7 +111,7 @@ wait_eq 90 "VM's call delivered to the machine" "voice|answering_machine|-" audi
 VM_EVENT=$(psql_q "SELECT event_id FROM deliveries WHERE tenant_id = '$TENANT' AND invoice_id = 'VM' AND channel = 'voice'")
 VM_WAV=$AUDIO/$VM_EVENT.voicemail.wav
 [ -s "$VM_WAV" ] || fail "no voicemail WAV for VM's call at $VM_WAV"
-VM_S=$(python3 -c 'import sys, wave; w = wave.open(sys.argv[1]); print("%.2f" % (w.getnframes() / w.getframerate()))' "$VM_WAV")
+VM_S=$(wav_s "$VM_WAV")
 wait_until 20 "the peer's line for VM's call" "tail -n +$((LOG_START + 1)) '$DUNNING_VOICE_LOG' | grep -q ' number=+493099000088 '"
 LINE=$(tail -n +$((LOG_START + 1)) "$DUNNING_VOICE_LOG" | grep ' number=+493099000088 ' | tail -1)
 assert_eq "answered|machine|-|-|caller" "$(field outcome)|$(field greeting)|$(field digits_sent)|$(field dtmf_in)|$(field hangup)" \

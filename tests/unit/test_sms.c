@@ -173,6 +173,10 @@ static void test_phone(void **state)
     assert_int_equal(dn_phone_valid("+"), 0);
     assert_int_equal(dn_phone_valid(""), 0);
     assert_int_equal(dn_phone_valid(NULL), 0);
+    assert_null(dn_phone_problem("+4915112345678", "not E.164"));
+    assert_string_equal(dn_phone_problem(NULL, "not E.164"), "no phone number");
+    assert_string_equal(dn_phone_problem("", "not E.164"), "no phone number");
+    assert_string_equal(dn_phone_problem("call me maybe", "not E.164"), "not E.164");
 }
 
 static void expect_quiet(const char *spec, int rc, int enabled, int start, int end)
