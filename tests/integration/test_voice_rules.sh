@@ -25,9 +25,16 @@ psql_q "DELETE FROM voice_calls" >/dev/null
 clock_start 2026-03-02T10:00:00Z 0
 LOG_START=$(wc -l <"$DUNNING_VOICE_LOG")
 AUDIO=$WORK/voice
+# This test is about when calls are placed, not what they say: the tenant's own (short)
+# reminder keeps each answered call to a few seconds of audio (templates: <tenant>/ first).
+mkdir -p "$WORK/templates"
+cp -r "$ROOT/config/templates/default" "$WORK/templates/"
+mkdir -p "$WORK/templates/$TENANT"
+echo 'Invoice {{invoice.number}}, {{amounts.total_due}}, is open. Press 1 to promise, 2 for a call back.' \
+    >"$WORK/templates/$TENANT/voice_reminder.voice.en.txt"
 VOICE_ENV=(DUNNING_HTTP_ADDR=127.0.0.1:0 DUNNING_VOICE_PROXY="$DUNNING_VOICE_PEER" DUNNING_VOICE_CALLER=+4930123456
     DUNNING_VOICE_AUDIO_DIR="$AUDIO" DUNNING_VOICE_KEY_TIMEOUT=3s DUNNING_VOICE_RING_TIMEOUT=3s
-    DUNNING_VOICE_RETRIES=0 DUNNING_VOICE_PAUSE_MAX=1m)
+    DUNNING_VOICE_RETRIES=0 DUNNING_VOICE_PAUSE_MAX=1m DUNNING_TEMPLATE_DIR="$WORK/templates")
 start_service engine dunning-engine
 start_service voice sender-voice "${VOICE_ENV[@]}"
 
