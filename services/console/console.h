@@ -87,11 +87,17 @@ char *worklist_sql_build(console_t *c);
 /* cases.c: GET /api/cases/{id}, POST /api/cases/{id}/actions. */
 void cases_routes(console_t *c);
 
+/* overview.c: GET /api/overview (the figures of docs/console.md#overview). */
+void overview_routes(console_t *c);
+
 /* events.c: GET /api/events (server-sent events of the user's tenants' case events) and
  * GET /readyz; events_start subscribes to dunning-case-events (0/-1 with errstr),
  * events_poll hands what arrived to the open streams (without waiting). */
 int events_start(console_t *c, char *errstr, size_t errstr_size);
 void events_routes(console_t *c);
 void events_poll(console_t *c);
+
+/* overview.c: GET /api/overview (the figures of docs/console.md#overview). */
+void overview_routes(console_t *c);
 
 #endif

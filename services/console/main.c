@@ -141,6 +141,7 @@ int main(int argc, char **argv)
     worklist_routes(c);
     cases_routes(c);
     events_routes(c);
+    overview_routes(c);
     dn_log_info("console listening", "addr", dn_web_bound(c->web), "policy_file", policy_path, NULL);
     while (!dn_signal_stopping()) {
         if (dn_web_run(c->web, (int)c->cfg.common.poll_ms) < 0) {

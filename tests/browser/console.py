@@ -116,6 +116,13 @@ try:
     shot(d, "6-phone-worklist")
     d.set_window_size(1280, 1000)
 
+    # The overview: A1's 120.00 EUR, 2 days past due, in the 1-30 bucket; each figure defined.
+    click(d, "the overview's link", lambda d: d.find_element(By.CSS_SELECTOR, "header nav a[data-nav=overview]"))
+    wait(d, "the aging table", lambda d: [r.text for r in d.find_elements(By.CSS_SELECTOR, "#aging tbody tr")] ==
+         ["EUR 1-30 1 120.00 EUR"], detail=lambda: d.find_element(By.ID, "kpis").text)
+    expect(len(d.find_elements(By.CSS_SELECTOR, "#kpis section p.def")), 6, "the figures' definitions")
+    shot(d, "10-overview")
+
     # Log out; log in as tenant B's collector.
     d.find_element(By.ID, "logout").click()
     wait(d, "the login form after the logout", lambda d: d.find_elements(By.ID, "login-form"))

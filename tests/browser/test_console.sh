@@ -56,7 +56,7 @@ assert_eq "$(cat "$WORK/signal/case_id")" "$(psql_q "SELECT case_id FROM cases W
 assert_eq 1 "$(psql_q "SELECT count(*) FROM console_access_log WHERE login = 'bra-$U' AND kind = 'login_failed'")" \
     "the wrong password on the page, logged"
 for f in 1-login 2-worklist-empty 3-worklist-case 4-case 5-case-paused 6-phone-worklist 7-logged-out \
-    8-other-tenant-worklist 9-other-tenant-case; do
+    8-other-tenant-worklist 9-other-tenant-case 10-overview; do
     [ -s "$SHOTS/console-$f.png" ] || fail "no screenshot console-$f.png"
 done
 log "PASS"

@@ -337,6 +337,7 @@ async function showCase(id) {
   document.title = "Case · Dunning console";
   view = { name: "case", id, onEvent: null };
   const mine = view;
+  let formsKey = null, formsEl = null; // keepActions'
   let j;
   try {
     j = await api(`/api/cases/${encodeURIComponent(id)}`);
@@ -389,7 +390,7 @@ async function showCase(id) {
       el("h1", { id: "case-title" }, `Case ${inv.invoice_number || c.invoice_id}`),
       el("section", { class: `panel${flash ? " flash" : ""}`, "aria-label": "Summary" },
         el("dl", { class: "facts" }, ...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]))),
-      open && may("collector") ? actions(c) : null,
+      open && may("collector") ? keepActions(c) : null,
       j.customer_cases.length > 1 ? el("section", { class: "panel" }, el("h2", {}, "The customer's open cases"),
         el("ul", {}, ...j.customer_cases.map((o) => el("li", {},
           o.case_id === c.case_id ? `${o.invoice_id} (this one)` : el("a", { href: `/cases/${o.case_id}` }, o.invoice_id),
@@ -408,6 +409,16 @@ async function showCase(id) {
             el("td", { class: "num" }, t.stage === null || t.stage === undefined ? "" : String(t.stage)),
             el("td", {}, t.actor),
             el("td", { class: "detail" }, detailText(t.detail)))))))].filter(Boolean));
+  }
+
+  // A redraw keeps the forms (and what is typed into them) unless the forms themselves change.
+  function keepActions(c) {
+    const key = `${c.state}|${c.assigned_to}`;
+    if (key !== formsKey || !formsEl) {
+      formsKey = key;
+      formsEl = actions(c);
+    }
+    return formsEl;
   }
 
   // One form per action; each sends one POST and waits for the engine's case event.
@@ -520,10 +531,83 @@ async function showCase(id) {
 
 // ---- overview ----
 
+// Each figure with its definition (the same words as docs/console.md#overview).
+const DEFS = {
+  aging: "Open receivables: the outstanding principal of the open cases (not resolved, written off or handed over), by days past the invoice's due date on the dunning clock's today; current = not yet due.",
+  dso: "Days sales outstanding = open receivables ÷ the invoices issued in the last N days × N. Best possible DSO = the current (not yet due) receivables ÷ the same sales × N: what DSO would be if nothing were overdue.",
+  cei: "Collection effectiveness index over the period = (receivables at its start + invoices issued in it − receivables at its end) ÷ (receivables at its start + invoices issued in it − current receivables at its end) × 100. Receivables at a moment: each case's last outstanding amount in the audit trail before it, if the case was open then.",
+  promises: "Promises due today: open promises to pay whose date is today. Promise-kept rate: of the promises due in the period that are closed, the share kept in full (partially kept and broken count against it; withdrawn ones not at all).",
+  reminders: "Reminders emitted in the period, per channel, and what their delivery came to: delivered; failed (permanently, or the recipient unreached); suppressed (e.g. quiet hours, opted out); pending (no final outcome yet).",
+  recovery: "Per stage and channel: the cases reminded in the period, and how many of them were paid in full (resolved as paid) within 7 and 14 days after that reminder.",
+};
+
+function pct(x) {
+  return x === null || x === undefined ? "—" : `${(x * 100).toFixed(1)} %`;
+}
+
+function table(id, heads, rows) {
+  return el("table", { class: "list", id },
+    el("thead", {}, el("tr", {}, ...heads.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...(rows.length ? rows.map((r) => el("tr", {}, ...r.map((v, i) => el("td", { "data-label": heads[i], class: typeof v === "number" || /^[\d.,\s−-]+( [A-Z]{3}| %)?$/.test(v) ? "num" : null }, String(v))))) :
+      [el("tr", {}, el("td", { colspan: heads.length, class: "muted" }, "None."))])));
+}
+
+function kpi(id, title, def, ...body) {
+  return el("section", { class: "panel", id, "aria-label": title }, el("h2", {}, title), ...body, el("p", { class: "def" }, def));
+}
+
+const period = { from: "", to: "", dso_days: "90" };
+
 async function showOverview() {
   document.title = "Overview · Dunning console";
-  view = { name: "overview" };
-  app.replaceChildren(el("h1", {}, "Overview"), el("p", { class: "muted", id: "overview-none" }, "The overview is not there yet."));
+  const mine = (view = { name: "overview" });
+  const form = el("form", { class: "filters", id: "period", "aria-label": "Period" },
+    el("label", { for: "p-from" }, "From", el("input", { id: "p-from", name: "from", type: "date", value: period.from })),
+    el("label", { for: "p-to" }, "To", el("input", { id: "p-to", name: "to", type: "date", value: period.to })),
+    el("label", { for: "p-days" }, "DSO over the last … days", el("input", { id: "p-days", name: "dso_days", type: "number", min: 1, max: 730, value: period.dso_days })),
+    el("button", { type: "submit", class: "primary" }, "Show"));
+  const out = el("div", { class: "kpis", id: "kpis" });
+  const status = el("div");
+  app.replaceChildren(el("h1", {}, "Overview"), form, status, out);
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    for (const k of ["from", "to", "dso_days"]) period[k] = form.elements[k].value;
+    load();
+  });
+  async function load() {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(period)) if (v) q.set(k, v);
+    try {
+      const o = await api(`/api/overview?${q}`);
+      if (view !== mine) return;
+      status.replaceChildren(el("p", { class: "muted", id: "period-shown" }, `Period ${o.from} to ${o.to}; today ${o.today}.`));
+      form.elements.from.value = o.from;
+      form.elements.to.value = o.to;
+      out.replaceChildren(
+        kpi("k-aging", "Open receivables by age", DEFS.aging,
+          table("aging", ["Currency", "Bucket", "Cases", "Outstanding"], o.aging.map((a) => [a.currency, a.bucket, a.cases, money(a.outstanding_minor, a.currency)]))),
+        kpi("k-dso", `DSO (last ${o.dso_days} days)`, DEFS.dso,
+          table("dso", ["Currency", "DSO", "Best possible", "Receivables", "Sales"], o.dso.map((d) => [d.currency, d.dso === null ? "—" : d.dso.toFixed(1), d.best_possible_dso === null ? "—" : d.best_possible_dso.toFixed(1), money(d.receivables_minor, d.currency), money(d.sales_minor, d.currency)]))),
+        kpi("k-cei", "Collection effectiveness index", DEFS.cei,
+          table("cei", ["Currency", "CEI", "At start", "Issued", "At end", "Current at end"], o.cei.map((c) => [c.currency, c.cei === null ? "—" : `${c.cei.toFixed(1)} %`, money(c.beginning_minor, c.currency), money(c.sales_minor, c.currency), money(c.ending_minor, c.currency), money(c.ending_current_minor, c.currency)]))),
+        kpi("k-promises", "Promises", DEFS.promises,
+          table("promises-today", ["Currency", "Due today", "Amount"], o.promises_due_today.map((p) => [p.currency, p.promises, money(p.amount_minor, p.currency)])),
+          el("p", {}, "Kept: ", el("span", { class: "big", id: "kept-rate" }, pct(o.promise_kept.rate)),
+            ` (${o.promise_kept.kept} kept, ${o.promise_kept.partially_kept} partially, ${o.promise_kept.broken} broken)`)),
+        kpi("k-reminders", "Reminders by channel", DEFS.reminders,
+          table("reminders", ["Channel", "Sent", "Delivered", "Failed", "Suppressed", "Pending"], o.reminders.map((r) => [r.channel, r.sent, r.delivered, r.failed, r.suppressed, r.pending]))),
+        kpi("k-recovery", "Recovery by stage and channel", DEFS.recovery,
+          table("recovery", ["Stage", "Channel", "Reminded", "Paid ≤ 7 d", "Paid ≤ 14 d"], o.recovery.map((r) => [r.stage, r.channel, r.reminded, `${r.paid_7d} (${pct(r.share_7d)})`, `${r.paid_14d} (${pct(r.share_14d)})`]))));
+    } catch (x) {
+      if (!failure(x)) status.replaceChildren(el("p", { class: "error", role: "alert" }, x.message));
+    }
+  }
+  let timer = null;
+  mine.onEvent = () => {
+    clearTimeout(timer);
+    timer = setTimeout(load, 1000);
+  };
+  load();
 }
 
 // ---- start ----
