@@ -100,7 +100,7 @@ int main(int argc, char **argv)
         !(c->policies = dn_policy_set_load(policy_path, errstr, sizeof(errstr))) ||
         !(c->pg = dn_pg_new(c->cfg.common.pg_dsn, errstr, sizeof(errstr))) ||
         !(c->producer = dn_kafka_producer_new(c->cfg.common.kafka_brokers, errstr, sizeof(errstr))) ||
-        events_start(c, errstr, sizeof(errstr)) < 0) {
+        dl_start(c, errstr, sizeof(errstr)) < 0 || events_start(c, errstr, sizeof(errstr)) < 0) {
         dn_log_error("cannot start", "detail", errstr, NULL);
         status = 2;
         goto out;
@@ -150,12 +150,15 @@ int main(int argc, char **argv)
         }
         dn_kafka_producer_poll(c->producer);
         events_poll(c);
+        dl_poll(c);
     }
     dn_log_info("console stopping", NULL);
     status = 0;
 out:
     dn_web_destroy(c->web); /* ends the event streams */
     dn_kafka_consumer_destroy(c->consumer);
+    dn_kafka_consumer_destroy(c->dl_consumer);
+    free(c->dl);
     dn_web_limit_destroy(c->login_limit);
     dn_kafka_producer_destroy(c->producer, (int)c->cfg.common.shutdown_ms);
     dn_pg_destroy(c->pg);

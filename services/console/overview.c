@@ -12,6 +12,8 @@
  *   reminders        reminders emitted in [from, to] per channel, with their deliveries' outcome
  *   recovery         per stage and channel: the cases reminded in [from, to], and how many of them
  *                    were paid in full within 7 and 14 days of the reminder
+ *   dead_letters     the dead letters of [from, to] by service, source topic and error code
+ *                    (deadletters.c: from the topic, not the database)
  * Query: from, to (YYYY-MM-DD; default the 30 days up to today), dso_days (1-730, default 90),
  * tenant (one of the user's). "Today" is the dunning clock's. */
 #include <stdio.h>
@@ -189,6 +191,8 @@ static void overview(dn_web_req_t *req, void *arg)
         json_object_set_new(body, names[i], v ? v : json_null());
     }
     PQclear(r);
+    json_object_set_new(body, "dead_letters",
+                        dl_overview(c, u->tenants_json, tenant, (int64_t)df * 86400000, ((int64_t)dt + 1) * 86400000));
     dn_web_json(req, 200, body);
 }
 

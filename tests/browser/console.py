@@ -120,7 +120,7 @@ try:
     click(d, "the overview's link", lambda d: d.find_element(By.CSS_SELECTOR, "header nav a[data-nav=overview]"))
     wait(d, "the aging table", lambda d: [r.text for r in d.find_elements(By.CSS_SELECTOR, "#aging tbody tr")] ==
          ["EUR 1-30 1 120.00 EUR"], detail=lambda: d.find_element(By.ID, "kpis").text)
-    expect(len(d.find_elements(By.CSS_SELECTOR, "#kpis section p.def")), 6, "the figures' definitions")
+    expect(len(d.find_elements(By.CSS_SELECTOR, "#kpis section p.def")), 7, "the figures' definitions")
     shot(d, "10-overview")
 
     # Log out; log in as tenant B's collector.

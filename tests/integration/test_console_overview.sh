@@ -30,6 +30,9 @@
 #   reminders: email 4 sent (C2, C3, C5, C9), 3 delivered, 1 suppressed; letter 1 pending; sms 1 failed
 #   recovery: stage 1 email 3 reminded (C2, C5, C9): paid within 7 days C5, within 14 C5 + C9;
 #             stage 1 sms C6 0; stage 2 email and letter C3 0
+#   dead letters (published to their topic): engine/invoice-issued/invalid_field 2 (06-07, 06-20;
+#             05-31 23:59:59 is before the period), sender-email/reminder-due-email/decode_error 1
+#             (06-30 23:59:59); X's one not at all
 source "$(dirname "$0")/lib.sh"
 reset_state
 psql_q "TRUNCATE promises, promise_cases" >/dev/null
@@ -98,6 +101,18 @@ INSERT INTO promises (promise_id, tenant_id, customer_id, invoice_id, scope, cur
                (:'X', 'PX', 'X1', 99900, '2026-06-30', 'open'), (:'X', 'PY', 'X1', 100, '2026-06-05', 'broken'))
        AS p (t, n, inv, amt, d, st);
 SQL
+# Dead letters (on their topic, not in a table): three of T in the period, one of T the second
+# before it, one of X.
+dl() { jq -cn --arg t "$1" --arg s "$3" --arg src "$4" --arg code "$5" --argjson at "$(($(date -u -d "$2" +%s) * 1000))" \
+    '{occurred_at: $at, tenant_id: $t, customer_id: null, original_event_id: null, service: $s, source_topic: $src,
+      source_partition: 0, source_offset: 1, schema_id: null, error_code: $code, reason: "test", key: null, payload: ""}'; }
+{
+    dl "$T" 2026-06-07T10:00:00Z dunning-engine invoice-issued invalid_field
+    dl "$T" 2026-06-20T10:00:00Z dunning-engine invoice-issued invalid_field
+    dl "$T" 2026-06-30T23:59:59Z sender-email reminder-due-email decode_error
+    dl "$T" 2026-05-31T23:59:59Z dunning-engine invoice-issued invalid_field
+    dl "$X" 2026-06-10T10:00:00Z dunning-engine invoice-issued invalid_field
+} | publish dead-letter
 start_service console dunning-console DUNNING_CONSOLE_ADDR=127.0.0.1:0 DUNNING_CONSOLE_ADDR_FILE="$WORK/console.addr"
 wait_until 20 "the console's address file" '[ -s "$WORK/console.addr" ]'
 URL=http://$(cat "$WORK/console.addr")
@@ -123,9 +138,17 @@ assert_eq '[["email",4,3,0,1,0],["letter",1,0,0,0,1],["sms",1,0,1,0,0]]' \
     "$(ov '[.reminders[] | [.channel, .sent, .delivered, .failed, .suppressed, .pending]]')" "reminders by channel"
 assert_eq '[[1,"email",3,1,2,0.3333,0.6667],[1,"sms",1,0,0,0,0],[2,"email",1,0,0,0,0],[2,"letter",1,0,0,0,0]]' \
     "$(ov '[.recovery[] | [.stage, .channel, .reminded, .paid_7d, .paid_14d, .share_7d, .share_14d]]')" "recovery"
+# The dead letters: read from the topic as the console catches up with it.
+dead() {
+    curl -sf -b "$WORK/jar" "$URL/api/overview?from=2026-06-01&to=2026-06-30" |
+        jq -c '[.dead_letters.groups | sort_by(.service)[] | [.service, .source_topic, .error_code, .count]]'
+}
+wait_eq 30 "the dead letters of the period" \
+    '[["dunning-engine","invoice-issued","invalid_field",2],["sender-email","reminder-due-email","decode_error",1]]' dead
 
 # Another tenant's figures are not there even when asked for; bad parameters are a 400 with the reason.
-assert_eq '[[],[],[]]' "$(curl -sf -b "$WORK/jar" "$URL/api/overview?tenant=$X" | jq -c '[.aging, .dso, .promises_due_today]')" \
+assert_eq '[[],[],[],[]]' "$(curl -sf -b "$WORK/jar" "$URL/api/overview?tenant=$X&from=2026-06-01" |
+    jq -c '[.aging, .dso, .promises_due_today, .dead_letters.groups]')" \
     "the overview of another tenant"
 assert_eq '400 {"error":"from: on or before to, at most 10 years before it"}' \
     "$(curl -s -b "$WORK/jar" -w '%{http_code}' -o "$WORK/bad.json" "$URL/api/overview?from=2026-07-01&to=2026-06-30") $(cat "$WORK/bad.json")" \

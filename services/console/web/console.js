@@ -538,6 +538,7 @@ const DEFS = {
   cei: "Collection effectiveness index over the period = (receivables at its start + invoices issued in it − receivables at its end) ÷ (receivables at its start + invoices issued in it − current receivables at its end) × 100. Receivables at a moment: each case's last outstanding amount in the audit trail before it, if the case was open then.",
   promises: "Promises due today: open promises to pay whose date is today. Promise-kept rate: of the promises due in the period that are closed, the share kept in full (partially kept and broken count against it; withdrawn ones not at all).",
   reminders: "Reminders emitted in the period, per channel, and what their delivery came to: delivered; failed (permanently, or the recipient unreached); suppressed (e.g. quiet hours, opted out); pending (no final outcome yet).",
+  dead: "Input records or reminders a service could not handle and set aside on the dead-letter topic, in the period, by the service, the topic the record came from and the error code (the console reads the topic from its start when it starts; it keeps the last 200,000).",
   recovery: "Per stage and channel: the cases reminded in the period, and how many of them were paid in full (resolved as paid) within 7 and 14 days after that reminder.",
 };
 
@@ -597,7 +598,10 @@ async function showOverview() {
         kpi("k-reminders", "Reminders by channel", DEFS.reminders,
           table("reminders", ["Channel", "Sent", "Delivered", "Failed", "Suppressed", "Pending"], o.reminders.map((r) => [r.channel, r.sent, r.delivered, r.failed, r.suppressed, r.pending]))),
         kpi("k-recovery", "Recovery by stage and channel", DEFS.recovery,
-          table("recovery", ["Stage", "Channel", "Reminded", "Paid ≤ 7 d", "Paid ≤ 14 d"], o.recovery.map((r) => [r.stage, r.channel, r.reminded, `${r.paid_7d} (${pct(r.share_7d)})`, `${r.paid_14d} (${pct(r.share_14d)})`]))));
+          table("recovery", ["Stage", "Channel", "Reminded", "Paid ≤ 7 d", "Paid ≤ 14 d"], o.recovery.map((r) => [r.stage, r.channel, r.reminded, `${r.paid_7d} (${pct(r.share_7d)})`, `${r.paid_14d} (${pct(r.share_14d)})`]))),
+        kpi("k-dead", "Dead letters", DEFS.dead,
+          table("dead-letters", ["Service", "From topic", "Error", "Count"], o.dead_letters.groups.map((g) => [g.service, g.source_topic, g.error_code, g.count])),
+          o.dead_letters.dropped ? el("p", { class: "muted" }, `${o.dead_letters.dropped} older ones are no longer counted.`) : null));
     } catch (x) {
       if (!failure(x)) status.replaceChildren(el("p", { class: "error", role: "alert" }, x.message));
     }
