@@ -89,6 +89,9 @@ try:
     Select(form.find_element(By.ID, "pause-reason")).select_by_value("dispute")
     d.execute_script("arguments[0].value = arguments[1]", form.find_element(By.ID, "pause-until"), "2026-03-20")
     form.find_element(By.ID, "pause-note").send_keys("Customer disputes the quantity.")
+    # A live update of the page (the reminder's delivery, say) must not take what was typed.
+    expect(d.find_element(By.ID, "pause-note").get_attribute("value"), "Customer disputes the quantity.",
+           "the note typed into the form")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     ans = wait(d, "the engine's answer to the pause",
                lambda d: d.find_elements(By.CSS_SELECTOR, "p.answer[data-answer]"), timeout=30)[0]

@@ -337,7 +337,7 @@ async function showCase(id) {
   document.title = "Case · Dunning console";
   view = { name: "case", id, onEvent: null };
   const mine = view;
-  let formsKey = null, formsEl = null; // keepActions'
+  let formsKey = null; // the state the forms were drawn for
   let j;
   try {
     j = await api(`/api/cases/${encodeURIComponent(id)}`);
@@ -386,11 +386,20 @@ async function showCase(id) {
     if (c.pause_reason) facts.push(["Paused", `${c.pause_reason}${c.paused_until ? ` until ${c.paused_until}` : ""}`]);
     if (c.risk_score !== null && c.risk_score !== undefined) facts.push(["Risk score", String(c.risk_score)]);
     const open = !["resolved", "written_off", "handed_over", "cancelled"].includes(c.state);
-    parts.replaceChildren(...[
+    // Three parts: the forms are redrawn only when they change, and never moved, so that a
+    // live update neither loses what is being typed nor the focus.
+    if (!parts.firstChild) parts.append(el("div", { id: "case-head" }), el("div", { id: "case-forms" }), el("div", { id: "case-rest" }));
+    const [head, formsBox, rest] = parts.children;
+    head.replaceChildren(
       el("h1", { id: "case-title" }, `Case ${inv.invoice_number || c.invoice_id}`),
       el("section", { class: `panel${flash ? " flash" : ""}`, "aria-label": "Summary" },
-        el("dl", { class: "facts" }, ...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]))),
-      open && may("collector") ? keepActions(c) : null,
+        el("dl", { class: "facts" }, ...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]))));
+    const key = `${open && may("collector")}|${c.state}|${c.assigned_to}`;
+    if (key !== formsKey) {
+      formsKey = key;
+      formsBox.replaceChildren(...(open && may("collector") ? [actions(c)] : []));
+    }
+    rest.replaceChildren(...[
       j.customer_cases.length > 1 ? el("section", { class: "panel" }, el("h2", {}, "The customer's open cases"),
         el("ul", {}, ...j.customer_cases.map((o) => el("li", {},
           o.case_id === c.case_id ? `${o.invoice_id} (this one)` : el("a", { href: `/cases/${o.case_id}` }, o.invoice_id),
@@ -409,16 +418,6 @@ async function showCase(id) {
             el("td", { class: "num" }, t.stage === null || t.stage === undefined ? "" : String(t.stage)),
             el("td", {}, t.actor),
             el("td", { class: "detail" }, detailText(t.detail)))))))].filter(Boolean));
-  }
-
-  // A redraw keeps the forms (and what is typed into them) unless the forms themselves change.
-  function keepActions(c) {
-    const key = `${c.state}|${c.assigned_to}`;
-    if (key !== formsKey || !formsEl) {
-      formsKey = key;
-      formsEl = actions(c);
-    }
-    return formsEl;
   }
 
   // One form per action; each sends one POST and waits for the engine's case event.
