@@ -26,6 +26,19 @@
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "              \
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
+#define STREAM_QUEUE_MAX (1024 * 1024)
+
+struct dn_web_stream {
+    dn_web_t *w;
+    struct MHD_Connection *conn;
+    char *buf;
+    size_t len, cap, off;
+    int suspended, ending;
+    dn_web_stream_closed_fn closed_fn;
+    void *arg;
+    dn_web_stream_t *prev, *next; /* the daemon's open streams */
+};
+
 typedef struct route {
     char method[8];
     char *pattern;
@@ -40,6 +53,7 @@ struct dn_web {
     route_t routes[ROUTES_MAX];
     size_t nroutes;
     char bound[INET6_ADDRSTRLEN + 10];
+    dn_web_stream_t *streams;
 };
 
 struct dn_web_req {
@@ -536,7 +550,7 @@ dn_web_t *dn_web_new(const dn_web_conf_t *conf, char *errstr, size_t errstr_size
         snprintf(errstr, errstr_size, "%s: %s", conf->addr, gai_strerror(gai));
         goto fail;
     }
-    unsigned int flags = MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    unsigned int flags = MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     w->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w,
                                  MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
                                  MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
@@ -601,6 +615,11 @@ void dn_web_destroy(dn_web_t *w)
 {
     if (!w)
         return;
+    /* a suspended connection must be resumed before the daemon stops */
+    for (dn_web_stream_t *s = w->streams; s; s = s->next)
+        dn_web_stream_end(s);
+    if (w->daemon && w->streams)
+        MHD_run(w->daemon);
     if (w->daemon)
         MHD_stop_daemon(w->daemon);
     if (w->addr_file)
@@ -611,6 +630,114 @@ void dn_web_destroy(dn_web_t *w)
     free(w->static_dir);
     free(w->cookie_name);
     free(w);
+}
+
+/* ---- server-sent events ---- */
+
+static void stream_wake(dn_web_stream_t *s)
+{
+    if (s->suspended) {
+        s->suspended = 0;
+        MHD_resume_connection(s->conn);
+    }
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    dn_web_stream_t *s = cls;
+    if (s->off < s->len) {
+        size_t n = s->len - s->off < max ? s->len - s->off : max;
+        memcpy(out, s->buf + s->off, n);
+        s->off += n;
+        if (s->off == s->len)
+            s->off = s->len = 0;
+        return (ssize_t)n;
+    }
+    if (s->ending)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    /* nothing to send: wait without polling until dn_web_stream_send resumes it */
+    s->suspended = 1;
+    MHD_suspend_connection(s->conn);
+    return 0;
+}
+
+static void stream_free(void *cls)
+{
+    dn_web_stream_t *s = cls;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        s->w->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    if (s->closed_fn)
+        s->closed_fn(s->arg, s);
+    free(s->buf);
+    free(s);
+}
+
+dn_web_stream_t *dn_web_stream(dn_web_req_t *r, dn_web_stream_closed_fn closed_fn, void *arg)
+{
+    dn_web_stream_t *s = calloc(1, sizeof(*s));
+    struct MHD_Response *resp =
+        s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free) : NULL;
+    if (!resp) {
+        free(s);
+        dn_web_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return NULL;
+    }
+    s->w = r->w;
+    s->conn = r->conn;
+    s->arg = arg;
+    s->next = r->w->streams;
+    if (s->next)
+        s->next->prev = s;
+    r->w->streams = s;
+    dn_web_stream_send(s, NULL, NULL);                        /* the first bytes: the client knows the stream is open */
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no"); /* a proxy must not hold events back */
+    queue(r, MHD_HTTP_OK, resp, "text/event-stream; charset=utf-8", 1);
+    if (r->rc != MHD_YES)
+        return NULL; /* the response, and s with it, is gone (closed_fn was not set: not called) */
+    s->closed_fn = closed_fn;
+    return s;
+}
+
+int dn_web_stream_send(dn_web_stream_t *s, const char *event, const char *data)
+{
+    if (s->ending)
+        return -1;
+    size_t need = (event ? strlen(event) + 8 : 0) + (data ? strlen(data) + 8 : 8) + 2;
+    if (s->len + need > STREAM_QUEUE_MAX) {
+        dn_web_stream_end(s);
+        return -1;
+    }
+    if (s->len + need + 1 > s->cap) {
+        size_t cap = (s->len + need + 1) * 2;
+        char *nb = realloc(s->buf, cap);
+        if (!nb) {
+            dn_web_stream_end(s);
+            return -1;
+        }
+        s->buf = nb;
+        s->cap = cap;
+    }
+    int n;
+    if (!data)
+        n = snprintf(s->buf + s->len, s->cap - s->len, ": ping\n\n");
+    else if (event)
+        n = snprintf(s->buf + s->len, s->cap - s->len, "event: %s\ndata: %s\n\n", event, data);
+    else
+        n = snprintf(s->buf + s->len, s->cap - s->len, "data: %s\n\n", data);
+    s->len += (size_t)n;
+    stream_wake(s);
+    return 0;
+}
+
+void dn_web_stream_end(dn_web_stream_t *s)
+{
+    s->ending = 1;
+    stream_wake(s);
 }
 
 /* ---- dn_web_limit ---- */

@@ -114,6 +114,26 @@ void dn_web_body(dn_web_req_t *r, unsigned status, const char *content_type, cha
  * (e.g. one page for every /p/{token}): 404 when there is none. */
 void dn_web_file(dn_web_req_t *r, const char *path);
 
+/* ---- server-sent events (text/event-stream) ----
+ * dn_web_stream replies 200 with an event stream that stays open: the handler keeps the
+ * returned handle and sends on it later, from the service's loop, with dn_web_stream_send.
+ * The connection is suspended while nothing is queued (no busy loop) and resumed by a send.
+ * closed_fn(arg, s) is called once when the connection has ended (client gone, timeout, or
+ * dn_web_stream_end, or dn_web_destroy); after it the handle is freed and must not be used.
+ * When dn_web_stream returns NULL (out of memory, the connection failed), closed_fn is
+ * never called.
+ * A stream queues at most 1 MiB: a client that reads nothing is cut off (closed_fn). */
+typedef struct dn_web_stream dn_web_stream_t;
+typedef void (*dn_web_stream_closed_fn)(void *arg, dn_web_stream_t *s);
+/* NULL (and a 500 reply) when out of memory. */
+dn_web_stream_t *dn_web_stream(dn_web_req_t *r, dn_web_stream_closed_fn closed_fn, void *arg);
+/* Queues one event: "event: <event>\ndata: <data>\n\n" (data without newlines: JSON in
+ * compact form); event NULL sends data alone; data NULL sends a comment (": ping"), which
+ * keeps the connection alive through proxies. 0/-1 (over the queue limit: the stream ends). */
+int dn_web_stream_send(dn_web_stream_t *s, const char *event, const char *data);
+/* Ends the stream after what is queued (closed_fn follows once the connection has gone). */
+void dn_web_stream_end(dn_web_stream_t *s);
+
 /* ---- dn_web_limit: at most max events per window per key (client address) ---- */
 typedef struct dn_web_limit dn_web_limit_t;
 /* slots: how many keys are tracked (the oldest is forgotten when full). */

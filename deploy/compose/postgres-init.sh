@@ -6,7 +6,7 @@
 set -eu
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
     -v owner_pw="$OWNER_DB_PASSWORD" -v engine_pw="$ENGINE_DB_PASSWORD" -v sender_pw="$SENDER_DB_PASSWORD" \
-    -v portal_pw="$PORTAL_DB_PASSWORD" <<'SQL'
+    -v portal_pw="$PORTAL_DB_PASSWORD" -v console_pw="$CONSOLE_DB_PASSWORD" <<'SQL'
 CREATE ROLE dunning_owner LOGIN PASSWORD :'owner_pw';
 CREATE DATABASE dunning OWNER dunning_owner;
 CREATE ROLE dunning_engine NOLOGIN;
@@ -18,4 +18,5 @@ CREATE ROLE dunning_portal NOLOGIN;
 CREATE ROLE engine LOGIN PASSWORD :'engine_pw' IN ROLE dunning_engine;
 CREATE ROLE sender LOGIN PASSWORD :'sender_pw' IN ROLE dunning_sender;
 CREATE ROLE portal LOGIN PASSWORD :'portal_pw' IN ROLE dunning_portal;
+CREATE ROLE console LOGIN PASSWORD :'console_pw' IN ROLE dunning_console;
 SQL

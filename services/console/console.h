@@ -32,6 +32,9 @@ typedef struct console_cfg {
     int64_t publish_ms;
 } console_cfg_t;
 
+typedef struct console_sub console_sub_t; /* events.c: an open event stream */
+typedef struct console_dl console_dl_t;   /* deadletters.c: what is kept of a dead letter */
+
 typedef struct console {
     console_cfg_t cfg;
     dn_pg_t *pg;
@@ -39,7 +42,14 @@ typedef struct console {
     policy_set_t *policies;
     dn_web_limit_t *login_limit;
     dn_web_t *web;
-    char *worklist_sql; /* worklist_sql_build's, for the policy file loaded */
+    char *worklist_sql;            /* worklist_sql_build's, for the policy file loaded */
+    dn_kafka_consumer_t *consumer; /* dunning-case-events, for the event streams */
+    console_sub_t *subs;
+    size_t nsubs;
+    int64_t last_ping_ms;
+    dn_kafka_consumer_t *dl_consumer; /* dead-letter, for the overview */
+    console_dl_t *dl;                 /* a ring of dl_n, oldest at dl_first */
+    size_t dl_first, dl_n, dl_dropped;
 } console_t;
 
 typedef enum { ROLE_VIEWER = 0, ROLE_COLLECTOR, ROLE_MANAGER, ROLE_ADMIN } console_role_t;
@@ -80,5 +90,25 @@ char *worklist_sql_build(console_t *c);
 
 /* cases.c: GET /api/cases/{id}, POST /api/cases/{id}/actions. */
 void cases_routes(console_t *c);
+
+/* deadletters.c: the dead-letter topic, read from its beginning (dl_start 0/-1 with errstr;
+ * dl_poll without waiting), and the overview's counts of the user's tenants' dead letters in
+ * [from_ms, to_ms) by service, source topic and error code: {"groups": [...], "dropped": n}. */
+int dl_start(console_t *c, char *errstr, size_t errstr_size);
+void dl_poll(console_t *c);
+json_t *dl_overview(console_t *c, const char *tenants_json, const char *only, int64_t from_ms, int64_t to_ms);
+
+/* overview.c: GET /api/overview (the figures of docs/console.md#overview). */
+void overview_routes(console_t *c);
+
+/* events.c: GET /api/events (server-sent events of the user's tenants' case events) and
+ * GET /readyz; events_start subscribes to dunning-case-events (0/-1 with errstr),
+ * events_poll hands what arrived to the open streams (without waiting). */
+int events_start(console_t *c, char *errstr, size_t errstr_size);
+void events_routes(console_t *c);
+void events_poll(console_t *c);
+
+/* overview.c: GET /api/overview (the figures of docs/console.md#overview). */
+void overview_routes(console_t *c);
 
 #endif

@@ -20,7 +20,8 @@ static const dn_cfg_entry_t config_table[] = {
     DN_CFG("DUNNING_CONSOLE_ADDR_FILE", DN_CFG_STRING, "", 0, 0,
            "When set, the address actually bound is written to this file (for port 0).", console_cfg_t, addr_file),
     DN_CFG("DUNNING_CONSOLE_STATIC_DIR", DN_CFG_STRING, "", 0, 0,
-           "Directory of the web pages served outside /api/ (empty: none).", console_cfg_t, static_dir),
+           "Directory of the web pages served outside /api/ (empty: $DUNNING_HOME/services/console/web).",
+           console_cfg_t, static_dir),
     DN_CFG("DUNNING_POLICY_FILE", DN_CFG_STRING, "", 0, 0,
            "Policy file with the tenants' collection strategies (default: "
            "$DUNNING_HOME/config/policies/default.yaml).",
@@ -50,6 +51,13 @@ static const dn_cfg_entry_t config_table[] = {
 #define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))
 
 static console_t console;
+
+/* The pages' paths: one page (index.html) that draws the view its path names. */
+static void page(dn_web_req_t *req, void *arg)
+{
+    (void)arg;
+    dn_web_file(req, "/index.html");
+}
 
 static void healthz(dn_web_req_t *req, void *arg)
 {
@@ -91,7 +99,8 @@ int main(int argc, char **argv)
     if (dn_avro_init(errstr, sizeof(errstr)) < 0 ||
         !(c->policies = dn_policy_set_load(policy_path, errstr, sizeof(errstr))) ||
         !(c->pg = dn_pg_new(c->cfg.common.pg_dsn, errstr, sizeof(errstr))) ||
-        !(c->producer = dn_kafka_producer_new(c->cfg.common.kafka_brokers, errstr, sizeof(errstr)))) {
+        !(c->producer = dn_kafka_producer_new(c->cfg.common.kafka_brokers, errstr, sizeof(errstr))) ||
+        dl_start(c, errstr, sizeof(errstr)) < 0 || events_start(c, errstr, sizeof(errstr)) < 0) {
         dn_log_error("cannot start", "detail", errstr, NULL);
         status = 2;
         goto out;
@@ -102,10 +111,15 @@ int main(int argc, char **argv)
         goto out;
     }
     c->login_limit = dn_web_limit_new(4096, (unsigned)c->cfg.login_max, c->cfg.login_window_ms);
+    char web_dir[4096];
+    if (c->cfg.static_dir && *c->cfg.static_dir)
+        snprintf(web_dir, sizeof(web_dir), "%s", c->cfg.static_dir);
+    else
+        snprintf(web_dir, sizeof(web_dir), "%s/services/console/web", c->cfg.common.home);
     dn_web_conf_t wc = {
         .addr = c->cfg.addr,
         .addr_file = c->cfg.addr_file,
-        .static_dir = c->cfg.static_dir,
+        .static_dir = web_dir,
         .cookie_name = COOKIE_NAME,
         .body_max = 64 * 1024,
         .secure_cookies = c->cfg.secure_cookies,
@@ -120,9 +134,14 @@ int main(int argc, char **argv)
         goto out;
     }
     dn_web_route(c->web, "GET", "/healthz", healthz, DN_WEB_PUBLIC);
+    dn_web_route(c->web, "GET", "/cases/{}", page, DN_WEB_PUBLIC);
+    dn_web_route(c->web, "GET", "/overview", page, DN_WEB_PUBLIC);
+    dn_web_route(c->web, "GET", "/login", page, DN_WEB_PUBLIC);
     auth_routes(c);
     worklist_routes(c);
     cases_routes(c);
+    events_routes(c);
+    overview_routes(c);
     dn_log_info("console listening", "addr", dn_web_bound(c->web), "policy_file", policy_path, NULL);
     while (!dn_signal_stopping()) {
         if (dn_web_run(c->web, (int)c->cfg.common.poll_ms) < 0) {
@@ -130,11 +149,16 @@ int main(int argc, char **argv)
             goto out;
         }
         dn_kafka_producer_poll(c->producer);
+        events_poll(c);
+        dl_poll(c);
     }
     dn_log_info("console stopping", NULL);
     status = 0;
 out:
-    dn_web_destroy(c->web);
+    dn_web_destroy(c->web); /* ends the event streams */
+    dn_kafka_consumer_destroy(c->consumer);
+    dn_kafka_consumer_destroy(c->dl_consumer);
+    free(c->dl);
     dn_web_limit_destroy(c->login_limit);
     dn_kafka_producer_destroy(c->producer, (int)c->cfg.common.shutdown_ms);
     dn_pg_destroy(c->pg);

@@ -37,19 +37,21 @@ import sys
 import yaml
 
 PROGRAMS = ["dunning-engine", "sender-email", "sender-sms", "sender-letter", "sender-voice", "dunning-portal",
-            "dunningctl"]
-SERVICES = ["dunning-engine", "sender-email", "sender-sms", "sender-letter", "sender-voice", "dunning-portal"]
+            "dunning-console", "dunningctl"]
+SERVICES = ["dunning-engine", "sender-email", "sender-sms", "sender-letter", "sender-voice", "dunning-portal",
+            "dunning-console"]
 SENDERS = ["sender-email", "sender-sms", "sender-letter", "sender-voice"]
 # The variable whose host:port serves a service's /healthz and /readyz (and /metrics where it
 # has one): DUNNING_HTTP_ADDR, but the portal answers them on its own address and has no
 # DUNNING_HTTP_ADDR.
-HEALTH_ADDR = {"dunning-portal": "DUNNING_PORTAL_ADDR"}
-NO_METRICS = {"dunning-portal"}  # no /metrics: it must not be scraped
+HEALTH_ADDR = {"dunning-portal": "DUNNING_PORTAL_ADDR", "dunning-console": "DUNNING_CONSOLE_ADDR"}
+NO_METRICS = {"dunning-portal", "dunning-console"}  # no /metrics: they must not be scraped
 # Directories a service writes, which must be a volume (compose, k8s) or ReadWritePaths (systemd).
 DATA_DIRS = {"sender-letter": "DUNNING_LETTER_SPOOL_DIR", "sender-voice": "DUNNING_VOICE_AUDIO_DIR"}
 # The PostgreSQL group role each program's login must be a member of (postgres-init.sh).
 PG_GROUP = {"dunning-engine": "dunning_engine", "sender-email": "dunning_sender", "sender-sms": "dunning_sender",
-            "sender-letter": "dunning_sender", "sender-voice": "dunning_sender", "dunning-portal": "dunning_portal"}
+            "sender-letter": "dunning_sender", "sender-voice": "dunning_sender", "dunning-portal": "dunning_portal",
+            "dunning-console": "dunning_console"}
 OFFICIAL = [r"^apache/kafka:[0-9][\w.-]*$", r"^postgres:1[5-9][\w.-]*$", r"^redis:[67][\w.-]*$"]
 PROJECT = [r"^dunning:[\w.${}:-]+$", r"^dunning-kannel:[\w.${}:-]+$"]
 

@@ -159,7 +159,7 @@ def main():
     a = ap.parse_args()
     bad = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for sub in ("deploy", "schemas", "scripts", "sql", "config", "services/portal/web"):
+        for sub in ("deploy", "schemas", "scripts", "sql", "config", "services/portal/web", "services/console/web"):
             shutil.copytree(os.path.join(a.root, sub), os.path.join(tmp, sub))
         for check, rel, old, new, expected in MUTATIONS:
             path = os.path.join(tmp, rel)

@@ -206,6 +206,14 @@ assert_eq "overdue" "$(case_field A1 state)" "nothing refused reached the engine
 
 # ---- actions: CaseCommands with the user as actor, applied by the engine ----
 act() { api "$1" POST "/api/cases/$2/actions" "$3"; }
+# The pages' event streams (GET /api/events): tenant A's collector's and tenant B's.
+assert_eq 401 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/api/events")" "events without a session: 401"
+wait_until 30 "the console reading the case events" "curl -sf '$URL/readyz' >/dev/null"
+curl -sN -b "$WORK/$COL.jar" "$URL/api/events" >"$WORK/events-a" 2>/dev/null &
+SSE_A=$!
+curl -sN -b "$WORK/$COLB.jar" "$URL/api/events" >"$WORK/events-b" 2>/dev/null &
+SSE_B=$!
+wait_until 10 "both streams open" '[ -s "$WORK/events-a" ] && [ -s "$WORK/events-b" ]'
 out=$(act "$COL" "$A2" '{"action":"dispute","until":"2026-06-20","note":"customer says the goods never came"}')
 assert_eq 202 "${out%% *}" "dispute accepted"
 eid=$(jq -r .event_id <<<"${out#* }")
@@ -213,6 +221,13 @@ assert_eq "pause" "$(jq -r .command <<<"${out#* }")" "a dispute is a pause comma
 # The engine's case event for it, caused by the console's command:
 wait_eq 30 "the engine's case event for the dispute" "paused overdue paused dispute" eval \
     'consume_tenant dunning-case-events | jq -r --arg e "$eid" "select(.caused_by_event_id == \$e) | \"\(.event_type) \(.from_state) \(.to_state) \(.reason)\""'
+sse_event() { sed -n 's/^data: //p' "$WORK/events-$1" | jq -c --arg e "$eid" 'select(.caused_by_event_id == $e)
+    | [.event_type, .case_id, .tenant_id, .invoice_id, .from_state, .to_state, .currency]'; }
+wait_eq 10 "the dispute's case event on tenant A's stream" "[\"paused\",\"$A2\",\"$TA\",\"A2\",\"overdue\",\"paused\",\"EUR\"]" sse_event a
+assert_eq "event: case" "$(grep -m1 '^event:' "$WORK/events-a")" "the stream's event name"
+assert_eq "" "$(sed -n 's/^data: //p' "$WORK/events-b" | jq -r --arg t "$TA" 'select(.tenant_id == $t) | .case_id')" \
+    "no tenant A event on tenant B's stream"
+kill "$SSE_A" "$SSE_B" 2>/dev/null || true
 wait_eq 20 "A2 paused in the case view" "paused dispute 2026-06-20" eval \
     'api "$COL" GET "/api/cases/$A2" | cut -d" " -f2- | jq -r "\"\(.case.state) \(.case.pause_reason) \(.case.paused_until)\""'
 view=$(api "$COL" GET "/api/cases/$A2" | cut -d' ' -f2-)
