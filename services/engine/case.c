@@ -180,6 +180,8 @@ int record(engine_t *e, const case_row_t *c, const char *kind, const char *from,
         json_object_set_new(detail, "risk_reasons", why);
         if (c->risk_model[0])
             json_object_set_new(detail, "risk_model", json_string(c->risk_model));
+        if (c->risk_holdout)
+            json_object_set_new(detail, "risk_holdout", json_true());
         if (c->risk_inputs[0] && strcmp(kind, "opened") == 0) {
             /* What the score was computed from, for the fit (dunningctl risk fit). */
             json_t *in = json_array();

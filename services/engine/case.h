@@ -45,6 +45,7 @@ typedef struct case_row {
      * from them). "" = not scored in this handling. */
     char risk_model[24];
     char risk_inputs[200];
+    int risk_holdout; /* the customer is in the tenant's holdout (risk_track_choose): no track */
 } case_row_t;
 
 /* The columns load_case and the prefetches select (case_from_row's order). */

@@ -178,6 +178,9 @@ int risk_track_choose(engine_t *e, case_row_t *c, char *from, size_t from_size)
 {
     if (c->risk_score < 0 || !dn_policy_has_tracks(e->policies, c->tenant_id))
         return 0;
+    /* The tenant's holdout: the static policy, whatever the score (the control group). */
+    if ((c->risk_holdout = dn_policy_holdout(e->policies, c->tenant_id, c->customer_id)))
+        return 0;
     const char *to = dn_policy_track(e->policies, c->tenant_id, c->risk_score);
     const char *was = c->risk_track[0] ? c->risk_track : c->policy;
     int changed = strcmp(to ? to : c->policy, was) != 0;

@@ -20,7 +20,8 @@ int risk_score_case(engine_t *e, case_row_t *c, int opening);
 /* The tenant's track for the case's score: sets c->risk_track. Returns 1 when the policy the
  * case follows changed (its name before in `from`: record it with risk_track_record once the
  * case is saved), else 0. A case without a score, or a tenant without tracks, keeps its
- * policy. */
+ * policy; so does a customer in the tenant's holdout (risk.holdout: c->risk_holdout set, the
+ * score's audit rows say risk_holdout). */
 int risk_track_choose(engine_t *e, case_row_t *c, char *from, size_t from_size);
 /* The audit row of a switch: track_changed with the score, the reasons, from and to. 0/-1. */
 int risk_track_record(engine_t *e, const case_row_t *c, const char *from, const char *caused_by, int64_t now);
