@@ -95,6 +95,10 @@ static const char usage[] =
     "  risk list [--tenant T] [--json] the fitted versions and their figures\n"
     "  risk show --tenant T [--version N] [--json]\n"
     "                                  one version (default: the active one) with its coefficients\n"
+    "  report effectiveness [--tenant T] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--csv | --json]\n"
+    "                                  per tenant, policy, stage, channel, template and variant:\n"
+    "                                  reminders sent, delivered, paid within 7 and 14 days after,\n"
+    "                                  median days to pay, amount recovered (docs/risk.md)\n"
     "  config-doc                      print the configuration reference (Markdown)\n"
     "\n"
     "Configured by the DUNNING_* environment variables (eval \"$(scripts/stack env)\").\n";
@@ -234,6 +238,8 @@ int main(int argc, char **argv)
         rc = ctl_customer_erase(&cfg, argc - 3, argv + 3);
     else if (strcmp(cmd, "user") == 0)
         rc = ctl_user(&cfg, argc - 2, argv + 2);
+    else if (strcmp(cmd, "report") == 0 && argc > 2 && strcmp(argv[2], "effectiveness") == 0)
+        rc = ctl_report_effectiveness(&cfg, argc - 3, argv + 3);
     else if (strcmp(cmd, "risk") == 0)
         rc = ctl_risk(&cfg, argc - 2, argv + 2);
     else if (strcmp(cmd, "portal") == 0)
