@@ -73,10 +73,11 @@ int ctl_report_effectiveness(ctl_cfg_t *cfg, int argc, char **argv)
         else if (strcmp(argv[i], "--json") == 0)
             json = 1;
         else {
-            fprintf(stderr, "usage: dunningctl report effectiveness [--tenant T] [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
-                            "         [--csv | --json]\n"
-                            "Reminders sent on those days (inclusive) and what followed: delivered, paid within\n"
-                            "7 and 14 days, the median days to pay, the amount recovered (docs/risk.md).\n");
+            fprintf(stderr,
+                    "usage: dunningctl report effectiveness [--tenant T] [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
+                    "         [--csv | --json]\n"
+                    "Reminders sent on those days (inclusive) and what followed: delivered, paid within\n"
+                    "7 and 14 days, the median days to pay, the amount recovered (docs/risk.md).\n");
             return 2;
         }
     }
