@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The risk simulator's smoke run (issue 21; docs/risk.md "The simulator"): 100 customers,
-# 30 days of invoices and 20 more, through the real engine. Checks the run's shape: both
+# 20 days of invoices and 10 more, through the real engine. Checks the run's shape: both
 # tenants got the same invoices, the static one never switched track, every figure is
 # there. The full run (10,000 customers, a year) is not part of the test suite.
 source "$(dirname "$0")/lib.sh"
-"$ROOT/scripts/simulate" --customers 100 --days 30 --tail 20 --seed 3 >"$WORK/figures.json" 2>"$WORK/simulate.log" ||
+"$ROOT/scripts/simulate" --customers 100 --days 20 --tail 10 --seed 3 >"$WORK/figures.json" 2>"$WORK/simulate.log" ||
     fail "scripts/simulate failed: $(tail -3 "$WORK/simulate.log")"
 f=$WORK/figures.json
 assert_eq "100" "$(jq '[.types[]] | add' "$f")" "customers over the latent types"
