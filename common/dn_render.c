@@ -240,11 +240,22 @@ void dn_render_source_set(dn_render_source_t *src, const char *folder, const cha
 int dn_render_find(const char *dir, const dn_reminder_due_t *rd, const char *channel, const char *ext,
                    dn_render_source_t *src, char *errstr, size_t errstr_size)
 {
-    char folder[160], loc[40];
-    if (dn_template_resolve(dir, rd->tenant_id, rd->template_key, channel, rd->contact.locale, ext, folder,
-                            sizeof(folder), loc, sizeof(loc), errstr, errstr_size) < 0)
-        return -1;
-    dn_render_source_set(src, folder, rd->template_key, channel, loc);
+    char folder[160], loc[40], base[256];
+    const char *key = rd->template_key;
+    if (dn_template_resolve(dir, rd->tenant_id, key, channel, rd->contact.locale, ext, folder, sizeof(folder), loc,
+                            sizeof(loc), errstr, errstr_size) < 0) {
+        /* A stage's template variant ("<template>--<variant>", docs/risk.md) without a file
+         * of its own: the base template. */
+        const char *sep = key ? strstr(key, "--") : NULL;
+        if (!sep || (size_t)(sep - key) >= sizeof(base))
+            return -1;
+        snprintf(base, sizeof(base), "%.*s", (int)(sep - key), key);
+        key = base;
+        if (dn_template_resolve(dir, rd->tenant_id, key, channel, rd->contact.locale, ext, folder, sizeof(folder), loc,
+                                sizeof(loc), errstr, errstr_size) < 0)
+            return -1;
+    }
+    dn_render_source_set(src, folder, key, channel, loc);
     return 0;
 }
 

@@ -48,7 +48,9 @@ typedef struct dn_render_source {
     char name[512];   /* "<folder>/<key>.<channel>.<locale>", for logs and messages */
 } dn_render_source_t;
 
-/* Finds the template of rd for channel (its file <name>.<ext> must exist). 0, or -1 with
+/* Finds the template of rd for channel (its file <name>.<ext> must exist); a template
+ * variant "<template>--<variant>" without files of its own falls back to "<template>"
+ * (docs/risk.md, "Variants"). 0, or -1 with
  * errstr ("no template first_reminder for locale de-AT ..."). */
 int dn_render_find(const char *dir, const dn_reminder_due_t *rd, const char *channel, const char *ext,
                    dn_render_source_t *src, char *errstr, size_t errstr_size);

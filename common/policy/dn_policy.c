@@ -1,6 +1,7 @@
 #include "dn_policy.h"
 #include "dn_hours.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "dn_config.h"
 #include "dn_currency.h"
+#include "dn_risk.h"
 #include "dn_rules.h"
 
 static const char *const channel_names[CH_COUNT] = {"email", "sms", "letter", "voice"};
@@ -256,9 +258,48 @@ static int load_discount(loader_t *l, yaml_node_t *n, const char *where, stage_t
     return 0;
 }
 
+/* variants: {a: 50, b: 50}: names (letters, digits, _ and -) with whole percents adding up
+ * to 100, at most POLICY_MAX_VARIANTS. */
+static int load_variants(loader_t *l, yaml_node_t *n, const char *where, stage_t *st)
+{
+    char field[300];
+    snprintf(field, sizeof(field), "%s.variants", where);
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(l, n, field, "expected a mapping of variant name to percent, such as {a: 50, b: 50}");
+    size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    if (cnt < 2 || cnt > POLICY_MAX_VARIANTS)
+        return fail(l, n, field, "expected 2 to 8 variants");
+    int64_t sum = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_pair_t *pr = &n->data.mapping.pairs.start[i];
+        yaml_node_t *kn = yaml_document_get_node(&l->doc, pr->key), *vn = yaml_document_get_node(&l->doc, pr->value);
+        const char *name = scalar(kn);
+        int ok = name && *name && strlen(name) <= 32;
+        for (const char *p = name; ok && *p; p++)
+            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+                 (*p == '-' && p[1] != '-' && p != name);
+        if (!ok)
+            return fail(l, kn, field, "a variant name is 1-32 letters, digits, _ or single -");
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(st->variant_names[k], name) == 0)
+                return fail(l, kn, field, "variant named twice");
+        int64_t w = 0;
+        if (parse_count(scalar(vn), 100, &w) < 0 || w < 1)
+            return fail(l, vn, field, "a variant's share is a whole percent from 1 to 100");
+        st->variant_names[i] = strdup(name);
+        st->variant_weights[i] = (int)w;
+        st->nvariants = i + 1;
+        sum += w;
+    }
+    if (sum != 100)
+        return fail(l, n, field, "the variants' shares add up to 100");
+    return 0;
+}
+
 static int load_stage(loader_t *l, yaml_node_t *n, const char *where, stage_t *st)
 {
-    static const char *const keys[] = {"name", "offset", "channels", "template", "action", "fee", "discount", NULL};
+    static const char *const keys[] = {"name", "offset",   "channels", "template", "action",
+                                       "fee",  "discount", "variants", NULL};
     if (check_keys(l, n, where, keys) < 0 || req_string(l, n, "name", where, &st->name) < 0)
         return -1;
     char field[256];
@@ -302,6 +343,9 @@ static int load_stage(loader_t *l, yaml_node_t *n, const char *where, stage_t *s
     }
     yaml_node_t *disc = map_get(l, n, "discount");
     if (disc && load_discount(l, disc, where, st) < 0)
+        return -1;
+    yaml_node_t *var = map_get(l, n, "variants");
+    if (var && load_variants(l, var, where, st) < 0)
         return -1;
     return 0;
 }
@@ -929,9 +973,32 @@ static int load_tracks(loader_t *l, yaml_node_t *n, const char *where, tenant_po
     return 0;
 }
 
+/* risk: {holdout: 0.05}: the share of customers kept on the static policy (0 to 0.5, at
+ * most 4 decimals). */
+static int load_risk(loader_t *l, yaml_node_t *n, const char *where, tenant_policies_t *t)
+{
+    static const char *const keys[] = {"holdout", NULL};
+    char field[300];
+    snprintf(field, sizeof(field), "%s.risk", where);
+    if (check_keys(l, n, field, keys) < 0)
+        return -1;
+    yaml_node_t *h = map_get(l, n, "holdout");
+    if (!h)
+        return 0;
+    snprintf(field, sizeof(field), "%s.risk.holdout", where);
+    const char *v = scalar(h);
+    char *end = NULL;
+    double share = v ? strtod(v, &end) : -1;
+    const char *dot = v ? strchr(v, '.') : NULL;
+    if (!v || !*v || *end || !(share >= 0 && share <= 0.5) || (dot && strlen(dot + 1) > 4))
+        return fail(l, h, field, "expected a share of the customers from 0 to 0.5, such as 0.05");
+    t->holdout_e4 = (int)lround(share * 10000);
+    return 0;
+}
+
 static int load_tenant(loader_t *l, const char *tenant, yaml_node_t *n, tenant_policies_t *t)
 {
-    static const char *const keys[] = {"default_policy", "segments", "tracks", "policies", "strategy", NULL};
+    static const char *const keys[] = {"default_policy", "segments", "tracks", "policies", "strategy", "risk", NULL};
     char where[256];
     snprintf(where, sizeof(where), "tenants.%s", tenant);
     t->tenant = strdup(tenant);
@@ -981,6 +1048,9 @@ static int load_tenant(loader_t *l, const char *tenant, yaml_node_t *n, tenant_p
     }
     yaml_node_t *tracks = map_get(l, n, "tracks");
     if (tracks && load_tracks(l, tracks, where, t) < 0)
+        return -1;
+    yaml_node_t *risk = map_get(l, n, "risk");
+    if (risk && load_risk(l, risk, where, t) < 0)
         return -1;
     return 0;
 }
@@ -1101,6 +1171,29 @@ const char *dn_policy_track(const policy_set_t *ps, const char *tenant, int scor
     return NULL;
 }
 
+int dn_policy_holdout(const policy_set_t *ps, const char *tenant, const char *customer)
+{
+    const tenant_policies_t *t = tenant_entry(ps, tenant);
+    if (!t || t->holdout_e4 <= 0)
+        return 0;
+    const char *parts[] = {"holdout", tenant, customer};
+    return (int)dn_risk_bucket(parts, 3) < t->holdout_e4;
+}
+
+const char *dn_policy_variant(const stage_t *st, const char *case_id)
+{
+    if (st->nvariants == 0)
+        return NULL;
+    const char *parts[] = {"variant", case_id, st->name};
+    int b = (int)dn_risk_bucket(parts, 3), at = 0;
+    for (size_t i = 0; i < st->nvariants; i++) {
+        at += st->variant_weights[i] * 100;
+        if (b < at)
+            return st->variant_names[i];
+    }
+    return st->variant_names[st->nvariants - 1];
+}
+
 int dn_policy_has_tracks(const policy_set_t *ps, const char *tenant)
 {
     const tenant_policies_t *t = tenant_entry(ps, tenant);
@@ -1112,6 +1205,8 @@ static void free_stages(stage_t *stages, size_t n)
     for (size_t k = 0; k < n; k++) {
         free(stages[k].name);
         free(stages[k].template_key);
+        for (size_t v = 0; v < stages[k].nvariants; v++)
+            free(stages[k].variant_names[v]);
         free(stages[k].action);
         free_money_map(&stages[k].fee_fixed);
     }

@@ -47,6 +47,8 @@ int64_t dn_policy_money_for(const money_map_t *m, const char *currency);
 
 typedef enum { CH_EMAIL = 0, CH_SMS, CH_LETTER, CH_VOICE, CH_COUNT } channel_t;
 
+enum { POLICY_MAX_VARIANTS = 8 };
+
 typedef struct stage {
     char *name;
     char *template_key;
@@ -61,6 +63,14 @@ typedef struct stage {
     int64_t discount_percent_e4; /* 0 = no offer */
     int64_t discount_within_ms;
     int discount_waive_fees, discount_waive_interest;
+    /* Template variants (variants: {a: 50, b: 50}): an experiment on the stage's template.
+     * Each case gets one, by a stable hash of the case and the stage (dn_policy_variant);
+     * its reminder's template is "<template>--<variant>", which a sender falls back from to
+     * the base template when the variant has no file. Weights are whole percents adding up
+     * to 100. nvariants 0 = no experiment. */
+    char *variant_names[POLICY_MAX_VARIANTS];
+    int variant_weights[POLICY_MAX_VARIANTS];
+    size_t nvariants;
 } stage_t;
 
 /* Promises to pay (promise: {grace, max_days, max_per_case}). */
@@ -166,6 +176,10 @@ typedef struct tenant_policies {
     policy_t *policies;
     size_t npolicies;
     strategy_t strategy; /* the worklist's collection strategy (dn_priority.h); defined = 0: none */
+    /* risk: {holdout: 0.05}: the share (in 1/10000) of the tenant's customers, chosen by a
+     * stable hash of the customer, whose cases keep the policy they opened with (no track
+     * switching): the control group of the adaptive tracks. 0 = none (the default). */
+    int holdout_e4;
 } tenant_policies_t;
 
 typedef struct policy_set {
@@ -193,6 +207,12 @@ const char *dn_policy_channel_name(channel_t ch);
 const char *dn_policy_track(const policy_set_t *ps, const char *tenant, int score);
 /* Whether the tenant (or the default entry it falls back to) has tracks. */
 int dn_policy_has_tracks(const policy_set_t *ps, const char *tenant);
+/* Whether the customer is in the tenant's holdout (risk.holdout; the tenant's own entry,
+ * else the default one): 1 or 0. */
+int dn_policy_holdout(const policy_set_t *ps, const char *tenant, const char *customer);
+/* The stage's variant for a case (NULL when the stage has none): the bucket of (case,
+ * stage name) against the cumulative weights. */
+const char *dn_policy_variant(const stage_t *st, const char *case_id);
 /* The voice settings of a policy without a voice key. */
 void dn_policy_voice_defaults(voice_policy_t *vp);
 int dn_policy_is_hard_decline(const policy_t *p, const char *code);

@@ -242,3 +242,19 @@ void dn_risk_reasons_join(const dn_risk_score_t *s, char *buf, size_t size)
         at += (size_t)n;
     }
 }
+
+unsigned dn_risk_bucket(const char *const *parts, size_t nparts)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < nparts; i++) {
+        for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
+            h = (h ^ *p) * 0x100000001b3ULL;
+        h = (h ^ 0x1f) * 0x100000001b3ULL; /* the separator: ("ab","c") is not ("a","bc") */
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return (unsigned)(h % 10000);
+}

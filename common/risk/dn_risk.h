@@ -8,7 +8,7 @@
  *     to a probability by a calibration table; needs no history (a new customer scores the
  *     table's neutral value);
  *   - a logistic regression (dn_risk_logit_new) with coefficients fitted on the tenant's own
- *     history. This phase evaluates given coefficients; fitting them is not built yet.
+ *     history (fitted by libdnriskfit, dn_risk_fit.h: `dunningctl risk fit`).
  * Everything here is integer arithmetic except the logistic model's evaluation. */
 #ifndef DN_RISK_H
 #define DN_RISK_H
@@ -75,6 +75,11 @@ int32_t dn_risk_late_update(int32_t late_days_x100, int32_t invoices_before, int
 /* The calibration of the points table: points -> probability percent (linear between the
  * knots of docs/risk.md, flat outside them, rounded half up). */
 int dn_risk_points_probability(int points);
+
+/* A stable bucket 0..9999 of the parts joined (FNV-1a 64 over each part and a separator,
+ * then a 64-bit finaliser): the same parts give the same bucket on every machine and run.
+ * Variants, the holdout and the fit's held-out customers are chosen with it. */
+unsigned dn_risk_bucket(const char *const *parts, size_t nparts);
 
 /* A score's reasons as one line, "; "-separated, into buf (always terminated). */
 void dn_risk_reasons_join(const dn_risk_score_t *s, char *buf, size_t size);

@@ -46,6 +46,11 @@ int ctl_user(ctl_cfg_t *cfg, int argc, char **argv);
 /* portal link --tenant T --customer C [--days N] | portal verify TOKEN|LINK (portal.c). */
 int ctl_portal(ctl_cfg_t *cfg, int argc, char **argv);
 
+/* risk fit|show|list: the tenants' fitted risk models (risk.c). */
+int ctl_risk(ctl_cfg_t *cfg, int argc, char **argv);
+/* report effectiveness [--tenant T] [--from D] [--to D] [--csv | --json] (effectiveness.c). */
+int ctl_report_effectiveness(ctl_cfg_t *cfg, int argc, char **argv);
+
 /* Rows of a result as a JSON array of objects (column name -> text; a jsonb "detail" parsed). */
 json_t *ctl_rows_json(PGresult *r);
 

@@ -88,6 +88,17 @@ static const char usage[] =
     "  user disable LOGIN              (or a prompt without echo), never an argument; hashed with\n"
     "  user list [--json]              argon2id; disable and passwd end the user's sessions;\n"
     "                                  the tenant '*' (every tenant) only for an admin\n"
+    "  risk fit --tenant T [--holdout 0.2] [--seed N] [--actor WHO]\n"
+    "                                  fit the tenant's logistic risk model on its cases with a\n"
+    "                                  known outcome; active only if it beats the points table\n"
+    "                                  on the held-out customers (AUC and Brier score)\n"
+    "  risk list [--tenant T] [--json] the fitted versions and their figures\n"
+    "  risk show --tenant T [--version N] [--json]\n"
+    "                                  one version (default: the active one) with its coefficients\n"
+    "  report effectiveness [--tenant T] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--csv | --json]\n"
+    "                                  per tenant, policy, stage, channel, template and variant:\n"
+    "                                  reminders sent, delivered, paid within 7 and 14 days after,\n"
+    "                                  median days to pay, amount recovered (docs/risk.md)\n"
     "  config-doc                      print the configuration reference (Markdown)\n"
     "\n"
     "Configured by the DUNNING_* environment variables (eval \"$(scripts/stack env)\").\n";
@@ -227,6 +238,10 @@ int main(int argc, char **argv)
         rc = ctl_customer_erase(&cfg, argc - 3, argv + 3);
     else if (strcmp(cmd, "user") == 0)
         rc = ctl_user(&cfg, argc - 2, argv + 2);
+    else if (strcmp(cmd, "report") == 0 && argc > 2 && strcmp(argv[2], "effectiveness") == 0)
+        rc = ctl_report_effectiveness(&cfg, argc - 3, argv + 3);
+    else if (strcmp(cmd, "risk") == 0)
+        rc = ctl_risk(&cfg, argc - 2, argv + 2);
     else if (strcmp(cmd, "portal") == 0)
         rc = ctl_portal(&cfg, argc - 2, argv + 2);
     else if (strcmp(cmd, "config-doc") == 0) {

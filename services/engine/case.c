@@ -178,6 +178,20 @@ int record(engine_t *e, const case_row_t *c, const char *kind, const char *from,
         }
         json_object_set_new(detail, "risk_score", json_integer(c->risk_score));
         json_object_set_new(detail, "risk_reasons", why);
+        if (c->risk_model[0])
+            json_object_set_new(detail, "risk_model", json_string(c->risk_model));
+        if (c->risk_holdout)
+            json_object_set_new(detail, "risk_holdout", json_true());
+        if (c->risk_inputs[0] && strcmp(kind, "opened") == 0) {
+            /* What the score was computed from, for the fit (dunningctl risk fit). */
+            json_t *in = json_array();
+            for (const char *p = c->risk_inputs; *p;) {
+                char *end;
+                json_array_append_new(in, json_integer(strtoll(p, &end, 10)));
+                p = *end == ',' ? end + 1 : end + strlen(end);
+            }
+            json_object_set_new(detail, "risk_inputs", in);
+        }
     }
     detail_txt = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
     /* The row is the case event too: the relay publishes it (dn_case_events). */

@@ -39,6 +39,13 @@ typedef struct case_row {
     int risk_score;
     char risk_reasons[320];
     char risk_track[ID_MAX + 1];
+    /* Set by risk_score_case for the audit rows written after it (not stored on the case):
+     * the model that scored ("points", "logit v3") and its inputs, comma-separated in the
+     * order of dn_risk_inputs_t (the opened row keeps them: `dunningctl risk fit` learns
+     * from them). "" = not scored in this handling. */
+    char risk_model[24];
+    char risk_inputs[200];
+    int risk_holdout; /* the customer is in the tenant's holdout (risk_track_choose): no track */
 } case_row_t;
 
 /* The columns load_case and the prefetches select (case_from_row's order). */

@@ -52,6 +52,8 @@ typedef struct engine {
     engine_cfg_t cfg;
     policy_set_t *policies;
     struct dn_risk_model *risk_model; /* the points table (risk.c) */
+    struct risk_fitted *risk_fitted;  /* the tenants' active fitted models (risk.c) */
+    size_t nrisk_fitted;
     dn_pg_t *pg;
     dn_timers_t *timers;
     dn_kafka_consumer_t *consumer;

@@ -35,6 +35,7 @@
 #include "effects.h"
 #include "engine.h"
 #include "prefetch.h"
+#include "risk.h"
 #include "records.h"
 #include "timers.h"
 #include "writes.h"
@@ -512,7 +513,7 @@ enum { RELAY_BATCH = 5000, RELAY_IDLE_MS = 200 };
 static int run(engine_t *e)
 {
     rd_kafka_message_t **msgs = calloc((size_t)e->cfg.common.batch_max, sizeof(*msgs));
-    int64_t next_check = 0, next_refresh = 0;
+    int64_t next_check = 0, next_refresh = 0, next_models = 0;
     e->redis_stale = 1; /* re-add every timer at start: a crash may have lost Redis writes */
     e->stale_reason = "start";
     while (!dn_signal_stopping()) {
@@ -530,6 +531,7 @@ static int run(engine_t *e)
         reconcile_if_needed(e, &next_check);
         fire_due_timers(e);
         refresh_gauges(e, &next_refresh);
+        risk_models_refresh(e, &next_models); /* risk.h */
     }
     free(msgs);
     return 0;
@@ -645,6 +647,7 @@ out:
     dn_pg_destroy(e->pg);
     dn_policy_set_destroy(e->policies);
     dn_risk_model_destroy(e->risk_model);
+    risk_models_free(e);
     batch_destroy(e);
     free(e->ops);
     free(e->notes);

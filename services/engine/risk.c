@@ -10,6 +10,67 @@
 #include "dn_risk.h"
 #include "risk.h"
 
+struct risk_fitted {
+    char tenant[ID_MAX + 1];
+    int version;
+    dn_risk_model_t *model;
+};
+
+void risk_models_free(engine_t *e)
+{
+    for (size_t i = 0; i < e->nrisk_fitted; i++)
+        dn_risk_model_destroy(e->risk_fitted[i].model);
+    free(e->risk_fitted);
+    e->risk_fitted = NULL;
+    e->nrisk_fitted = 0;
+}
+
+enum { RISK_MODELS_REFRESH_MS = 2000 };
+
+void risk_models_refresh(engine_t *e, int64_t *next_ms)
+{
+    int64_t real = dn_clock_real_now_ms();
+    if (real < *next_ms)
+        return;
+    *next_ms = real + RISK_MODELS_REFRESH_MS;
+    PGresult *r = dn_pg_query(e->pg,
+                              "SELECT tenant_id, version, intercept, array_to_string(coefficients, ',') "
+                              "FROM risk_models WHERE status = 'active'",
+                              0, NULL);
+    if (!r)
+        return; /* before migration 022, or the database away: keep what we have */
+    int n = PQntuples(r);
+    struct risk_fitted *v = calloc((size_t)n + 1, sizeof(*v));
+    size_t nv = 0;
+    for (int i = 0; v && i < n; i++) {
+        double coef[DN_RISK_NFEATURES];
+        char err[128], *p = PQgetvalue(r, i, 3), *end;
+        int k = 0;
+        for (; k < DN_RISK_NFEATURES; k++, p = *end == ',' ? end + 1 : end) {
+            coef[k] = strtod(p, &end);
+            if (end == p)
+                break;
+        }
+        dn_risk_model_t *m = k == DN_RISK_NFEATURES
+                                 ? dn_risk_logit_new(strtod(PQgetvalue(r, i, 2), NULL), coef, err, sizeof(err))
+                                 : NULL;
+        if (!m) {
+            dn_log_warn("risk model not usable, the tenant keeps the points table", "tenant_id", PQgetvalue(r, i, 0),
+                        NULL);
+            continue;
+        }
+        snprintf(v[nv].tenant, sizeof(v[nv].tenant), "%s", PQgetvalue(r, i, 0));
+        v[nv].version = atoi(PQgetvalue(r, i, 1));
+        v[nv++].model = m;
+    }
+    PQclear(r);
+    if (!v)
+        return;
+    risk_models_free(e);
+    e->risk_fitted = v;
+    e->nrisk_fitted = nv;
+}
+
 /* The inputs column (RISK_INPUTS_SQL) and the open balance into `in`. 0, or -1 if malformed. */
 static int parse_inputs(const char *csv, const char *open, dn_risk_inputs_t *in)
 {
@@ -70,11 +131,21 @@ int risk_score_case(engine_t *e, case_row_t *c, int opening)
     }
     dn_risk_score_t s;
     char err[160];
-    if (dn_risk_score(e->risk_model, &in, &s, err, sizeof(err)) < 0) {
+    const dn_risk_model_t *model = e->risk_model;
+    snprintf(c->risk_model, sizeof(c->risk_model), "points");
+    for (size_t i = 0; i < e->nrisk_fitted; i++)
+        if (strcmp(e->risk_fitted[i].tenant, c->tenant_id) == 0) {
+            model = e->risk_fitted[i].model;
+            snprintf(c->risk_model, sizeof(c->risk_model), "logit v%d", e->risk_fitted[i].version);
+        }
+    snprintf(c->risk_inputs, sizeof(c->risk_inputs), "%d,%d,%d,%d,%d,%d,%d,%d,%lld,%lld", in.invoices, in.paid_on_time,
+             in.late_days_x100, in.promises_kept, in.promises_broken, in.plans_broken, in.bounces, in.disputes,
+             (long long)in.open_minor, (long long)in.usual_minor);
+    if (dn_risk_score(model, &in, &s, err, sizeof(err)) < 0) {
         /* Counts the engine did not keep consistent: say so, leave the case unscored. */
         dn_log_warn("cannot score the case", "case_id", c->case_id, "tenant_id", c->tenant_id, "detail", err, NULL);
         c->risk_score = -1;
-        c->risk_reasons[0] = '\0';
+        c->risk_reasons[0] = c->risk_model[0] = c->risk_inputs[0] = '\0';
         rc = 0;
         goto out;
     }
@@ -106,6 +177,9 @@ void risk_behaviour_changed(engine_t *e, const char *tenant, const char *custome
 int risk_track_choose(engine_t *e, case_row_t *c, char *from, size_t from_size)
 {
     if (c->risk_score < 0 || !dn_policy_has_tracks(e->policies, c->tenant_id))
+        return 0;
+    /* The tenant's holdout: the static policy, whatever the score (the control group). */
+    if ((c->risk_holdout = dn_policy_holdout(e->policies, c->tenant_id, c->customer_id)))
         return 0;
     const char *to = dn_policy_track(e->policies, c->tenant_id, c->risk_score);
     const char *was = c->risk_track[0] ? c->risk_track : c->policy;

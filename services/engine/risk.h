@@ -14,12 +14,14 @@
 /* Scores the case from its customer's behaviour and open balance: sets c->risk_score and
  * c->risk_reasons (the case is saved by the caller). `opening`: a case the invoice in hand
  * opens, which the batch's lookup answers on the fast path (prefetch.c's 'b' rows, as the
- * customer stood before the batch); else one query. 0/-1. */
+ * customer stood before the batch); else one query. The tenant's active fitted model
+ * scores if it has one, else the points table; c->risk_model names it. 0/-1. */
 int risk_score_case(engine_t *e, case_row_t *c, int opening);
 /* The tenant's track for the case's score: sets c->risk_track. Returns 1 when the policy the
  * case follows changed (its name before in `from`: record it with risk_track_record once the
  * case is saved), else 0. A case without a score, or a tenant without tracks, keeps its
- * policy. */
+ * policy; so does a customer in the tenant's holdout (risk.holdout: c->risk_holdout set, the
+ * score's audit rows say risk_holdout). */
 int risk_track_choose(engine_t *e, case_row_t *c, char *from, size_t from_size);
 /* The audit row of a switch: track_changed with the score, the reasons, from and to. 0/-1. */
 int risk_track_record(engine_t *e, const case_row_t *c, const char *from, const char *caused_by, int64_t now);
@@ -28,6 +30,12 @@ int risk_track_record(engine_t *e, const case_row_t *c, const char *from, const 
 int risk_note_paid(engine_t *e, const case_row_t *c, int64_t now);
 /* The case was paused for a dispute: one more dispute. 0/-1. */
 int risk_note_dispute(engine_t *e, const case_row_t *c, int64_t now);
+
+/* Reads the tenants' active fitted models (risk_models, `dunningctl risk fit`) every few
+ * seconds of real time, between batches; a tenant without one is scored with the points
+ * table. A failed read keeps the models in hand. */
+void risk_models_refresh(engine_t *e, int64_t *next_ms);
+void risk_models_free(engine_t *e);
 
 /* The customer's behaviour was written in the batch in hand: the batch's lookup no longer
  * answers for it (risk_score_case asks the database). Every writer of customer_behaviour

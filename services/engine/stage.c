@@ -85,6 +85,13 @@ int stage_begin(engine_t *e, case_row_t *c, const policy_t *pol, int64_t now, in
         return H_DBERR;
     sf->stage = stage;
     sf->st = st;
+    sf->policy = pol->name;
+    const char *variant = dn_policy_variant(st, c->case_id); /* an experiment on the template */
+    snprintf(sf->variant, sizeof(sf->variant), "%s", variant ? variant : "");
+    if (variant)
+        snprintf(sf->template_key, sizeof(sf->template_key), "%s--%s", st->template_key, variant);
+    else
+        snprintf(sf->template_key, sizeof(sf->template_key), "%s", st->template_key);
     sf->moved = moved;
     sf->due_ms = stage_time_ms(c, pol, stage);
     c->stage = stage;
@@ -143,8 +150,10 @@ int stage_end(engine_t *e, case_row_t *c, const policy_t *pol, int64_t now, stag
     snprintf(stage_txt, sizeof(stage_txt), "%d", stage);
     const char *parts[] = {"timer", c->case_id, stage_txt};
     dn_uuid_derive(caused_by, parts, 3);
-    json_t *detail = json_pack("{s:s, s:s, s:o, s:I}", "stage_name", st->name, "template", st->template_key,
-                               "reminders", emitted, "fee_minor", (json_int_t)sf->fee);
+    json_t *detail = json_pack("{s:s, s:s, s:o, s:I, s:s}", "stage_name", st->name, "template", sf->template_key,
+                               "reminders", emitted, "fee_minor", (json_int_t)sf->fee, "policy", sf->policy);
+    if (sf->variant[0])
+        json_object_set_new(detail, "variant", json_string(sf->variant));
     if (notice_id)
         json_object_set_new(detail, "notice_id", json_string(notice_id));
     if (sf->offers) {

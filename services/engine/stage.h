@@ -17,6 +17,11 @@ typedef struct stage_fire {
     dn_discount_offer_t offer;
     int moved; /* fired after a broken promise or plan: the later stages keep their spacing */
     char from[32];
+    /* The stage's template for this case: the base one, or "<template>--<variant>" when the
+     * stage has variants (dn_policy_variant); variant "" = none. The policy it fired under. */
+    char template_key[2 * ID_MAX + 4];
+    char variant[ID_MAX + 1];
+    const char *policy;
 } stage_fire_t;
 
 /* Whether the case's next stage can be taken in its state (c is changed: pass a copy). 0/-1. */

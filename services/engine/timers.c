@@ -33,7 +33,7 @@ static int fire_stage(engine_t *e, case_row_t *c, const policy_t *pol, int64_t n
     snprintf(salt, sizeof(salt), "stage %d", sf.stage);
     reminder_spec_t rs = {.stage = sf.stage,
                           .stage_name = sf.st->name,
-                          .template_key = sf.st->template_key,
+                          .template_key = sf.template_key,
                           .action = sf.st->action,
                           .channels = sf.st->channels,
                           .nchannels = sf.st->nchannels,
