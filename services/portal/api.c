@@ -7,6 +7,7 @@
  *   POST /api/p/{token}/promise             {invoice_id, date}            -> CaseCommand promise
  *   POST /api/p/{token}/dispute             {invoice_id, reason, text}    -> CaseCommand pause (dispute)
  *   POST /api/p/{token}/claim-paid          {invoice_id, note}            -> CaseCommand claim_paid
+ *   POST /api/p/{token}/plan                {invoice_id, count}           -> CaseCommand plan (the offer)
  *   GET  /api/p/{token}/answers/{command}   what the engine made of it (its audit rows)
  *
  * A token that is tampered, expired, signed by a key no longer listed, or names a customer
@@ -33,6 +34,15 @@
 #define TEXT_MAX      1000
 #define OPEN_STATES   "('resolved', 'cancelled', 'written_off')"
 #define FORM_TOKEN_SZ 96
+/* The case's plan in force or waiting for a collector, as JSON text ('' for none). */
+#define CURRENT_PLAN                                                                                                   \
+    "coalesce((SELECT json_build_object('state', p.state, 'total_minor', p.total_minor, 'instalments', (SELECT "       \
+    "json_agg(json_build_object('number', pi.number, 'due_date', pi.due_date, 'amount_minor', pi.amount_minor, "       \
+    "'paid_minor', pi.paid_minor) ORDER BY pi.number) FROM plan_instalments pi WHERE pi.plan_id = p.plan_id))::text "  \
+    "FROM plans p WHERE p.case_id = c.case_id AND p.state IN ('active', 'pending') ORDER BY p.agreed_at DESC LIMIT "   \
+    "1), '')"
+#define COL_PLAN      18
+#define COL_PLAN_CASE 19
 
 typedef struct who {
     dn_portal_claims_t c;
@@ -143,8 +153,8 @@ static void get_overview(dn_web_req_t *r, void *arg)
         "d.status = 'delivered'), "
         "coalesce((SELECT max(pr.promised_for)::text FROM promises pr WHERE pr.tenant_id = c.tenant_id AND "
         "pr.invoice_id = c.invoice_id AND pr.state = 'open'), ''), "
-        "coalesce(c.offer_until::text, ''), coalesce(c.offer_due_minor, 0) "
-        "FROM cases c JOIN invoices i USING (tenant_id, invoice_id) "
+        "coalesce(c.offer_until::text, ''), coalesce(c.offer_due_minor, 0), " CURRENT_PLAN ", " PORTAL_PLAN_COLS
+        " FROM cases c JOIN invoices i USING (tenant_id, invoice_id) "
         "WHERE c.tenant_id = $1 AND c.customer_id = $2 AND c.state NOT IN " OPEN_STATES
         " ORDER BY i.due_date, c.invoice_id",
         2, params);
@@ -155,9 +165,12 @@ static void get_overview(dn_web_req_t *r, void *arg)
     }
     json_t *list = json_array();
     const char *locale = "en", *name = "";
+    int32_t today_d = dn_date_from_ms(dn_clock_now_ms());
     for (int i = 0; i < PQntuples(q); i++) {
+        portal_case_t pc;
+        portal_case_read(p, w.c.tenant, q, i, COL_PLAN_CASE, today_d, &pc);
         int64_t out = strtoll(PQgetvalue(q, i, 5), NULL, 10), fee = strtoll(PQgetvalue(q, i, 6), NULL, 10),
-                interest = strtoll(PQgetvalue(q, i, 7), NULL, 10);
+                interest = pc.interest; /* accrued to today, as the engine will */
         json_t *inv = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:I}", "invoice_id",
                                 PQgetvalue(q, i, 0), "number", PQgetvalue(q, i, 1), "issue_date", PQgetvalue(q, i, 2),
                                 "due_date", PQgetvalue(q, i, 3), "state", PQgetvalue(q, i, 4), "outstanding_minor",
@@ -174,6 +187,10 @@ static void get_overview(dn_web_req_t *r, void *arg)
             json_object_set_new(inv, "offer",
                                 json_pack("{s:s, s:I}", "until", PQgetvalue(q, i, 16), "total_minor",
                                           (json_int_t)strtoll(PQgetvalue(q, i, 17), NULL, 10)));
+        json_object_set_new(inv, "plans", portal_plan_offers(&pc, today_d));
+        json_t *cur = PQgetvalue(q, i, COL_PLAN)[0] ? json_loads(PQgetvalue(q, i, COL_PLAN), 0, NULL) : NULL;
+        if (cur)
+            json_object_set_new(inv, "plan", cur);
         const char *pay = PQgetvalue(q, i, 11);
         if (dn_render_web_link(pay))
             json_object_set_new(inv, "pay_url", json_string(pay));
@@ -313,6 +330,51 @@ static void post_promise(dn_web_req_t *r, void *arg)
         json_pack("{s:s, s:I, s:s}", "date", date, "amount_minor", (json_int_t)fm.total, "currency", fm.currency), cmd);
 }
 
+/* {invoice_id, count}: the plan of `count` instalments the page offered, computed again
+ * here (the amounts never come from the browser), sent as the CaseCommand plan. */
+static void post_plan(dn_web_req_t *r, void *arg)
+{
+    portal_t *p = arg;
+    form_t fm;
+    if (!begin_action(p, r, &fm))
+        return;
+    json_t *n = json_object_get(dn_web_body_json(r), "count");
+    if (!json_is_integer(n) || json_integer_value(n) < 2 || json_integer_value(n) > DN_PLAN_MAX) {
+        dn_web_error(r, 400, "count: the number of instalments, 2 or more");
+        return;
+    }
+    const char *params[] = {fm.w.c.tenant, fm.w.c.customer, fm.inv};
+    PGresult *q = dn_pg_query(p->pg,
+                              "SELECT " PORTAL_PLAN_COLS " FROM cases c JOIN invoices i USING (tenant_id, invoice_id) "
+                              "WHERE c.tenant_id = $1 AND c.customer_id = $2 AND c.invoice_id = $3",
+                              3, params);
+    if (!q || PQntuples(q) != 1) {
+        PQclear(q);
+        dn_web_error(r, 503, "Please try again in a moment.");
+        return;
+    }
+    int32_t today = dn_date_from_ms(dn_clock_now_ms());
+    portal_case_t pc;
+    portal_case_read(p, fm.w.c.tenant, q, 0, 0, today, &pc);
+    static dn_plan_t pl;
+    dn_plan_cost_t cost;
+    const char *code = "policy_limit";
+    char why[256] = "";
+    int ok = pc.plan_allowed && dn_plan_offer(&pc.pol->plan, pc.currency, pc.principal, pc.owed, today,
+                                              (int)json_integer_value(n), &pl, &cost, &code, why, sizeof(why)) == 0;
+    int auto_ok = ok && pl.n <= pc.pol->plan.auto_approve_max;
+    PQclear(q);
+    if (!ok) {
+        dn_web_error(r, 422, "This plan is not available for this invoice%s%s.", why[0] ? ": " : "", why);
+        return;
+    }
+    json_t *cmd = json_pack("{s:s, s:o}", "command", "plan", "instalments", portal_plan_instalments(&pl));
+    act(p, r, &fm, "plan",
+        json_pack("{s:i, s:I, s:s, s:b, s:o}", "count", pl.n, "total_minor", (json_int_t)cost.total, "currency",
+                  fm.currency, "auto_approved", auto_ok, "instalments", portal_plan_instalments(&pl)),
+        cmd);
+}
+
 static int text_ok(const char *s, size_t max)
 {
     return !s || strlen(s) <= max;
@@ -432,6 +494,7 @@ int portal_routes(portal_t *p, dn_web_t *w)
                    dn_web_route(w, "POST", "/api/p/{}/promise", post_promise, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "POST", "/api/p/{}/dispute", post_dispute, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "POST", "/api/p/{}/claim-paid", post_claim_paid, DN_WEB_PUBLIC) < 0 ||
+                   dn_web_route(w, "POST", "/api/p/{}/plan", post_plan, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "GET", "/api/p/{}/answers/{}", get_answers, DN_WEB_PUBLIC) < 0
                ? -1
                : 0;
