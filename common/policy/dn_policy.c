@@ -8,6 +8,7 @@
 
 #include "dn_config.h"
 #include "dn_currency.h"
+#include "dn_payment_url.h"
 #include "dn_rules.h"
 
 static const char *const channel_names[CH_COUNT] = {"email", "sms", "letter", "voice"};
@@ -931,7 +932,8 @@ static int load_tracks(loader_t *l, yaml_node_t *n, const char *where, tenant_po
 
 static int load_tenant(loader_t *l, const char *tenant, yaml_node_t *n, tenant_policies_t *t)
 {
-    static const char *const keys[] = {"default_policy", "segments", "tracks", "policies", "strategy", NULL};
+    static const char *const keys[] = {"default_policy", "segments",    "tracks", "policies",
+                                       "strategy",       "payment_url", NULL};
     char where[256];
     snprintf(where, sizeof(where), "tenants.%s", tenant);
     t->tenant = strdup(tenant);
@@ -982,6 +984,15 @@ static int load_tenant(loader_t *l, const char *tenant, yaml_node_t *n, tenant_p
     yaml_node_t *tracks = map_get(l, n, "tracks");
     if (tracks && load_tracks(l, tracks, where, t) < 0)
         return -1;
+    yaml_node_t *pay = map_get(l, n, "payment_url");
+    if (pay) { /* dn_payment_url.h */
+        char why[160];
+        snprintf(field, sizeof(field), "%s.payment_url", where);
+        const char *v = scalar(pay);
+        if (!v || dn_payment_url_check(v, why, sizeof(why)) < 0)
+            return fail(l, pay, field, v ? why : "expected a URL template");
+        t->payment_url = strdup(v);
+    }
     return 0;
 }
 
@@ -1079,6 +1090,15 @@ const strategy_t *dn_policy_strategy(const policy_set_t *ps, const char *tenant)
     return t && t->strategy.defined ? &t->strategy : NULL;
 }
 
+const char *dn_policy_payment_url(const policy_set_t *ps, const char *tenant)
+{
+    const tenant_policies_t *t = tenant_entry(ps, tenant);
+    if (t && t->payment_url)
+        return t->payment_url;
+    t = tenant_entry(ps, "default");
+    return t ? t->payment_url : NULL;
+}
+
 const policy_t *dn_policy_select(const policy_set_t *ps, const char *tenant, const char *name, const char *segment)
 {
     const tenant_policies_t *t = tenant_entry(ps, tenant);
@@ -1152,6 +1172,7 @@ void dn_policy_set_destroy(policy_set_t *ps)
         free(t->policies);
         free(t->tenant);
         free(t->default_policy);
+        free(t->payment_url);
     }
     free(ps->tenants);
     free(ps);

@@ -24,6 +24,7 @@
 
 #include "dn_clock.h"
 #include "dn_log.h"
+#include "dn_payment_url.h"
 #include "dn_publish.h"
 #include "dn_render.h"
 #include "dn_uuid.h"
@@ -191,9 +192,13 @@ static void get_overview(dn_web_req_t *r, void *arg)
         json_t *cur = PQgetvalue(q, i, COL_PLAN)[0] ? json_loads(PQgetvalue(q, i, COL_PLAN), 0, NULL) : NULL;
         if (cur)
             json_object_set_new(inv, "plan", cur);
-        const char *pay = PQgetvalue(q, i, 11);
+        const char *pay = PQgetvalue(q, i, 11), *tpl = dn_policy_payment_url(p->policies, w.c.tenant);
+        char url[2048];
         if (dn_render_web_link(pay))
             json_object_set_new(inv, "pay_url", json_string(pay));
+        else if (tpl && dn_payment_url_expand(tpl, out + fee + interest, PQgetvalue(q, i, 8), PQgetvalue(q, i, 1), url,
+                                              sizeof(url)) == 0)
+            json_object_set_new(inv, "pay_url", json_string(url)); /* the tenant's payment page */
         json_array_append_new(list, inv);
         locale = PQgetvalue(q, i, 12);
         name = PQgetvalue(q, i, 13);

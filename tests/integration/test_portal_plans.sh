@@ -7,7 +7,9 @@
 #     with actor portal, the plan's rows exactly the offer), and the page then shows it;
 #   - a 4-instalment plan for P2 (120.01) is recorded as a request (plan_requested, plans
 #     row pending) and the page says it waits; a count the policy refuses is a 422 with
-#     the engine's reason; no plan is offered for a case the policy gives none.
+#     the engine's reason; no plan is offered for a case the policy gives none;
+#   - the pay button goes to the invoice's payment_link, else to the tenant's payment_url
+#     with the amount, currency and reference filled in.
 source "$(dirname "$0")/lib.sh"
 reset_state
 "$BIN/dunningctl" migrate >/dev/null
@@ -21,7 +23,7 @@ P=http://$(cat "$WORK/portal.addr")
 {
     invoice_json P1 cust-p 90000 2026-03-03 p@example.com | with_policy workflow
     invoice_json P2 cust-p 12001 2026-03-04 p@example.com | with_policy workflow
-    invoice_json P3 cust-p 5000 2026-03-05 p@example.com
+    invoice_json P3 cust-p 5000 2026-03-05 p@example.com | jq -c '.payment_link = "https://billing.example.com/pay/P3"'
 } | publish invoice-issued
 wait_eq 30 "three cases" 3 psql_q "SELECT count(*) FROM cases WHERE tenant_id = '$TENANT'"
 L=$(DUNNING_PORTAL_URL=$P DUNNING_PORTAL_KEYS=$KEYS "$BIN/dunningctl" portal link --tenant "$TENANT" --customer cust-p)
@@ -37,6 +39,9 @@ assert_eq "3076,3075,3075,3075" \
     "$(jq -r '.invoices[] | select(.invoice_id == "P2") | .plans[] | select(.count == 4) | [.instalments[].amount_minor] | map(tostring) | join(",")' <<<"$O")" \
     "P2's 4 instalments: the remainder on the first"
 assert_eq 0 "$(jq '.invoices[] | select(.invoice_id == "P3") | .plans | length' <<<"$O")" "no plans where the policy offers none"
+# The pay button: the tenant's payment_url (policy file) where the billing system sent no link.
+assert_eq "P1 https://pay.example.com/checkout?ref=N-P1&amount=900.00&currency=EUR P2 https://pay.example.com/checkout?ref=N-P2&amount=120.01&currency=EUR P3 https://billing.example.com/pay/P3" \
+    "$(jq -r '[.invoices[] | .invoice_id + " " + .pay_url] | join(" ")' <<<"$O")" "the pay targets"
 
 R=$(post "$(jq -r .form_token <<<"$O")" /plan '{"invoice_id":"P1","count":5}')
 assert_eq "422 This plan is not available for this invoice: field instalments: 5 instalments, the policy allows 4 (plan.max_instalments)." \
