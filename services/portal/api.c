@@ -2,6 +2,8 @@
  *
  *   GET  /healthz, /readyz                  liveness; readiness (the database answers)
  *   GET  /p/{token}                         the page (web/index.html); its script does the rest
+ *   GET  /s/{short id}                      the same page for an SMS's short link: every /api/p/
+ *                                           route takes the short id in place of its token
  *   GET  /api/p/{token}                     the customer's open invoices with that tenant, and a
  *                                           form token for one action
  *   POST /api/p/{token}/promise             {invoice_id, date}            -> CaseCommand promise
@@ -48,7 +50,25 @@
 typedef struct who {
     dn_portal_claims_t c;
     const char *token;
+    char short_token[DN_PORTAL_TOKEN_MAX]; /* the token a short id stands for */
 } who_t;
+
+/* A short id (an SMS's /s/<id>) for its token, into w->short_token; the token itself
+ * otherwise. NULL when the database does not answer. An unknown id stays as it is, and
+ * fails verification as a malformed token, the same neutral answer. */
+static const char *long_token(portal_t *p, const char *token, who_t *w)
+{
+    if (!dn_portal_short_id_valid(token))
+        return token;
+    const char *params[] = {token};
+    PGresult *q = dn_pg_query(p->pg, "SELECT token FROM portal_short_links WHERE short_id = $1", 1, params);
+    if (!q)
+        return NULL;
+    if (PQntuples(q) == 1)
+        snprintf(w->short_token, sizeof(w->short_token), "%s", PQgetvalue(q, 0, 0));
+    PQclear(q);
+    return w->short_token[0] ? w->short_token : token;
+}
 
 /* A POST in hand: whose, the form's nonce, the invoice it is about and its total due. */
 typedef struct form {
@@ -67,6 +87,12 @@ static int resolve(portal_t *p, dn_web_req_t *r, who_t *w)
     const char *token = dn_web_param(r, 0);
     if (!dn_web_limit_hit(p->by_addr, dn_web_remote(r), now) || (token && !dn_web_limit_hit(p->by_link, token, now))) {
         dn_web_error(r, 429, "Too many requests; please wait a minute.");
+        return 0;
+    }
+    w->short_token[0] = '\0';
+    if (!(token = token ? long_token(p, token, w) : NULL) && dn_web_param(r, 0)) {
+        dn_log_error("portal query failed", "detail", dn_pg_errstr(p->pg), NULL);
+        dn_web_error(r, 503, "Please try again in a moment.");
         return 0;
     }
     dn_portal_verdict_t v = dn_portal_token_verify(&p->keys, token, dn_clock_now_ms() / 1000, &w->c);
@@ -495,6 +521,7 @@ int portal_routes(portal_t *p, dn_web_t *w)
     return dn_web_route(w, "GET", "/healthz", get_healthz, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "GET", "/readyz", get_readyz, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "GET", "/p/{}", get_page, DN_WEB_PUBLIC) < 0 ||
+                   dn_web_route(w, "GET", "/s/{}", get_page, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "GET", "/api/p/{}", get_overview, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "POST", "/api/p/{}/promise", post_promise, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "POST", "/api/p/{}/dispute", post_dispute, DN_WEB_PUBLIC) < 0 ||
