@@ -11,6 +11,7 @@
  *   POST /api/p/{token}/claim-paid          {invoice_id, note}            -> CaseCommand claim_paid
  *   POST /api/p/{token}/plan                {invoice_id, count}           -> CaseCommand plan (the offer)
  *   GET  /api/p/{token}/answers/{command}   what the engine made of it (its audit rows)
+ *   GET  /api/p/{token}/letters/{id}        a letter's PDF (DUNNING_PORTAL_LETTER_DIR)
  *
  * A token that is tampered, expired, signed by a key no longer listed, or names a customer
  * with no case or one who was erased gets one neutral 404, the same for all. A POST needs
@@ -44,8 +45,14 @@
     "'paid_minor', pi.paid_minor) ORDER BY pi.number) FROM plan_instalments pi WHERE pi.plan_id = p.plan_id))::text "  \
     "FROM plans p WHERE p.case_id = c.case_id AND p.state IN ('active', 'pending') ORDER BY p.agreed_at DESC LIMIT "   \
     "1), '')"
+/* The letters sent for the invoice, as JSON text: [{id, sent_at, stage}]. */
+#define LETTERS                                                                                                        \
+    "coalesce((SELECT json_agg(json_build_object('id', d.event_id, 'sent_at', d.updated_at, 'stage', d.stage) ORDER "  \
+    "BY d.updated_at)::text FROM deliveries d WHERE d.tenant_id = c.tenant_id AND d.invoice_id = c.invoice_id AND "    \
+    "d.channel = 'letter' AND d.status = 'delivered'), '')"
 #define COL_PLAN      18
-#define COL_PLAN_CASE 19
+#define COL_LETTERS   19
+#define COL_PLAN_CASE 20
 
 typedef struct who {
     dn_portal_claims_t c;
@@ -180,8 +187,8 @@ static void get_overview(dn_web_req_t *r, void *arg)
         "d.status = 'delivered'), "
         "coalesce((SELECT max(pr.promised_for)::text FROM promises pr WHERE pr.tenant_id = c.tenant_id AND "
         "pr.invoice_id = c.invoice_id AND pr.state = 'open'), ''), "
-        "coalesce(c.offer_until::text, ''), coalesce(c.offer_due_minor, 0), " CURRENT_PLAN ", " PORTAL_PLAN_COLS
-        " FROM cases c JOIN invoices i USING (tenant_id, invoice_id) "
+        "coalesce(c.offer_until::text, ''), coalesce(c.offer_due_minor, 0), " CURRENT_PLAN ", " LETTERS
+        ", " PORTAL_PLAN_COLS " FROM cases c JOIN invoices i USING (tenant_id, invoice_id) "
         "WHERE c.tenant_id = $1 AND c.customer_id = $2 AND c.state NOT IN " OPEN_STATES
         " ORDER BY i.due_date, c.invoice_id",
         2, params);
@@ -218,6 +225,10 @@ static void get_overview(dn_web_req_t *r, void *arg)
         json_t *cur = PQgetvalue(q, i, COL_PLAN)[0] ? json_loads(PQgetvalue(q, i, COL_PLAN), 0, NULL) : NULL;
         if (cur)
             json_object_set_new(inv, "plan", cur);
+        json_t *letters = p->cfg->letter_dir[0] && PQgetvalue(q, i, COL_LETTERS)[0]
+                              ? json_loads(PQgetvalue(q, i, COL_LETTERS), 0, NULL)
+                              : NULL;
+        json_object_set_new(inv, "letters", letters ? letters : json_array());
         const char *pay = PQgetvalue(q, i, 11), *tpl = dn_policy_payment_url(p->policies, w.c.tenant);
         char url[2048];
         if (dn_render_web_link(pay))
@@ -489,6 +500,63 @@ static void get_answers(dn_web_req_t *r, void *arg)
                 json_pack("{s:s, s:o}", "status", json_array_size(rows) ? "answered" : "pending", "answers", rows));
 }
 
+/* GET /api/p/{token}/letters/{id}: the PDF of a letter sent for one of this customer's
+ * invoices. The file name is made here from the delivery's id (a UUID, checked), never
+ * taken from the URL. */
+static void get_letter(dn_web_req_t *r, void *arg)
+{
+    portal_t *p = arg;
+    who_t w;
+    if (!resolve(p, r, &w))
+        return;
+    const char *id = dn_web_param(r, 1);
+    if (!p->cfg->letter_dir[0] || !id || !dn_uuid_valid(id)) {
+        dn_web_error(r, 404, "No such letter.");
+        return;
+    }
+    const char *params[] = {w.c.tenant, w.c.customer, id};
+    PGresult *q = dn_pg_query(p->pg,
+                              "SELECT d.event_id::text, coalesce(i.invoice_number, d.invoice_id) FROM deliveries d "
+                              "JOIN cases c ON c.tenant_id = d.tenant_id AND c.invoice_id = d.invoice_id JOIN "
+                              "invoices i ON i.tenant_id = d.tenant_id AND i.invoice_id = d.invoice_id WHERE "
+                              "d.tenant_id = $1 AND c.customer_id = $2 AND d.event_id = $3::uuid AND d.channel = "
+                              "'letter' AND d.status = 'delivered'",
+                              3, params);
+    if (!q) {
+        dn_web_error(r, 503, "Please try again in a moment.");
+        return;
+    }
+    char path[1400] = "", number[64] = "";
+    if (PQntuples(q) == 1) {
+        snprintf(path, sizeof(path), "%s/letter-%s.pdf", p->cfg->letter_dir, PQgetvalue(q, 0, 0));
+        snprintf(number, sizeof(number), "%s", PQgetvalue(q, 0, 1));
+    }
+    PQclear(q);
+    FILE *f = path[0] ? fopen(path, "rb") : NULL;
+    if (!f) {
+        dn_web_error(r, 404, "No such letter.");
+        return;
+    }
+    char *data = NULL;
+    long len = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && len <= 16L * 1024 * 1024 && fseek(f, 0, SEEK_SET) == 0 &&
+        (data = malloc((size_t)len + 1)) && fread(data, 1, (size_t)len, f) != (size_t)len) {
+        free(data);
+        data = NULL;
+    }
+    fclose(f);
+    if (!data) {
+        dn_web_error(r, 503, "Please try again in a moment.");
+        return;
+    }
+    for (char *c = number; *c; c++) /* the download's name: letters, digits, - and _ only */
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || *c == '-'))
+            *c = '_';
+    char disp[128];
+    snprintf(disp, sizeof(disp), "attachment; filename=\"letter-%s.pdf\"", number);
+    dn_web_body(r, 200, "application/pdf", data, (size_t)len, disp);
+}
+
 static void get_page(dn_web_req_t *r, void *arg)
 {
     (void)arg;
@@ -527,7 +595,8 @@ int portal_routes(portal_t *p, dn_web_t *w)
                    dn_web_route(w, "POST", "/api/p/{}/dispute", post_dispute, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "POST", "/api/p/{}/claim-paid", post_claim_paid, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "POST", "/api/p/{}/plan", post_plan, DN_WEB_PUBLIC) < 0 ||
-                   dn_web_route(w, "GET", "/api/p/{}/answers/{}", get_answers, DN_WEB_PUBLIC) < 0
+                   dn_web_route(w, "GET", "/api/p/{}/answers/{}", get_answers, DN_WEB_PUBLIC) < 0 ||
+                   dn_web_route(w, "GET", "/api/p/{}/letters/{}", get_letter, DN_WEB_PUBLIC) < 0
                ? -1
                : 0;
 }

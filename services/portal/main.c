@@ -31,6 +31,11 @@ static const dn_cfg_entry_t config_table[] = {
            "Policy file the engine reads (default: $DUNNING_HOME/config/policies/default.yaml): the instalment "
            "plans the page offers and the tenants' payment_url.",
            portal_cfg_t, policy_file),
+    DN_CFG("DUNNING_PORTAL_LETTER_DIR", DN_CFG_STRING, "", 0, 0,
+           "Folder holding the letters' PDFs as sender-letter wrote them (its DUNNING_LETTER_SPOOL_DIR, or an "
+           "archive of it, read-only): the page lists the customer's letters and offers each for download. Empty: "
+           "no downloads.",
+           portal_cfg_t, letter_dir),
     DN_CFG("DUNNING_PORTAL_PROMISE_MAX_DAYS", DN_CFG_INT, "30", 1, 365,
            "A promise to pay made on the portal is for a date at most this many days ahead (the engine's policy "
            "may refuse it still).",

@@ -18,6 +18,7 @@ typedef struct portal_cfg {
     char *addr_file;
     char *keys;
     char *policy_file;
+    char *letter_dir;
     int64_t promise_max_days;
     int64_t per_address_per_min;
     int64_t per_link_per_min;

@@ -16,7 +16,7 @@ const TEXT = {
     kinds: { promise_made: "your promise to pay is recorded", paused: "the invoice is on hold while we look into it", payment_claimed: "we will check for your payment", plan_agreed: "your instalment plan is agreed", plan_requested: "your request for an instalment plan is with our team for approval" },
     plan: "Pay in instalments", instalments: (n) => `${n} instalments`, approval: "needs our team's approval",
     onPlan: "On an instalment plan", planPending: "Instalment plan requested, waiting for approval",
-    instalment: (k, n) => `Instalment ${k} of ${n}`, noAnswer: "No answer yet. Please reload the page later.",
+    instalment: (k, n) => `Instalment ${k} of ${n}`, letter: (d) => `Letter of ${d} (PDF)`, noAnswer: "No answer yet. Please reload the page later.",
   },
   de: {
     title: "Ihre offenen Rechnungen", hello: (n) => (n ? `Guten Tag ${n},` : "Guten Tag,"),
@@ -31,7 +31,7 @@ const TEXT = {
     kinds: { promise_made: "Ihre Zahlungszusage ist erfasst", paused: "die Rechnung ruht, während wir sie prüfen", payment_claimed: "wir prüfen den Zahlungseingang", plan_agreed: "Ihre Ratenzahlung ist vereinbart", plan_requested: "Ihr Wunsch nach Ratenzahlung liegt unserem Team zur Freigabe vor" },
     plan: "In Raten zahlen", instalments: (n) => `${n} Raten`, approval: "muss von unserem Team freigegeben werden",
     onPlan: "Ratenzahlung vereinbart", planPending: "Ratenzahlung beantragt, wartet auf Freigabe",
-    instalment: (k, n) => `Rate ${k} von ${n}`, noAnswer: "Noch keine Antwort. Bitte laden Sie die Seite später neu.",
+    instalment: (k, n) => `Rate ${k} von ${n}`, letter: (d) => `Brief vom ${d} (PDF)`, noAnswer: "Noch keine Antwort. Bitte laden Sie die Seite später neu.",
   },
 };
 const token = location.pathname.split("/")[2] || "";
@@ -135,6 +135,8 @@ function invoiceCard(inv, data) {
   const table = el("table", { class: "amounts" }, ...rows.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", { class: "num" }, m(v)))),
     el("tr", { class: "total" }, el("td", {}, T.total), el("td", { class: "num", "data-total": String(inv.total_due_minor) }, m(inv.total_due_minor))));
   const box = el("div", { class: "form-box" });
+  const letters = (inv.letters || []).length ? el("ul", { class: "letters" }, ...inv.letters.map((l) =>
+    el("li", {}, el("a", { href: `/api/p/${token}/letters/${l.id}`, download: "", "data-letter": l.id }, T.letter(day(l.sent_at.slice(0, 10), loc)))))) : "";
   const actions = el("div", { class: "actions" });
   if (inv.pay_url) actions.append(el("a", { class: "pay", href: inv.pay_url, rel: "noreferrer" }, T.pay));
   const kinds = [["promise", T.promise], ["dispute", T.dispute], ["paid", T.paid]];
@@ -151,7 +153,7 @@ function invoiceCard(inv, data) {
   return el("section", { class: "invoice", "data-invoice": inv.invoice_id, "data-state": inv.state },
     el("h2", {}, `${T.number} ${inv.number}`),
     el("p", { class: "note" }, `${T.due} ${day(inv.due_date, loc)} · ${T.reminders(inv.reminders_sent)}${status.length ? " · " + status.join(" · ") : ""}`),
-    table, plan, actions, box);
+    table, plan, letters, actions, box);
 }
 
 async function load() {
