@@ -148,7 +148,7 @@ function invoiceCard(inv, data) {
   if (inv.paused) status.push(T.paused);
   if (inv.offer) status.push(T.offer(m(inv.offer.total_minor), day(inv.offer.until, loc)));
   if (inv.plan) status.push(inv.plan.state === "active" ? T.onPlan : T.planPending);
-  const plan = inv.plan ? el("ol", { class: "plan-dates", id: `plan-${inv.invoice_id}`, "data-state": inv.plan.state },
+  const plan = inv.plan ? el("ol", { class: "plan-dates", id: `current-plan-${inv.invoice_id}`, "data-state": inv.plan.state },
     ...(inv.plan.instalments || []).map((x) => el("li", {}, `${T.instalment(x.number, inv.plan.instalments.length)}: ${day(x.due_date, loc)}, ${m(x.amount_minor)}`))) : "";
   return el("section", { class: "invoice", "data-invoice": inv.invoice_id, "data-state": inv.state },
     el("h2", {}, `${T.number} ${inv.number}`),
