@@ -211,3 +211,32 @@ int dn_portal_link_make(const dn_portal_keys_t *keys, const char *base_url, cons
     int n = snprintf(out, outsz, "%.*s/p/%s", (int)bl, base_url, token);
     return n < 0 || (size_t)n >= outsz ? -1 : 0;
 }
+
+void dn_portal_short_id(const dn_portal_keys_t *keys, const char *reminder_id, char out[DN_PORTAL_SHORT_LEN + 1])
+{
+    static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    unsigned char k[32], mac[32];
+    crypto_auth_hmacsha256(k, (const unsigned char *)"dn-portal-short/1", 17, keys->k[0].key);
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, k, sizeof(k));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)reminder_id, strlen(reminder_id));
+    crypto_auth_hmacsha256_final(&st, mac);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | mac[i];
+    for (int i = 0; i < DN_PORTAL_SHORT_LEN; i++, v /= 62)
+        out[i] = b62[v % 62];
+    out[DN_PORTAL_SHORT_LEN] = '\0';
+    sodium_memzero(k, sizeof(k));
+}
+
+int dn_portal_short_id_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n != DN_PORTAL_SHORT_LEN)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z')))
+            return 0;
+    return 1;
+}

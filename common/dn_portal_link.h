@@ -78,4 +78,14 @@ const char *dn_portal_verdict_name(dn_portal_verdict_t v);
 int dn_portal_link_make(const dn_portal_keys_t *keys, const char *base_url, const char *tenant, const char *customer,
                         int64_t expires_s, char *out, size_t outsz);
 
+/* The SMS's short link, <base_url>/s/<short id>: a short id stands for one reminder's
+ * token (the portal looks it up in portal_short_links and then checks the token as it
+ * would the long link's). The id is 8 base62 characters (47 bits) of HMAC-SHA256 over the
+ * reminder's event id under a key derived from keys->k[0]: the same reminder always gets
+ * the same id (a retry sends the same text), and nobody without the key can guess one. */
+#define DN_PORTAL_SHORT_LEN 8
+void dn_portal_short_id(const dn_portal_keys_t *keys, const char *reminder_id, char out[DN_PORTAL_SHORT_LEN + 1]);
+/* 1 if s has a short id's shape (8 of 0-9 A-Z a-z). */
+int dn_portal_short_id_valid(const char *s);
+
 #endif

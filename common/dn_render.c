@@ -107,7 +107,7 @@ static int add_card(json_t *ctx, const dn_reminder_due_t *rd)
 
 /* The portal's links, set once at a service's start (dn_render_set_portal). */
 static struct {
-    int on;
+    int on, short_links;
     dn_portal_keys_t keys;
     char base_url[512];
     int64_t lifetime_ms;
@@ -141,6 +141,32 @@ int dn_render_portal_link(const dn_reminder_due_t *rd, char *out, size_t n)
                                           (rd->due_at + portal.lifetime_ms) / 1000, out, n) < 0)
         return -1;
     return 0;
+}
+
+void dn_render_set_portal_short(int on)
+{
+    portal.short_links = on;
+}
+
+int dn_render_portal_short(const dn_reminder_due_t *rd, dn_render_short_t *out)
+{
+    if (!portal.on || !portal.short_links ||
+        dn_portal_token_make(&portal.keys, rd->tenant_id, rd->customer_id, (rd->due_at + portal.lifetime_ms) / 1000,
+                             out->token, sizeof(out->token)) < 0)
+        return -1;
+    out->expires_s = (rd->due_at + portal.lifetime_ms) / 1000;
+    dn_portal_short_id(&portal.keys, rd->event_id, out->id);
+    size_t bl = strlen(portal.base_url);
+    while (bl > 0 && portal.base_url[bl - 1] == '/')
+        bl--;
+    int n = snprintf(out->link, sizeof(out->link), "%.*s/s/%s", (int)bl, portal.base_url, out->id);
+    return n < 0 || (size_t)n >= sizeof(out->link) ? -1 : 0;
+}
+
+static json_t *portal_short_link(const dn_reminder_due_t *rd)
+{
+    dn_render_short_t sh;
+    return dn_render_portal_short(rd, &sh) == 0 ? json_string(sh.link) : json_null();
 }
 
 static json_t *portal_link(const dn_reminder_due_t *rd)
@@ -187,6 +213,7 @@ json_t *dn_render_context(const dn_reminder_due_t *rd, const char *locale)
     int web = dn_render_web_link(rd->payment_link);
     json_object_set_new(ctx, "payment_link", web ? json_string(rd->payment_link) : json_null());
     json_object_set_new(ctx, "portal_link", portal_link(rd));
+    json_object_set_new(ctx, "portal_short_link", portal_short_link(rd));
     json_object_set_new(ctx, "policy", json_string(rd->policy));
     json_object_set_new(ctx, "locale", json_string(locale));
     json_object_set_new(ctx, "notice_kind", rd->notice_kind ? json_string(rd->notice_kind) : json_null());

@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include "dn_portal_link.h"
 #include "dn_schemas_gen.h"
 #include "dn_template.h"
 
@@ -36,6 +37,20 @@ int dn_render_set_portal(const char *base_url, const char *keys_spec, int64_t li
  * lifetime after the reminder was due, so the same reminder always carries the same link.
  * 0, or -1 when the portal is off or the ids cannot be signed. */
 int dn_render_portal_link(const dn_reminder_due_t *rd, char *out, size_t n);
+/* Short links (sender-sms): on, every context also gets portal_short_link,
+ * <base_url>/s/<short id> (dn_portal_short_id over the reminder's event id); off (the
+ * default), it is null. The sender must store the id with its token (portal_short_links)
+ * before the text leaves. */
+void dn_render_set_portal_short(int on);
+typedef struct dn_render_short {
+    char id[DN_PORTAL_SHORT_LEN + 1];
+    char token[DN_PORTAL_TOKEN_MAX];
+    int64_t expires_s;
+    char link[600];
+} dn_render_short_t;
+/* rd's short link, its id, and the token and expiry it stands for. 0, or -1 when short
+ * links (or the portal) are off or the ids cannot be signed. */
+int dn_render_portal_short(const dn_reminder_due_t *rd, dn_render_short_t *out);
 
 /* 1 if s is an http:// or https:// link (any case): the only links put into a template's
  * context or a page (never a javascript: URL). */

@@ -10,6 +10,7 @@
 #include "dn_config.h"
 #include "dn_currency.h"
 #include "dn_risk.h"
+#include "dn_payment_url.h"
 #include "dn_rules.h"
 
 static const char *const channel_names[CH_COUNT] = {"email", "sms", "letter", "voice"};
@@ -998,7 +999,8 @@ static int load_risk(loader_t *l, yaml_node_t *n, const char *where, tenant_poli
 
 static int load_tenant(loader_t *l, const char *tenant, yaml_node_t *n, tenant_policies_t *t)
 {
-    static const char *const keys[] = {"default_policy", "segments", "tracks", "policies", "strategy", "risk", NULL};
+    static const char *const keys[] = {"default_policy", "segments", "tracks",      "policies",
+                                       "strategy",       "risk",     "payment_url", NULL};
     char where[256];
     snprintf(where, sizeof(where), "tenants.%s", tenant);
     t->tenant = strdup(tenant);
@@ -1052,6 +1054,15 @@ static int load_tenant(loader_t *l, const char *tenant, yaml_node_t *n, tenant_p
     yaml_node_t *risk = map_get(l, n, "risk");
     if (risk && load_risk(l, risk, where, t) < 0)
         return -1;
+    yaml_node_t *pay = map_get(l, n, "payment_url");
+    if (pay) { /* dn_payment_url.h */
+        char why[160];
+        snprintf(field, sizeof(field), "%s.payment_url", where);
+        const char *v = scalar(pay);
+        if (!v || dn_payment_url_check(v, why, sizeof(why)) < 0)
+            return fail(l, pay, field, v ? why : "expected a URL template");
+        t->payment_url = strdup(v);
+    }
     return 0;
 }
 
@@ -1147,6 +1158,15 @@ const strategy_t *dn_policy_strategy(const policy_set_t *ps, const char *tenant)
         return &t->strategy;
     t = tenant_entry(ps, "default");
     return t && t->strategy.defined ? &t->strategy : NULL;
+}
+
+const char *dn_policy_payment_url(const policy_set_t *ps, const char *tenant)
+{
+    const tenant_policies_t *t = tenant_entry(ps, tenant);
+    if (t && t->payment_url)
+        return t->payment_url;
+    t = tenant_entry(ps, "default");
+    return t ? t->payment_url : NULL;
 }
 
 const policy_t *dn_policy_select(const policy_set_t *ps, const char *tenant, const char *name, const char *segment)
@@ -1247,6 +1267,7 @@ void dn_policy_set_destroy(policy_set_t *ps)
         free(t->policies);
         free(t->tenant);
         free(t->default_policy);
+        free(t->payment_url);
     }
     free(ps->tenants);
     free(ps);

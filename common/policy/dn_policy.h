@@ -169,6 +169,7 @@ typedef struct policy_track {
 typedef struct tenant_policies {
     char *tenant; /* "default" for the fallback */
     char *default_policy;
+    char *payment_url; /* payment_url: the pay button's template (dn_payment_url.h); NULL: none */
     char **segment_names, **segment_policies;
     size_t nsegments;
     policy_track_t *tracks; /* bands that do not overlap, in the file's order */
@@ -198,6 +199,8 @@ void dn_policy_set_destroy(policy_set_t *ps);
  * a tenant without an entry uses "default". NULL if a named policy does not exist. */
 const policy_t *dn_policy_select(const policy_set_t *ps, const char *tenant, const char *name, const char *segment);
 const policy_t *dn_policy_find(const policy_set_t *ps, const char *tenant, const char *name);
+/* The tenant's payment page template: its own, else the default tenant's, else NULL. */
+const char *dn_policy_payment_url(const policy_set_t *ps, const char *tenant);
 /* The tenant's collection strategy: its own, else the default tenant's, else NULL. */
 const strategy_t *dn_policy_strategy(const policy_set_t *ps, const char *tenant);
 const char *dn_policy_channel_name(channel_t ch);

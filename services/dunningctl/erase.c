@@ -378,7 +378,7 @@ static int erase_behaviour(erase_run_t *x)
 }
 
 /* 6. What the customer typed into the portal (portal_actions: a dispute's text, a
- * remittance note): deleted. The engine's audit rows of those actions stay (scrubbed). */
+ * remittance note) and the SMS's short links: deleted. The engine's audit rows of those actions stay (scrubbed). */
 static int erase_portal(erase_run_t *x)
 {
     const char *p[] = {x->tenant, x->customer};
@@ -386,6 +386,11 @@ static int erase_portal(erase_run_t *x)
     if (!r)
         return fail_pg(x, "portal actions");
     x->portal = atol(PQcmdTuples(r));
+    PQclear(r);
+    /* The SMS's short links name the customer's ids and token: gone too (the portal refuses
+     * the links of an erased customer anyway). */
+    if (!(r = dn_pg_query(x->pg, "DELETE FROM portal_short_links WHERE tenant_id = $1 AND customer_id = $2", 2, p)))
+        return fail_pg(x, "portal short links");
     PQclear(r);
     return 0;
 }

@@ -5,6 +5,7 @@
  * open instalment (policy plan.stages, offsets from the instalment's due date), or the end
  * of that instalment's tolerance, when an instalment still unpaid breaks the plan. */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +14,14 @@
 #include "risk.h"
 #include "dn_clock.h"
 #include "dn_log.h"
+#include "dn_plan.h"
 #include "dn_rules.h"
 #include "reminders.h"
 #include "validate.h"
 #include "workflow.h"
 #include "writes.h"
 
-#define PLAN_MAX 120 /* the most instalments a policy may allow (dn_policy.c) */
+#define PLAN_MAX DN_PLAN_MAX
 
 typedef struct plan {
     char id[DN_UUID_STR_LEN];
@@ -144,7 +146,6 @@ static json_t *instalments_json(const plan_t *p)
 int plan_command(engine_t *e, case_row_t *c, const policy_t *pol, const dn_case_command_t *v, int64_t now)
 {
     int32_t today = dn_date_from_ms(now);
-    int32_t interval_days = (int32_t)(pol->plan.interval_ms / RULES_DAY_MS);
     case_state_t to;
     if (!pol->plan.offered)
         return reject(e, "policy_limit", "policy %s offers no instalment plans (no plan: key)", pol->name);
@@ -152,49 +153,23 @@ int plan_command(engine_t *e, case_row_t *c, const policy_t *pol, const dn_case_
         return reject(e, "invalid_state", "cannot agree an instalment plan for the case of invoice %.64s: it is %s",
                       c->invoice_id, c->state);
     size_t n = v->instalments_n;
-    if (n < 2)
-        return reject(e, "invalid_field", "field instalments: a plan needs at least 2 instalments, got %zu", n);
-    if (n > (size_t)pol->plan.max_instalments)
-        return reject(e, "policy_limit",
-                      "field instalments: %zu instalments, the policy allows %d (plan.max_instalments)", n,
-                      (int)pol->plan.max_instalments);
-    plan_t p = {.n = (int)n};
-    snprintf(p.id, sizeof(p.id), "%s", v->event_id);
-    int64_t sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        char d[16], prev[16];
-        p.due[i] = v->instalments[i].due_date;
-        p.amount[i] = v->instalments[i].amount_minor;
-        dn_date_format(p.due[i], d, sizeof(d));
-        if (i == 0 && p.due[0] < today)
-            return reject(e, "invalid_field", "field instalments[0].due_date: %s is in the past", d);
-        int32_t from = i == 0 ? today : p.due[i - 1];
-        dn_date_format(from, prev, sizeof(prev));
-        if (i > 0 && p.due[i] <= from)
-            return reject(e, "invalid_field", "field instalments[%zu].due_date: %s is not after instalment %zu's %s", i,
-                          d, i, prev);
-        if (p.due[i] - from > interval_days)
-            return reject(e, "policy_limit",
-                          "field instalments[%zu].due_date: %s is more than %d days after %s (plan.interval)", i, d,
-                          (int)interval_days, prev);
-        sum += p.amount[i];
+    dn_plan_t want = {.n = n > INT_MAX ? INT_MAX : (int)n}; /* over PLAN_MAX: refused before it is read */
+    for (size_t i = 0; i < n && i < PLAN_MAX; i++) {
+        want.due[i] = v->instalments[i].due_date;
+        want.amount[i] = v->instalments[i].amount_minor;
     }
-    int64_t min_first = dn_policy_money_for(&pol->plan.min_first, c->currency);
-    if (p.amount[0] < min_first)
-        return reject(e, "policy_limit",
-                      "field instalments[0].amount_minor: %" PRId64 " is below the policy's plan.min_first of %" PRId64,
-                      p.amount[0], min_first);
     accrue(c, pol, now);
-    interest_acc_t acc = {.micro = 0, .through = today};
-    dn_rules_accrue(&acc, c->outstanding, pol->plan.interest_rate_e4, p.due[n - 1]);
-    int64_t interest = dn_rules_interest_minor(&acc);
-    int64_t fee = dn_policy_money_for(&pol->plan.fee, c->currency);
-    int64_t owed = total_due(c), total = owed + fee + interest;
-    if (sum != total)
-        return reject(e, "invalid_field",
-                      "field instalments: they add up to %" PRId64 ", the plan must pay %" PRId64 " (owed %" PRId64
-                      " + plan fee %" PRId64 " + plan interest %" PRId64 ")",
-                      sum, total, owed, fee, interest);
+    dn_plan_cost_t cost;
+    const char *code = NULL;
+    char why[sizeof(e->reject_reason)];
+    if (dn_plan_check(&pol->plan, c->currency, c->outstanding, total_due(c), today, &want, &cost, &code, why,
+                      sizeof(why)) < 0)
+        return reject(e, code, "%s", why);
+    plan_t p = {.n = want.n};
+    snprintf(p.id, sizeof(p.id), "%s", v->event_id);
+    memcpy(p.due, want.due, sizeof(p.due[0]) * (size_t)p.n);
+    memcpy(p.amount, want.amount, sizeof(p.amount[0]) * (size_t)p.n);
+    int64_t interest = cost.interest, fee = cost.fee, total = cost.total;
 
     int pending = v->channel && strcmp(v->channel, "portal") == 0 && n > (size_t)pol->plan.auto_approve_max;
     char at[40], tot[24], fee_t[24], int_t[24];

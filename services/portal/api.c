@@ -2,12 +2,16 @@
  *
  *   GET  /healthz, /readyz                  liveness; readiness (the database answers)
  *   GET  /p/{token}                         the page (web/index.html); its script does the rest
+ *   GET  /s/{short id}                      the same page for an SMS's short link: every /api/p/
+ *                                           route takes the short id in place of its token
  *   GET  /api/p/{token}                     the customer's open invoices with that tenant, and a
  *                                           form token for one action
  *   POST /api/p/{token}/promise             {invoice_id, date}            -> CaseCommand promise
  *   POST /api/p/{token}/dispute             {invoice_id, reason, text}    -> CaseCommand pause (dispute)
  *   POST /api/p/{token}/claim-paid          {invoice_id, note}            -> CaseCommand claim_paid
+ *   POST /api/p/{token}/plan                {invoice_id, count}           -> CaseCommand plan (the offer)
  *   GET  /api/p/{token}/answers/{command}   what the engine made of it (its audit rows)
+ *   GET  /api/p/{token}/letters/{id}        a letter's PDF (DUNNING_PORTAL_LETTER_DIR)
  *
  * A token that is tampered, expired, signed by a key no longer listed, or names a customer
  * with no case or one who was erased gets one neutral 404, the same for all. A POST needs
@@ -23,6 +27,7 @@
 
 #include "dn_clock.h"
 #include "dn_log.h"
+#include "dn_payment_url.h"
 #include "dn_publish.h"
 #include "dn_render.h"
 #include "dn_uuid.h"
@@ -33,11 +38,44 @@
 #define TEXT_MAX      1000
 #define OPEN_STATES   "('resolved', 'cancelled', 'written_off')"
 #define FORM_TOKEN_SZ 96
+/* The case's plan in force or waiting for a collector, as JSON text ('' for none). */
+#define CURRENT_PLAN                                                                                                   \
+    "coalesce((SELECT json_build_object('state', p.state, 'total_minor', p.total_minor, 'instalments', (SELECT "       \
+    "json_agg(json_build_object('number', pi.number, 'due_date', pi.due_date, 'amount_minor', pi.amount_minor, "       \
+    "'paid_minor', pi.paid_minor) ORDER BY pi.number) FROM plan_instalments pi WHERE pi.plan_id = p.plan_id))::text "  \
+    "FROM plans p WHERE p.case_id = c.case_id AND p.state IN ('active', 'pending') ORDER BY p.agreed_at DESC LIMIT "   \
+    "1), '')"
+/* The letters sent for the invoice, as JSON text: [{id, sent_at, stage}]. */
+#define LETTERS                                                                                                        \
+    "coalesce((SELECT json_agg(json_build_object('id', d.event_id, 'sent_at', d.updated_at, 'stage', d.stage) ORDER "  \
+    "BY d.updated_at)::text FROM deliveries d WHERE d.tenant_id = c.tenant_id AND d.invoice_id = c.invoice_id AND "    \
+    "d.channel = 'letter' AND d.status = 'delivered'), '')"
+#define COL_PLAN      18
+#define COL_LETTERS   19
+#define COL_PLAN_CASE 20
 
 typedef struct who {
     dn_portal_claims_t c;
     const char *token;
+    char short_token[DN_PORTAL_TOKEN_MAX]; /* the token a short id stands for */
 } who_t;
+
+/* A short id (an SMS's /s/<id>) for its token, into w->short_token; the token itself
+ * otherwise. NULL when the database does not answer. An unknown id stays as it is, and
+ * fails verification as a malformed token, the same neutral answer. */
+static const char *long_token(portal_t *p, const char *token, who_t *w)
+{
+    if (!dn_portal_short_id_valid(token))
+        return token;
+    const char *params[] = {token};
+    PGresult *q = dn_pg_query(p->pg, "SELECT token FROM portal_short_links WHERE short_id = $1", 1, params);
+    if (!q)
+        return NULL;
+    if (PQntuples(q) == 1)
+        snprintf(w->short_token, sizeof(w->short_token), "%s", PQgetvalue(q, 0, 0));
+    PQclear(q);
+    return w->short_token[0] ? w->short_token : token;
+}
 
 /* A POST in hand: whose, the form's nonce, the invoice it is about and its total due. */
 typedef struct form {
@@ -56,6 +94,12 @@ static int resolve(portal_t *p, dn_web_req_t *r, who_t *w)
     const char *token = dn_web_param(r, 0);
     if (!dn_web_limit_hit(p->by_addr, dn_web_remote(r), now) || (token && !dn_web_limit_hit(p->by_link, token, now))) {
         dn_web_error(r, 429, "Too many requests; please wait a minute.");
+        return 0;
+    }
+    w->short_token[0] = '\0';
+    if (!(token = token ? long_token(p, token, w) : NULL) && dn_web_param(r, 0)) {
+        dn_log_error("portal query failed", "detail", dn_pg_errstr(p->pg), NULL);
+        dn_web_error(r, 503, "Please try again in a moment.");
         return 0;
     }
     dn_portal_verdict_t v = dn_portal_token_verify(&p->keys, token, dn_clock_now_ms() / 1000, &w->c);
@@ -143,8 +187,8 @@ static void get_overview(dn_web_req_t *r, void *arg)
         "d.status = 'delivered'), "
         "coalesce((SELECT max(pr.promised_for)::text FROM promises pr WHERE pr.tenant_id = c.tenant_id AND "
         "pr.invoice_id = c.invoice_id AND pr.state = 'open'), ''), "
-        "coalesce(c.offer_until::text, ''), coalesce(c.offer_due_minor, 0) "
-        "FROM cases c JOIN invoices i USING (tenant_id, invoice_id) "
+        "coalesce(c.offer_until::text, ''), coalesce(c.offer_due_minor, 0), " CURRENT_PLAN ", " LETTERS
+        ", " PORTAL_PLAN_COLS " FROM cases c JOIN invoices i USING (tenant_id, invoice_id) "
         "WHERE c.tenant_id = $1 AND c.customer_id = $2 AND c.state NOT IN " OPEN_STATES
         " ORDER BY i.due_date, c.invoice_id",
         2, params);
@@ -155,9 +199,12 @@ static void get_overview(dn_web_req_t *r, void *arg)
     }
     json_t *list = json_array();
     const char *locale = "en", *name = "";
+    int32_t today_d = dn_date_from_ms(dn_clock_now_ms());
     for (int i = 0; i < PQntuples(q); i++) {
+        portal_case_t pc;
+        portal_case_read(p, w.c.tenant, q, i, COL_PLAN_CASE, today_d, &pc);
         int64_t out = strtoll(PQgetvalue(q, i, 5), NULL, 10), fee = strtoll(PQgetvalue(q, i, 6), NULL, 10),
-                interest = strtoll(PQgetvalue(q, i, 7), NULL, 10);
+                interest = pc.interest; /* accrued to today, as the engine will */
         json_t *inv = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:I}", "invoice_id",
                                 PQgetvalue(q, i, 0), "number", PQgetvalue(q, i, 1), "issue_date", PQgetvalue(q, i, 2),
                                 "due_date", PQgetvalue(q, i, 3), "state", PQgetvalue(q, i, 4), "outstanding_minor",
@@ -174,9 +221,21 @@ static void get_overview(dn_web_req_t *r, void *arg)
             json_object_set_new(inv, "offer",
                                 json_pack("{s:s, s:I}", "until", PQgetvalue(q, i, 16), "total_minor",
                                           (json_int_t)strtoll(PQgetvalue(q, i, 17), NULL, 10)));
-        const char *pay = PQgetvalue(q, i, 11);
+        json_object_set_new(inv, "plans", portal_plan_offers(&pc, today_d));
+        json_t *cur = PQgetvalue(q, i, COL_PLAN)[0] ? json_loads(PQgetvalue(q, i, COL_PLAN), 0, NULL) : NULL;
+        if (cur)
+            json_object_set_new(inv, "plan", cur);
+        json_t *letters = p->cfg->letter_dir[0] && PQgetvalue(q, i, COL_LETTERS)[0]
+                              ? json_loads(PQgetvalue(q, i, COL_LETTERS), 0, NULL)
+                              : NULL;
+        json_object_set_new(inv, "letters", letters ? letters : json_array());
+        const char *pay = PQgetvalue(q, i, 11), *tpl = dn_policy_payment_url(p->policies, w.c.tenant);
+        char url[2048];
         if (dn_render_web_link(pay))
             json_object_set_new(inv, "pay_url", json_string(pay));
+        else if (tpl && dn_payment_url_expand(tpl, out + fee + interest, PQgetvalue(q, i, 8), PQgetvalue(q, i, 1), url,
+                                              sizeof(url)) == 0)
+            json_object_set_new(inv, "pay_url", json_string(url)); /* the tenant's payment page */
         json_array_append_new(list, inv);
         locale = PQgetvalue(q, i, 12);
         name = PQgetvalue(q, i, 13);
@@ -313,6 +372,51 @@ static void post_promise(dn_web_req_t *r, void *arg)
         json_pack("{s:s, s:I, s:s}", "date", date, "amount_minor", (json_int_t)fm.total, "currency", fm.currency), cmd);
 }
 
+/* {invoice_id, count}: the plan of `count` instalments the page offered, computed again
+ * here (the amounts never come from the browser), sent as the CaseCommand plan. */
+static void post_plan(dn_web_req_t *r, void *arg)
+{
+    portal_t *p = arg;
+    form_t fm;
+    if (!begin_action(p, r, &fm))
+        return;
+    json_t *n = json_object_get(dn_web_body_json(r), "count");
+    if (!json_is_integer(n) || json_integer_value(n) < 2 || json_integer_value(n) > DN_PLAN_MAX) {
+        dn_web_error(r, 400, "count: the number of instalments, 2 or more");
+        return;
+    }
+    const char *params[] = {fm.w.c.tenant, fm.w.c.customer, fm.inv};
+    PGresult *q = dn_pg_query(p->pg,
+                              "SELECT " PORTAL_PLAN_COLS " FROM cases c JOIN invoices i USING (tenant_id, invoice_id) "
+                              "WHERE c.tenant_id = $1 AND c.customer_id = $2 AND c.invoice_id = $3",
+                              3, params);
+    if (!q || PQntuples(q) != 1) {
+        PQclear(q);
+        dn_web_error(r, 503, "Please try again in a moment.");
+        return;
+    }
+    int32_t today = dn_date_from_ms(dn_clock_now_ms());
+    portal_case_t pc;
+    portal_case_read(p, fm.w.c.tenant, q, 0, 0, today, &pc);
+    static dn_plan_t pl;
+    dn_plan_cost_t cost;
+    const char *code = "policy_limit";
+    char why[256] = "";
+    int ok = pc.plan_allowed && dn_plan_offer(&pc.pol->plan, pc.currency, pc.principal, pc.owed, today,
+                                              (int)json_integer_value(n), &pl, &cost, &code, why, sizeof(why)) == 0;
+    int auto_ok = ok && pl.n <= pc.pol->plan.auto_approve_max;
+    PQclear(q);
+    if (!ok) {
+        dn_web_error(r, 422, "This plan is not available for this invoice%s%s.", why[0] ? ": " : "", why);
+        return;
+    }
+    json_t *cmd = json_pack("{s:s, s:o}", "command", "plan", "instalments", portal_plan_instalments(&pl));
+    act(p, r, &fm, "plan",
+        json_pack("{s:i, s:I, s:s, s:b, s:o}", "count", pl.n, "total_minor", (json_int_t)cost.total, "currency",
+                  fm.currency, "auto_approved", auto_ok, "instalments", portal_plan_instalments(&pl)),
+        cmd);
+}
+
 static int text_ok(const char *s, size_t max)
 {
     return !s || strlen(s) <= max;
@@ -396,6 +500,63 @@ static void get_answers(dn_web_req_t *r, void *arg)
                 json_pack("{s:s, s:o}", "status", json_array_size(rows) ? "answered" : "pending", "answers", rows));
 }
 
+/* GET /api/p/{token}/letters/{id}: the PDF of a letter sent for one of this customer's
+ * invoices. The file name is made here from the delivery's id (a UUID, checked), never
+ * taken from the URL. */
+static void get_letter(dn_web_req_t *r, void *arg)
+{
+    portal_t *p = arg;
+    who_t w;
+    if (!resolve(p, r, &w))
+        return;
+    const char *id = dn_web_param(r, 1);
+    if (!p->cfg->letter_dir[0] || !id || !dn_uuid_valid(id)) {
+        dn_web_error(r, 404, "No such letter.");
+        return;
+    }
+    const char *params[] = {w.c.tenant, w.c.customer, id};
+    PGresult *q = dn_pg_query(p->pg,
+                              "SELECT d.event_id::text, coalesce(i.invoice_number, d.invoice_id) FROM deliveries d "
+                              "JOIN cases c ON c.tenant_id = d.tenant_id AND c.invoice_id = d.invoice_id JOIN "
+                              "invoices i ON i.tenant_id = d.tenant_id AND i.invoice_id = d.invoice_id WHERE "
+                              "d.tenant_id = $1 AND c.customer_id = $2 AND d.event_id = $3::uuid AND d.channel = "
+                              "'letter' AND d.status = 'delivered'",
+                              3, params);
+    if (!q) {
+        dn_web_error(r, 503, "Please try again in a moment.");
+        return;
+    }
+    char path[1400] = "", number[64] = "";
+    if (PQntuples(q) == 1) {
+        snprintf(path, sizeof(path), "%s/letter-%s.pdf", p->cfg->letter_dir, PQgetvalue(q, 0, 0));
+        snprintf(number, sizeof(number), "%s", PQgetvalue(q, 0, 1));
+    }
+    PQclear(q);
+    FILE *f = path[0] ? fopen(path, "rb") : NULL;
+    if (!f) {
+        dn_web_error(r, 404, "No such letter.");
+        return;
+    }
+    char *data = NULL;
+    long len = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && len <= 16L * 1024 * 1024 && fseek(f, 0, SEEK_SET) == 0 &&
+        (data = malloc((size_t)len + 1)) && fread(data, 1, (size_t)len, f) != (size_t)len) {
+        free(data);
+        data = NULL;
+    }
+    fclose(f);
+    if (!data) {
+        dn_web_error(r, 503, "Please try again in a moment.");
+        return;
+    }
+    for (char *c = number; *c; c++) /* the download's name: letters, digits, - and _ only */
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || *c == '-'))
+            *c = '_';
+    char disp[128];
+    snprintf(disp, sizeof(disp), "attachment; filename=\"letter-%s.pdf\"", number);
+    dn_web_body(r, 200, "application/pdf", data, (size_t)len, disp);
+}
+
 static void get_page(dn_web_req_t *r, void *arg)
 {
     (void)arg;
@@ -428,11 +589,14 @@ int portal_routes(portal_t *p, dn_web_t *w)
     return dn_web_route(w, "GET", "/healthz", get_healthz, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "GET", "/readyz", get_readyz, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "GET", "/p/{}", get_page, DN_WEB_PUBLIC) < 0 ||
+                   dn_web_route(w, "GET", "/s/{}", get_page, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "GET", "/api/p/{}", get_overview, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "POST", "/api/p/{}/promise", post_promise, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "POST", "/api/p/{}/dispute", post_dispute, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "POST", "/api/p/{}/claim-paid", post_claim_paid, DN_WEB_PUBLIC) < 0 ||
-                   dn_web_route(w, "GET", "/api/p/{}/answers/{}", get_answers, DN_WEB_PUBLIC) < 0
+                   dn_web_route(w, "POST", "/api/p/{}/plan", post_plan, DN_WEB_PUBLIC) < 0 ||
+                   dn_web_route(w, "GET", "/api/p/{}/answers/{}", get_answers, DN_WEB_PUBLIC) < 0 ||
+                   dn_web_route(w, "GET", "/api/p/{}/letters/{}", get_letter, DN_WEB_PUBLIC) < 0
                ? -1
                : 0;
 }

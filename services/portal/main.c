@@ -27,6 +27,15 @@ static const dn_cfg_entry_t config_table[] = {
            "The links' keys, <id>:<base64 of at least 32 bytes>[,...], the senders' list: every key verifies (the "
            "first also keys the forms). Required. Never logged.",
            portal_cfg_t, keys),
+    DN_CFG("DUNNING_POLICY_FILE", DN_CFG_STRING, "", 0, 0,
+           "Policy file the engine reads (default: $DUNNING_HOME/config/policies/default.yaml): the instalment "
+           "plans the page offers and the tenants' payment_url.",
+           portal_cfg_t, policy_file),
+    DN_CFG("DUNNING_PORTAL_LETTER_DIR", DN_CFG_STRING, "", 0, 0,
+           "Folder holding the letters' PDFs as sender-letter wrote them (its DUNNING_LETTER_SPOOL_DIR, or an "
+           "archive of it, read-only): the page lists the customer's letters and offers each for download. Empty: "
+           "no downloads.",
+           portal_cfg_t, letter_dir),
     DN_CFG("DUNNING_PORTAL_PROMISE_MAX_DAYS", DN_CFG_INT, "30", 1, 365,
            "A promise to pay made on the portal is for a date at most this many days ahead (the engine's policy "
            "may refuse it still).",
@@ -94,6 +103,13 @@ int main(int argc, char **argv)
         goto out;
     }
     dn_topics_init(cfg.common.topic_prefix);
+    char policy_path[1024];
+    dn_policy_path(cfg.policy_file, cfg.common.home, policy_path, sizeof(policy_path));
+    if (!(p.policies = dn_policy_set_load(policy_path, err, sizeof(err)))) {
+        dn_log_error("invalid configuration", "detail", err, NULL);
+        rc = 2;
+        goto out;
+    }
     if (dn_avro_init(err, sizeof(err)) < 0 || !(p.pg = dn_pg_new(cfg.common.pg_dsn, err, sizeof(err))) ||
         !(p.producer = dn_kafka_producer_new(cfg.common.kafka_brokers, err, sizeof(err)))) {
         dn_log_error("start failed", "detail", err, NULL);
@@ -133,6 +149,7 @@ out:
     if (p.producer)
         dn_kafka_producer_destroy(p.producer, 2000);
     dn_pg_destroy(p.pg);
+    dn_policy_set_destroy(p.policies);
     dn_portal_keys_wipe(&p.keys);
     dn_config_free(config_table, CONFIG_N, &cfg);
     return rc;

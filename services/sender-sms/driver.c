@@ -26,6 +26,7 @@
 #include "dn_metrics.h"
 #include "kannel.h"
 #include "dn_hours.h"
+#include "shortlink.h"
 #include "sms.h"
 #include "texts.h"
 
@@ -35,6 +36,8 @@ typedef struct sms {
     dn_hours_t quiet;
     kannel_t *kannel;
     dn_metric_t *parts;
+    const char *pg_dsn;
+    dn_pg_t *pg; /* the short links' table (shortlink.h) */
 } sms_t;
 
 /* One reminder's text (may hold contact data: never logged). */
@@ -42,6 +45,8 @@ typedef struct sms_job {
     sms_text_t text;
     sms_size_t size;
     int measured;
+    int has_short; /* the text carries the short portal link `sh` */
+    dn_render_short_t sh;
     char parts[16], units[24]; /* for the log lines */
 } sms_job_t;
 
@@ -94,6 +99,8 @@ static int sms_setup(void *ctx, const void *cfg, const dn_sender_env_t *env, cha
     sms_t *s = ctx;
     s->cfg = cfg;
     s->template_dir = env->template_dir;
+    s->pg_dsn = env->pg_dsn;
+    dn_render_set_portal_short(1); /* {{portal_short_link}}: on when the portal links are */
     if (!from_valid(s->cfg->from)) {
         snprintf(err, errsz,
                  "DUNNING_SMS_FROM: up to 11 letters, digits, spaces, '-' or '.', or a number of up to 15 digits");
@@ -110,6 +117,7 @@ static void sms_destroy(void *ctx)
 {
     sms_t *s = ctx;
     kannel_destroy(s->kannel);
+    dn_pg_destroy(s->pg);
 }
 
 static int sms_start(void *ctx, char *err, size_t errsz)
@@ -120,6 +128,10 @@ static int sms_start(void *ctx, char *err, size_t errsz)
                                  s->cfg->kannel_timeout_ms, why, sizeof(why)))) {
         snprintf(err, errsz, "DUNNING_KANNEL_URL: %s", why);
         return 2;
+    }
+    if (!(s->pg = dn_pg_new(s->pg_dsn, why, sizeof(why)))) {
+        snprintf(err, errsz, "postgres: %s", why);
+        return 1;
     }
     /* A held record (quiet hours, Kannel down) is not polled for; keep the group membership
      * over a whole night unless the operator chose otherwise (docs/sms.md). */
@@ -163,6 +175,7 @@ static int sms_prepare(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome, c
         return 1;
     }
     j->measured = 1;
+    j->has_short = dn_render_portal_short(rd, &j->sh) == 0 && strstr(j->text.text, j->sh.link) != NULL;
     if (j->size.parts > s->cfg->max_parts) {
         snprintf(why, n, "text needs %d parts, at most %d allowed (%s, %zu %s)", j->size.parts, (int)s->cfg->max_parts,
                  sms_coding_name(j->size.coding), j->size.units,
@@ -184,6 +197,9 @@ static dn_send_rc_t sms_send(void *ctx, dn_sender_job_t *job, char *why, size_t 
     sms_t *s = ctx;
     sms_job_t *j = job->state;
     int reached = 0;
+    int stored = j->has_short ? shortlink_store(s->pg, job->rd, &j->sh, why, n) : 0;
+    if (stored < 0)
+        return stored == -1 ? DN_SEND_TRANSIENT : DN_SEND_PERMANENT;
     kannel_result_t kr = kannel_send(s->kannel, job->rd->contact.phone, j->text.text, j->size.coding, &reached, why, n);
     dn_sender_reached(reached);
     return kr == KANNEL_ACCEPTED ? DN_SEND_OK : kr == KANNEL_PERMANENT ? DN_SEND_PERMANENT : DN_SEND_TRANSIENT;

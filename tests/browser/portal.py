@@ -1,9 +1,15 @@
-"""The portal in Chromium: portal.py LINK TAMPERED_LINK SHOTS_DIR.
+"""The portal in Chromium.
 
-Opens the link a reminder e-mail carried, checks the invoices and amounts on the page,
-promises to pay X1 by 2026-03-20 and disputes X2 through the page's forms, waiting each
-time for the engine's answer to show; looks at the page phone-sized; opens a tampered link
-and sees the neutral page. A screenshot of each step goes to SHOTS_DIR."""
+portal.py LINK TAMPERED_LINK SHOTS_DIR: opens the link a reminder e-mail carried, checks
+the invoices and amounts on the page, promises to pay X1 by 2026-03-20, asks for X3 in 3
+instalments and disputes X2 through the page's forms, waiting each time for the engine's
+answer to show; looks at the page phone-sized; opens a tampered link and sees the neutral
+page.
+
+portal.py same SHOTS_DIR LINK SHORT_LINK QR_LINK EXPIRED RETIRED GERMAN_LINK: the SMS's
+short link and the letter's QR code show the same page as the e-mail's link; an expired
+link and one signed by a retired key get the neutral page; a German customer's page is in
+German. A screenshot of each step goes to SHOTS_DIR."""
 import os
 import sys
 
@@ -13,20 +19,61 @@ from selenium.webdriver.support.ui import Select
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from browser import expect, fail, start, wait  # noqa: E402
 
+NEUTRAL = "This link is not valid or has expired. / Dieser Link ist ungültig oder abgelaufen."
+
+
+def invoices(d, url, shot):
+    """The page at url once drawn: [(invoice, total due as shown)]."""
+    d.get(url)
+    wait(d, f"the invoices at {url[:40]}", lambda d: d.find_elements(By.CSS_SELECTOR, "section.invoice"))
+    d.save_screenshot(os.path.join(shots, shot))
+    return [(s.get_attribute("data-invoice"), s.find_element(By.CSS_SELECTOR, "tr.total td.num").text)
+            for s in d.find_elements(By.CSS_SELECTOR, "section.invoice")]
+
+
+def neutral(d, url, shot, what):
+    d.get(url)
+    msg = wait(d, f"the neutral page for {what}", lambda d: d.find_elements(By.ID, "invalid"))[0]
+    expect(msg.text, NEUTRAL, f"the neutral page's text ({what})")
+    expect(len(d.find_elements(By.CSS_SELECTOR, "section.invoice")), 0, f"invoices on the neutral page ({what})")
+    d.save_screenshot(os.path.join(shots, shot))
+
+
+if sys.argv[1] == "same":
+    shots, link, short, qr, expired, retired, german = sys.argv[2:9]
+    os.makedirs(shots, exist_ok=True)
+    d = start()
+    try:
+        want = invoices(d, link, "portal-8-email-link.png")
+        expect(invoices(d, short, "portal-9-sms-short-link.png"), want, "the SMS short link's page")
+        expect(invoices(d, qr, "portal-10-letter-qr-link.png"), want, "the letter QR code's page")
+        neutral(d, expired, "portal-11-expired-link.png", "an expired link")
+        neutral(d, retired, "portal-12-retired-key.png", "a retired key's link")
+        got = invoices(d, german, "portal-13-german.png")
+        expect(got, [("D1", "1.234,56 €")], "the German page's invoice")
+        expect(d.find_element(By.TAG_NAME, "h1").text, "Ihre offenen Rechnungen", "the German heading")
+        expect(d.find_element(By.ID, "plan-open-D1").text, "In Raten zahlen", "the German plan button")
+    finally:
+        d.quit()
+    print("portal.py same: ok")
+    sys.exit(0)
+
 link, tampered, shots = sys.argv[1:4]
 os.makedirs(shots, exist_ok=True)
 d = start()
 try:
     d.get(link)
-    wait(d, "the invoices", lambda d: len(d.find_elements(By.CSS_SELECTOR, "section.invoice")) == 2)
+    wait(d, "the invoices", lambda d: len(d.find_elements(By.CSS_SELECTOR, "section.invoice")) == 4)
     expect(d.find_element(By.TAG_NAME, "h1").text, "Your open invoices", "the heading")
     expect([s.get_attribute("data-invoice") for s in d.find_elements(By.CSS_SELECTOR, "section.invoice")],
-           ["X1", "X2"], "the invoices, by due date")
+           ["X1", "X4", "X3", "X2"], "the invoices, by due date")
     x1 = d.find_element(By.CSS_SELECTOR, 'section[data-invoice="X1"]')
     expect(x1.find_element(By.TAG_NAME, "h2").text, "Invoice N-X1", "X1's title")
     expect(x1.find_element(By.CSS_SELECTOR, "tr.total td.num").text, "€120.00", "X1's total due")
     x2 = d.find_element(By.CSS_SELECTOR, 'section[data-invoice="X2"]')
     expect(x2.find_element(By.CSS_SELECTOR, "tr.total td.num").text, "€350.50", "X2's total due")
+    x3 = d.find_element(By.CSS_SELECTOR, 'section[data-invoice="X3"]')
+    expect(x3.find_element(By.CSS_SELECTOR, "tr.total td.num").text, "€900.00", "X3's total due")
     if "1 reminder(s) sent" not in x1.find_element(By.CSS_SELECTOR, "p.note").text:
         fail("X1 does not say one reminder was sent: " + x1.find_element(By.CSS_SELECTOR, "p.note").text)
     d.save_screenshot(os.path.join(shots, "portal-1-overview.png"))
@@ -43,6 +90,19 @@ try:
     note = lambda d: d.find_element(By.CSS_SELECTOR, 'section[data-invoice="X1"] p.note').text  # noqa: E731
     wait(d, "X1 shown as promised", lambda d: "Promised for 20 March 2026" in note(d),
          detail=lambda: note(d))
+
+    # X3 in 3 instalments: the offer shows its dates and amounts, the engine agrees it.
+    d.find_element(By.ID, "plan-open-X3").click()
+    wait(d, "the plan form", lambda d: d.find_elements(By.ID, "plan-X3-3"))[0].click()
+    lines = [li.text for li in d.find_elements(By.CSS_SELECTOR, '#plan-X3 ol[data-count="3"] li')]
+    expect(lines, ["4 April 2026: €301.00", "5 May 2026: €301.00", "5 June 2026: €301.00"], "the 3-instalment offer")
+    d.save_screenshot(os.path.join(shots, "portal-7-plan-form.png"))
+    d.find_element(By.CSS_SELECTOR, "#plan-X3 button[type=submit]").click()
+    ans = wait(d, "the engine's answer to the plan", lambda d: d.find_elements(By.CSS_SELECTOR, "p.answer"))[0]
+    expect(ans.get_attribute("data-answer"), "plan_agreed", "the plan's audit kinds")
+    wait(d, "X3 shown on its plan", lambda d: len(d.find_elements(By.CSS_SELECTOR, '#current-plan-X3[data-state="active"] li')) == 3)
+    expect(d.find_elements(By.CSS_SELECTOR, "#current-plan-X3 li")[0].text, "Instalment 1 of 3: 4 April 2026, €301.00",
+           "X3's first instalment")
 
     # Dispute X2.
     d.find_element(By.ID, "dispute-open-X2").click()

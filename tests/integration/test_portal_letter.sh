@@ -3,8 +3,9 @@
 # under the payment details of the final notice, a QR code of the customer's signed link
 # and the link itself. Checked on the PDF: pdftotext finds the label and the whole link,
 # zbarimg reads the QR code back from a 200 dpi rendering (pdftoppm) and gets exactly that
-# link, and the link verifies for this tenant and customer. Without the setting the letter
-# has neither.
+# link, and the link verifies for this tenant and customer; the portal's page behind that
+# link lists the letter and downloads exactly its PDF (DUNNING_PORTAL_LETTER_DIR), and no
+# other customer's. Without the setting the letter has neither.
 source "$(dirname "$0")/lib.sh"
 command -v zbarimg >/dev/null && command -v pdftoppm >/dev/null || fail "zbar-tools and poppler-utils are needed (scripts/deps)"
 reset_state
@@ -43,6 +44,28 @@ assert_eq "cust-l1|$TENANT" "$(DUNNING_PORTAL_KEYS=$KEYS "$BIN/dunningctl" porta
     "the link on L1's letter is L1's customer's"
 QR2=$(pdftoppm -r 200 -png -f 1 -l 1 "$(pdf_of L2)" "$WORK/other" && zbarimg --raw -q "$WORK"/other-1.png)
 assert_eq "cust-l2" "$(DUNNING_PORTAL_KEYS=$KEYS "$BIN/dunningctl" portal verify "$QR2" | jq -r .customer_id)" "L2's letter"
+
+# The portal lists the letters of the customer's invoices and hands out each PDF as it was
+# sent: the QR code's link is the customer's page; another customer's letter, an id that is
+# not a delivery's and a path are 404.
+start_service portal dunning-portal DUNNING_PORTAL_ADDR=127.0.0.1:0 DUNNING_PORTAL_ADDR_FILE="$WORK/portal.addr" \
+    DUNNING_PORTAL_KEYS="$KEYS" DUNNING_PORTAL_RATE_ADDRESS=10000 DUNNING_PORTAL_LETTER_DIR="$DUNNING_LETTER_SPOOL_DIR"
+wait_until 20 "the portal's address file" '[ -s "$WORK/portal.addr" ]'
+P=http://$(cat "$WORK/portal.addr")
+T1=${QR##*/p/}
+EV1=$(basename "$(pdf_of L1)" .pdf)
+EV1=${EV1#letter-}
+EV2=$(basename "$(pdf_of L2)" .pdf)
+EV2=${EV2#letter-}
+assert_eq "L1 $EV1" "$(curl -s "$P/api/p/$T1" | jq -r '.invoices[] | .invoice_id + " " + ([.letters[].id] | join(","))')" \
+    "the QR code's page lists L1's letter"
+HDR=$(curl -s -D - -o "$WORK/download.pdf" "$P/api/p/$T1/letters/$EV1")
+cmp -s "$WORK/download.pdf" "$(pdf_of L1)" || fail "the download is not the letter that was sent"
+grep -qi '^Content-Type: application/pdf' <<<"$HDR" || fail "the download is not application/pdf"
+grep -qi '^Content-Disposition: attachment; filename="letter-N-L1.pdf"' <<<"$HDR" || fail "no attachment name: $HDR"
+code() { curl -s -o /dev/null -w '%{http_code}' "$P/api/p/$T1/letters/$1"; }
+assert_eq "404 404 404" "$(code "$EV2") $(code 00000000-0000-0000-0000-000000000000) $(code ..%2F..%2Fetc%2Fpasswd)" \
+    "another customer's letter, no such letter, a path"
 
 # Off: no paragraph, no code.
 stop_service letter

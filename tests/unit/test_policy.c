@@ -116,6 +116,29 @@ static void test_errors(void **state)
                  "          - {name: a, offset: 5d, channels: [email]}\n",
                  "stages[0].template: required");
     expect_error("tenants: {default: [\n", "invalid YAML");
+    expect_error("tenants:\n  default:\n    default_policy: p\n    payment_url: https://pay.example.com/?a={amount}\n"
+                 "    policies:\n      p:\n        stages:\n"
+                 "          - {name: a, offset: 5d, channels: [email], template: t}\n",
+                 ":4: tenants.default.payment_url: the template needs {reference}");
+}
+
+static void test_payment_url(void **state)
+{
+    (void)state;
+    char err[512];
+    policy_set_t *ps = load_text("tenants:\n  default:\n    default_policy: p\n"
+                                 "    payment_url: https://pay.example.com/?r={reference}\n"
+                                 "    policies:\n      p:\n        stages:\n"
+                                 "          - {name: a, offset: 5d, channels: [email], template: t}\n"
+                                 "  acme:\n    default_policy: p\n    payment_url: https://acme.example/{reference}\n"
+                                 "    policies:\n      p:\n        stages:\n"
+                                 "          - {name: a, offset: 5d, channels: [email], template: t}\n",
+                                 err, sizeof(err));
+    if (!ps)
+        fail_msg("%s", err);
+    assert_string_equal(dn_policy_payment_url(ps, "acme"), "https://acme.example/{reference}");
+    assert_string_equal(dn_policy_payment_url(ps, "other"), "https://pay.example.com/?r={reference}");
+    dn_policy_set_destroy(ps);
 }
 
 static const char full[] =
@@ -613,9 +636,16 @@ static void test_tracks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_load_and_select),  cmocka_unit_test(test_errors),        cmocka_unit_test(test_options),
-        cmocka_unit_test(test_collections_keys), cmocka_unit_test(test_option_errors), cmocka_unit_test(test_voice),
-        cmocka_unit_test(test_voice_rules),      cmocka_unit_test(test_strategy),      cmocka_unit_test(test_tracks),
+        cmocka_unit_test(test_load_and_select),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_payment_url),
+        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_collections_keys),
+        cmocka_unit_test(test_option_errors),
+        cmocka_unit_test(test_voice),
+        cmocka_unit_test(test_voice_rules),
+        cmocka_unit_test(test_strategy),
+        cmocka_unit_test(test_tracks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -169,11 +169,59 @@ static void test_render_context(void **state)
     json_decref(ctx);
 }
 
+/* The SMS's short id: 8 base62 characters, the same for the same reminder (a retry renders
+ * the same text), another for another reminder or another signing key; the render context's
+ * portal_short_link only with short links on. */
+static void test_short_id(void **state)
+{
+    (void)state;
+    dn_portal_keys_t a, b;
+    char err[256], x[DN_PORTAL_SHORT_LEN + 1], y[DN_PORTAL_SHORT_LEN + 1], z[DN_PORTAL_SHORT_LEN + 1],
+        w[DN_PORTAL_SHORT_LEN + 1];
+    assert_int_equal(dn_portal_keys_parse("a:" K1, &a, err, sizeof(err)), 0);
+    assert_int_equal(dn_portal_keys_parse("b:" K2 ",a:" K1, &b, err, sizeof(err)), 0);
+    dn_portal_short_id(&a, "3ba22dcf-d604-529b-8f8a-2f849fb4072a", x);
+    dn_portal_short_id(&a, "3ba22dcf-d604-529b-8f8a-2f849fb4072a", y);
+    dn_portal_short_id(&a, "3ba22dcf-d604-529b-8f8a-2f849fb4072b", z);
+    dn_portal_short_id(&b, "3ba22dcf-d604-529b-8f8a-2f849fb4072a", w);
+    assert_int_equal(strlen(x), DN_PORTAL_SHORT_LEN);
+    assert_true(dn_portal_short_id_valid(x));
+    assert_string_equal(x, y);
+    assert_string_not_equal(x, z);
+    assert_string_not_equal(x, w);
+    assert_false(dn_portal_short_id_valid("abc"));
+    assert_false(dn_portal_short_id_valid("abcd-fgh"));
+    assert_false(dn_portal_short_id_valid("k1.abcde"));
+
+    dn_render_sample_t smp;
+    dn_render_sample(&smp, DN_CHANNEL_SMS, 1, "acme", "first_reminder", "en");
+    assert_int_equal(dn_render_set_portal("https://p.example.com", "a:" K1, 30LL * 86400000, err, sizeof(err)), 0);
+    json_t *ctx = dn_render_context(&smp.rd, "en");
+    assert_true(json_is_null(json_object_get(ctx, "portal_short_link")));
+    json_decref(ctx);
+    dn_render_set_portal_short(1);
+    ctx = dn_render_context(&smp.rd, "en");
+    dn_portal_short_id(&a, smp.rd.event_id, x);
+    char want[64];
+    snprintf(want, sizeof(want), "https://p.example.com/s/%s", x);
+    assert_string_equal(json_string_value(json_object_get(ctx, "portal_short_link")), want);
+    json_decref(ctx);
+    dn_render_short_t sh;
+    assert_int_equal(dn_render_portal_short(&smp.rd, &sh), 0);
+    dn_portal_claims_t c;
+    assert_int_equal(dn_portal_token_verify(&a, sh.token, 0, &c), DN_PORTAL_VALID);
+    assert_int_equal(sh.expires_s, smp.rd.due_at / 1000 + 30 * 86400);
+    dn_render_set_portal_short(0);
+    assert_int_equal(dn_render_set_portal("", "", 0, err, sizeof(err)), 0);
+    dn_portal_keys_wipe(&a);
+    dn_portal_keys_wipe(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip), cmocka_unit_test(test_rotation),       cmocka_unit_test(test_tampering),
-        cmocka_unit_test(test_bad_keys),   cmocka_unit_test(test_render_context),
+        cmocka_unit_test(test_bad_keys),   cmocka_unit_test(test_render_context), cmocka_unit_test(test_short_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,7 +13,10 @@ const TEXT = {
     offer: (t, d) => `Pay ${t} by ${d} and the invoice is settled in full.`,
     reasons: { not_received: "Goods or service not received", wrong_amount: "Wrong amount", already_paid: "Already paid", quality: "Quality problem", other: "Other" },
     sent: "Sent. Waiting for the answer…", answered: "Done:", expires: (d) => `This link is valid until ${d}.`,
-    kinds: { promise_made: "your promise to pay is recorded", paused: "the invoice is on hold while we look into it", payment_claimed: "we will check for your payment" },
+    kinds: { promise_made: "your promise to pay is recorded", paused: "the invoice is on hold while we look into it", payment_claimed: "we will check for your payment", plan_agreed: "your instalment plan is agreed", plan_requested: "your request for an instalment plan is with our team for approval" },
+    plan: "Pay in instalments", instalments: (n) => `${n} instalments`, approval: "needs our team's approval",
+    onPlan: "On an instalment plan", planPending: "Instalment plan requested, waiting for approval",
+    instalment: (k, n) => `Instalment ${k} of ${n}`, letter: (d) => `Letter of ${d} (PDF)`, noAnswer: "No answer yet. Please reload the page later.",
   },
   de: {
     title: "Ihre offenen Rechnungen", hello: (n) => (n ? `Guten Tag ${n},` : "Guten Tag,"),
@@ -25,7 +28,10 @@ const TEXT = {
     offer: (t, d) => `Zahlen Sie ${t} bis ${d}, und die Rechnung ist vollständig beglichen.`,
     reasons: { not_received: "Ware oder Leistung nicht erhalten", wrong_amount: "Falscher Betrag", already_paid: "Bereits bezahlt", quality: "Mangel", other: "Sonstiges" },
     sent: "Gesendet. Wir warten auf die Antwort…", answered: "Erledigt:", expires: (d) => `Dieser Link gilt bis ${d}.`,
-    kinds: { promise_made: "Ihre Zahlungszusage ist erfasst", paused: "die Rechnung ruht, während wir sie prüfen", payment_claimed: "wir prüfen den Zahlungseingang" },
+    kinds: { promise_made: "Ihre Zahlungszusage ist erfasst", paused: "die Rechnung ruht, während wir sie prüfen", payment_claimed: "wir prüfen den Zahlungseingang", plan_agreed: "Ihre Ratenzahlung ist vereinbart", plan_requested: "Ihr Wunsch nach Ratenzahlung liegt unserem Team zur Freigabe vor" },
+    plan: "In Raten zahlen", instalments: (n) => `${n} Raten`, approval: "muss von unserem Team freigegeben werden",
+    onPlan: "Ratenzahlung vereinbart", planPending: "Ratenzahlung beantragt, wartet auf Freigabe",
+    instalment: (k, n) => `Rate ${k} von ${n}`, letter: (d) => `Brief vom ${d} (PDF)`, noAnswer: "Noch keine Antwort. Bitte laden Sie die Seite später neu.",
   },
 };
 const token = location.pathname.split("/")[2] || "";
@@ -74,6 +80,7 @@ async function waitAnswer(box, id) {
     }
     await new Promise((res) => setTimeout(res, 500));
   }
+  box.append(el("p", { class: "error", id: "no-answer" }, T.noAnswer));
 }
 
 async function send(box, path, body) {
@@ -95,6 +102,16 @@ function actionForm(kind, inv, box, today, maxDays, locale) {
     const sel = el("select", { name: "reason", id: `reason-${inv.invoice_id}` });
     for (const [k, v] of Object.entries(T.reasons)) sel.append(el("option", { value: k }, v));
     f.append(el("label", { for: `reason-${inv.invoice_id}` }, T.reason), sel, el("label", {}, T.text), el("textarea", { name: "text", maxlength: "1000", rows: "4" }));
+  } else if (kind === "plan") {
+    const m = (v) => money(v, inv.currency, locale);
+    inv.plans.forEach((pl, i) => {
+      const id = `plan-${inv.invoice_id}-${pl.count}`;
+      const lines = pl.instalments.map((x) => el("li", {}, `${day(x.due_date, locale)}: ${m(x.amount_minor)}`));
+      f.append(el("div", { class: "plan-offer" },
+        el("input", Object.assign({ type: "radio", name: "count", value: String(pl.count), id }, i === 0 ? { checked: "" } : {})),
+        el("label", { for: id }, `${T.instalments(pl.count)}: ${m(pl.total_minor)}${pl.auto_approved ? "" : ` (${T.approval})`}`),
+        el("ol", { class: "plan-dates", "data-count": String(pl.count) }, ...lines)));
+    });
   } else {
     f.append(el("label", {}, T.note), el("textarea", { name: "note", maxlength: "1000", rows: "3" }));
   }
@@ -103,6 +120,7 @@ function actionForm(kind, inv, box, today, maxDays, locale) {
     ev.preventDefault();
     const d = Object.fromEntries(new FormData(f).entries());
     d.invoice_id = inv.invoice_id;
+    if (d.count) d.count = Number(d.count);
     send(box, kind === "paid" ? "/claim-paid" : `/${kind}`, d);
   });
   box.replaceChildren(f);
@@ -117,18 +135,25 @@ function invoiceCard(inv, data) {
   const table = el("table", { class: "amounts" }, ...rows.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", { class: "num" }, m(v)))),
     el("tr", { class: "total" }, el("td", {}, T.total), el("td", { class: "num", "data-total": String(inv.total_due_minor) }, m(inv.total_due_minor))));
   const box = el("div", { class: "form-box" });
+  const letters = (inv.letters || []).length ? el("ul", { class: "letters" }, ...inv.letters.map((l) =>
+    el("li", {}, el("a", { href: `/api/p/${token}/letters/${l.id}`, download: "", "data-letter": l.id }, T.letter(day(l.sent_at.slice(0, 10), loc)))))) : "";
   const actions = el("div", { class: "actions" });
   if (inv.pay_url) actions.append(el("a", { class: "pay", href: inv.pay_url, rel: "noreferrer" }, T.pay));
-  for (const [kind, label] of [["promise", T.promise], ["dispute", T.dispute], ["paid", T.paid]])
+  const kinds = [["promise", T.promise], ["dispute", T.dispute], ["paid", T.paid]];
+  if (inv.plans && inv.plans.length) kinds.splice(1, 0, ["plan", T.plan]);
+  for (const [kind, label] of kinds)
     actions.append(el("button", { type: "button", id: `${kind}-open-${inv.invoice_id}`, onclick: () => actionForm(kind, inv, box, data.today, data.promise_max_days, loc) }, label));
   const status = [];
   if (inv.promised_for) status.push(T.promised(day(inv.promised_for, loc)));
   if (inv.paused) status.push(T.paused);
   if (inv.offer) status.push(T.offer(m(inv.offer.total_minor), day(inv.offer.until, loc)));
+  if (inv.plan) status.push(inv.plan.state === "active" ? T.onPlan : T.planPending);
+  const plan = inv.plan ? el("ol", { class: "plan-dates", id: `current-plan-${inv.invoice_id}`, "data-state": inv.plan.state },
+    ...(inv.plan.instalments || []).map((x) => el("li", {}, `${T.instalment(x.number, inv.plan.instalments.length)}: ${day(x.due_date, loc)}, ${m(x.amount_minor)}`))) : "";
   return el("section", { class: "invoice", "data-invoice": inv.invoice_id, "data-state": inv.state },
     el("h2", {}, `${T.number} ${inv.number}`),
     el("p", { class: "note" }, `${T.due} ${day(inv.due_date, loc)} · ${T.reminders(inv.reminders_sent)}${status.length ? " · " + status.join(" · ") : ""}`),
-    table, actions, box);
+    table, plan, letters, actions, box);
 }
 
 async function load() {
