@@ -359,7 +359,8 @@ static void test_registry_lookups(void **state)
     assert_int_equal(dn_avro_schema_by_name("CaseCommand")->id, DN_SCHEMA_ID_CASE_COMMAND);
     assert_int_equal(DN_SCHEMA_ID_CASE_COMMAND_V1, 9);
     assert_int_equal(DN_SCHEMA_ID_CASE_COMMAND_V2, 10);
-    assert_int_equal(DN_SCHEMA_ID_CASE_COMMAND, 15); /* v3: callback, claim_paid */
+    assert_int_equal(DN_SCHEMA_ID_CASE_COMMAND_V3, 15); /* v3: callback, claim_paid */
+    assert_int_equal(DN_SCHEMA_ID_CASE_COMMAND, 18);    /* v4: set_preferences, resend */
     assert_int_equal(DN_SCHEMA_ID_REMINDER_DUE_V2, 11);
     assert_int_equal(DN_SCHEMA_ID_REMINDER_DUE_V3, 13); /* v3: channel voice */
     assert_int_equal(DN_SCHEMA_ID_REMINDER_DUE, 16);    /* v4: risk_score, risk_reasons */
