@@ -42,7 +42,10 @@ typedef struct console {
     policy_set_t *policies;
     dn_web_limit_t *login_limit;
     dn_web_t *web;
-    char *worklist_sql;            /* worklist_sql_build's, for the policy file loaded */
+    char *wl_strategies;           /* worklist_rows.c: the strategies' scoring SQL (and fingerprint) */
+    char *wl_insert_sql;           /* the open cases' facts, scored, into console_worklist */
+    char *wl_reprice_sql;          /* the rows scored again for a new day */
+    int64_t wl_synced_ms;          /* real time of the last worklist_sync */
     dn_kafka_consumer_t *consumer; /* dunning-case-events, for the event streams */
     console_sub_t *subs;
     size_t nsubs;
@@ -83,10 +86,23 @@ void auth_routes(console_t *c);
 int auth_session(void *arg, dn_web_req_t *req, const char *token, dn_web_session_t *out);
 void auth_denied(void *arg, dn_web_req_t *req, unsigned status, const char *reason);
 
-/* worklist.c: GET /api/worklist (JSON or CSV). worklist_sql_build compiles the tenants'
- * strategies into the worklist query (malloc'ed; NULL without a database connection). */
+/* worklist.c: GET /api/worklist (JSON or CSV). worklist_sql_scoring appends the tenants'
+ * strategies compiled to SQL ("<points> AS priority, <listed> AS listed" over the facts'
+ * aliases, w.*) to b: 0, or -1 without a database connection. */
 void worklist_routes(console_t *c);
-char *worklist_sql_build(console_t *c);
+int worklist_sql_scoring(console_t *c, dn_buf_t *b);
+
+/* worklist_rows.c: the worklist's rows (sql/024). worklist_rows_build compiles their
+ * statements (0/-1); worklist_sync brings the rows up to date (all: until the audit
+ * trail's end, else one batch; 0/-1, logged); worklist_sync_poll does that every second.
+ * A page's rows are checked against their cases before they are shown (worklist_refresh),
+ * so a change that left no audit row is seen where it matters. */
+int worklist_rows_build(console_t *c);
+void worklist_rows_free(console_t *c);
+int worklist_sync(console_t *c, int all);
+void worklist_sync_poll(console_t *c);
+/* Reads the cases of ids (a uuid[] literal) again: the number of rows changed, -1 (logged). */
+long worklist_refresh(console_t *c, const char *ids);
 
 /* cases.c: GET /api/cases/{id}, POST /api/cases/{id}/actions. */
 void cases_routes(console_t *c);

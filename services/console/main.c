@@ -105,7 +105,7 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
-    if (!(c->worklist_sql = worklist_sql_build(c))) {
+    if (worklist_rows_build(c) < 0) {
         dn_log_error("cannot start", "detail", "the worklist query cannot be built", "hint", dn_pg_errstr(c->pg), NULL);
         status = 2;
         goto out;
@@ -143,6 +143,7 @@ int main(int argc, char **argv)
     events_routes(c);
     overview_routes(c);
     dn_log_info("console listening", "addr", dn_web_bound(c->web), "policy_file", policy_path, NULL);
+    worklist_sync(c, 1); /* before the first request: the rows of a new database are built now */
     while (!dn_signal_stopping()) {
         if (dn_web_run(c->web, (int)c->cfg.common.poll_ms) < 0) {
             dn_log_error("http server failed", NULL);
@@ -151,6 +152,7 @@ int main(int argc, char **argv)
         dn_kafka_producer_poll(c->producer);
         events_poll(c);
         dl_poll(c);
+        worklist_sync_poll(c);
     }
     dn_log_info("console stopping", NULL);
     status = 0;
@@ -163,7 +165,7 @@ out:
     dn_kafka_producer_destroy(c->producer, (int)c->cfg.common.shutdown_ms);
     dn_pg_destroy(c->pg);
     dn_policy_set_destroy(c->policies);
-    free(c->worklist_sql);
+    worklist_rows_free(c);
     dn_config_free(config_table, CONFIG_N, &c->cfg);
     return status;
 }

@@ -2,10 +2,11 @@
  * tenant's collection strategy (dn_priority.h, docs/policies.md), with its reasons; filters,
  * paging (offset/limit), and ?format=csv.
  *
- * The strategies are compiled once, at start, into the query's priority and listing
- * expressions (worklist_sql_build), so that PostgreSQL orders and pages; the rows of the
- * page then get their reasons from dn_priority_score, which must give the same points (a
- * difference is logged as a bug). Equal priorities are ordered by days overdue, then owed,
+ * The strategies are compiled once, at start, into SQL for the priority and the listing
+ * (worklist_sql_scoring), with which worklist_rows.c keeps the priority of every open case
+ * in console_worklist; a page is then the first rows of its index. The rows of the page get
+ * their reasons from dn_priority_score, which must give the same points (a difference is
+ * logged as a bug). Equal priorities are ordered by days overdue (the due date), then owed,
  * then case id, so that pages are stable while nothing changes. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,37 +53,24 @@ enum {
     COL_PAUSE_REASON,
     COL_PAUSED_UNTIL,
     COL_PRIORITY,
-    COL_TOTAL,
 };
 
-/* The facts of the open cases (aliases the priority expression reads): the per-case counts
- * come from grouped joins (a hash join each), not from subqueries per case; the callbacks
- * through a partial index (sql/017). */
-static const char base_sql[] =
-    "SELECT c.case_id, c.tenant_id, c.invoice_id, i.invoice_number, c.customer_id, c.state, c.stage, "
-    "c.outstanding_minor + c.fee_minor + c.interest_minor AS owed, c.outstanding_minor, c.currency, "
-    "i.due_date::text AS due_date, coalesce($2::date - i.due_date, 0) AS days, coalesce(pr.broken, 0) AS broken, "
-    "coalesce(cb.n, 0) AS callbacks, coalesce(c.state = 'paused' AND c.pause_reason = 'dispute', false) AS disputed, "
-    "coalesce(c.risk_score, -1) AS risk, ca.login, pr.due::text AS promise_due, c.pause_reason, "
-    "c.paused_until::text AS paused_until "
-    "FROM cases c LEFT JOIN invoices i USING (tenant_id, invoice_id) "
-    "LEFT JOIN console_assignments ca ON ca.case_id = c.case_id "
-    "LEFT JOIN (SELECT pc.case_id, count(*) FILTER (WHERE p.state = 'broken') AS broken, "
-    "  min(p.promised_for) FILTER (WHERE p.state = 'open') AS due "
-    "  FROM promise_cases pc JOIN promises p USING (promise_id) GROUP BY pc.case_id) pr ON pr.case_id = c.case_id "
-    "LEFT JOIN (SELECT case_id, count(*) AS n FROM audit WHERE kind = 'callback_requested' GROUP BY case_id) cb "
-    "  ON cb.case_id = c.case_id "
-    "WHERE c.state NOT IN ('resolved', 'written_off', 'handed_over') "
-    "AND ($1::text[] @> '{*}' OR c.tenant_id = ANY ($1::text[])) "
-    "AND ($3::text IS NULL OR c.tenant_id = $3) "
-    "AND ($4::text IS NULL OR c.state = $4) "
-    "AND ($5::int IS NULL OR c.stage = $5) "
-    "AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM audit a WHERE a.case_id = c.case_id "
-    "  AND a.kind = 'reminder_emitted' AND a.detail->'reminders' @> jsonb_build_array(jsonb_build_object('channel', "
-    "$6::text)))) "
-    "AND ($7::boolean IS NULL OR (c.state = 'paused' AND c.pause_reason IS NOT DISTINCT FROM 'dispute') = $7) "
-    "AND ($8::text IS NULL OR ($8 = '' AND ca.login IS NULL) OR ca.login = $8) "
-    "AND ($9::date IS NULL OR pr.due <= $9)";
+/* A page of the worklist's rows (sql/024, worklist_rows.c), in the strategy's order, and
+ * the count of all rows the filters let through: $1 the user's tenants, $2 today, $3..$9
+ * the filters, $10 limit, $11 offset (the count takes $1..$9). */
+#define PAGE_FROM                                                                                                      \
+    "FROM console_worklist w LEFT JOIN console_assignments ca ON ca.case_id = w.case_id "                              \
+    "WHERE w.listed AND ($1::text[] @> '{*}' OR w.tenant_id = ANY ($1::text[])) "                                      \
+    "AND ($2::date IS NOT NULL) AND ($3::text IS NULL OR w.tenant_id = $3) AND ($4::text IS NULL OR w.state = $4) "    \
+    "AND ($5::int IS NULL OR w.stage = $5) AND ($6::text IS NULL OR w.channels @> ARRAY[$6::text]) "                   \
+    "AND ($7::boolean IS NULL OR w.disputed = $7) AND ($8::text IS NULL OR ($8 = '' AND ca.login IS NULL) OR "         \
+    "ca.login = $8) AND ($9::date IS NULL OR w.promise_due <= $9)"
+static const char page_sql[] =
+    "SELECT w.case_id, w.tenant_id, w.invoice_id, w.invoice_number, w.customer_id, w.state, w.stage, w.owed_minor, "
+    "w.outstanding_minor, w.currency, w.due_date::text, $2::date - w.due_date AS days, w.broken, w.callbacks, "
+    "w.disputed, w.risk, ca.login, w.promise_due::text, w.pause_reason, w.paused_until::text, w.priority " PAGE_FROM
+    " ORDER BY w.priority DESC, w.due_date, w.owed_minor DESC, w.case_id LIMIT $10 OFFSET $11";
+static const char count_sql[] = "SELECT count(*) " PAGE_FROM;
 
 /* {EUR: 500, ...} as SQL on w.currency (currency codes are checked ISO 4217 codes). */
 static void sql_money(dn_buf_t *b, const money_map_t *m)
@@ -98,7 +86,7 @@ static const char *sql_cmp(prio_cmp_t cmp)
     return cmp == PRIO_CMP_OVER ? ">" : cmp == PRIO_CMP_AT_LEAST ? ">=" : "<";
 }
 
-/* The points of s (NULL: none) as SQL over the aliases of base_sql: the same sum as
+/* The points of s (NULL: none) as SQL over the facts' aliases (worklist_rows.c): the same sum as
  * dn_priority_score, which gives the reasons of each row of the page. */
 static void sql_points(dn_buf_t *b, const strategy_t *s)
 {
@@ -177,25 +165,16 @@ static int sql_by_tenant(dn_buf_t *b, PGconn *conn, const policy_set_t *ps,
     return 0;
 }
 
-char *worklist_sql_build(console_t *c)
+int worklist_sql_scoring(console_t *c, dn_buf_t *b)
 {
     PGconn *conn = dn_pg_conn(c->pg);
-    dn_buf_t b = {0};
-    if (!conn)
-        return NULL;
-    dn_buf_add(&b, "SELECT w.*, ");
-    if (sql_by_tenant(&b, conn, c->policies, sql_points) < 0)
-        goto fail;
-    dn_buf_add(&b, " AS priority, count(*) OVER () AS total FROM (");
-    dn_buf_add(&b, base_sql);
-    dn_buf_add(&b, ") w WHERE ");
-    if (sql_by_tenant(&b, conn, c->policies, sql_listed) < 0)
-        goto fail;
-    dn_buf_add(&b, " ORDER BY priority DESC, w.days DESC, w.owed DESC, w.case_id LIMIT $10 OFFSET $11");
-    return dn_buf_take(&b, NULL);
-fail:
-    dn_buf_free(&b);
-    return NULL;
+    if (!conn || sql_by_tenant(b, conn, c->policies, sql_points) < 0)
+        return -1;
+    dn_buf_add(b, " AS priority, ");
+    if (sql_by_tenant(b, conn, c->policies, sql_listed) < 0)
+        return -1;
+    dn_buf_add(b, " AS listed");
+    return 0;
 }
 
 static int is_digits(const char *s)
@@ -357,13 +336,35 @@ static void worklist(dn_web_req_t *req, void *arg)
     snprintf(off, sizeof(off), "%ld", offset);
     params[9] = lim;
     params[10] = off;
-    PGresult *r = dn_pg_query(c->pg, c->worklist_sql, 11, params);
-    if (!r) {
+    worklist_sync(c, 1); /* a failure is logged; the rows are then those of the last sync */
+    PGresult *r = NULL, *cr = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        PQclear(r);
+        if (!(r = dn_pg_query(c->pg, page_sql, 11, params)))
+            break;
+        if (pass > 0 || PQntuples(r) == 0)
+            break;
+        /* The page's rows checked against their cases; read again if one changed. */
+        dn_buf_t ids = {0};
+        for (int row = 0; row < PQntuples(r); row++) {
+            dn_buf_add(&ids, row ? "," : "{");
+            dn_buf_add(&ids, PQgetvalue(r, row, COL_CASE));
+        }
+        dn_buf_add(&ids, "}");
+        char *lit = dn_buf_take(&ids, NULL);
+        long changed = lit ? worklist_refresh(c, lit) : -1;
+        free(lit);
+        if (changed <= 0)
+            break;
+    }
+    if (!r || !(cr = dn_pg_query(c->pg, count_sql, 9, params))) {
+        PQclear(r);
         console_db_error(c, req);
         return;
     }
     int n = PQntuples(r);
-    size_t nitems = n > 0 ? (size_t)strtoll(PQgetvalue(r, 0, COL_TOTAL), NULL, 10) : 0;
+    size_t nitems = (size_t)strtoll(PQgetvalue(cr, 0, 0), NULL, 10);
+    PQclear(cr);
     item_t *items = calloc((size_t)n + 1, sizeof(*items));
     for (int row = 0; row < n; row++) {
         item_t *it = &items[row];
