@@ -79,8 +79,9 @@ async function waitAnswer(box, id) {
   for (let i = 0; i < 60; i++) {
     const r = await api(`/answers/${id}`);
     if (r.status === 200 && r.body.status === "answered") {
-      const words = r.body.answers.map((a) => T.kinds[a.kind] || a.kind).join("; ");
-      box.replaceChildren(el("p", { class: "answer", "data-answer": r.body.answers.map((a) => a.kind).join(" ") }, `${T.answered} ${words}`));
+      const kinds = [...new Set(r.body.answers.map((a) => a.kind))]; // one per kind (several cases answer)
+      const words = kinds.map((k) => T.kinds[k] || k).join("; ");
+      box.replaceChildren(el("p", { class: "answer", "data-answer": kinds.join(" ") }, `${T.answered} ${words}`));
       setTimeout(load, 1500);
       return;
     }
