@@ -46,6 +46,12 @@ static unsigned array_mask(const char *txt)
     return m;
 }
 
+void prefs_from_text(const char *opted_out, const char *email, prefs_t *p)
+{
+    p->opted_out = array_mask(opted_out);
+    snprintf(p->email, sizeof(p->email), "%s", email);
+}
+
 int prefs_load(engine_t *e, const char *tenant, const char *customer, prefs_t *p)
 {
     memset(p, 0, sizeof(*p));
@@ -58,10 +64,8 @@ int prefs_load(engine_t *e, const char *tenant, const char *customer, prefs_t *p
                               2, params);
     if (!r)
         return -1;
-    if (PQntuples(r) == 1) {
-        p->opted_out = array_mask(PQgetvalue(r, 0, 0));
-        snprintf(p->email, sizeof(p->email), "%s", PQgetvalue(r, 0, 1));
-    }
+    if (PQntuples(r) == 1)
+        prefs_from_text(PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), p);
     PQclear(r);
     return 0;
 }

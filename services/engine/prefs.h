@@ -14,6 +14,8 @@ typedef struct prefs {
 
 /* The customer's current preferences (none: all zero). 0/-1. */
 int prefs_load(engine_t *e, const char *tenant, const char *customer, prefs_t *p);
+/* The same from a row's text: opted_out as PostgreSQL prints a text[], email ("" none). */
+void prefs_from_text(const char *opted_out, const char *email, prefs_t *p);
 
 /* set_preferences for the customer of case `c` (the invoice it was given from): checks it
  * against the customer's preferences and contact data (H_REJECT with the reason), stores

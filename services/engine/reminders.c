@@ -82,7 +82,10 @@ int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol, const 
     /* The customer's contact preferences over the invoice's contact (prefs.h): the
      * corrected address, and the channels opted out of replaced or skipped. */
     prefs_t pr;
-    if (prefs_load(e, c->tenant_id, c->customer_id, &pr) < 0)
+    if (row >= 0 && !PQgetisnull(e->batch_cases, row, CASE_PREFS_OUT_COL)) /* read with the case (a timer batch) */
+        prefs_from_text(PQgetvalue(e->batch_cases, row, CASE_PREFS_OUT_COL),
+                        PQgetvalue(e->batch_cases, row, CASE_PREFS_EMAIL_COL), &pr);
+    else if (prefs_load(e, c->tenant_id, c->customer_id, &pr) < 0)
         goto out;
     dn_customer_contact_t contact = inv.contact;
     if (pr.email[0])
