@@ -12,6 +12,7 @@
 #   - a set_preferences delivered twice (opt out of calls) is applied once, and A's call
 #     at stage 3 becomes an e-mail while Z is called;
 #   - bad commands are dead letters with their reason; bad form input is a 4xx;
+#   - unticking "no SMS" on the page opts back in;
 #   - dunningctl customer prefs shows them; erasure deletes them and the link stops working.
 source "$(dirname "$0")/lib.sh"
 reset_state
@@ -129,21 +130,33 @@ assert_eq "Q1,3,call,email,voice_reminder,7000,500,0,7500" "$(reminders | grep '
 assert_eq 0 "$(grep -c 'anna.new' "$WORK/portal.log" "$WORK/engine.log" "$WORK/sender.log" | awk -F: '{s += $2} END {print s}')" \
     "the address in no log line"
 
+# Unticking "no SMS" on the page opts back in (calls stay off; the address unchanged).
+R=$(post "$(overview | jq -r .form_token)" /preferences '{"invoice_id":"Q1","no_sms":false,"no_calls":true,"email":""}')
+assert_eq 202 "$(tail -1 <<<"$R")" "the opt-in form"
+CMD2=$(sed '$d' <<<"$R" | jq -r .command_id)
+wait_eq 30 "the opt-in applied" "{voice}" psql_q "SELECT opted_out FROM contact_preferences WHERE tenant_id = '$TENANT' AND customer_id = 'cust-a'"
+assert_eq '[]|["sms"]|["voice"]|false' \
+    "$(psql_q "SELECT detail FROM audit WHERE tenant_id = '$TENANT' AND caused_by = '$CMD2'" | jq -r '[(.opt_out | tojson), (.opt_in | tojson), (.opted_out | tojson), .email_changed] | join("|")')" \
+    "preferences_changed of the opt-in"
+assert_eq '{"no_sms":false,"no_calls":true,"opted_out":["voice"],"email_masked":"a***@example.com","email_corrected":true}' \
+    "$(overview | jq -c .preferences)" "the page after the opt-in"
+
 assert_eq "customer cust-a of tenant $TENANT
-  opted out of: sms, voice
+  opted out of: voice
   e-mail: $NEW
-  changed: 2026-03-08T08:00:00Z (command $E)
-consent history (2):
+  changed: 2026-03-11T08:00:00Z (command $CMD2)
+consent history (3):
   2026-03-02T08:00:00Z  portal via portal (invoice Q1): opted out of sms; opted in to none; e-mail changed; now opted out of sms
-  2026-03-08T08:00:00Z  test via api (invoice Q1): opted out of voice; opted in to none; e-mail unchanged; now opted out of sms, voice" \
+  2026-03-08T08:00:00Z  test via api (invoice Q1): opted out of voice; opted in to none; e-mail unchanged; now opted out of sms, voice
+  2026-03-11T08:00:00Z  portal via portal (invoice Q1): opted out of none; opted in to sms; e-mail unchanged; now opted out of voice" \
     "$("$BIN/dunningctl" customer prefs "$TENANT" cust-a)" "dunningctl customer prefs"
 
 # Erasure: A's preferences and consent history are gone, Z's stay; A's link is dead.
 "$BIN/dunningctl" customer erase "$TENANT" cust-a >/dev/null
 assert_eq "0 0 1" "$(psql_q "SELECT (SELECT count(*) FROM contact_preferences WHERE tenant_id = '$TENANT' AND customer_id = 'cust-a') || ' ' || (SELECT count(*) FROM consent_events WHERE tenant_id = '$TENANT' AND customer_id = 'cust-a') || ' ' || (SELECT count(*) FROM contact_preferences WHERE tenant_id = '$TENANT' AND customer_id = 'cust-z')")" \
     "erasure: A's preferences and history deleted, Z's kept"
-assert_eq 3 "$(psql_q "SELECT detail->>'preferences_rows_deleted' FROM audit WHERE tenant_id = '$TENANT' AND kind = 'contact_erased'")" \
-    "contact_erased counts them (one preferences row, two consent events)"
+assert_eq 4 "$(psql_q "SELECT detail->>'preferences_rows_deleted' FROM audit WHERE tenant_id = '$TENANT' AND kind = 'contact_erased'")" \
+    "contact_erased counts them (one preferences row, three consent events)"
 assert_eq 0 "$(no_address)" "the address nowhere after erasure"
 assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "$P/api/p/$T")" "the erased customer's link"
 assert_eq "customer cust-a of tenant $TENANT
