@@ -42,6 +42,8 @@ GRANT SELECT, INSERT, UPDATE ON contact_preferences TO dunning_engine;
 GRANT SELECT, INSERT ON consent_events TO dunning_engine;
 GRANT USAGE, SELECT ON SEQUENCE consent_events_id_seq TO dunning_engine;
 GRANT SELECT ON contact_preferences, consent_events TO dunning_reader;
+-- The senders' last-mile check: a channel opted out of after its reminder was emitted.
+GRANT SELECT ON contact_preferences TO dunning_sender;
 GRANT SELECT, DELETE ON contact_preferences, consent_events TO dunning_privacy;
 DO $$
 BEGIN
