@@ -13,6 +13,7 @@
 #     at stage 3 becomes an e-mail while Z is called;
 #   - bad commands are dead letters with their reason; bad form input is a 4xx;
 #   - unticking "no SMS" on the page opts back in;
+#   - a reminder emitted before its channel was opted out of is suppressed by the sender;
 #   - dunningctl customer prefs shows them; erasure deletes them and the link stops working.
 source "$(dirname "$0")/lib.sh"
 reset_state
@@ -150,6 +151,21 @@ consent history (3):
   2026-03-08T08:00:00Z  test via api (invoice Q1): opted out of voice; opted in to none; e-mail unchanged; now opted out of sms, voice
   2026-03-11T08:00:00Z  portal via portal (invoice Q1): opted out of none; opted in to sms; e-mail unchanged; now opted out of voice" \
     "$("$BIN/dunningctl" customer prefs "$TENANT" cust-a)" "dunningctl customer prefs"
+
+# A reminder already emitted when the customer opts out of its channel: the sender's
+# last-mile check suppresses it. Stage 4 (e-mail) waits on its topic while sender-email is
+# stopped; Z then opts out of e-mail (SMS and calls still reach Z).
+stop_service sender
+step 2026-03-15T08:00:00Z
+command_json Q0 cust-z set_preferences | jq -c '.opt_out = ["email"]' | publish case-commands
+wait_eq 30 "Z's opt-out of e-mail" "{email,letter}" psql_q "SELECT opted_out FROM contact_preferences WHERE tenant_id = '$TENANT' AND customer_id = 'cust-z'"
+start_service sender2 sender-email
+wait_eq 30 "Z's final notice suppressed at the last mile" "email|suppressed|the customer opted out of email (contact preferences)" \
+    psql_q "SELECT channel || '|' || status || '|' || last_error FROM deliveries WHERE tenant_id = '$TENANT' AND invoice_id = 'Q0' AND stage = 4"
+wait_eq 30 "A's final notice at the corrected address" 4 mail_count_to "$NEW"
+assert_eq 1 "$(mail_count_to "z-$$@example.com")" "Z's mails: stage 1 only"
+wait_eq 30 "the suppression in Z's audit" "reminder_suppressed|the customer opted out of email (contact preferences)" \
+    psql_q "SELECT kind || '|' || (detail->>'reason') FROM audit WHERE tenant_id = '$TENANT' AND invoice_id = 'Q0' AND kind = 'reminder_suppressed'"
 
 # Erasure: A's preferences and consent history are gone, Z's stay; A's link is dead.
 "$BIN/dunningctl" customer erase "$TENANT" cust-a >/dev/null
