@@ -172,7 +172,8 @@ static void set_outcome(bjob_t *x, dn_outcome_t outcome, const char *reason)
 }
 
 /* The last-mile check of every claimed record from `from` on that has no outcome yet, in
- * one query; a case that no longer dunns gives 'suppressed'. 0/-1. */
+ * one query; a case that no longer dunns, or a channel the customer has opted out of since,
+ * gives 'suppressed'. 0/-1. */
 static int batch_last_mile(sender_t *s, bjob_t *b, size_t from, size_t n)
 {
     dn_pgarray_t ids = {0};
@@ -183,8 +184,9 @@ static int batch_last_mile(sender_t *s, bjob_t *b, size_t from, size_t n)
             dn_pgarray_add(&ids, b[i].j.rd.case_id);
     size_t k = ids.n;
     PGresult *r = arr_query(s,
-                            "SELECT c.state, c.stage FROM unnest($1::uuid[]) WITH ORDINALITY AS u (id, n) "
-                            "LEFT JOIN cases c ON c.case_id = u.id ORDER BY u.n",
+                            "SELECT c.state, c.stage, cp.opted_out::text FROM unnest($1::uuid[]) WITH ORDINALITY "
+                            "AS u (id, n) LEFT JOIN cases c ON c.case_id = u.id LEFT JOIN contact_preferences cp ON "
+                            "cp.tenant_id = c.tenant_id AND cp.customer_id = c.customer_id ORDER BY u.n",
                             &ids, 1, NULL, NULL);
     arrs_free(&ids, 1);
     if (!r)
@@ -211,7 +213,7 @@ static int batch_last_mile(sender_t *s, bjob_t *b, size_t from, size_t n)
         }
         int found = !PQgetisnull(r, row, 0);
         if (!sender_may_send(&x->j, found ? PQgetvalue(r, row, 0) : NULL, found ? atoi(PQgetvalue(r, row, 1)) : 0,
-                             reason, sizeof(reason)))
+                             found && !PQgetisnull(r, row, 2) ? PQgetvalue(r, row, 2) : NULL, reason, sizeof(reason)))
             set_outcome(x, DN_OUTCOME_SUPPRESSED, reason);
         row++;
     }

@@ -128,7 +128,8 @@ void sender_job_free(sender_t *s, job_t *j);
 int sender_lock(sender_t *s, const char *event_id, int lock);
 int sender_claim(sender_t *s, job_t *j, char *prev, size_t prev_size);
 const char *sender_claim_id(sender_t *s, const job_t *j);
-int sender_may_send(const job_t *j, const char *state, int case_stage, char *reason, size_t reason_size);
+int sender_may_send(const job_t *j, const char *state, int case_stage, const char *opted_out, char *reason,
+                    size_t reason_size);
 /* For a notice about a customer (dn_notice.h) it reads the notices row instead of a case and
  * may bring the notice's items up to date, rendering j again. */
 int sender_last_mile(sender_t *s, job_t *j, char *reason, size_t reason_size);

@@ -360,13 +360,25 @@ fail:
     return -1;
 }
 
-/* The last-mile rule for a case in `state` (NULL: no such case) at stage `case_stage`:
+/* The last-mile rule for a case in `state` (NULL: no such case) at stage `case_stage`,
+ * whose customer has opted out of the channels `opted_out` (a text[] as text, NULL none):
  * 1 = send, 0 = suppress (reason set). A reminder goes out only while its case still dunns:
  * not once it is resolved (paid, credited, cancelled), written off, paused or under a promise
  * to pay. A case on an instalment plan gets the plan's reminders only, and a plan's reminder
  * goes out only while the case is on its plan. A handed-over case still gets the handover
  * stage's own notice, but nothing from an earlier stage. */
-int sender_may_send(const job_t *j, const char *state, int case_stage, char *reason, size_t reason_size)
+/* 1 if `channel` is one of a text[] as PostgreSQL prints it ("{sms,voice}"). */
+static int listed(const char *arr, const char *channel)
+{
+    size_t n = strlen(channel);
+    for (const char *p = arr; p && *p; p++)
+        if ((*p == '{' || *p == ',') && strncmp(p + 1, channel, n) == 0 && (p[1 + n] == ',' || p[1 + n] == '}'))
+            return 1;
+    return 0;
+}
+
+int sender_may_send(const job_t *j, const char *state, int case_stage, const char *opted_out, char *reason,
+                    size_t reason_size)
 {
     if (!state)
         snprintf(reason, reason_size, "case not found");
@@ -382,6 +394,9 @@ int sender_may_send(const job_t *j, const char *state, int case_stage, char *rea
         snprintf(reason, reason_size, "the instalment plan has ended (case %s)", state);
     else if (strcmp(state, "handed_over") == 0 && j->rd.stage < case_stage)
         snprintf(reason, reason_size, "case handed over to collections");
+    else if (listed(opted_out, dn_channel_str(j->rd.channel))) /* since the reminder was emitted */
+        snprintf(reason, reason_size, "the customer opted out of %s (contact preferences)",
+                 dn_channel_str(j->rd.channel));
     else
         return 1;
     return 0;
@@ -499,11 +514,16 @@ int sender_last_mile(sender_t *s, job_t *j, char *reason, size_t reason_size)
     if (dn_notice_is_customer_level(&j->rd))
         return notice_last_mile(s, j, reason, reason_size);
     const char *p[] = {j->rd.case_id};
-    PGresult *r = dn_pg_query(s->pg, "SELECT state, stage FROM cases WHERE case_id = $1", 1, p);
+    PGresult *r =
+        dn_pg_query(s->pg,
+                    "SELECT c.state, c.stage, cp.opted_out::text FROM cases c LEFT JOIN contact_preferences "
+                    "cp ON cp.tenant_id = c.tenant_id AND cp.customer_id = c.customer_id WHERE c.case_id = $1",
+                    1, p);
     if (!r)
         return -1;
-    int send = PQntuples(r) ? sender_may_send(j, PQgetvalue(r, 0, 0), atoi(PQgetvalue(r, 0, 1)), reason, reason_size)
-                            : sender_may_send(j, NULL, 0, reason, reason_size);
+    int send = PQntuples(r) ? sender_may_send(j, PQgetvalue(r, 0, 0), atoi(PQgetvalue(r, 0, 1)),
+                                              PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2), reason, reason_size)
+                            : sender_may_send(j, NULL, 0, NULL, reason, reason_size);
     PQclear(r);
     return send;
 }

@@ -40,6 +40,8 @@ int ctl_templates_check(ctl_cfg_t *cfg, int argc, char **argv);
 int ctl_topics(ctl_cfg_t *cfg, int argc, char **argv);
 /* customer erase TENANT CUSTOMER [--dry-run]: GDPR erasure of the contact data (erase.c). */
 int ctl_customer_erase(ctl_cfg_t *cfg, int argc, char **argv);
+/* customer prefs TENANT CUSTOMER [--json]: contact preferences and consent history (prefs.c). */
+int ctl_customer_prefs(ctl_cfg_t *cfg, int argc, char **argv);
 
 /* user add|disable|passwd|list: the console's users (users.c). */
 int ctl_user(ctl_cfg_t *cfg, int argc, char **argv);

@@ -11,7 +11,9 @@
  *                 marked suppressed ("contact data erased"), so a ReminderDue already on its
  *                 topic is skipped by the sender's claim; error texts lose the contact values;
  *   audit         kept, with the contact values cut out of every text in its details; one
- *                 new row, kind contact_erased, says what was done (counts, actor).
+ *                 new row, kind contact_erased, says what was done (counts, actor);
+ *   preferences   the customer's contact preferences (the corrected e-mail among them) and
+ *                 consent history are deleted (sql/023_contact_preferences.sql).
  * The customer id stays (docs/privacy.md says why). Open cases stay open: their next
  * reminders find no channel that reaches the customer and are recorded undeliverable.
  * A second run finds nothing left and writes nothing. */
@@ -35,7 +37,7 @@ typedef struct erase_run {
     char key[512];
     char *secrets[MAX_SECRETS];
     size_t nsecrets;
-    long invoices, outbox, suppressed, audit_rows, deliveries, behaviour, portal, notes;
+    long invoices, outbox, suppressed, audit_rows, deliveries, behaviour, portal, notes, prefs;
     char err[1024];
 } erase_run_t;
 
@@ -395,6 +397,28 @@ static int erase_portal(erase_run_t *x)
     return 0;
 }
 
+/* 6b. The contact preferences and the consent history: deleted. The corrected address is
+ * a contact value like the invoices' (cut out of the audit's texts, scrub_texts). */
+static int erase_prefs(erase_run_t *x)
+{
+    const char *p[] = {x->tenant, x->customer};
+    PGresult *r = dn_pg_query(x->pg,
+                              "DELETE FROM contact_preferences WHERE tenant_id = $1 AND customer_id = $2 RETURNING "
+                              "coalesce(email, '')",
+                              2, p);
+    if (!r)
+        return fail_pg(x, "contact preferences");
+    x->prefs = PQntuples(r);
+    for (int i = 0; i < PQntuples(r); i++)
+        add_secret(x, PQgetvalue(r, i, 0));
+    PQclear(r);
+    if (!(r = dn_pg_query(x->pg, "DELETE FROM consent_events WHERE tenant_id = $1 AND customer_id = $2", 2, p)))
+        return fail_pg(x, "consent history");
+    x->prefs += atol(PQcmdTuples(r));
+    PQclear(r);
+    return 0;
+}
+
 /* 7. The console's notes on the customer's cases (sql/017_console_worklist.sql): free text a
  * collector typed, so it may name the customer; deleted. */
 static int erase_notes(erase_run_t *x)
@@ -457,17 +481,18 @@ int ctl_customer_erase(ctl_cfg_t *cfg, int argc, char **argv)
         goto out;
     }
     PQclear(l);
-    if (erase_invoices(&x) < 0 || erase_outbox(&x) < 0 || suppress_in_flight(&x, now) < 0 || scrub_texts(&x) < 0 ||
-        erase_behaviour(&x) < 0 || erase_portal(&x) < 0 || erase_notes(&x) < 0)
+    if (erase_invoices(&x) < 0 || erase_prefs(&x) < 0 || erase_outbox(&x) < 0 || suppress_in_flight(&x, now) < 0 ||
+        scrub_texts(&x) < 0 || erase_behaviour(&x) < 0 || erase_portal(&x) < 0 || erase_notes(&x) < 0)
         goto out;
 
-    long total = x.invoices + x.outbox + x.suppressed + x.audit_rows + x.deliveries + x.behaviour + x.portal + x.notes;
-    json_t *detail =
-        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "actor", actor, "invoices",
-                  (json_int_t)x.invoices, "outbox_records", (json_int_t)x.outbox, "reminders_suppressed",
-                  (json_int_t)x.suppressed, "audit_rows_scrubbed", (json_int_t)x.audit_rows, "deliveries_scrubbed",
-                  (json_int_t)x.deliveries, "behaviour_rows_deleted", (json_int_t)x.behaviour, "portal_actions_deleted",
-                  (json_int_t)x.portal, "console_notes_deleted", (json_int_t)x.notes, "dry_run", dry);
+    long total =
+        x.invoices + x.outbox + x.suppressed + x.audit_rows + x.deliveries + x.behaviour + x.portal + x.notes + x.prefs;
+    json_t *detail = json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "actor", actor, "invoices", (json_int_t)x.invoices,
+        "outbox_records", (json_int_t)x.outbox, "reminders_suppressed", (json_int_t)x.suppressed, "audit_rows_scrubbed",
+        (json_int_t)x.audit_rows, "deliveries_scrubbed", (json_int_t)x.deliveries, "behaviour_rows_deleted",
+        (json_int_t)x.behaviour, "portal_actions_deleted", (json_int_t)x.portal, "console_notes_deleted",
+        (json_int_t)x.notes, "preferences_rows_deleted", (json_int_t)x.prefs, "dry_run", dry);
     char *ds = json_dumps(detail, JSON_COMPACT);
     json_decref(detail);
     /* The erasure's own audit row, unless a previous run already did everything. */

@@ -83,6 +83,9 @@ static const char usage[] =
     "  customer erase TENANT CUSTOMER [--dry-run] [--actor NAME]\n"
     "                                  GDPR erasure: remove the customer's contact data everywhere,\n"
     "                                  keep the audit trail without it (docs/privacy.md)\n"
+    "  customer prefs TENANT CUSTOMER [--json]\n"
+    "                                  the customer's contact preferences (opt-outs, corrected\n"
+    "                                  e-mail) and consent history (docs/policies.md)\n"
     "  user add LOGIN --role viewer|collector|manager|admin --tenants T1,T2 < password\n"
     "  user passwd LOGIN < password    the console's users: the password is one line of stdin\n"
     "  user disable LOGIN              (or a prompt without echo), never an argument; hashed with\n"
@@ -236,6 +239,8 @@ int main(int argc, char **argv)
         rc = ctl_topics(&cfg, argc - 2, argv + 2);
     else if (strcmp(cmd, "customer") == 0 && argc > 2 && strcmp(argv[2], "erase") == 0)
         rc = ctl_customer_erase(&cfg, argc - 3, argv + 3);
+    else if (strcmp(cmd, "customer") == 0 && argc > 2 && strcmp(argv[2], "prefs") == 0)
+        rc = ctl_customer_prefs(&cfg, argc - 3, argv + 3);
     else if (strcmp(cmd, "user") == 0)
         rc = ctl_user(&cfg, argc - 2, argv + 2);
     else if (strcmp(cmd, "report") == 0 && argc > 2 && strcmp(argv[2], "effectiveness") == 0)

@@ -11,7 +11,9 @@
 #include "engine.h"
 
 enum { CASE_ABSENT = -1, CASE_UNKNOWN = -2, CASE_CHANGED = -3 };
-enum { CASE_SOURCE_COL = 36 }; /* load_cases' rows: case_columns, then the invoice's source */
+/* load_cases' rows: case_columns, then the invoice's source and (with it) the customer's
+ * contact preferences: opted_out as text[] text, the corrected e-mail ("" none). */
+enum { CASE_SOURCE_COL = 36, CASE_PREFS_OUT_COL = 37, CASE_PREFS_EMAIL_COL = 38 };
 /* INV_PAYMENTS: the lookup found payments waiting (their rows are in e->batch_lookup);
  * INV_PAYMENTS_NEW: the batch itself held a payment for the invoice (ask the database). */
 enum { INV_EXISTS = 1, INV_PAYMENTS = 2, INV_HELD = 4, INV_PAYMENTS_NEW = 8 };

@@ -93,14 +93,19 @@ static int record_ids(const rd_kafka_message_t *m, record_ids_t *out)
 /* Locks and loads the cases named in `ids` (a PostgreSQL uuid[] literal) into
  * e->batch_cases, with their invoices' source records (the contact snapshot) if
  * with_source (timers: each one emits a reminder; records rarely do, and emit_reminders
- * reads the source itself when the row has none), and maps "c:<case id>" to the rows. */
+ * reads the source itself when the row has none) and then the customers' contact
+ * preferences too (prefs.h), and maps "c:<case id>" to the rows. */
 static int load_cases(engine_t *e, dn_pgarray_t *ids, int with_source)
 {
     char sql[2048];
     snprintf(sql, sizeof(sql),
-             "SELECT %s, %s FROM cases c JOIN invoices i USING (tenant_id, invoice_id) "
+             "SELECT %s, %s FROM cases c JOIN invoices i USING (tenant_id, invoice_id) LEFT JOIN "
+             "contact_preferences cp ON %s AND cp.tenant_id = c.tenant_id AND cp.customer_id = c.customer_id "
              "WHERE c.case_id = ANY($1::uuid[]) ORDER BY c.case_id FOR UPDATE OF c",
-             case_columns, with_source ? "i.source" : "NULL::bytea");
+             case_columns,
+             with_source ? "i.source, coalesce(cp.opted_out::text, '{}'), coalesce(cp.email, '')"
+                         : "NULL::bytea, NULL::text, NULL::text",
+             with_source ? "true" : "false");
     const char *params[] = {dn_pgarray_text(ids)};
     if (!params[0] || !(e->batch_cases = dn_pg_query(e->pg, sql, 1, params)))
         return -1;

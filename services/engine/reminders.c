@@ -11,26 +11,32 @@
 #include "dn_log.h"
 #include "dn_topics.h"
 #include "effects.h"
+#include "prefs.h"
 #include "reminders.h"
 #include "writes.h"
 
-static int contact_has(const dn_customer_contact_t *ct, channel_t ch)
+/* The channels the contact data reaches (an address, a phone, a postal address). */
+static unsigned contact_reach(const dn_customer_contact_t *ct)
 {
+    unsigned m = 0;
+    if (ct->email && *ct->email)
+        m |= 1u << CH_EMAIL;
+    if (ct->phone && *ct->phone)
+        m |= (1u << CH_SMS) | (1u << CH_VOICE);
+    if (ct->address)
+        m |= 1u << CH_LETTER;
+    return m;
+}
+
+/* The billing system's opt-outs (contact.opted_out_channels). */
+static unsigned contact_opted_out(const dn_customer_contact_t *ct)
+{
+    unsigned m = 0;
+    channel_t ch;
     for (size_t i = 0; i < ct->opted_out_channels_n; i++)
-        if (strcmp(ct->opted_out_channels[i], dn_policy_channel_name(ch)) == 0)
-            return 0;
-    switch (ch) {
-    case CH_EMAIL:
-        return ct->email && *ct->email;
-    case CH_SMS:
-    case CH_VOICE:
-        return ct->phone && *ct->phone;
-    case CH_LETTER:
-        return ct->address != NULL;
-    case CH_COUNT:
-        break;
-    }
-    return 0;
+        if (dn_prefs_channel_parse(ct->opted_out_channels[i], &ch) == 0)
+            m |= 1u << ch;
+    return m;
 }
 
 static const dn_topic_id_t channel_topics[CH_COUNT] = {DN_TOPIC_REMINDER_DUE_EMAIL, DN_TOPIC_REMINDER_DUE_SMS,
@@ -42,7 +48,10 @@ static const dn_channel_t channel_enums[CH_COUNT] = {DN_CHANNEL_EMAIL, DN_CHANNE
 /* Writes one ReminderDue per channel of `rs` that reaches the customer (contact known,
  * not opted out) into the outbox; when none does, the first channel of the policy's
  * channel_order that does (with rs->first_only: only the first of `channels` that reaches
- * the customer, and no channel_order). Returns the number emitted, or -1. */
+ * the customer, and no channel_order). The customer's contact preferences go over the
+ * invoice's contact (dn_prefs_choose): a channel opted out of is replaced (the entry in
+ * `emitted` says instead_of) or skipped (audit reminder_skipped), a corrected address is
+ * the ReminderDue's contact.email. Returns the number emitted, or -1. */
 int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol, const reminder_spec_t *rs, int64_t now,
                    json_t *emitted)
 {
@@ -70,14 +79,20 @@ int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol, const 
                      NULL);
         goto out;
     }
-    channel_t use[POLICY_MAX_CHANNELS];
-    size_t nuse = 0;
-    for (size_t i = 0; i < rs->nchannels && !(rs->first_only && nuse > 0); i++)
-        if (contact_has(&inv.contact, rs->channels[i]))
-            use[nuse++] = rs->channels[i];
-    for (size_t i = 0; nuse == 0 && !rs->first_only && i < pol->nchannel_order; i++)
-        if (contact_has(&inv.contact, pol->channel_order[i]))
-            use[nuse++] = pol->channel_order[i];
+    /* The customer's contact preferences over the invoice's contact (prefs.h): the
+     * corrected address, and the channels opted out of replaced or skipped. */
+    prefs_t pr;
+    if (row >= 0 && !PQgetisnull(e->batch_cases, row, CASE_PREFS_OUT_COL)) /* read with the case (a timer batch) */
+        prefs_from_text(PQgetvalue(e->batch_cases, row, CASE_PREFS_OUT_COL),
+                        PQgetvalue(e->batch_cases, row, CASE_PREFS_EMAIL_COL), &pr);
+    else if (prefs_load(e, c->tenant_id, c->customer_id, &pr) < 0)
+        goto out;
+    dn_customer_contact_t contact = inv.contact;
+    if (pr.email[0])
+        contact.email = pr.email;
+    dn_prefs_choice_t choice;
+    dn_prefs_choose(rs->channels, rs->nchannels, rs->first_only, pol->channel_order, pol->nchannel_order,
+                    contact_reach(&contact), contact_opted_out(&contact), pr.opted_out, &choice);
     char key[2 * ID_MAX + 2];
     dn_topic_key(c->tenant_id, c->customer_id, key, sizeof(key));
     /* The case's risk score and reasons (one per line in the row); a customer notice has none. */
@@ -88,8 +103,8 @@ int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol, const 
         reasons[nreasons++] = t;
     int scored = c->risk_score >= 0 && !rs->notice_id;
     n = 0;
-    for (size_t i = 0; i < nuse; i++) {
-        channel_t ch = use[i];
+    for (size_t i = 0; i < choice.n; i++) {
+        channel_t ch = choice.pick[i].ch;
         char event_id[DN_UUID_STR_LEN];
         const char *notice = rs->notice_id;
         const char *parts[] = {"reminder", notice ? notice : c->case_id, rs->id_salt, dn_policy_channel_name(ch)};
@@ -120,7 +135,7 @@ int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol, const 
                                 .action = (char *)rs->action,
                                 .payment_link = rs->card ? NULL : inv.payment_link,
                                 .due_at = rs->due_ms,
-                                .contact = inv.contact,
+                                .contact = contact,
                                 .notice_kind = (char *)rs->notice_kind,
                                 .discount = (dn_discount_offer_t *)rs->discount,
                                 .instalment = (dn_instalment_ref_t *)rs->instalment,
@@ -141,10 +156,21 @@ int emit_reminders(engine_t *e, const case_row_t *c, const policy_t *pol, const 
             n = -1;
             goto out;
         }
-        json_array_append_new(emitted,
-                              json_pack("{s:s, s:s}", "channel", dn_policy_channel_name(ch), "event_id", event_id));
+        json_t *em = json_pack("{s:s, s:s}", "channel", dn_policy_channel_name(ch), "event_id", event_id);
+        if (choice.pick[i].instead_of != CH_COUNT) { /* the customer opted out of the stage's channel */
+            json_object_set_new(em, "instead_of", json_string(dn_policy_channel_name(choice.pick[i].instead_of)));
+            json_object_set_new(em, "why", json_string("opted out by the customer (contact preferences)"));
+        }
+        json_array_append_new(emitted, em);
         engine_note(e, EM_REMINDER, rs->stage_name, dn_policy_channel_name(ch));
         n++;
+    }
+    if (choice.skipped) {
+        char caused_by[DN_UUID_STR_LEN];
+        const char *parts[] = {"reminder-skipped", rs->notice_id ? rs->notice_id : c->case_id, rs->id_salt};
+        dn_uuid_derive(caused_by, parts, 3);
+        if (prefs_note_skipped(e, c, rs->stage, rs->stage_name, choice.skipped, caused_by, now) < 0)
+            n = -1;
     }
 out:
     PQclear(r);

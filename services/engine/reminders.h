@@ -1,5 +1,6 @@
 /* ReminderDue records (reminders.c): one per channel that reaches the customer, into the
- * outbox; the policy's channel_order when a stage's own channels reach nobody. */
+ * outbox; the policy's channel_order when a stage's own channels reach nobody; the
+ * customer's contact preferences over the invoice's contact (prefs.h). */
 #ifndef DN_ENGINE_REMINDERS_H
 #define DN_ENGINE_REMINDERS_H
 

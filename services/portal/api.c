@@ -10,6 +10,8 @@
  *   POST /api/p/{token}/dispute             {invoice_id, reason, text}    -> CaseCommand pause (dispute)
  *   POST /api/p/{token}/claim-paid          {invoice_id, note}            -> CaseCommand claim_paid
  *   POST /api/p/{token}/plan                {invoice_id, count}           -> CaseCommand plan (the offer)
+ *   POST /api/p/{token}/preferences         {invoice_id, no_sms, no_calls, email}
+ *                                                                         -> CaseCommand set_preferences
  *   GET  /api/p/{token}/answers/{command}   what the engine made of it (its audit rows)
  *   GET  /api/p/{token}/letters/{id}        a letter's PDF (DUNNING_PORTAL_LETTER_DIR)
  *
@@ -28,6 +30,7 @@
 #include "dn_clock.h"
 #include "dn_log.h"
 #include "dn_payment_url.h"
+#include "dn_prefs.h"
 #include "dn_publish.h"
 #include "dn_render.h"
 #include "dn_uuid.h"
@@ -170,6 +173,66 @@ static int form_check(portal_t *p, dn_web_req_t *r, const char *token, char *non
     return sodium_memcmp(given, want, sizeof(want)) == 0;
 }
 
+/* The customer's contact preferences as the engine keeps them: the opted-out set (a
+ * mask), the address reminders go to (the corrected one, else the latest invoice's) and
+ * whether it is a corrected one. -1 when the database does not answer. */
+static int current_prefs(portal_t *p, const who_t *w, unsigned *out, char *email, size_t esize, int *corrected)
+{
+    const char *params[] = {w->c.tenant, w->c.customer};
+    PGresult *q =
+        dn_pg_query(p->pg,
+                    "SELECT coalesce(cp.opted_out::text, '{}'), coalesce(cp.email, (SELECT i.contact->>'email' "
+                    "FROM invoices i WHERE i.tenant_id = $1 AND i.customer_id = $2 ORDER BY i.issue_date DESC, "
+                    "i.invoice_id DESC LIMIT 1), ''), cp.email IS NOT NULL FROM (SELECT 1) one LEFT JOIN "
+                    "contact_preferences cp ON cp.tenant_id = $1 AND cp.customer_id = $2",
+                    2, params);
+    if (!q) {
+        dn_log_error("portal query failed", "detail", dn_pg_errstr(p->pg), NULL);
+        return -1;
+    }
+    *out = 0;
+    char buf[128], *save = NULL;
+    snprintf(buf, sizeof(buf), "%s", PQgetvalue(q, 0, 0));
+    for (char *t = strtok_r(buf, "{},", &save); t; t = strtok_r(NULL, "{},", &save)) {
+        channel_t ch;
+        if (dn_prefs_channel_parse(t, &ch) == 0)
+            *out |= 1u << ch;
+    }
+    snprintf(email, esize, "%s", PQgetvalue(q, 0, 1));
+    *corrected = PQgetvalue(q, 0, 2)[0] == 't';
+    PQclear(q);
+    return 0;
+}
+
+/* "a***@example.com": enough for the customer to recognise the address, not enough to
+ * give it away to whoever holds a forwarded link. */
+static void mask_email(const char *email, char *out, size_t n)
+{
+    const char *at = strchr(email, '@');
+    if (!at || at == email)
+        snprintf(out, n, "%s", "");
+    else
+        snprintf(out, n, "%c***%s", email[0], at);
+}
+
+/* The overview's "preferences": {no_sms, no_calls, opted_out: [...], email_masked,
+ * email_corrected}. NULL when the database does not answer. */
+static json_t *preferences_json(portal_t *p, const who_t *w)
+{
+    unsigned out;
+    int corrected;
+    char email[DN_PREFS_EMAIL_MAX + 1], masked[DN_PREFS_EMAIL_MAX + 8];
+    if (current_prefs(p, w, &out, email, sizeof(email), &corrected) < 0)
+        return NULL;
+    mask_email(email, masked, sizeof(masked));
+    json_t *list = json_array();
+    for (int c = 0; c < CH_COUNT; c++)
+        if (out & (1u << c))
+            json_array_append_new(list, json_string(dn_policy_channel_name((channel_t)c)));
+    return json_pack("{s:b, s:b, s:o, s:s, s:b}", "no_sms", (out >> CH_SMS) & 1, "no_calls", (out >> CH_VOICE) & 1,
+                     "opted_out", list, "email_masked", masked, "email_corrected", corrected);
+}
+
 static void get_overview(dn_web_req_t *r, void *arg)
 {
     portal_t *p = arg;
@@ -249,6 +312,13 @@ static void get_overview(dn_web_req_t *r, void *arg)
                              "link_expires_at", exp, "promise_max_days", (json_int_t)p->cfg->promise_max_days);
     json_object_set_new(body, "today", json_string(today));
     PQclear(q);
+    json_t *pj = preferences_json(p, &w);
+    if (!pj) {
+        json_decref(body);
+        dn_web_error(r, 503, "Please try again in a moment.");
+        return;
+    }
+    json_object_set_new(body, "preferences", pj);
     dn_web_json(r, 200, body);
 }
 
@@ -462,6 +532,66 @@ static void post_claim_paid(dn_web_req_t *r, void *arg)
     act(p, r, &fm, "claim_paid", json_pack("{s:s}", "note", note ? note : ""), cmd);
 }
 
+/* {invoice_id, no_sms, no_calls, email}: the form's wanted state, sent as the changes
+ * from the current preferences (opt_out, opt_in, a corrected address) in one
+ * set_preferences. The address is checked here as the engine checks it, and kept out of
+ * portal_actions and the log (only that it changed). */
+static void post_preferences(dn_web_req_t *r, void *arg)
+{
+    portal_t *p = arg;
+    form_t fm;
+    if (!begin_action(p, r, &fm))
+        return;
+    json_t *b = dn_web_body_json(r), *no_sms = json_object_get(b, "no_sms"), *no_calls = json_object_get(b, "no_calls"),
+           *em = json_object_get(b, "email");
+    if ((no_sms && !json_is_boolean(no_sms)) || (no_calls && !json_is_boolean(no_calls))) {
+        dn_web_error(r, 400, "no_sms, no_calls: true or false");
+        return;
+    }
+    if (em && !json_is_null(em) && !json_is_string(em)) {
+        dn_web_error(r, 400, "email: a string");
+        return;
+    }
+    const char *email = json_string_value(em);
+    if (email && !email[0])
+        email = NULL; /* left empty: unchanged */
+    if (email && !dn_prefs_email_valid(email)) {
+        dn_web_error(r, 400, "email: not an e-mail address");
+        return;
+    }
+    unsigned cur;
+    int corrected;
+    char now_email[DN_PREFS_EMAIL_MAX + 1];
+    if (current_prefs(p, &fm.w, &cur, now_email, sizeof(now_email), &corrected) < 0) {
+        dn_web_error(r, 503, "Please try again in a moment.");
+        return;
+    }
+    unsigned want = cur, sms = 1u << CH_SMS, voice = 1u << CH_VOICE;
+    if (no_sms)
+        want = json_is_true(no_sms) ? want | sms : want & ~sms;
+    if (no_calls)
+        want = json_is_true(no_calls) ? want | voice : want & ~voice;
+    if (email && strcmp(email, now_email) == 0)
+        email = NULL;
+    unsigned add = want & ~cur, remove = cur & ~want;
+    if (!add && !remove && !email) {
+        dn_web_error(r, 422, "Nothing to change: these are your current preferences.");
+        return;
+    }
+    json_t *out = json_array(), *in = json_array();
+    for (int c = 0; c < CH_COUNT; c++) {
+        if (add & (1u << c))
+            json_array_append_new(out, json_string(dn_policy_channel_name((channel_t)c)));
+        if (remove & (1u << c))
+            json_array_append_new(in, json_string(dn_policy_channel_name((channel_t)c)));
+    }
+    json_t *cmd = json_pack("{s:s, s:O, s:O}", "command", "set_preferences", "opt_out", out, "opt_in", in);
+    if (email)
+        json_object_set_new(cmd, "email", json_string(email));
+    act(p, r, &fm, "preferences", json_pack("{s:o, s:o, s:b}", "opt_out", out, "opt_in", in, "email_changed", !!email),
+        cmd);
+}
+
 static void get_answers(dn_web_req_t *r, void *arg)
 {
     portal_t *p = arg;
@@ -595,6 +725,7 @@ int portal_routes(portal_t *p, dn_web_t *w)
                    dn_web_route(w, "POST", "/api/p/{}/dispute", post_dispute, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "POST", "/api/p/{}/claim-paid", post_claim_paid, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "POST", "/api/p/{}/plan", post_plan, DN_WEB_PUBLIC) < 0 ||
+                   dn_web_route(w, "POST", "/api/p/{}/preferences", post_preferences, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "GET", "/api/p/{}/answers/{}", get_answers, DN_WEB_PUBLIC) < 0 ||
                    dn_web_route(w, "GET", "/api/p/{}/letters/{}", get_letter, DN_WEB_PUBLIC) < 0
                ? -1

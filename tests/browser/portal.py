@@ -1,10 +1,10 @@
 """The portal in Chromium.
 
-portal.py LINK TAMPERED_LINK SHOTS_DIR: opens the link a reminder e-mail carried, checks
-the invoices and amounts on the page, promises to pay X1 by 2026-03-20, asks for X3 in 3
-instalments and disputes X2 through the page's forms, waiting each time for the engine's
-answer to show; looks at the page phone-sized; opens a tampered link and sees the neutral
-page.
+portal.py LINK TAMPERED_LINK SHOTS_DIR NEW_EMAIL: opens the link a reminder e-mail carried,
+checks the invoices and amounts on the page, promises to pay X1 by 2026-03-20, asks for X3
+in 3 instalments, disputes X2 and sets the contact preferences (no calls, NEW_EMAIL)
+through the page's forms, waiting each time for the engine's answer to show; looks at the
+page phone-sized; opens a tampered link and sees the neutral page.
 
 portal.py same SHOTS_DIR LINK SHORT_LINK QR_LINK EXPIRED RETIRED GERMAN_LINK: the SMS's
 short link and the letter's QR code show the same page as the e-mail's link; an expired
@@ -53,12 +53,14 @@ if sys.argv[1] == "same":
         expect(got, [("D1", "1.234,56 €")], "the German page's invoice")
         expect(d.find_element(By.TAG_NAME, "h1").text, "Ihre offenen Rechnungen", "the German heading")
         expect(d.find_element(By.ID, "plan-open-D1").text, "In Raten zahlen", "the German plan button")
+        expect(d.find_element(By.CSS_SELECTOR, "#prefs h2").text, "Kontaktwünsche", "the German preferences heading")
+        expect(d.find_element(By.CSS_SELECTOR, "label[for=no-calls]").text, "Keine Anrufe", "the German no-calls box")
     finally:
         d.quit()
     print("portal.py same: ok")
     sys.exit(0)
 
-link, tampered, shots = sys.argv[1:4]
+link, tampered, shots, new_email = sys.argv[1:5]
 os.makedirs(shots, exist_ok=True)
 d = start()
 try:
@@ -117,6 +119,27 @@ try:
     if "On hold" in d.find_element(By.CSS_SELECTOR, 'section[data-invoice="X1"] p.note').text:
         fail("X1 (promised, not paused) is shown on hold")
     d.save_screenshot(os.path.join(shots, "portal-4-after-dispute.png"))
+
+    # Contact preferences: no calls, a corrected e-mail address; the engine's answer, then
+    # the page shows them.
+    prefs = d.find_element(By.ID, "prefs")
+    expect(prefs.find_element(By.TAG_NAME, "h2").text, "Contact preferences", "the preferences heading")
+    expect([d.find_element(By.ID, "no-sms").is_selected(), d.find_element(By.ID, "no-calls").is_selected()],
+           [False, False], "the checkboxes before")
+    expect(d.find_element(By.ID, "email-now").text, "Reminders go by e-mail to x***@example.com.", "the address now")
+    d.find_element(By.ID, "no-calls").click()
+    d.find_element(By.ID, "email-new").send_keys(new_email)
+    d.save_screenshot(os.path.join(shots, "portal-14-preferences-form.png"))
+    d.find_element(By.ID, "prefs-save").click()
+    ans = wait(d, "the engine's answer to the preferences",
+               lambda d: d.find_elements(By.CSS_SELECTOR, "#prefs-box p.answer"))[0]
+    expect(ans.get_attribute("data-answer"), "preferences_changed", "the preferences' audit kinds")
+    wait(d, "the page showing the saved preferences", lambda d: d.find_elements(By.ID, "no-calls")
+         and d.find_element(By.ID, "no-calls").is_selected()
+         and "(the address you gave us)" in d.find_element(By.ID, "email-now").text)
+    expect(d.find_element(By.ID, "no-sms").is_selected(), False, "no SMS still unticked")
+    expect(d.find_element(By.ID, "prefs").get_attribute("data-opted-out"), "voice", "the opted-out channels")
+    d.save_screenshot(os.path.join(shots, "portal-15-preferences-saved.png"))
 
     # Phone-sized: nothing wider than the screen.
     d.set_window_size(390, 844)

@@ -8,6 +8,7 @@
 # SMS's short link (sender-sms, Kannel's fake SMSC) and the final notice's QR code
 # (sender-letter, read with zbarimg) open the same page; an expired link and a retired
 # key's get the neutral page; a German customer's page is in German.
+# Contact preferences set on the page (no calls, a corrected address) reach the engine.
 # Screenshots: build/screenshots/portal-*.png.
 source "$(dirname "$0")/../integration/lib.sh"
 [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || fail "chromium and chromium-driver are not installed (scripts/deps)"
@@ -49,7 +50,8 @@ FLIP=$([ "${PAY:4:1}" = A ] && echo B || echo A)
 TAMPERED="$P/p/k1.${PAY:0:4}$FLIP${PAY:5}.$(cut -d. -f3 <<<"$T")"
 SHOTS=$ROOT/build/screenshots
 log "opening the link from the e-mail in Chromium (screenshots in $SHOTS)"
-/usr/bin/python3 "$ROOT/tests/browser/portal.py" "$LINK" "$TAMPERED" "$SHOTS" >"$WORK/browser.log" 2>&1 ||
+NEW_EMAIL=xavier.new-$$@example.com
+/usr/bin/python3 "$ROOT/tests/browser/portal.py" "$LINK" "$TAMPERED" "$SHOTS" "$NEW_EMAIL" >"$WORK/browser.log" 2>&1 ||
     fail "the browser run failed: $(tail -3 "$WORK/browser.log")"
 
 assert_eq "promised|12000|2026-03-20|portal" \
@@ -65,6 +67,11 @@ assert_eq "paused|dispute" "$(psql_q "SELECT state || '|' || pause_reason FROM c
 assert_eq "dispute|wrong_amount|We were charged for 3 licences, we have 2." \
     "$(psql_q "SELECT action || '|' || (detail->>'reason') || '|' || (detail->>'text') FROM portal_actions WHERE tenant_id = '$TENANT' AND invoice_id = 'X2'")" \
     "the dispute's text"
+assert_eq "{voice}|$NEW_EMAIL|portal|portal|{voice}|true" \
+    "$(psql_q "SELECT p.opted_out::text || '|' || p.email || '|' || e.actor || '|' || e.channel || '|' || e.opted_out::text || '|' || e.email_changed FROM contact_preferences p JOIN consent_events e USING (tenant_id, customer_id) WHERE p.tenant_id = '$TENANT' AND p.customer_id = 'cust-x'")" \
+    "the preferences set on the page: no calls, the corrected address, one consent event"
+assert_eq "4" "$(psql_q "SELECT count(DISTINCT case_id) FROM audit WHERE tenant_id = '$TENANT' AND kind = 'preferences_changed'")" \
+    "preferences_changed on each of cust-x's four open cases"
 
 # The SMS's short link and the letter's QR code: the final notice of X4 (email, letter) and
 # its second reminder (SMS) are due by 2026-03-16.
@@ -85,7 +92,8 @@ QR=$(zbarimg --raw -q "$WORK"/letter-1.png) || fail "no QR code readable on X4's
 /usr/bin/python3 "$ROOT/tests/browser/portal.py" same "$SHOTS" "$LINK" "$P/s/$ID" "$QR" "$EXPIRED" "$RETIRED" "$GERMAN" \
     >"$WORK/browser-same.log" 2>&1 || fail "the second browser run failed: $(tail -3 "$WORK/browser-same.log")"
 for f in 1-overview 2-promise-form 3-promise-answered 4-after-dispute 5-phone 6-invalid-link 7-plan-form 8-email-link \
-    9-sms-short-link 10-letter-qr-link 11-expired-link 12-retired-key 13-german; do
+    9-sms-short-link 10-letter-qr-link 11-expired-link 12-retired-key 13-german 14-preferences-form \
+    15-preferences-saved; do
     [ -s "$SHOTS/portal-$f.png" ] || fail "no screenshot portal-$f.png"
 done
 log "PASS"

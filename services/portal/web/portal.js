@@ -13,10 +13,13 @@ const TEXT = {
     offer: (t, d) => `Pay ${t} by ${d} and the invoice is settled in full.`,
     reasons: { not_received: "Goods or service not received", wrong_amount: "Wrong amount", already_paid: "Already paid", quality: "Quality problem", other: "Other" },
     sent: "Sent. Waiting for the answer…", answered: "Done:", expires: (d) => `This link is valid until ${d}.`,
-    kinds: { promise_made: "your promise to pay is recorded", paused: "the invoice is on hold while we look into it", payment_claimed: "we will check for your payment", plan_agreed: "your instalment plan is agreed", plan_requested: "your request for an instalment plan is with our team for approval" },
+    kinds: { promise_made: "your promise to pay is recorded", paused: "the invoice is on hold while we look into it", payment_claimed: "we will check for your payment", plan_agreed: "your instalment plan is agreed", plan_requested: "your request for an instalment plan is with our team for approval", preferences_changed: "your contact preferences are saved" },
     plan: "Pay in instalments", instalments: (n) => `${n} instalments`, approval: "needs our team's approval",
     onPlan: "On an instalment plan", planPending: "Instalment plan requested, waiting for approval",
     instalment: (k, n) => `Instalment ${k} of ${n}`, letter: (d) => `Letter of ${d} (PDF)`, noAnswer: "No answer yet. Please reload the page later.",
+    prefs: "Contact preferences", noSms: "No text messages (SMS)", noCalls: "No phone calls",
+    emailNow: (m, c) => `Reminders go by e-mail to ${m}${c ? " (the address you gave us)" : ""}.`, emailNew: "Correct my e-mail address",
+    save: "Save preferences", prefsNote: "We will still write to you by e-mail or post about your open invoices.",
   },
   de: {
     title: "Ihre offenen Rechnungen", hello: (n) => (n ? `Guten Tag ${n},` : "Guten Tag,"),
@@ -28,10 +31,13 @@ const TEXT = {
     offer: (t, d) => `Zahlen Sie ${t} bis ${d}, und die Rechnung ist vollständig beglichen.`,
     reasons: { not_received: "Ware oder Leistung nicht erhalten", wrong_amount: "Falscher Betrag", already_paid: "Bereits bezahlt", quality: "Mangel", other: "Sonstiges" },
     sent: "Gesendet. Wir warten auf die Antwort…", answered: "Erledigt:", expires: (d) => `Dieser Link gilt bis ${d}.`,
-    kinds: { promise_made: "Ihre Zahlungszusage ist erfasst", paused: "die Rechnung ruht, während wir sie prüfen", payment_claimed: "wir prüfen den Zahlungseingang", plan_agreed: "Ihre Ratenzahlung ist vereinbart", plan_requested: "Ihr Wunsch nach Ratenzahlung liegt unserem Team zur Freigabe vor" },
+    kinds: { promise_made: "Ihre Zahlungszusage ist erfasst", paused: "die Rechnung ruht, während wir sie prüfen", payment_claimed: "wir prüfen den Zahlungseingang", plan_agreed: "Ihre Ratenzahlung ist vereinbart", plan_requested: "Ihr Wunsch nach Ratenzahlung liegt unserem Team zur Freigabe vor", preferences_changed: "Ihre Kontaktwünsche sind gespeichert" },
     plan: "In Raten zahlen", instalments: (n) => `${n} Raten`, approval: "muss von unserem Team freigegeben werden",
     onPlan: "Ratenzahlung vereinbart", planPending: "Ratenzahlung beantragt, wartet auf Freigabe",
     instalment: (k, n) => `Rate ${k} von ${n}`, letter: (d) => `Brief vom ${d} (PDF)`, noAnswer: "Noch keine Antwort. Bitte laden Sie die Seite später neu.",
+    prefs: "Kontaktwünsche", noSms: "Keine Textnachrichten (SMS)", noCalls: "Keine Anrufe",
+    emailNow: (m, c) => `Erinnerungen gehen per E-Mail an ${m}${c ? " (die von Ihnen angegebene Adresse)" : ""}.`, emailNew: "Meine E-Mail-Adresse korrigieren",
+    save: "Wünsche speichern", prefsNote: "Zu Ihren offenen Rechnungen schreiben wir Ihnen weiterhin per E-Mail oder Post.",
   },
 };
 const token = location.pathname.split("/")[2] || "";
@@ -73,8 +79,9 @@ async function waitAnswer(box, id) {
   for (let i = 0; i < 60; i++) {
     const r = await api(`/answers/${id}`);
     if (r.status === 200 && r.body.status === "answered") {
-      const words = r.body.answers.map((a) => T.kinds[a.kind] || a.kind).join("; ");
-      box.replaceChildren(el("p", { class: "answer", "data-answer": r.body.answers.map((a) => a.kind).join(" ") }, `${T.answered} ${words}`));
+      const kinds = [...new Set(r.body.answers.map((a) => a.kind))]; // one per kind (several cases answer)
+      const words = kinds.map((k) => T.kinds[k] || k).join("; ");
+      box.replaceChildren(el("p", { class: "answer", "data-answer": kinds.join(" ") }, `${T.answered} ${words}`));
       setTimeout(load, 1500);
       return;
     }
@@ -156,6 +163,30 @@ function invoiceCard(inv, data) {
     table, plan, letters, actions, box);
 }
 
+// The customer's contact preferences: two checkboxes and a corrected address, sent as one
+// action (the wanted state; the portal sends the engine what changes).
+function prefsSection(d) {
+  const p = d.preferences;
+  const box = el("div", { class: "form-box", id: "prefs-box" });
+  const check = (id, name, label, on) => el("div", { class: "check" },
+    el("input", Object.assign({ type: "checkbox", id, name }, on ? { checked: "" } : {})), el("label", { for: id }, label));
+  const f = el("form", { id: "prefs-form" },
+    check("no-sms", "no_sms", T.noSms, p.no_sms), check("no-calls", "no_calls", T.noCalls, p.no_calls),
+    p.email_masked ? el("p", { class: "note", id: "email-now" }, T.emailNow(p.email_masked, p.email_corrected)) : "",
+    el("label", { for: "email-new" }, T.emailNew),
+    el("input", { type: "email", id: "email-new", name: "email", autocomplete: "email", maxlength: "254" }),
+    el("p", { class: "note" }, T.prefsNote),
+    el("button", { type: "submit", id: "prefs-save" }, T.save));
+  f.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    box.querySelectorAll(".error").forEach((e) => e.remove());
+    send(box, "/preferences", { invoice_id: d.invoices[0].invoice_id, no_sms: f.elements.no_sms.checked,
+      no_calls: f.elements.no_calls.checked, email: f.elements.email.value.trim() });
+  });
+  box.append(f);
+  return el("section", { class: "prefs", id: "prefs", "data-opted-out": p.opted_out.join(" ") }, el("h2", {}, T.prefs), box);
+}
+
 async function load() {
   const r = await api("");
   if (r.status !== 200) {
@@ -169,6 +200,7 @@ async function load() {
   form = d.form_token;
   app.replaceChildren(el("h1", {}, T.title), el("p", {}, T.hello(d.customer_name)),
     ...(d.invoices.length ? d.invoices.map((inv) => invoiceCard(inv, d)) : [el("p", {}, T.none)]),
+    d.invoices.length && d.preferences ? prefsSection(d) : "",
     el("p", { class: "note" }, T.expires(day(d.link_expires_at.slice(0, 10), d.locale === "de" ? "de-DE" : "en-GB"))));
 }
 
