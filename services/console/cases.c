@@ -157,7 +157,7 @@ static void case_view(dn_web_req_t *req, void *arg)
 
 /* ---- actions ---- */
 
-typedef enum { ARG_NONE = 0, ARG_PAUSE, ARG_AMOUNT, ARG_PROMISE, ARG_PLAN, ARG_NOTE_TEXT } action_args_t;
+typedef enum { ARG_NONE = 0, ARG_PAUSE, ARG_AMOUNT, ARG_PROMISE, ARG_PLAN, ARG_NOTE_TEXT, ARG_RESEND } action_args_t;
 
 static const struct action {
     const char *name;
@@ -173,6 +173,7 @@ static const struct action {
     {"plan", "plan", ROLE_COLLECTOR, ARG_PLAN},
     {"callback", "callback", ROLE_COLLECTOR, ARG_NONE},
     {"claim_paid", "claim_paid", ROLE_COLLECTOR, ARG_NONE},
+    {"resend", "resend", ROLE_COLLECTOR, ARG_RESEND},
     {"credit", "credit", ROLE_MANAGER, ARG_AMOUNT},
     {"cancel", "cancel", ROLE_MANAGER, ARG_NONE},
     {"write_off", "write_off", ROLE_MANAGER, ARG_NONE},
@@ -285,6 +286,19 @@ static int command_fields(dn_web_req_t *req, const struct action *a, json_t *bod
         json_object_set_new(cmd, "instalments", out);
         return 0;
     }
+    case ARG_RESEND: {
+        json_t *to = json_object_get(body, "target_channel");
+        const char *ch = json_string_value(to);
+        if (to && !json_is_null(to) &&
+            (!ch || (strcmp(ch, "email") != 0 && strcmp(ch, "sms") != 0 && strcmp(ch, "letter") != 0 &&
+                     strcmp(ch, "voice") != 0))) {
+            dn_web_error(req, 400, "target_channel: email, sms, letter or voice, or null (the last reminder's)");
+            return -1;
+        }
+        if (ch)
+            json_object_set_new(cmd, "target_channel", json_string(ch));
+        return 0;
+    }
     case ARG_NONE:
     case ARG_NOTE_TEXT:
         break;
@@ -294,6 +308,36 @@ static int command_fields(dn_web_req_t *req, const struct action *a, json_t *bod
         const char *reason = json_string_value(json_object_get(body, "reason"));
         if (reason)
             json_object_set_new(cmd, "reason", json_string(reason));
+    }
+    return 0;
+}
+
+/* resend: what the engine would refuse, said at once (the engine checks again when it
+ * applies the command: a payment may arrive in between). 0, or -1 after a 409/500 reply. */
+static int resend_possible(console_t *c, dn_web_req_t *req, const char *tenant, const char *invoice, const char *state)
+{
+    static const char *const active[] = {"open", "pre_due_reminded", "overdue", "final_notice", "retrying"};
+    int ok = 0;
+    for (size_t i = 0; i < sizeof(active) / sizeof(active[0]); i++)
+        ok |= strcmp(state, active[i]) == 0;
+    if (!ok) {
+        dn_web_error(req, 409, "cannot resend the last reminder: the case is %s", state);
+        return -1;
+    }
+    PGresult *r = dn_pg_query(c->pg,
+                              "SELECT count(*) FROM audit WHERE tenant_id = $1 AND invoice_id = $2 "
+                              "AND kind IN ('reminder_emitted', 'reminder_fallback', 'redial', 'reminder_resent') "
+                              "AND jsonb_array_length(coalesce(detail->'reminders', '[]')) > 0",
+                              2, (const char *const[]){tenant, invoice});
+    if (!r) {
+        console_db_error(c, req);
+        return -1;
+    }
+    ok = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+    PQclear(r);
+    if (!ok) {
+        dn_web_error(req, 409, "cannot resend the last reminder: no reminder was sent yet");
+        return -1;
     }
     return 0;
 }
@@ -384,9 +428,10 @@ static void case_action(dn_web_req_t *req, void *arg)
     const char *currency = PQgetvalue(r, 0, 4);
     char why[160], actor[80], event_id[DN_UUID_STR_LEN] = "";
     if (!a) {
-        dn_web_error(req, 400,
-                     "action: one of pause, dispute, resume, promise, withdraw_promise, plan, callback, claim_paid, "
-                     "credit, cancel, write_off, hand_over, note, assign, unassign");
+        dn_web_error(
+            req, 400,
+            "action: one of pause, dispute, resume, promise, withdraw_promise, plan, callback, claim_paid, resend, "
+            "credit, cancel, write_off, hand_over, note, assign, unassign");
         goto out;
     }
     if (u->role < a->role) {
@@ -409,6 +454,8 @@ static void case_action(dn_web_req_t *req, void *arg)
         cmd = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "tenant_id", tenant, "customer_id", customer, "invoice_id",
                         invoice, "command", a->command, "actor", actor, "channel", "collector");
         if (command_fields(req, a, body, currency, cmd) < 0)
+            goto out;
+        if (a->args == ARG_RESEND && resend_possible(c, req, tenant, invoice, PQgetvalue(r, 0, 5)) < 0)
             goto out;
         char err[512];
         if (dn_publish_json(c->producer, DN_TOPIC_CASE_COMMANDS, cmd, (int)c->cfg.publish_ms, event_id, err,

@@ -1,5 +1,5 @@
 /* CaseCommand (see handlers.h): pause, resume, credit, cancel, write off, hand over,
- * callback, claim_paid; the collections workflow's promise, withdraw_promise and plan
+ * callback, claim_paid, resend (resend.h); the collections workflow's promise, withdraw_promise and plan
  * (workflow.h). */
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,6 +19,7 @@
 #include "validate.h"
 #include "writes.h"
 #include "held.h"
+#include "resend.h"
 #include "timers.h"
 #include "workflow.h"
 
@@ -72,6 +73,9 @@ int handle_command(engine_t *e, dn_case_command_t *v, const void *payload, size_
         goto out;
     case DN_CASE_COMMAND_KIND_PLAN:
         rc = plan_command(e, &c, pol, v, now);
+        goto out;
+    case DN_CASE_COMMAND_KIND_RESEND:
+        rc = resend_command(e, &c, pol, v, now); /* resend.h */
         goto out;
     default:
         break;

@@ -333,6 +333,13 @@ function detailText(d) {
     .join("; ");
 }
 
+// A reminder went out and the case is active: "Resend last reminder" (the engine checks again).
+function resendable(j) {
+  return ["open", "pre_due_reminded", "overdue", "final_notice", "retrying"].includes(j.case.state) &&
+    j.timeline.some((t) => ["reminder_emitted", "reminder_fallback", "redial", "reminder_resent"].includes(t.kind) &&
+      t.detail && Array.isArray(t.detail.reminders) && t.detail.reminders.length > 0);
+}
+
 async function showCase(id) {
   document.title = "Case · Dunning console";
   view = { name: "case", id, onEvent: null };
@@ -394,10 +401,10 @@ async function showCase(id) {
       el("h1", { id: "case-title" }, `Case ${inv.invoice_number || c.invoice_id}`),
       el("section", { class: `panel${flash ? " flash" : ""}`, "aria-label": "Summary" },
         el("dl", { class: "facts" }, ...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]))));
-    const key = `${open && may("collector")}|${c.state}|${c.assigned_to}`;
+    const key = `${open && may("collector")}|${c.state}|${c.assigned_to}|${resendable(j)}`;
     if (key !== formsKey) {
       formsKey = key;
-      formsBox.replaceChildren(...(open && may("collector") ? [actions(c)] : []));
+      formsBox.replaceChildren(...(open && may("collector") ? [actions(c, j)] : []));
     }
     rest.replaceChildren(...[
       j.customer_cases.length > 1 ? el("section", { class: "panel" }, el("h2", {}, "The customer's open cases"),
@@ -421,7 +428,7 @@ async function showCase(id) {
   }
 
   // One form per action; each sends one POST and waits for the engine's case event.
-  function actions(c) {
+  function actions(c, j) {
     const forms = [];
     const form = (name, title, fields, build, opts = {}) => {
       const f = el("form", { id: `act-${name}`, "aria-label": title }, el("h3", {}, title), ...fields,
@@ -478,6 +485,13 @@ async function showCase(id) {
       }
       return inst.length ? withNote(f, { action: "plan", instalments: inst }) : bad(f, "At least one instalment.");
     });
+    if (resendable(j)) {
+      form("resend", "Resend last reminder", [
+        el("label", { for: "resend-channel" }, "Channel", el("select", { id: "resend-channel", name: "channel" },
+          el("option", { value: "" }, "as before"), ...["email", "sms", "letter", "voice"].map((ch) => el("option", { value: ch }, ch)))),
+        note("resend")],
+      (f) => withNote(f, { action: "resend", target_channel: f.elements.channel.value || null }), { button: "Resend" });
+    }
     form("note", "Note", [el("label", { for: "note-text" }, "Text", el("textarea", { id: "note-text", name: "text", rows: 3, maxlength: 4000, required: true }))],
       (f) => ({ action: "note", text: f.elements.text.value.trim() }), { button: "Add note" });
     form("assign", c.assigned_to === me.login ? "Unassign" : "Assign to me", [],
