@@ -65,21 +65,6 @@ static json_t *parse_json(const char *s)
     return j ? j : json_null();
 }
 
-/* The timeline of a case ($1 case id, $2 tenant, $3 invoice): the engine's audit rows of the
- * invoice and the console's notes, with who did each thing; ordered by at, source, seq. */
-#define TIMELINE_ROWS                                                                                                  \
-    "SELECT a.at, 'audit' AS source, a.id AS seq, a.kind, a.from_state, a.to_state, a.stage, a.outstanding_minor, "    \
-    "coalesce(a.detail->>'actor', 'engine') AS actor, a.detail FROM audit a WHERE a.tenant_id = $2 AND a.invoice_id "  \
-    "= $3 "                                                                                                            \
-    "UNION ALL "                                                                                                       \
-    "SELECT n.at, 'note', n.id, 'note', NULL, NULL, NULL, NULL, n.author, jsonb_build_object('text', n.text) "         \
-    "FROM console_notes n WHERE n.case_id = $1::uuid"
-
-static const char timeline_csv_sql[] =
-    "SELECT to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), t.source, t.kind, t.from_state, "
-    "t.to_state, t.stage, t.outstanding_minor, t.actor, t.detail::text FROM (" TIMELINE_ROWS ") t "
-    "ORDER BY t.at, t.source, t.seq";
-
 static const char details_sql[] =
     "SELECT (SELECT row_to_json(i)::text FROM (SELECT invoice_id, invoice_number, amount_minor, currency, "
     "  issue_date, due_date, policy, customer_segment, issued_at FROM invoices "
@@ -88,37 +73,13 @@ static const char details_sql[] =
     "  outstanding_minor + fee_minor + interest_minor AS owed_minor, currency FROM cases "
     "  WHERE tenant_id = $2 AND customer_id = $4 AND case_id <> $1::uuid "
     "  AND state NOT IN ('resolved', 'written_off', 'handed_over')) o), "
-    "(SELECT coalesce(json_agg(t ORDER BY t.at, t.source, t.seq), '[]')::text FROM (" TIMELINE_ROWS ") t), "
+    "(SELECT coalesce(json_agg(t ORDER BY t.at, t.source, t.seq), '[]')::text FROM (" CONSOLE_TIMELINE_ROWS ") t), "
     "(SELECT coalesce(json_agg(p ORDER BY p.made_at), '[]')::text FROM (SELECT p.promise_id, p.scope, p.amount_minor, "
     "  p.paid_minor, p.currency, p.promised_for, p.state, p.channel, p.actor, p.made_at, p.closed_at "
     "  FROM promise_cases pc JOIN promises p USING (promise_id) WHERE pc.case_id = $1::uuid) p), "
     "(SELECT coalesce(json_agg(d ORDER BY d.created_at, d.event_id), '[]')::text FROM (SELECT event_id, channel, "
     "  stage, status, attempts, last_error, created_at, updated_at FROM deliveries "
     "  WHERE tenant_id = $2 AND invoice_id = $3) d)";
-
-/* ?format=csv: the timeline alone, for legal use: one row per entry, the detail as JSON. */
-static void timeline_csv(console_t *c, dn_web_req_t *req, const char *id, const char *const *params)
-{
-    PGresult *t = dn_pg_query(c->pg, timeline_csv_sql, 3, params);
-    if (!t) {
-        console_db_error(c, req);
-        return;
-    }
-    dn_buf_t b = {0};
-    dn_buf_add(&b, "at,source,kind,from_state,to_state,stage,outstanding_minor,actor,detail\r\n");
-    for (int row = 0; row < PQntuples(t); row++)
-        for (int col = 0; col < 9; col++)
-            csv_field(&b, PQgetvalue(t, row, col), col == 8);
-    PQclear(t);
-    size_t len = 0;
-    char *data = dn_buf_take(&b, &len), disposition[96];
-    if (!data) {
-        dn_web_error(req, 500, "out of memory");
-        return;
-    }
-    snprintf(disposition, sizeof(disposition), "attachment; filename=\"timeline-%s.csv\"", id);
-    dn_web_body(req, 200, "text/csv; charset=utf-8", data, len, disposition);
-}
 
 static void case_view(dn_web_req_t *req, void *arg)
 {
@@ -130,8 +91,8 @@ static void case_view(dn_web_req_t *req, void *arg)
         return;
     const char *params[] = {id, PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3)};
     const char *format = dn_web_query(req, "format");
-    if (format && strcmp(format, "csv") == 0) {
-        timeline_csv(c, req, id, params);
+    if (format && strcmp(format, "csv") == 0) { /* the older address of timeline.csv */
+        timeline_export(c, req, u->login, id, params + 1, "csv");
         PQclear(r);
         return;
     }
@@ -495,8 +456,34 @@ out:
     PQclear(r);
 }
 
+/* GET /api/cases/{id}/timeline.csv and .pdf: viewer and up, the case in the user's tenants. */
+static void timeline_file(dn_web_req_t *req, void *arg, const char *format)
+{
+    console_t *c = arg;
+    const console_user_t *u = dn_web_user(req);
+    const char *id = dn_web_param(req, 0);
+    PGresult *r = load_case(c, req, u, id);
+    if (!r)
+        return;
+    const char *facts[] = {PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3)};
+    timeline_export(c, req, u->login, id, facts, format);
+    PQclear(r);
+}
+
+static void timeline_csv_file(dn_web_req_t *req, void *arg)
+{
+    timeline_file(req, arg, "csv");
+}
+
+static void timeline_pdf_file(dn_web_req_t *req, void *arg)
+{
+    timeline_file(req, arg, "pdf");
+}
+
 void cases_routes(console_t *c)
 {
+    dn_web_route(c->web, "GET", "/api/cases/{}/timeline.csv", timeline_csv_file, 0);
+    dn_web_route(c->web, "GET", "/api/cases/{}/timeline.pdf", timeline_pdf_file, 0);
     dn_web_route(c->web, "GET", "/api/cases/{}", case_view, 0);
     dn_web_route(c->web, "POST", "/api/cases/{}/actions", case_action, 0);
 }

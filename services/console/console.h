@@ -88,7 +88,22 @@ void auth_denied(void *arg, dn_web_req_t *req, unsigned status, const char *reas
 void worklist_routes(console_t *c);
 char *worklist_sql_build(console_t *c);
 
-/* cases.c: GET /api/cases/{id}, POST /api/cases/{id}/actions. */
+/* The timeline of a case ($1 case id, $2 tenant, $3 invoice): the engine's audit rows of the
+ * invoice and the console's notes, with who did each thing; ordered by at, source, seq. */
+#define CONSOLE_TIMELINE_ROWS                                                                                          \
+    "SELECT a.at, 'audit' AS source, a.id AS seq, a.kind, a.from_state, a.to_state, a.stage, a.outstanding_minor, "    \
+    "coalesce(a.detail->>'actor', 'engine') AS actor, a.detail FROM audit a WHERE a.tenant_id = $2 AND a.invoice_id "  \
+    "= $3 "                                                                                                            \
+    "UNION ALL "                                                                                                       \
+    "SELECT n.at, 'note', n.id, 'note', NULL, NULL, NULL, NULL, n.author, jsonb_build_object('text', n.text) "         \
+    "FROM console_notes n WHERE n.case_id = $1::uuid"
+
+/* export.c: the timeline of case `id` (facts: tenant, invoice, customer; already scoped to
+ * the user) as format "csv" or "pdf", logged as an export in console_access_log. */
+void timeline_export(console_t *c, dn_web_req_t *req, const char *login, const char *id, const char *const *facts,
+                     const char *format);
+
+/* cases.c: GET /api/cases/{id} (and its timeline.csv, timeline.pdf), POST /api/cases/{id}/actions. */
 void cases_routes(console_t *c);
 
 /* deadletters.c: the dead-letter topic, read from its beginning (dl_start 0/-1 with errstr;
