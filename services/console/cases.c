@@ -77,9 +77,10 @@ static const char details_sql[] =
     "(SELECT coalesce(json_agg(p ORDER BY p.made_at), '[]')::text FROM (SELECT p.promise_id, p.scope, p.amount_minor, "
     "  p.paid_minor, p.currency, p.promised_for, p.state, p.channel, p.actor, p.made_at, p.closed_at "
     "  FROM promise_cases pc JOIN promises p USING (promise_id) WHERE pc.case_id = $1::uuid) p), "
-    "(SELECT coalesce(json_agg(d ORDER BY d.created_at, d.event_id), '[]')::text FROM (SELECT event_id, channel, "
-    "  stage, status, attempts, last_error, created_at, updated_at FROM deliveries "
-    "  WHERE tenant_id = $2 AND invoice_id = $3) d)";
+    "(SELECT coalesce(json_agg(d ORDER BY d.created_at, d.event_id), '[]')::text FROM (SELECT d.event_id, d.channel, "
+    "  d.stage, d.status, d.attempts, d.last_error, d.created_at, d.updated_at, m.subject, m.body, m.template "
+    "  FROM deliveries d LEFT JOIN sent_messages m ON m.event_id = d.event_id AND m.case_id = d.case_id "
+    "  WHERE d.tenant_id = $2 AND d.invoice_id = $3) d)";
 
 static void case_view(dn_web_req_t *req, void *arg)
 {
@@ -470,6 +471,32 @@ static void timeline_file(dn_web_req_t *req, void *arg, const char *format)
     PQclear(r);
 }
 
+/* GET /api/cases/{id}/sent/{event_id}/letter.pdf and audio.wav: viewer and up. */
+static void sent_kind(dn_web_req_t *req, void *arg, const char *kind)
+{
+    console_t *c = arg;
+    const console_user_t *u = dn_web_user(req);
+    const char *id = dn_web_param(req, 0), *event_id = dn_web_param(req, 1);
+    PGresult *r = load_case(c, req, u, id);
+    if (!r)
+        return;
+    if (!uuid_like(event_id))
+        dn_web_error(req, 404, "no such %s for this case", strcmp(kind, "letter") == 0 ? "letter" : "call");
+    else
+        sent_file(c, req, u->login, id, event_id, kind);
+    PQclear(r);
+}
+
+static void sent_letter(dn_web_req_t *req, void *arg)
+{
+    sent_kind(req, arg, "letter");
+}
+
+static void sent_audio(dn_web_req_t *req, void *arg)
+{
+    sent_kind(req, arg, "voice");
+}
+
 static void timeline_csv_file(dn_web_req_t *req, void *arg)
 {
     timeline_file(req, arg, "csv");
@@ -484,6 +511,8 @@ void cases_routes(console_t *c)
 {
     dn_web_route(c->web, "GET", "/api/cases/{}/timeline.csv", timeline_csv_file, 0);
     dn_web_route(c->web, "GET", "/api/cases/{}/timeline.pdf", timeline_pdf_file, 0);
+    dn_web_route(c->web, "GET", "/api/cases/{}/sent/{}/letter.pdf", sent_letter, 0);
+    dn_web_route(c->web, "GET", "/api/cases/{}/sent/{}/audio.wav", sent_audio, 0);
     dn_web_route(c->web, "GET", "/api/cases/{}", case_view, 0);
     dn_web_route(c->web, "POST", "/api/cases/{}/actions", case_action, 0);
 }

@@ -30,6 +30,8 @@ typedef struct console_cfg {
     int64_t login_window_ms;
     int64_t worklist_max;
     int64_t publish_ms;
+    char *spool_dir; /* sender-letter's DUNNING_LETTER_SPOOL_DIR: the letters' PDFs */
+    char *audio_dir; /* sender-voice's DUNNING_VOICE_AUDIO_DIR: the calls' messages */
 } console_cfg_t;
 
 typedef struct console_sub console_sub_t; /* events.c: an open event stream */
@@ -102,6 +104,12 @@ char *worklist_sql_build(console_t *c);
  * the user) as format "csv" or "pdf", logged as an export in console_access_log. */
 void timeline_export(console_t *c, dn_web_req_t *req, const char *login, const char *id, const char *const *facts,
                      const char *format);
+
+/* sent.c: a letter's PDF (kind "letter") or a call's WAV ("voice") of reminder event_id of
+ * case case_id (already scoped to the user), from the sender's folder; 404 when the
+ * reminder is not the case's or the file is gone. Logged as an export. */
+void sent_file(console_t *c, dn_web_req_t *req, const char *login, const char *case_id, const char *event_id,
+               const char *kind);
 
 /* cases.c: GET /api/cases/{id} (and its timeline.csv, timeline.pdf), POST /api/cases/{id}/actions. */
 void cases_routes(console_t *c);

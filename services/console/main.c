@@ -47,6 +47,15 @@ static const dn_cfg_entry_t config_table[] = {
            worklist_max),
     DN_CFG("DUNNING_CONSOLE_PUBLISH_TIMEOUT", DN_CFG_DURATION, "10s", 100, 120000,
            "How long an action waits for the broker to acknowledge its CaseCommand.", console_cfg_t, publish_ms),
+    DN_CFG(
+        "DUNNING_LETTER_SPOOL_DIR", DN_CFG_STRING, "", 0, 0,
+        "sender-letter's spool folder, where the case view finds each letter's PDF (empty: $DUNNING_HOME/.run/spool, "
+        "as sender-letter).",
+        console_cfg_t, spool_dir),
+    DN_CFG("DUNNING_VOICE_AUDIO_DIR", DN_CFG_STRING, "", 0, 0,
+           "sender-voice's audio folder, where the case view finds each call's message (empty: $DUNNING_RUN_DIR/voice, "
+           "or .run/voice, as sender-voice).",
+           console_cfg_t, audio_dir),
 };
 #define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))
 
@@ -93,6 +102,19 @@ int main(int argc, char **argv)
         return 2;
     }
     dn_topics_init(c->cfg.common.topic_prefix);
+    if (!c->cfg.spool_dir[0]) { /* the senders' defaults */
+        char dir[4096];
+        snprintf(dir, sizeof(dir), "%s/.run/spool", c->cfg.common.home);
+        free(c->cfg.spool_dir);
+        c->cfg.spool_dir = strdup(dir);
+    }
+    if (!c->cfg.audio_dir[0]) {
+        const char *run = getenv("DUNNING_RUN_DIR");
+        char dir[4096];
+        snprintf(dir, sizeof(dir), "%s/voice", run && run[0] ? run : ".run");
+        free(c->cfg.audio_dir);
+        c->cfg.audio_dir = strdup(dir);
+    }
     dn_signal_install();
     char policy_path[4096];
     dn_policy_path(c->cfg.policy_file, c->cfg.common.home, policy_path, sizeof(policy_path));

@@ -333,6 +333,33 @@ function detailText(d) {
     .join("; ");
 }
 
+// What was sent, reminder by reminder: the e-mail's subject and text and the SMS's text as
+// the sender rendered them (kept when the message left), the letter's PDF from the print
+// spool, the call's message from the voice sender's folder.
+function sentPanel(c, deliveries) {
+  const base = `/api/cases/${encodeURIComponent(c.case_id)}/sent`;
+  return el("section", { class: "panel", id: "sent", "aria-label": "What was sent" }, el("h2", {}, "What was sent"),
+    el("p", { class: "muted" }, "Each reminder as the sender sent it: the text is the one it rendered and kept when the message left (template named), the letter and the call are the sender's own files."),
+    ...deliveries.map((d) => {
+      const what = [];
+      if (d.channel === "email" || d.channel === "sms") {
+        if (d.body === null || d.body === undefined) what.push(el("p", { class: "muted" }, "The text was not kept (sent before texts were kept)."));
+        else {
+          if (d.channel === "email") what.push(el("p", { class: "subject" }, el("strong", {}, "Subject: "), d.subject || ""));
+          what.push(el("pre", { class: "sent-text" }, d.body));
+          if (d.template) what.push(el("p", { class: "muted" }, `Template ${d.template}`));
+        }
+      } else if (d.channel === "letter") {
+        what.push(el("a", { class: "button", href: `${base}/${d.event_id}/letter.pdf`, "data-letter": d.event_id }, "Letter PDF"));
+      } else if (d.channel === "voice") {
+        what.push(el("audio", { controls: "", preload: "none", src: `${base}/${d.event_id}/audio.wav` }),
+          el("a", { href: `${base}/${d.event_id}/audio.wav`, "data-audio": d.event_id }, "The call's message (WAV)"));
+      }
+      return el("article", { class: "sent", "data-event": d.event_id, "data-channel": d.channel },
+        el("h3", {}, `${d.channel}, stage ${d.stage}: ${d.status.replaceAll("_", " ")} (${when(d.created_at)})`), ...what);
+    }));
+}
+
 // A reminder went out and the case is active: "Resend last reminder" (the engine checks again).
 function resendable(j) {
   return ["open", "pre_due_reminded", "overdue", "final_notice", "retrying"].includes(j.case.state) &&
@@ -413,6 +440,7 @@ async function showCase(id) {
           ` ${o.state.replaceAll("_", " ")}, ${money(o.owed_minor, o.currency)}`)))) : null,
       j.promises.length ? el("section", { class: "panel" }, el("h2", {}, "Promises"),
         el("ul", {}, ...j.promises.map((p) => el("li", {}, `${money(p.amount_minor, p.currency)} by ${p.promised_for} (${p.scope}): ${p.state}, paid ${money(p.paid_minor, p.currency)}; by ${p.actor || p.channel}`)))) : null,
+      j.deliveries.length ? sentPanel(c, j.deliveries) : null,
       el("section", { class: "panel" },
         el("div", { class: "toolbar" }, el("h2", { class: "count" }, "Timeline"),
           el("a", { class: "button", id: "export-csv", href: `/api/cases/${c.case_id}/timeline.csv`, download: `timeline-${c.case_id}.csv` }, "Export CSV"),
