@@ -30,12 +30,14 @@ typedef struct console_cfg {
     int64_t login_window_ms;
     int64_t worklist_max;
     int64_t publish_ms;
-    char *spool_dir; /* sender-letter's DUNNING_LETTER_SPOOL_DIR: the letters' PDFs */
-    char *audio_dir; /* sender-voice's DUNNING_VOICE_AUDIO_DIR: the calls' messages */
+    char *spool_dir;  /* sender-letter's DUNNING_LETTER_SPOOL_DIR: the letters' PDFs */
+    char *audio_dir;  /* sender-voice's DUNNING_VOICE_AUDIO_DIR: the calls' messages */
+    char *lag_groups; /* DUNNING_CONSOLE_LAG_GROUPS: group=topic,topic;... */
 } console_cfg_t;
 
 typedef struct console_sub console_sub_t; /* events.c: an open event stream */
 typedef struct console_dl console_dl_t;   /* deadletters.c: what is kept of a dead letter */
+typedef struct console_lag console_lag_t; /* lag.c: the consumer groups watched */
 
 typedef struct console {
     console_cfg_t cfg;
@@ -52,6 +54,7 @@ typedef struct console {
     dn_kafka_consumer_t *dl_consumer; /* dead-letter, for the overview */
     console_dl_t *dl;                 /* a ring of dl_n, oldest at dl_first */
     size_t dl_first, dl_n, dl_dropped;
+    console_lag_t *lag;
 } console_t;
 
 typedef enum { ROLE_VIEWER = 0, ROLE_COLLECTOR, ROLE_MANAGER, ROLE_ADMIN } console_role_t;
@@ -131,7 +134,10 @@ int events_start(console_t *c, char *errstr, size_t errstr_size);
 void events_routes(console_t *c);
 void events_poll(console_t *c);
 
-/* overview.c: GET /api/overview (the figures of docs/console.md#overview). */
-void overview_routes(console_t *c);
+/* lag.c: the consumer groups of DUNNING_CONSOLE_LAG_GROUPS (lag_start 0/-1 with errstr),
+ * and their lag now: [{group, topics, lag, partitions} or {group, topics, lag: null, error}]. */
+int lag_start(console_t *c, char *errstr, size_t errstr_size);
+json_t *lag_overview(console_t *c);
+void lag_stop(console_t *c);
 
 #endif

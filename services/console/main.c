@@ -56,6 +56,15 @@ static const dn_cfg_entry_t config_table[] = {
            "sender-voice's audio folder, where the case view finds each call's message (empty: $DUNNING_RUN_DIR/voice, "
            "or .run/voice, as sender-voice).",
            console_cfg_t, audio_dir),
+    DN_CFG("DUNNING_CONSOLE_LAG_GROUPS", DN_CFG_STRING,
+           "dunning-engine=invoice-issued,payment-received,payment-failed,case-commands,reminder-outcomes,"
+           "payment-method-updated;sender-email=reminder-due.email;sender-sms=reminder-due.sms;"
+           "sender-letter=reminder-due.letter;sender-voice=reminder-due.voice",
+           0, 0,
+           "The consumer groups whose lag the overview shows, each with the topics it reads (without "
+           "DUNNING_TOPIC_PREFIX): group=topic,topic;... Set it to the groups' names when DUNNING_ENGINE_GROUP or a "
+           "sender's group is not the default.",
+           console_cfg_t, lag_groups),
 };
 #define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))
 
@@ -122,7 +131,8 @@ int main(int argc, char **argv)
         !(c->policies = dn_policy_set_load(policy_path, errstr, sizeof(errstr))) ||
         !(c->pg = dn_pg_new(c->cfg.common.pg_dsn, errstr, sizeof(errstr))) ||
         !(c->producer = dn_kafka_producer_new(c->cfg.common.kafka_brokers, errstr, sizeof(errstr))) ||
-        dl_start(c, errstr, sizeof(errstr)) < 0 || events_start(c, errstr, sizeof(errstr)) < 0) {
+        dl_start(c, errstr, sizeof(errstr)) < 0 || events_start(c, errstr, sizeof(errstr)) < 0 ||
+        lag_start(c, errstr, sizeof(errstr)) < 0) {
         dn_log_error("cannot start", "detail", errstr, NULL);
         status = 2;
         goto out;
@@ -181,6 +191,7 @@ out:
     dn_kafka_consumer_destroy(c->consumer);
     dn_kafka_consumer_destroy(c->dl_consumer);
     free(c->dl);
+    lag_stop(c);
     dn_web_limit_destroy(c->login_limit);
     dn_kafka_producer_destroy(c->producer, (int)c->cfg.common.shutdown_ms);
     dn_pg_destroy(c->pg);

@@ -580,6 +580,7 @@ const DEFS = {
   cei: "Collection effectiveness index over the period = (receivables at its start + invoices issued in it − receivables at its end) ÷ (receivables at its start + invoices issued in it − current receivables at its end) × 100. Receivables at a moment: each case's last outstanding amount in the audit trail before it, if the case was open then.",
   promises: "Promises due today: open promises to pay whose date is today. Promise-kept rate: of the promises due in the period that are closed, the share kept in full (partially kept and broken count against it; withdrawn ones not at all).",
   reminders: "Reminders emitted in the period, per channel, and what their delivery came to: delivered; failed (permanently, or the recipient unreached); suppressed (e.g. quiet hours, opted out); pending (no final outcome yet).",
+  lag: "For the engine's consumer group and each sender's: the records on its topics it has not yet processed now, the sum over every partition of (the partition's high watermark − the group's committed offset; a partition without one counts what the topic retains). Not per tenant: the pipeline's backlog. Read from the broker (librdkafka) when the page loads.",
   dead: "Input records or reminders a service could not handle and set aside on the dead-letter topic, in the period, by the service, the topic the record came from and the error code (the console reads the topic from its start when it starts; it keeps the last 200,000).",
   recovery: "Per stage and channel: the cases reminded in the period, and how many of them were paid in full (resolved as paid) within 7 and 14 days after that reminder.",
 };
@@ -643,7 +644,9 @@ async function showOverview() {
           table("recovery", ["Stage", "Channel", "Reminded", "Paid ≤ 7 d", "Paid ≤ 14 d"], o.recovery.map((r) => [r.stage, r.channel, r.reminded, `${r.paid_7d} (${pct(r.share_7d)})`, `${r.paid_14d} (${pct(r.share_14d)})`]))),
         kpi("k-dead", "Dead letters", DEFS.dead,
           table("dead-letters", ["Service", "From topic", "Error", "Count"], o.dead_letters.groups.map((g) => [g.service, g.source_topic, g.error_code, g.count])),
-          o.dead_letters.dropped ? el("p", { class: "muted" }, `${o.dead_letters.dropped} older ones are no longer counted.`) : null));
+          o.dead_letters.dropped ? el("p", { class: "muted" }, `${o.dead_letters.dropped} older ones are no longer counted.`) : null),
+        kpi("k-lag", "Consumer lag", DEFS.lag,
+          table("consumer-lag", ["Consumer group", "Records waiting", "Partitions"], (o.consumer_lag || []).map((g) => [g.group, g.lag === null ? `not read: ${g.error}` : g.lag, g.lag === null ? "" : g.partitions]))));
     } catch (x) {
       if (!failure(x)) status.replaceChildren(el("p", { class: "error", role: "alert" }, x.message));
     }
