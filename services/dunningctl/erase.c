@@ -412,7 +412,7 @@ static int erase_notes(erase_run_t *x)
     return 0;
 }
 
-/* 8. The texts the e-mail and SMS senders sent the customer (sent_messages, sql/024): they
+/* 8. The texts the e-mail and SMS senders sent the customer (sent_messages, sql/026): they
  * carry the customer's name; deleted. */
 static int erase_sent(erase_run_t *x)
 {
