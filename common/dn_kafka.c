@@ -226,6 +226,90 @@ int dn_kafka_consumer_lag(dn_kafka_consumer_t *c, dn_kafka_lag_fn fn, void *arg)
     return 0;
 }
 
+struct dn_kafka_group {
+    rd_kafka_t *rk;
+};
+
+dn_kafka_group_t *dn_kafka_group_new(const char *brokers, const char *group, char *errstr, size_t errstr_size)
+{
+    static const char *const settings[] = {"enable.auto.commit", "false", "enable.auto.offset.store", "false", NULL};
+    dn_kafka_group_t *g = calloc(1, sizeof(*g));
+    rd_kafka_conf_t *conf = base_conf(brokers, errstr, errstr_size);
+    if (!g || !conf)
+        goto fail;
+    if (rd_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) != RD_KAFKA_CONF_OK ||
+        conf_set_all(conf, settings, errstr, errstr_size) < 0 ||
+        dn_kafka_conf_passthrough(conf, "CONSUMER", errstr, errstr_size) < 0)
+        goto fail;
+    g->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+    if (!g->rk)
+        goto fail;
+    return g; /* conf is owned by rk */
+fail:
+    if (conf && !(g && g->rk))
+        rd_kafka_conf_destroy(conf);
+    free(g);
+    return NULL;
+}
+
+int dn_kafka_group_lag(dn_kafka_group_t *g, const char *const *topics, size_t ntopics, int timeout_ms, int64_t *lag,
+                       int *partitions, char *errstr, size_t errstr_size)
+{
+    int rc = -1;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(64);
+    *lag = 0;
+    *partitions = 0;
+    for (size_t t = 0; t < ntopics; t++) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(g->rk, topics[t], NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rkt ? rd_kafka_metadata(g->rk, 0, rkt, &md, timeout_ms) : RD_KAFKA_RESP_ERR__FAIL;
+        if (rkt)
+            rd_kafka_topic_destroy(rkt);
+        if (err) {
+            snprintf(errstr, errstr_size, "metadata of %s: %s", topics[t], rd_kafka_err2str(err));
+            goto out;
+        }
+        for (int i = 0; i < md->topic_cnt; i++)
+            if (!md->topics[i].err)
+                for (int p = 0; p < md->topics[i].partition_cnt; p++)
+                    rd_kafka_topic_partition_list_add(parts, topics[t], md->topics[i].partitions[p].id);
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_resp_err_t err = rd_kafka_committed(g->rk, parts, timeout_ms);
+    if (err) {
+        snprintf(errstr, errstr_size, "committed offsets: %s", rd_kafka_err2str(err));
+        goto out;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int64_t lo, hi;
+        err = rd_kafka_query_watermark_offsets(g->rk, p->topic, p->partition, &lo, &hi, timeout_ms);
+        if (err) {
+            snprintf(errstr, errstr_size, "watermarks of %s [%d]: %s", p->topic, (int)p->partition,
+                     rd_kafka_err2str(err));
+            goto out;
+        }
+        int64_t from = p->err == RD_KAFKA_RESP_ERR_NO_ERROR && p->offset >= 0 ? p->offset : lo;
+        if (from < lo)
+            from = lo; /* committed below what is retained: only what is left can be read */
+        if (hi > from)
+            *lag += hi - from;
+    }
+    *partitions = parts->cnt;
+    rc = 0;
+out:
+    rd_kafka_topic_partition_list_destroy(parts);
+    return rc;
+}
+
+void dn_kafka_group_destroy(dn_kafka_group_t *g)
+{
+    if (!g)
+        return;
+    rd_kafka_destroy(g->rk);
+    free(g);
+}
+
 int dn_kafka_consumer_ready(dn_kafka_consumer_t *c, int timeout_ms, char *why, size_t why_size)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;

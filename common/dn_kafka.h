@@ -42,6 +42,19 @@ int dn_kafka_consumer_lag(dn_kafka_consumer_t *c, dn_kafka_lag_fn fn, void *arg)
 int dn_kafka_consumer_ready(dn_kafka_consumer_t *c, int timeout_ms, char *why, size_t why_size);
 /* Leaves the group (rd_kafka_consumer_close) and frees. NULL does nothing. */
 void dn_kafka_consumer_destroy(dn_kafka_consumer_t *c);
+
+/* Another consumer group's lag, read from outside it (the console's overview): a handle with
+ * the group's id that never joins it (no subscribe), only asks the group's coordinator for
+ * its committed offsets (OffsetFetch) and the partition leaders for their high watermarks.
+ * dn_kafka_group_lag: the sum over every partition of the topics of (high watermark -
+ * committed offset); a partition without a committed offset counts from its low watermark
+ * (what is retained, all of it unread). *partitions: how many were summed. 0, or -1 with
+ * errstr (a broker that does not answer within timeout_ms). */
+typedef struct dn_kafka_group dn_kafka_group_t;
+dn_kafka_group_t *dn_kafka_group_new(const char *brokers, const char *group, char *errstr, size_t errstr_size);
+int dn_kafka_group_lag(dn_kafka_group_t *g, const char *const *topics, size_t ntopics, int timeout_ms, int64_t *lag,
+                       int *partitions, char *errstr, size_t errstr_size);
+void dn_kafka_group_destroy(dn_kafka_group_t *g);
 void dn_kafka_messages_destroy(rd_kafka_message_t **msgs, size_t n);
 
 dn_kafka_producer_t *dn_kafka_producer_new(const char *brokers, char *errstr, size_t errstr_size);

@@ -217,6 +217,8 @@ static int deliver(sender_t *s, job_t *j)
             return R_DONE;
         }
         j->pub.attempt = attempt;
+        if (sender_keep_sent(s, &j, 1) < 0)
+            return sender_db_trouble(s, j, "keep");
         /* attempting with attempt 1: a claim the batched path gave back unsent */
         int resumed = try == 0 && strcmp(prev, "attempting") == 0 && attempt > 1;
         j->pub.recovering = resumed || try > 0;

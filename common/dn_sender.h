@@ -136,6 +136,11 @@ typedef struct dn_sender_jobs {
      * its length), living in the job's state; NULL: none. Never called for a job prepare
      * decided. */
     const dn_call_result_t *(*call)(void *ctx, const dn_sender_job_t *job, dn_outcome_t outcome);
+    /* What the customer is sent, kept for the credit manager's case view (table
+     * sent_messages, written with the claim, before the send): the subject (NULL: none),
+     * the text and the template file it came from, living in the job's state. 0 = nothing
+     * to keep (the letter and the call keep their own files). NULL: none. */
+    int (*kept)(void *ctx, const dn_sender_job_t *job, const char **subject, const char **body, const char **source);
     /* After an outcome committed (a counter of the channel's own). */
     void (*recorded)(void *ctx, const dn_sender_job_t *job, dn_outcome_t outcome);
     void (*free)(void *ctx, dn_sender_job_t *job); /* frees what the job's state holds */

@@ -435,6 +435,19 @@ size_t sender_batch(sender_t *s, rd_kafka_message_t **msgs, size_t n, int *rc)
         why = "claim";
         goto unlock;
     }
+    if (nwork && s->drv->job.kept) { /* what the claimed ones send, for the case view */
+        job_t **kept = malloc(n * sizeof(*kept));
+        size_t nk = 0;
+        for (size_t i = 0; kept && i < n; i++)
+            if (b[i].kind == B_WORK && b[i].attempt > 0 && !b[i].has_outcome && !b[i].j.has_pre)
+                kept[nk++] = &b[i].j;
+        int bad = !kept || sender_keep_sent(s, kept, nk) < 0;
+        free(kept);
+        if (bad) {
+            why = "keep";
+            goto unlock;
+        }
+    }
     int64_t checked = 0;
     for (size_t i = 0; i < n && end == n; i++) {
         bjob_t *x = &b[i];

@@ -127,6 +127,9 @@ void sender_job_free(sender_t *s, job_t *j);
 
 int sender_lock(sender_t *s, const char *event_id, int lock);
 int sender_claim(sender_t *s, job_t *j, char *prev, size_t prev_size);
+/* Keeps what the claimed jobs send (the driver's kept callback) in sent_messages, one
+ * statement for all of them; a job already kept keeps its first text. 0/-1. */
+int sender_keep_sent(sender_t *s, job_t *const *jobs, size_t n);
 const char *sender_claim_id(sender_t *s, const job_t *j);
 int sender_may_send(const job_t *j, const char *state, int case_stage, const char *opted_out, char *reason,
                     size_t reason_size);

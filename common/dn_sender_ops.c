@@ -360,6 +360,52 @@ fail:
     return -1;
 }
 
+int sender_keep_sent(sender_t *s, job_t *const *jobs, size_t n)
+{
+    if (!s->drv->job.kept)
+        return 0;
+    dn_pgarray_t a[7];
+    memset(a, 0, sizeof(a));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *subject = NULL, *body = NULL, *source = NULL;
+        const job_t *j = jobs[i];
+        if (!s->drv->job.kept(s->ctx, &j->pub, &subject, &body, &source) || !body)
+            continue;
+        dn_pgarray_add(&a[0], j->rd.event_id);
+        dn_pgarray_add(&a[1], j->rd.tenant_id);
+        dn_pgarray_add(&a[2], j->rd.invoice_id);
+        dn_pgarray_add(&a[3], j->rd.case_id);
+        dn_pgarray_add(&a[4], subject);
+        dn_pgarray_add(&a[5], body);
+        dn_pgarray_add(&a[6], source);
+        k++;
+    }
+    int rc = 0;
+    if (k > 0) {
+        const char *params[8];
+        for (int i = 0; i < 7; i++)
+            params[i] = dn_pgarray_text(&a[i]);
+        params[7] = dn_channel_str(s->drv->channel);
+        rc = -1;
+        if (params[0] && params[1] && params[2] && params[3] && params[4] && params[5] && params[6]) {
+            PGresult *r = dn_pg_query(
+                s->pg,
+                "INSERT INTO sent_messages (event_id, channel, tenant_id, invoice_id, case_id, subject, body, "
+                "template) "
+                "SELECT event_id, $8, tenant_id, invoice_id, case_id, subject, body, template FROM unnest($1::uuid[], "
+                "$2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[]) AS u (event_id, tenant_id, "
+                "invoice_id, case_id, subject, body, template) ON CONFLICT (event_id) DO NOTHING",
+                8, params);
+            rc = r ? 0 : -1;
+            PQclear(r);
+        }
+    }
+    for (int i = 0; i < 7; i++)
+        dn_pgarray_free(&a[i]);
+    return rc;
+}
+
 /* The last-mile rule for a case in `state` (NULL: no such case) at stage `case_stage`,
  * whose customer has opted out of the channels `opted_out` (a text[] as text, NULL none):
  * 1 = send, 0 = suppress (reason set). A reminder goes out only while its case still dunns:

@@ -266,6 +266,10 @@ static int check_command(verdict_t *vd, const policy_set_t *ps, const dn_case_co
                 return rc;
         }
     }
+    if (v->command == DN_CASE_COMMAND_KIND_RESEND && v->target_channel && strcmp(v->target_channel, "email") != 0 &&
+        strcmp(v->target_channel, "sms") != 0 && strcmp(v->target_channel, "letter") != 0 &&
+        strcmp(v->target_channel, "voice") != 0)
+        return reject(vd, "invalid_field", "field target_channel: expected email, sms, letter or voice");
     return DN_VALIDATE_OK;
 }
 

@@ -65,21 +65,6 @@ static json_t *parse_json(const char *s)
     return j ? j : json_null();
 }
 
-/* The timeline of a case ($1 case id, $2 tenant, $3 invoice): the engine's audit rows of the
- * invoice and the console's notes, with who did each thing; ordered by at, source, seq. */
-#define TIMELINE_ROWS                                                                                                  \
-    "SELECT a.at, 'audit' AS source, a.id AS seq, a.kind, a.from_state, a.to_state, a.stage, a.outstanding_minor, "    \
-    "coalesce(a.detail->>'actor', 'engine') AS actor, a.detail FROM audit a WHERE a.tenant_id = $2 AND a.invoice_id "  \
-    "= $3 "                                                                                                            \
-    "UNION ALL "                                                                                                       \
-    "SELECT n.at, 'note', n.id, 'note', NULL, NULL, NULL, NULL, n.author, jsonb_build_object('text', n.text) "         \
-    "FROM console_notes n WHERE n.case_id = $1::uuid"
-
-static const char timeline_csv_sql[] =
-    "SELECT to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), t.source, t.kind, t.from_state, "
-    "t.to_state, t.stage, t.outstanding_minor, t.actor, t.detail::text FROM (" TIMELINE_ROWS ") t "
-    "ORDER BY t.at, t.source, t.seq";
-
 static const char details_sql[] =
     "SELECT (SELECT row_to_json(i)::text FROM (SELECT invoice_id, invoice_number, amount_minor, currency, "
     "  issue_date, due_date, policy, customer_segment, issued_at FROM invoices "
@@ -88,37 +73,14 @@ static const char details_sql[] =
     "  outstanding_minor + fee_minor + interest_minor AS owed_minor, currency FROM cases "
     "  WHERE tenant_id = $2 AND customer_id = $4 AND case_id <> $1::uuid "
     "  AND state NOT IN ('resolved', 'written_off', 'handed_over')) o), "
-    "(SELECT coalesce(json_agg(t ORDER BY t.at, t.source, t.seq), '[]')::text FROM (" TIMELINE_ROWS ") t), "
+    "(SELECT coalesce(json_agg(t ORDER BY t.at, t.source, t.seq), '[]')::text FROM (" CONSOLE_TIMELINE_ROWS ") t), "
     "(SELECT coalesce(json_agg(p ORDER BY p.made_at), '[]')::text FROM (SELECT p.promise_id, p.scope, p.amount_minor, "
     "  p.paid_minor, p.currency, p.promised_for, p.state, p.channel, p.actor, p.made_at, p.closed_at "
     "  FROM promise_cases pc JOIN promises p USING (promise_id) WHERE pc.case_id = $1::uuid) p), "
-    "(SELECT coalesce(json_agg(d ORDER BY d.created_at, d.event_id), '[]')::text FROM (SELECT event_id, channel, "
-    "  stage, status, attempts, last_error, created_at, updated_at FROM deliveries "
-    "  WHERE tenant_id = $2 AND invoice_id = $3) d)";
-
-/* ?format=csv: the timeline alone, for legal use: one row per entry, the detail as JSON. */
-static void timeline_csv(console_t *c, dn_web_req_t *req, const char *id, const char *const *params)
-{
-    PGresult *t = dn_pg_query(c->pg, timeline_csv_sql, 3, params);
-    if (!t) {
-        console_db_error(c, req);
-        return;
-    }
-    dn_buf_t b = {0};
-    dn_buf_add(&b, "at,source,kind,from_state,to_state,stage,outstanding_minor,actor,detail\r\n");
-    for (int row = 0; row < PQntuples(t); row++)
-        for (int col = 0; col < 9; col++)
-            csv_field(&b, PQgetvalue(t, row, col), col == 8);
-    PQclear(t);
-    size_t len = 0;
-    char *data = dn_buf_take(&b, &len), disposition[96];
-    if (!data) {
-        dn_web_error(req, 500, "out of memory");
-        return;
-    }
-    snprintf(disposition, sizeof(disposition), "attachment; filename=\"timeline-%s.csv\"", id);
-    dn_web_body(req, 200, "text/csv; charset=utf-8", data, len, disposition);
-}
+    "(SELECT coalesce(json_agg(d ORDER BY d.created_at, d.event_id), '[]')::text FROM (SELECT d.event_id, d.channel, "
+    "  d.stage, d.status, d.attempts, d.last_error, d.created_at, d.updated_at, m.subject, m.body, m.template "
+    "  FROM deliveries d LEFT JOIN sent_messages m ON m.event_id = d.event_id AND m.case_id = d.case_id "
+    "  WHERE d.tenant_id = $2 AND d.invoice_id = $3) d)";
 
 static void case_view(dn_web_req_t *req, void *arg)
 {
@@ -130,8 +92,8 @@ static void case_view(dn_web_req_t *req, void *arg)
         return;
     const char *params[] = {id, PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3)};
     const char *format = dn_web_query(req, "format");
-    if (format && strcmp(format, "csv") == 0) {
-        timeline_csv(c, req, id, params);
+    if (format && strcmp(format, "csv") == 0) { /* the older address of timeline.csv */
+        timeline_export(c, req, u->login, id, params + 1, "csv");
         PQclear(r);
         return;
     }
@@ -157,7 +119,7 @@ static void case_view(dn_web_req_t *req, void *arg)
 
 /* ---- actions ---- */
 
-typedef enum { ARG_NONE = 0, ARG_PAUSE, ARG_AMOUNT, ARG_PROMISE, ARG_PLAN, ARG_NOTE_TEXT } action_args_t;
+typedef enum { ARG_NONE = 0, ARG_PAUSE, ARG_AMOUNT, ARG_PROMISE, ARG_PLAN, ARG_NOTE_TEXT, ARG_RESEND } action_args_t;
 
 static const struct action {
     const char *name;
@@ -173,6 +135,7 @@ static const struct action {
     {"plan", "plan", ROLE_COLLECTOR, ARG_PLAN},
     {"callback", "callback", ROLE_COLLECTOR, ARG_NONE},
     {"claim_paid", "claim_paid", ROLE_COLLECTOR, ARG_NONE},
+    {"resend", "resend", ROLE_COLLECTOR, ARG_RESEND},
     {"credit", "credit", ROLE_MANAGER, ARG_AMOUNT},
     {"cancel", "cancel", ROLE_MANAGER, ARG_NONE},
     {"write_off", "write_off", ROLE_MANAGER, ARG_NONE},
@@ -285,6 +248,19 @@ static int command_fields(dn_web_req_t *req, const struct action *a, json_t *bod
         json_object_set_new(cmd, "instalments", out);
         return 0;
     }
+    case ARG_RESEND: {
+        json_t *to = json_object_get(body, "target_channel");
+        const char *ch = json_string_value(to);
+        if (to && !json_is_null(to) &&
+            (!ch || (strcmp(ch, "email") != 0 && strcmp(ch, "sms") != 0 && strcmp(ch, "letter") != 0 &&
+                     strcmp(ch, "voice") != 0))) {
+            dn_web_error(req, 400, "target_channel: email, sms, letter or voice, or null (the last reminder's)");
+            return -1;
+        }
+        if (ch)
+            json_object_set_new(cmd, "target_channel", json_string(ch));
+        return 0;
+    }
     case ARG_NONE:
     case ARG_NOTE_TEXT:
         break;
@@ -294,6 +270,36 @@ static int command_fields(dn_web_req_t *req, const struct action *a, json_t *bod
         const char *reason = json_string_value(json_object_get(body, "reason"));
         if (reason)
             json_object_set_new(cmd, "reason", json_string(reason));
+    }
+    return 0;
+}
+
+/* resend: what the engine would refuse, said at once (the engine checks again when it
+ * applies the command: a payment may arrive in between). 0, or -1 after a 409/500 reply. */
+static int resend_possible(console_t *c, dn_web_req_t *req, const char *tenant, const char *invoice, const char *state)
+{
+    static const char *const active[] = {"open", "pre_due_reminded", "overdue", "final_notice", "retrying"};
+    int ok = 0;
+    for (size_t i = 0; i < sizeof(active) / sizeof(active[0]); i++)
+        ok |= strcmp(state, active[i]) == 0;
+    if (!ok) {
+        dn_web_error(req, 409, "cannot resend the last reminder: the case is %s", state);
+        return -1;
+    }
+    PGresult *r = dn_pg_query(c->pg,
+                              "SELECT count(*) FROM audit WHERE tenant_id = $1 AND invoice_id = $2 "
+                              "AND kind IN ('reminder_emitted', 'reminder_fallback', 'redial', 'reminder_resent') "
+                              "AND jsonb_array_length(coalesce(detail->'reminders', '[]')) > 0",
+                              2, (const char *const[]){tenant, invoice});
+    if (!r) {
+        console_db_error(c, req);
+        return -1;
+    }
+    ok = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+    PQclear(r);
+    if (!ok) {
+        dn_web_error(req, 409, "cannot resend the last reminder: no reminder was sent yet");
+        return -1;
     }
     return 0;
 }
@@ -384,9 +390,10 @@ static void case_action(dn_web_req_t *req, void *arg)
     const char *currency = PQgetvalue(r, 0, 4);
     char why[160], actor[80], event_id[DN_UUID_STR_LEN] = "";
     if (!a) {
-        dn_web_error(req, 400,
-                     "action: one of pause, dispute, resume, promise, withdraw_promise, plan, callback, claim_paid, "
-                     "credit, cancel, write_off, hand_over, note, assign, unassign");
+        dn_web_error(
+            req, 400,
+            "action: one of pause, dispute, resume, promise, withdraw_promise, plan, callback, claim_paid, resend, "
+            "credit, cancel, write_off, hand_over, note, assign, unassign");
         goto out;
     }
     if (u->role < a->role) {
@@ -409,6 +416,8 @@ static void case_action(dn_web_req_t *req, void *arg)
         cmd = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "tenant_id", tenant, "customer_id", customer, "invoice_id",
                         invoice, "command", a->command, "actor", actor, "channel", "collector");
         if (command_fields(req, a, body, currency, cmd) < 0)
+            goto out;
+        if (a->args == ARG_RESEND && resend_possible(c, req, tenant, invoice, PQgetvalue(r, 0, 5)) < 0)
             goto out;
         char err[512];
         if (dn_publish_json(c->producer, DN_TOPIC_CASE_COMMANDS, cmd, (int)c->cfg.publish_ms, event_id, err,
@@ -448,8 +457,62 @@ out:
     PQclear(r);
 }
 
+/* GET /api/cases/{id}/timeline.csv and .pdf: viewer and up, the case in the user's tenants. */
+static void timeline_file(dn_web_req_t *req, void *arg, const char *format)
+{
+    console_t *c = arg;
+    const console_user_t *u = dn_web_user(req);
+    const char *id = dn_web_param(req, 0);
+    PGresult *r = load_case(c, req, u, id);
+    if (!r)
+        return;
+    const char *facts[] = {PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3)};
+    timeline_export(c, req, u->login, id, facts, format);
+    PQclear(r);
+}
+
+/* GET /api/cases/{id}/sent/{event_id}/letter.pdf and audio.wav: viewer and up. */
+static void sent_kind(dn_web_req_t *req, void *arg, const char *kind)
+{
+    console_t *c = arg;
+    const console_user_t *u = dn_web_user(req);
+    const char *id = dn_web_param(req, 0), *event_id = dn_web_param(req, 1);
+    PGresult *r = load_case(c, req, u, id);
+    if (!r)
+        return;
+    if (!uuid_like(event_id))
+        dn_web_error(req, 404, "no such %s for this case", strcmp(kind, "letter") == 0 ? "letter" : "call");
+    else
+        sent_file(c, req, u->login, id, event_id, kind);
+    PQclear(r);
+}
+
+static void sent_letter(dn_web_req_t *req, void *arg)
+{
+    sent_kind(req, arg, "letter");
+}
+
+static void sent_audio(dn_web_req_t *req, void *arg)
+{
+    sent_kind(req, arg, "voice");
+}
+
+static void timeline_csv_file(dn_web_req_t *req, void *arg)
+{
+    timeline_file(req, arg, "csv");
+}
+
+static void timeline_pdf_file(dn_web_req_t *req, void *arg)
+{
+    timeline_file(req, arg, "pdf");
+}
+
 void cases_routes(console_t *c)
 {
+    dn_web_route(c->web, "GET", "/api/cases/{}/timeline.csv", timeline_csv_file, 0);
+    dn_web_route(c->web, "GET", "/api/cases/{}/timeline.pdf", timeline_pdf_file, 0);
+    dn_web_route(c->web, "GET", "/api/cases/{}/sent/{}/letter.pdf", sent_letter, 0);
+    dn_web_route(c->web, "GET", "/api/cases/{}/sent/{}/audio.wav", sent_audio, 0);
     dn_web_route(c->web, "GET", "/api/cases/{}", case_view, 0);
     dn_web_route(c->web, "POST", "/api/cases/{}/actions", case_action, 0);
 }

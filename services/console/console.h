@@ -30,10 +30,14 @@ typedef struct console_cfg {
     int64_t login_window_ms;
     int64_t worklist_max;
     int64_t publish_ms;
+    char *spool_dir;  /* sender-letter's DUNNING_LETTER_SPOOL_DIR: the letters' PDFs */
+    char *audio_dir;  /* sender-voice's DUNNING_VOICE_AUDIO_DIR: the calls' messages */
+    char *lag_groups; /* DUNNING_CONSOLE_LAG_GROUPS: group=topic,topic;... */
 } console_cfg_t;
 
 typedef struct console_sub console_sub_t; /* events.c: an open event stream */
 typedef struct console_dl console_dl_t;   /* deadletters.c: what is kept of a dead letter */
+typedef struct console_lag console_lag_t; /* lag.c: the consumer groups watched */
 
 typedef struct console {
     console_cfg_t cfg;
@@ -53,6 +57,7 @@ typedef struct console {
     dn_kafka_consumer_t *dl_consumer; /* dead-letter, for the overview */
     console_dl_t *dl;                 /* a ring of dl_n, oldest at dl_first */
     size_t dl_first, dl_n, dl_dropped;
+    console_lag_t *lag;
 } console_t;
 
 typedef enum { ROLE_VIEWER = 0, ROLE_COLLECTOR, ROLE_MANAGER, ROLE_ADMIN } console_role_t;
@@ -104,7 +109,28 @@ void worklist_sync_poll(console_t *c);
 /* Reads the cases of ids (a uuid[] literal) again: the number of rows changed, -1 (logged). */
 long worklist_refresh(console_t *c, const char *ids);
 
-/* cases.c: GET /api/cases/{id}, POST /api/cases/{id}/actions. */
+/* The timeline of a case ($1 case id, $2 tenant, $3 invoice): the engine's audit rows of the
+ * invoice and the console's notes, with who did each thing; ordered by at, source, seq. */
+#define CONSOLE_TIMELINE_ROWS                                                                                          \
+    "SELECT a.at, 'audit' AS source, a.id AS seq, a.kind, a.from_state, a.to_state, a.stage, a.outstanding_minor, "    \
+    "coalesce(a.detail->>'actor', 'engine') AS actor, a.detail FROM audit a WHERE a.tenant_id = $2 AND a.invoice_id "  \
+    "= $3 "                                                                                                            \
+    "UNION ALL "                                                                                                       \
+    "SELECT n.at, 'note', n.id, 'note', NULL, NULL, NULL, NULL, n.author, jsonb_build_object('text', n.text) "         \
+    "FROM console_notes n WHERE n.case_id = $1::uuid"
+
+/* export.c: the timeline of case `id` (facts: tenant, invoice, customer; already scoped to
+ * the user) as format "csv" or "pdf", logged as an export in console_access_log. */
+void timeline_export(console_t *c, dn_web_req_t *req, const char *login, const char *id, const char *const *facts,
+                     const char *format);
+
+/* sent.c: a letter's PDF (kind "letter") or a call's WAV ("voice") of reminder event_id of
+ * case case_id (already scoped to the user), from the sender's folder; 404 when the
+ * reminder is not the case's or the file is gone. Logged as an export. */
+void sent_file(console_t *c, dn_web_req_t *req, const char *login, const char *case_id, const char *event_id,
+               const char *kind);
+
+/* cases.c: GET /api/cases/{id} (and its timeline.csv, timeline.pdf), POST /api/cases/{id}/actions. */
 void cases_routes(console_t *c);
 
 /* deadletters.c: the dead-letter topic, read from its beginning (dl_start 0/-1 with errstr;
@@ -124,7 +150,10 @@ int events_start(console_t *c, char *errstr, size_t errstr_size);
 void events_routes(console_t *c);
 void events_poll(console_t *c);
 
-/* overview.c: GET /api/overview (the figures of docs/console.md#overview). */
-void overview_routes(console_t *c);
+/* lag.c: the consumer groups of DUNNING_CONSOLE_LAG_GROUPS (lag_start 0/-1 with errstr),
+ * and their lag now: [{group, topics, lag, partitions} or {group, topics, lag: null, error}]. */
+int lag_start(console_t *c, char *errstr, size_t errstr_size);
+json_t *lag_overview(console_t *c);
+void lag_stop(console_t *c);
 
 #endif

@@ -47,6 +47,24 @@ static const dn_cfg_entry_t config_table[] = {
            worklist_max),
     DN_CFG("DUNNING_CONSOLE_PUBLISH_TIMEOUT", DN_CFG_DURATION, "10s", 100, 120000,
            "How long an action waits for the broker to acknowledge its CaseCommand.", console_cfg_t, publish_ms),
+    DN_CFG(
+        "DUNNING_LETTER_SPOOL_DIR", DN_CFG_STRING, "", 0, 0,
+        "sender-letter's spool folder, where the case view finds each letter's PDF (empty: $DUNNING_HOME/.run/spool, "
+        "as sender-letter).",
+        console_cfg_t, spool_dir),
+    DN_CFG("DUNNING_VOICE_AUDIO_DIR", DN_CFG_STRING, "", 0, 0,
+           "sender-voice's audio folder, where the case view finds each call's message (empty: $DUNNING_RUN_DIR/voice, "
+           "or .run/voice, as sender-voice).",
+           console_cfg_t, audio_dir),
+    DN_CFG("DUNNING_CONSOLE_LAG_GROUPS", DN_CFG_STRING,
+           "dunning-engine=invoice-issued,payment-received,payment-failed,case-commands,reminder-outcomes,"
+           "payment-method-updated;sender-email=reminder-due.email;sender-sms=reminder-due.sms;"
+           "sender-letter=reminder-due.letter;sender-voice=reminder-due.voice",
+           0, 0,
+           "The consumer groups whose lag the overview shows, each with the topics it reads (without "
+           "DUNNING_TOPIC_PREFIX): group=topic,topic;... Set it to the groups' names when DUNNING_ENGINE_GROUP or a "
+           "sender's group is not the default.",
+           console_cfg_t, lag_groups),
 };
 #define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))
 
@@ -93,6 +111,19 @@ int main(int argc, char **argv)
         return 2;
     }
     dn_topics_init(c->cfg.common.topic_prefix);
+    if (!c->cfg.spool_dir[0]) { /* the senders' defaults */
+        char dir[4096];
+        snprintf(dir, sizeof(dir), "%s/.run/spool", c->cfg.common.home);
+        free(c->cfg.spool_dir);
+        c->cfg.spool_dir = strdup(dir);
+    }
+    if (!c->cfg.audio_dir[0]) {
+        const char *run = getenv("DUNNING_RUN_DIR");
+        char dir[4096];
+        snprintf(dir, sizeof(dir), "%s/voice", run && run[0] ? run : ".run");
+        free(c->cfg.audio_dir);
+        c->cfg.audio_dir = strdup(dir);
+    }
     dn_signal_install();
     char policy_path[4096];
     dn_policy_path(c->cfg.policy_file, c->cfg.common.home, policy_path, sizeof(policy_path));
@@ -100,7 +131,8 @@ int main(int argc, char **argv)
         !(c->policies = dn_policy_set_load(policy_path, errstr, sizeof(errstr))) ||
         !(c->pg = dn_pg_new(c->cfg.common.pg_dsn, errstr, sizeof(errstr))) ||
         !(c->producer = dn_kafka_producer_new(c->cfg.common.kafka_brokers, errstr, sizeof(errstr))) ||
-        dl_start(c, errstr, sizeof(errstr)) < 0 || events_start(c, errstr, sizeof(errstr)) < 0) {
+        dl_start(c, errstr, sizeof(errstr)) < 0 || events_start(c, errstr, sizeof(errstr)) < 0 ||
+        lag_start(c, errstr, sizeof(errstr)) < 0) {
         dn_log_error("cannot start", "detail", errstr, NULL);
         status = 2;
         goto out;
@@ -161,6 +193,7 @@ out:
     dn_kafka_consumer_destroy(c->consumer);
     dn_kafka_consumer_destroy(c->dl_consumer);
     free(c->dl);
+    lag_stop(c);
     dn_web_limit_destroy(c->login_limit);
     dn_kafka_producer_destroy(c->producer, (int)c->cfg.common.shutdown_ms);
     dn_pg_destroy(c->pg);

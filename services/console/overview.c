@@ -14,6 +14,8 @@
  *                    were paid in full within 7 and 14 days of the reminder
  *   dead_letters     the dead letters of [from, to] by service, source topic and error code
  *                    (deadletters.c: from the topic, not the database)
+ *   consumer_lag     per consumer group of the pipeline, the records not yet processed now
+ *                    (lag.c: from the broker, not per tenant)
  * Query: from, to (YYYY-MM-DD; default the 30 days up to today), dso_days (1-730, default 90),
  * tenant (one of the user's). "Today" is the dunning clock's. */
 #include <stdio.h>
@@ -191,6 +193,7 @@ static void overview(dn_web_req_t *req, void *arg)
         json_object_set_new(body, names[i], v ? v : json_null());
     }
     PQclear(r);
+    json_object_set_new(body, "consumer_lag", lag_overview(c));
     json_object_set_new(body, "dead_letters",
                         dl_overview(c, u->tenants_json, tenant, (int64_t)df * 86400000, ((int64_t)dt + 1) * 86400000));
     dn_web_json(req, 200, body);

@@ -1,5 +1,5 @@
 /* dunningctl case pause|resume|credit|cancel|write-off|hand-over|promise|withdraw-promise|plan|
- * callback|claim-paid:
+ * callback|claim-paid|resend:
  * CaseCommand events on
  * the case-commands topic (the engine applies them in order with the customer's other
  * events); and dunningctl timers rebuild. */
@@ -27,7 +27,8 @@ static const struct {
              {"withdraw-promise", "withdraw_promise"},
              {"plan", "plan"},
              {"callback", "callback"},
-             {"claim-paid", "claim_paid"}};
+             {"claim-paid", "claim_paid"},
+             {"resend", "resend"}};
 
 int ctl_case_command(ctl_cfg_t *cfg, const char *command, int argc, char **argv)
 {
@@ -36,7 +37,7 @@ int ctl_case_command(ctl_cfg_t *cfg, const char *command, int argc, char **argv)
         if (strcmp(command, kinds[i].cli) == 0)
             symbol = kinds[i].symbol;
     const char *invoice = NULL, *tenant = NULL, *customer = NULL, *reason = NULL, *until = NULL, *actor = NULL;
-    const char *date = NULL, *scope = NULL, *channel = NULL;
+    const char *date = NULL, *scope = NULL, *channel = NULL, *target = NULL;
     long long amount = -1;
     json_t *instalments = json_array();
     for (int i = 0; i < argc; i++) {
@@ -57,6 +58,8 @@ int ctl_case_command(ctl_cfg_t *cfg, const char *command, int argc, char **argv)
             scope = argv[++i];
         else if (strcmp(argv[i], "--channel") == 0 && next)
             channel = argv[++i];
+        else if (strcmp(argv[i], "--target-channel") == 0 && next)
+            target = argv[++i];
         else if (strcmp(argv[i], "--instalment") == 0 && next) {
             /* AMOUNT@YYYY-MM-DD, in due-date order */
             const char *at = strchr(next, '@');
@@ -96,7 +99,8 @@ int ctl_case_command(ctl_cfg_t *cfg, const char *command, int argc, char **argv)
                 "       dunningctl case withdraw-promise INVOICE --tenant T\n"
                 "       dunningctl case plan INVOICE --tenant T --instalment MINOR@YYYY-MM-DD ... [--channel C]\n"
                 "       dunningctl case callback|claim-paid INVOICE --tenant T [--reason NOTE] [--until YYYY-MM-DD]\n"
-                "         [--channel C]\n");
+                "         [--channel C]\n"
+                "       dunningctl case resend INVOICE --tenant T [--target-channel email|sms|letter|voice]\n");
         json_decref(instalments);
         return 2;
     }
@@ -135,6 +139,8 @@ int ctl_case_command(ctl_cfg_t *cfg, const char *command, int argc, char **argv)
         json_object_set_new(j, "promise_date", json_string(date));
     if (scope)
         json_object_set_new(j, "scope", json_string(scope));
+    if (target)
+        json_object_set_new(j, "target_channel", json_string(target));
     json_object_set_new(j, "channel", json_string(channel ? channel : "collector"));
     json_object_set_new(j, "instalments", instalments);
     json_object_set_new(j, "actor", json_string(actor ? actor : "dunningctl"));

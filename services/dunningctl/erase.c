@@ -10,6 +10,7 @@
  *   deliveries    every reminder emitted for the customer that no sender finished yet is
  *                 marked suppressed ("contact data erased"), so a ReminderDue already on its
  *                 topic is skipped by the sender's claim; error texts lose the contact values;
+ *   sent_messages the texts the e-mail and SMS senders sent (they name the customer): deleted;
  *   audit         kept, with the contact values cut out of every text in its details; one
  *                 new row, kind contact_erased, says what was done (counts, actor);
  *   preferences   the customer's contact preferences (the corrected e-mail among them) and
@@ -37,7 +38,7 @@ typedef struct erase_run {
     char key[512];
     char *secrets[MAX_SECRETS];
     size_t nsecrets;
-    long invoices, outbox, suppressed, audit_rows, deliveries, behaviour, portal, notes, prefs;
+    long invoices, outbox, suppressed, audit_rows, deliveries, behaviour, portal, notes, prefs, sent;
     char err[1024];
 } erase_run_t;
 
@@ -435,6 +436,22 @@ static int erase_notes(erase_run_t *x)
     return 0;
 }
 
+/* 8. The texts the e-mail and SMS senders sent the customer (sent_messages, sql/026): they
+ * carry the customer's name; deleted. */
+static int erase_sent(erase_run_t *x)
+{
+    const char *p[] = {x->tenant, x->customer};
+    PGresult *r = dn_pg_query(x->pg,
+                              "DELETE FROM sent_messages m USING cases c WHERE c.case_id = m.case_id "
+                              "AND c.tenant_id = $1 AND c.customer_id = $2",
+                              2, p);
+    if (!r)
+        return fail_pg(x, "sent messages");
+    x->sent = atol(PQcmdTuples(r));
+    PQclear(r);
+    return 0;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: dunningctl customer erase TENANT CUSTOMER [--dry-run] [--actor NAME]\n");
@@ -482,17 +499,20 @@ int ctl_customer_erase(ctl_cfg_t *cfg, int argc, char **argv)
     }
     PQclear(l);
     if (erase_invoices(&x) < 0 || erase_prefs(&x) < 0 || erase_outbox(&x) < 0 || suppress_in_flight(&x, now) < 0 ||
-        scrub_texts(&x) < 0 || erase_behaviour(&x) < 0 || erase_portal(&x) < 0 || erase_notes(&x) < 0)
+        scrub_texts(&x) < 0 || erase_behaviour(&x) < 0 || erase_portal(&x) < 0 || erase_notes(&x) < 0 ||
+        erase_sent(&x) < 0)
         goto out;
 
     long total =
-        x.invoices + x.outbox + x.suppressed + x.audit_rows + x.deliveries + x.behaviour + x.portal + x.notes + x.prefs;
+        x.invoices + x.outbox + x.suppressed + x.audit_rows + x.deliveries + x.behaviour + x.portal + x.notes + x.prefs +
+        x.sent;
     json_t *detail = json_pack(
-        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "actor", actor, "invoices", (json_int_t)x.invoices,
+        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "actor", actor, "invoices", (json_int_t)x.invoices,
         "outbox_records", (json_int_t)x.outbox, "reminders_suppressed", (json_int_t)x.suppressed, "audit_rows_scrubbed",
         (json_int_t)x.audit_rows, "deliveries_scrubbed", (json_int_t)x.deliveries, "behaviour_rows_deleted",
         (json_int_t)x.behaviour, "portal_actions_deleted", (json_int_t)x.portal, "console_notes_deleted",
-        (json_int_t)x.notes, "preferences_rows_deleted", (json_int_t)x.prefs, "dry_run", dry);
+        (json_int_t)x.notes, "preferences_rows_deleted", (json_int_t)x.prefs, "sent_messages_deleted",
+        (json_int_t)x.sent, "dry_run", dry);
     char *ds = json_dumps(detail, JSON_COMPACT);
     json_decref(detail);
     /* The erasure's own audit row, unless a previous run already did everything. */

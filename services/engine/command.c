@@ -1,6 +1,6 @@
 /* CaseCommand (see handlers.h): pause, resume, credit, cancel, write off, hand over,
- * callback, claim_paid; the collections workflow's promise, withdraw_promise and plan
- * (workflow.h); the customer's contact preferences, set_preferences (prefs.h). */
+ * callback, claim_paid, resend (resend.h); the collections workflow's promise, withdraw_promise
+ * and plan (workflow.h); the customer's contact preferences, set_preferences (prefs.h). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +20,7 @@
 #include "writes.h"
 #include "held.h"
 #include "prefs.h"
+#include "resend.h"
 #include "timers.h"
 #include "workflow.h"
 
@@ -76,6 +77,9 @@ int handle_command(engine_t *e, dn_case_command_t *v, const void *payload, size_
         goto out;
     case DN_CASE_COMMAND_KIND_SET_PREFERENCES: /* the customer's, not the case's (prefs.h) */
         rc = prefs_command(e, &c, v, now);
+        goto out;
+    case DN_CASE_COMMAND_KIND_RESEND:
+        rc = resend_command(e, &c, pol, v, now); /* resend.h */
         goto out;
     default:
         break;

@@ -27,7 +27,8 @@ int find_reminder(engine_t *e, const case_row_t *c, const policy_t *pol, const c
         "SELECT kind, coalesce(stage, 0), coalesce(detail->>'stage_name', ''), coalesce(detail->>'template', ''), "
         "CASE kind WHEN 'reminder_emitted' THEN 'stage ' || stage WHEN 'hard_decline' THEN caused_by::text "
         "ELSE coalesce(detail->>'series', '') END, (extract(epoch from at) * 1000)::bigint FROM audit "
-        "WHERE case_id = $1 AND kind IN ('reminder_emitted', 'hard_decline', 'reminder_fallback', 'redial') "
+        "WHERE case_id = $1 AND kind IN ('reminder_emitted', 'hard_decline', 'reminder_fallback', 'redial', "
+        "'reminder_resent') "
         "AND detail->'reminders' @> jsonb_build_array(jsonb_build_object('event_id', $2::text)) ORDER BY id LIMIT 1",
         2, params);
     if (!r)

@@ -40,6 +40,7 @@ typedef struct email_job {
     char *mail; /* the RFC 5322 message */
     size_t mail_len;
     char template_source[512];
+    char *subject, *text; /* what the customer reads (kept for the case view) */
 } email_job_t;
 
 static int email_setup(void *ctx, const void *cfg, const dn_sender_env_t *env, char *err, size_t errsz)
@@ -159,6 +160,8 @@ static int email_prepare(void *ctx, dn_sender_job_t *job, dn_outcome_t *outcome,
                       .list_unsubscribe = e->unsubscribe,
                       .date_ms = dn_clock_now_ms()};
     j->mail = mail_build(&msg, &j->mail_len, err, sizeof(err));
+    j->subject = strdup(r.subject ? r.subject : "");
+    j->text = strdup(r.text ? r.text : "");
     rendered_free(&r);
     if (!j->mail) {
         snprintf(why, n, "%s", err);
@@ -202,9 +205,25 @@ static int email_check_templates(void *ctx, const char *dir, FILE *out, int stri
     return templates_check(dir, out);
 }
 
+/* The subject and the plain-text part as sent (the HTML part says the same). */
+static int email_kept(void *ctx, const dn_sender_job_t *job, const char **subject, const char **body,
+                      const char **source)
+{
+    (void)ctx;
+    const email_job_t *j = job->state;
+    if (!j->mail || !j->text)
+        return 0;
+    *subject = j->subject;
+    *body = j->text;
+    *source = j->template_source;
+    return 1;
+}
+
 static void email_free_job(void *ctx, dn_sender_job_t *job)
 {
     email_job_t *j = job->state;
+    free(j->subject);
+    free(j->text);
     free(j->mail);
     j->mail = NULL;
 }
@@ -217,6 +236,7 @@ const dn_sender_driver_t email_driver = {
     .job = {.size = sizeof(email_job_t),
             .provider_id = email_provider_id,
             .log_fields = email_log_fields,
+            .kept = email_kept,
             .free = email_free_job},
     .check_templates = email_check_templates,
 };

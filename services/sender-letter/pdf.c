@@ -12,12 +12,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "dn_pdf.h"
 #include "dn_render.h"
 #include "dn_template.h"
 
-#define MM(x)  ((x)*72.0 / 25.4)
-#define PAGE_W MM(210.0)
-#define PAGE_H MM(297.0)
+#define MM(x)  DN_PDF_MM(x)
+#define PAGE_W DN_PDF_A4_W
+#define PAGE_H DN_PDF_A4_H
 
 /* Geometry in mm (DIN 5008 form B). */
 #define LEFT        25.0  /* text and address */
@@ -54,25 +55,6 @@ typedef struct flow {
     QRcode *qr;             /* and its QR code, made once for both passes */
 } flow_t;
 
-/* cairo's PDF stream into a dn_buf. */
-static cairo_status_t mem_write(void *closure, const unsigned char *data, unsigned int length)
-{
-    return dn_buf_addn(closure, data, length) == 0 ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_NO_MEMORY;
-}
-
-/* Valid UTF-8, control characters other than newline and tab as spaces (pango would draw
- * them as boxes). */
-static void set_text(PangoLayout *ly, const char *s)
-{
-    gchar *v = g_utf8_make_valid(s ? s : "", -1);
-    for (unsigned char *p = (unsigned char *)v; *p; p++) {
-        if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f)
-            *p = ' ';
-    }
-    pango_layout_set_text(ly, v, -1);
-    g_free(v);
-}
-
 static PangoLayout *mk(flow_t *f, const char *text, double pt, int bold, double width_mm, PangoAlignment align)
 {
     PangoLayout *ly = pango_layout_new(f->pc);
@@ -87,7 +69,7 @@ static PangoLayout *mk(flow_t *f, const char *text, double pt, int bold, double 
         pango_layout_set_wrap(ly, PANGO_WRAP_WORD_CHAR);
     }
     pango_layout_set_alignment(ly, align);
-    set_text(ly, text);
+    dn_pdf_set_text(ly, text);
     return ly;
 }
 
@@ -465,17 +447,8 @@ static void pass(flow_t *f)
     page_end(f);
 }
 
-static void iso_time(int64_t ms, char *buf, size_t size)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 char *pdf_render(const letter_t *l, size_t *len, int *pages, int *permanent, char *errstr, size_t errstr_size)
 {
-    dn_buf_t mb = {0};
     flow_t f;
     memset(&f, 0, sizeof(f));
     f.l = l;
@@ -484,25 +457,9 @@ char *pdf_render(const letter_t *l, size_t *len, int *pages, int *permanent, cha
     *permanent = 0;
     *pages = 0;
 
-    cairo_surface_t *surface = cairo_pdf_surface_create_for_stream(mem_write, &mb, PAGE_W, PAGE_H);
-    char created[32];
-    iso_time(l->now_ms, created, sizeof(created));
-    gchar *title = g_utf8_make_valid(l->text->subject, -1), *author = g_utf8_make_valid(l->from_name, -1);
-    cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_TITLE, title);
-    cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_AUTHOR, author);
-    g_free(title);
-    g_free(author);
-    cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATOR, "dunning sender-letter");
-    cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATE_DATE, created);
-    f.cr = cairo_create(surface);
-    f.pc = pango_cairo_create_context(f.cr);
-    cairo_font_options_t *fo = cairo_font_options_create();
-    cairo_font_options_set_hint_metrics(fo, CAIRO_HINT_METRICS_OFF); /* same layout at any resolution */
-    cairo_font_options_set_hint_style(fo, CAIRO_HINT_STYLE_NONE);
-    pango_cairo_context_set_font_options(f.pc, fo);
-    cairo_font_options_destroy(fo);
-    pango_context_set_round_glyph_positions(f.pc, FALSE);
-    cairo_set_source_rgb(f.cr, 0, 0, 0);
+    dn_pdf_t *doc = dn_pdf_new(PAGE_W, PAGE_H, l->text->subject, l->from_name, "dunning sender-letter", l->now_ms);
+    f.cr = dn_pdf_cairo(doc);
+    f.pc = dn_pdf_pango(doc);
 
     if (dn_render_portal_link(l->rd, f.portal_link, sizeof(f.portal_link)) == 0)
         f.qr = QRcode_encodeString(f.portal_link, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
@@ -515,33 +472,17 @@ char *pdf_render(const letter_t *l, size_t *len, int *pages, int *permanent, cha
     }
     if (f.qr)
         QRcode_free(f.qr);
-    g_object_unref(f.pc);
-    cairo_status_t st = cairo_status(f.cr);
-    cairo_destroy(f.cr);
-    cairo_surface_finish(surface);
-    if (st == CAIRO_STATUS_SUCCESS)
-        st = cairo_surface_status(surface);
-    cairo_surface_destroy(surface);
-
+    char *pdf = dn_pdf_finish(doc, f.unfit, len, errstr, errstr_size);
     if (f.unfit) {
         *permanent = 1;
         snprintf(errstr, errstr_size, "%s", f.err);
-    } else if (mb.oom) {
-        snprintf(errstr, errstr_size, "out of memory");
-    } else if (st != CAIRO_STATUS_SUCCESS) {
-        snprintf(errstr, errstr_size, "cairo: %s", cairo_status_to_string(st));
-    } else {
-        *len = mb.len;
+    } else if (pdf) {
         *pages = f.total;
-        return mb.p;
     }
-    free(mb.p);
-    return NULL;
+    return pdf;
 }
 
 void pdf_shutdown(void)
 {
-    pango_cairo_font_map_set_default(NULL);
-    cairo_debug_reset_static_data();
-    FcFini();
+    dn_pdf_shutdown();
 }

@@ -265,6 +265,19 @@ static int sms_check_templates(void *ctx, const char *dir, FILE *out, int strict
     return dn_render_check(dir, DN_CHANNEL_SMS, "txt", "sms template", check_one, &c, out);
 }
 
+/* The text as sent (with the short portal link when it has one). */
+static int sms_kept(void *ctx, const dn_sender_job_t *job, const char **subject, const char **body, const char **source)
+{
+    (void)ctx;
+    const sms_job_t *j = job->state;
+    if (!j->text.text)
+        return 0;
+    *subject = NULL;
+    *body = j->text.text;
+    *source = j->text.src.name;
+    return 1;
+}
+
 static void sms_free_job(void *ctx, dn_sender_job_t *job)
 {
     sms_job_t *j = job->state;
@@ -276,6 +289,10 @@ const dn_sender_driver_t sms_driver = {
     DN_SENDER_CONFIG(sms_config, sms_cfg_t, sms_t),
     .process = {.setup = sms_setup, .start = sms_start, .destroy = sms_destroy},
     .steps = {.prepare = sms_prepare, .defer = sms_defer, .send = sms_send},
-    .job = {.size = sizeof(sms_job_t), .log_fields = sms_log_fields, .recorded = sms_recorded, .free = sms_free_job},
+    .job = {.size = sizeof(sms_job_t),
+            .log_fields = sms_log_fields,
+            .recorded = sms_recorded,
+            .kept = sms_kept,
+            .free = sms_free_job},
     .check_templates = sms_check_templates,
 };

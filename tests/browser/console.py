@@ -5,7 +5,10 @@ SIGNAL_DIR/ready, upon which the test publishes the invoices and moves the clock
 case A1 appear on the worklist without a reload (the page keeps a marker that a reload
 would lose); opens it; pauses it for a dispute from the page and sees the engine's answer
 and the new state without a reload; looks at the worklist 390px wide; logs out; logs in as
-LOGIN_B (tenant B) and finds only B's case, and A1's URL says not found. Writes
+LOGIN_B (tenant B) and finds only B's case, and A1's URL says not found. On the case view
+also: the timeline's CSV and PDF export links (fetched with the session), the e-mail
+sent under "What was sent", and "Resend last reminder" with the engine's answer and a
+second delivered e-mail; on the overview, the consumer lag of every group. Writes
 SIGNAL_DIR/case_id (A1's case id). A screenshot of every page goes to SHOTS_DIR."""
 import os
 import sys
@@ -84,6 +87,43 @@ try:
         fail(f"the timeline has no 'opened' row: {kinds}")
     shot(d, "4-case")
 
+    # The timeline's exports: CSV and PDF links that the browser can fetch with its session.
+    expect(d.find_element(By.ID, "export-csv").get_attribute("href"), f"{url}/api/cases/{case_id}/timeline.csv",
+           "the CSV export's link")
+    expect(d.find_element(By.ID, "export-pdf").get_attribute("href"), f"{url}/api/cases/{case_id}/timeline.pdf",
+           "the PDF export's link")
+    got = d.execute_async_script("""const done = arguments[arguments.length - 1];
+        Promise.all(["csv", "pdf"].map((f) => fetch(`/api/cases/${arguments[0]}/timeline.${f}`)
+          .then(async (r) => `${r.status} ${r.headers.get("content-type")} ${(await r.text()).slice(0, 5)}`)))
+          .then(done, (e) => done(String(e)));""", case_id)
+    expect(got, ["200 text/csv; charset=utf-8 at,so", "200 application/pdf %PDF-"], "the exports fetched")
+
+    # What was sent: the first reminder's e-mail, subject and text, once sender-email delivered it.
+    sent = lambda d: d.find_elements(By.CSS_SELECTOR, '#sent article[data-channel="email"]')  # noqa: E731
+    wait(d, "the e-mail under What was sent", lambda d: [a for a in sent(d) if "Subject:" in a.text and
+         "delivered" in a.text], timeout=30, detail=lambda: body(d))
+    text = sent(d)[0].find_element(By.CSS_SELECTOR, "pre.sent-text").text
+    if "N-A1" not in text:
+        fail(f"the e-mail's text does not name the invoice: {text!r}")
+    d.execute_script("document.getElementById('sent').scrollIntoView()")
+    shot(d, "11-case-sent")
+
+    # Resend the last reminder from the page: the engine's answer, a second e-mail delivered.
+    d.execute_script("window.scrollTo(0, 0)")
+    form = wait(d, "the resend form", lambda d: d.find_elements(By.ID, "act-resend"))[0]
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    ans = wait(d, "the engine's answer to the resend",
+               lambda d: d.find_elements(By.CSS_SELECTOR, "p.answer[data-answer]"), timeout=30)[0]
+    expect(ans.get_attribute("data-answer"), "reminder_resent", "the answer's event")
+    expect(ans.text, "Done: reminder resent; the case is now overdue.", "the answer's text")
+    wait(d, "the resend in the timeline", lambda d: "reminder_resent" in
+         [r.get_attribute("data-kind") for r in d.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")])
+    wait(d, "the second e-mail delivered", lambda d: len([a for a in sent(d) if "delivered" in a.text]) == 2,
+         timeout=30, detail=lambda: d.find_element(By.ID, "sent").text)
+    expect(d.execute_script("return window.__noReload"), 1, "the page was not reloaded")
+    d.execute_script("document.getElementById('sent').scrollIntoView()")
+    shot(d, "12-case-resent")
+
     # Pause for a dispute, until 2026-03-20, from the page.
     form = d.find_element(By.ID, "act-pause")
     Select(form.find_element(By.ID, "pause-reason")).select_by_value("dispute")
@@ -123,7 +163,11 @@ try:
     click(d, "the overview's link", lambda d: d.find_element(By.CSS_SELECTOR, "header nav a[data-nav=overview]"))
     wait(d, "the aging table", lambda d: [r.text for r in d.find_elements(By.CSS_SELECTOR, "#aging tbody tr")] ==
          ["EUR 1-30 1 120.00 EUR"], detail=lambda: d.find_element(By.ID, "kpis").text)
-    expect(len(d.find_elements(By.CSS_SELECTOR, "#kpis section p.def")), 7, "the figures' definitions")
+    expect(len(d.find_elements(By.CSS_SELECTOR, "#kpis section p.def")), 8, "the figures' definitions")
+    lag = wait(d, "the consumer lag table", lambda d: [r.text for r in d.find_elements(
+        By.CSS_SELECTOR, "#consumer-lag tbody tr")])
+    expect([r.split(" ")[0] for r in lag], ["dunning-engine", "sender-email", "sender-sms", "sender-letter",
+                                          "sender-voice"], "the consumer groups")
     shot(d, "10-overview")
 
     # Log out; log in as tenant B's collector.

@@ -5,7 +5,9 @@
 # console's server-sent events from dunning-case-events); the case view; a pause for a
 # dispute made on the page reaches the engine (state paused, the user as actor) and the page
 # shows it without a reload; the phone-sized worklist; logout; the other tenant's collector
-# sees only their own case and A1's URL is not found. Screenshots: build/screenshots/console-*.png.
+# sees only their own case and A1's URL is not found; the timeline's exports, the e-mail
+# under "What was sent", "Resend last reminder" (a second e-mail delivered) and the overview's
+# consumer lag. Screenshots: build/screenshots/console-*.png.
 source "$(dirname "$0")/../integration/lib.sh"
 [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || fail "chromium and chromium-driver are not installed (scripts/deps)"
 /usr/bin/python3 -c 'import selenium' 2>/dev/null || fail "python3-selenium is not installed (scripts/deps)"
@@ -15,6 +17,7 @@ clock_start 2026-03-02T08:00:00Z 0
 TA=$TENANT-a
 TB=$TENANT-b
 start_service engine dunning-engine
+start_service email sender-email
 start_service console dunning-console DUNNING_CONSOLE_ADDR=127.0.0.1:0 DUNNING_CONSOLE_ADDR_FILE="$WORK/console.addr"
 wait_until 20 "the console's address file" '[ -s "$WORK/console.addr" ]'
 URL=http://$(cat "$WORK/console.addr")
@@ -53,10 +56,16 @@ assert_eq "user:bra-$U|Customer disputes the quantity." \
     "$(psql_q "SELECT author || '|' || text FROM console_notes WHERE tenant_id = '$TA'")" "the note with the pause"
 assert_eq "$(cat "$WORK/signal/case_id")" "$(psql_q "SELECT case_id FROM cases WHERE tenant_id = '$TA' AND invoice_id = 'A1'")" \
     "the case the page showed"
+assert_eq "reminder_resent|user:bra-$U" \
+    "$(psql_q "SELECT kind || '|' || (detail->>'actor') FROM audit WHERE tenant_id = '$TA' AND invoice_id = 'A1' AND kind = 'reminder_resent'")" \
+    "the resend from the page, by the user"
+assert_eq 2 "$(mail_count_to a1@example.com)" "two e-mails to A1: the reminder and its resend"
+assert_eq "csv pdf" "$(psql_q "SELECT string_agg(detail->>'format', ' ' ORDER BY detail->>'format') FROM console_access_log WHERE login = 'bra-$U' AND kind = 'export'")" \
+    "the exports fetched on the page, in the access log"
 assert_eq 1 "$(psql_q "SELECT count(*) FROM console_access_log WHERE login = 'bra-$U' AND kind = 'login_failed'")" \
     "the wrong password on the page, logged"
 for f in 1-login 2-worklist-empty 3-worklist-case 4-case 5-case-paused 6-phone-worklist 7-logged-out \
-    8-other-tenant-worklist 9-other-tenant-case 10-overview; do
+    8-other-tenant-worklist 9-other-tenant-case 10-overview 11-case-sent 12-case-resent; do
     [ -s "$SHOTS/console-$f.png" ] || fail "no screenshot console-$f.png"
 done
 log "PASS"

@@ -57,7 +57,7 @@ wait_sim() {
 psql_q() { psql "$DUNNING_PG_DSN" -v ON_ERROR_STOP=1 -qAt -c "$1"; }
 
 reset_state() {
-    psql_q "TRUNCATE processed_events, invoices, cases, payments, audit, outbox, deliveries, held_events, notices, payment_methods, console_notes, console_assignments, portal_actions" >/dev/null
+    psql_q "TRUNCATE processed_events, invoices, cases, payments, audit, outbox, deliveries, held_events, notices, payment_methods, console_notes, console_assignments, portal_actions, sent_messages, console_worklist, contact_preferences, consent_events" >/dev/null
     redis-cli -u "$DUNNING_REDIS_URL" FLUSHDB >/dev/null
     rm -f "$DUNNING_MAIL_DIR"/*.eml 2>/dev/null || true
 }

@@ -308,7 +308,7 @@ assert_eq 0 "$(psql_q "SELECT count(*) FROM console_sessions s JOIN console_user
     "session row gone"
 
 # ---- the access log: every login, action and denial ----
-assert_eq "action:dispute action:callback action:promise denied:403 role collector may not write_off (needs manager) denied:403 missing or wrong X-CSRF-Token denied:403 role collector may assign cases only to themselves login:- login_failed:- logout:-" \
+assert_eq "action:dispute action:callback action:promise denied:403 role collector may not write_off (needs manager) denied:403 missing or wrong X-CSRF-Token denied:403 role collector may assign cases only to themselves export:- login:- login_failed:- logout:-" \
     "$(psql_q "SELECT string_agg(kind || ':' || coalesce(detail->>'action', CASE WHEN kind = 'denied' THEN (detail->>'status') || ' ' || (detail->>'reason') END, '-'), ' ' ORDER BY kind, id) FROM console_access_log WHERE login = '$COL'")" \
     "access log of the collector"
 assert_eq "denied:403 role viewer may not pause (needs collector) denied:403 role viewer may not note (needs collector)" \

@@ -189,6 +189,26 @@ static void test_pause_until(void **state)
     assert_int_equal(dn_validate_command(&ps, &c, &code, reason, sizeof(reason)), DN_VALIDATE_OK);
 }
 
+/* A resend's target_channel names a channel, or nothing (the last reminder's). */
+static void test_resend_target(void **state)
+{
+    (void)state;
+    dn_case_command_t c = {.event_id = "6f1c1f2e-0000-4000-8000-000000000003",
+                           .occurred_at = 1772409600000LL,
+                           .tenant_id = "t",
+                           .customer_id = "c",
+                           .invoice_id = "I-1",
+                           .command = DN_CASE_COMMAND_KIND_RESEND,
+                           .actor = "user:alice"};
+    assert_int_equal(dn_validate_command(&ps, &c, &code, reason, sizeof(reason)), DN_VALIDATE_OK);
+    c.target_channel = "sms";
+    assert_int_equal(dn_validate_command(&ps, &c, &code, reason, sizeof(reason)), DN_VALIDATE_OK);
+    c.target_channel = "fax";
+    assert_int_equal(dn_validate_command(&ps, &c, &code, reason, sizeof(reason)), DN_VALIDATE_REJECT);
+    assert_string_equal(code, "invalid_field");
+    assert_string_equal(reason, "field target_channel: expected email, sms, letter or voice");
+}
+
 /* 4. Ids are taken verbatim: blank ones are refused like empty ones, and none may start or
  * end with whitespace (a payment sent with the trimmed id would never find its invoice). */
 static void test_whitespace_ids(void **state)
@@ -349,7 +369,7 @@ int main(void)
         cmocka_unit_test(test_lower_bound),         cmocka_unit_test(test_upper_bound),
         cmocka_unit_test(test_occurred_at),         cmocka_unit_test(test_pause_until),
         cmocka_unit_test(test_whitespace_ids),      cmocka_unit_test(test_currency_wording),
-        cmocka_unit_test(test_property_date_range),
+        cmocka_unit_test(test_property_date_range), cmocka_unit_test(test_resend_target),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -333,6 +333,40 @@ function detailText(d) {
     .join("; ");
 }
 
+// What was sent, reminder by reminder: the e-mail's subject and text and the SMS's text as
+// the sender rendered them (kept when the message left), the letter's PDF from the print
+// spool, the call's message from the voice sender's folder.
+function sentPanel(c, deliveries) {
+  const base = `/api/cases/${encodeURIComponent(c.case_id)}/sent`;
+  return el("section", { class: "panel", id: "sent", "aria-label": "What was sent" }, el("h2", {}, "What was sent"),
+    el("p", { class: "muted" }, "Each reminder as the sender sent it: the text is the one it rendered and kept when the message left (template named), the letter and the call are the sender's own files."),
+    ...deliveries.map((d) => {
+      const what = [];
+      if (d.channel === "email" || d.channel === "sms") {
+        if (d.body === null || d.body === undefined) what.push(el("p", { class: "muted" }, "The text was not kept (sent before texts were kept)."));
+        else {
+          if (d.channel === "email") what.push(el("p", { class: "subject" }, el("strong", {}, "Subject: "), d.subject || ""));
+          what.push(el("pre", { class: "sent-text" }, d.body));
+          if (d.template) what.push(el("p", { class: "muted" }, `Template ${d.template}`));
+        }
+      } else if (d.channel === "letter") {
+        what.push(el("a", { class: "button", href: `${base}/${d.event_id}/letter.pdf`, "data-letter": d.event_id }, "Letter PDF"));
+      } else if (d.channel === "voice") {
+        what.push(el("audio", { controls: "", preload: "none", src: `${base}/${d.event_id}/audio.wav` }),
+          el("a", { href: `${base}/${d.event_id}/audio.wav`, "data-audio": d.event_id }, "The call's message (WAV)"));
+      }
+      return el("article", { class: "sent", "data-event": d.event_id, "data-channel": d.channel },
+        el("h3", {}, `${d.channel}, stage ${d.stage}: ${d.status.replaceAll("_", " ")} (${when(d.created_at)})`), ...what);
+    }));
+}
+
+// A reminder went out and the case is active: "Resend last reminder" (the engine checks again).
+function resendable(j) {
+  return ["open", "pre_due_reminded", "overdue", "final_notice", "retrying"].includes(j.case.state) &&
+    j.timeline.some((t) => ["reminder_emitted", "reminder_fallback", "redial", "reminder_resent"].includes(t.kind) &&
+      t.detail && Array.isArray(t.detail.reminders) && t.detail.reminders.length > 0);
+}
+
 async function showCase(id) {
   document.title = "Case · Dunning console";
   view = { name: "case", id, onEvent: null };
@@ -394,10 +428,10 @@ async function showCase(id) {
       el("h1", { id: "case-title" }, `Case ${inv.invoice_number || c.invoice_id}`),
       el("section", { class: `panel${flash ? " flash" : ""}`, "aria-label": "Summary" },
         el("dl", { class: "facts" }, ...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]))));
-    const key = `${open && may("collector")}|${c.state}|${c.assigned_to}`;
+    const key = `${open && may("collector")}|${c.state}|${c.assigned_to}|${resendable(j)}`;
     if (key !== formsKey) {
       formsKey = key;
-      formsBox.replaceChildren(...(open && may("collector") ? [actions(c)] : []));
+      formsBox.replaceChildren(...(open && may("collector") ? [actions(c, j)] : []));
     }
     rest.replaceChildren(...[
       j.customer_cases.length > 1 ? el("section", { class: "panel" }, el("h2", {}, "The customer's open cases"),
@@ -406,9 +440,11 @@ async function showCase(id) {
           ` ${o.state.replaceAll("_", " ")}, ${money(o.owed_minor, o.currency)}`)))) : null,
       j.promises.length ? el("section", { class: "panel" }, el("h2", {}, "Promises"),
         el("ul", {}, ...j.promises.map((p) => el("li", {}, `${money(p.amount_minor, p.currency)} by ${p.promised_for} (${p.scope}): ${p.state}, paid ${money(p.paid_minor, p.currency)}; by ${p.actor || p.channel}`)))) : null,
+      j.deliveries.length ? sentPanel(c, j.deliveries) : null,
       el("section", { class: "panel" },
         el("div", { class: "toolbar" }, el("h2", { class: "count" }, "Timeline"),
-          el("a", { class: "button", href: `/api/cases/${c.case_id}?format=csv`, download: `timeline-${c.case_id}.csv` }, "Export CSV")),
+          el("a", { class: "button", id: "export-csv", href: `/api/cases/${c.case_id}/timeline.csv`, download: `timeline-${c.case_id}.csv` }, "Export CSV"),
+          el("a", { class: "button", id: "export-pdf", href: `/api/cases/${c.case_id}/timeline.pdf`, download: `timeline-${c.case_id}.pdf` }, "Export PDF")),
         el("table", { class: "timeline", id: "timeline" },
           el("thead", {}, el("tr", {}, ...["When", "What", "State", "Stage", "Who", "Detail"].map((h) => el("th", { scope: "col" }, h)))),
           el("tbody", {}, ...j.timeline.map((t) => el("tr", { "data-kind": t.kind },
@@ -421,7 +457,7 @@ async function showCase(id) {
   }
 
   // One form per action; each sends one POST and waits for the engine's case event.
-  function actions(c) {
+  function actions(c, j) {
     const forms = [];
     const form = (name, title, fields, build, opts = {}) => {
       const f = el("form", { id: `act-${name}`, "aria-label": title }, el("h3", {}, title), ...fields,
@@ -478,6 +514,13 @@ async function showCase(id) {
       }
       return inst.length ? withNote(f, { action: "plan", instalments: inst }) : bad(f, "At least one instalment.");
     });
+    if (resendable(j)) {
+      form("resend", "Resend last reminder", [
+        el("label", { for: "resend-channel" }, "Channel", el("select", { id: "resend-channel", name: "channel" },
+          el("option", { value: "" }, "as before"), ...["email", "sms", "letter", "voice"].map((ch) => el("option", { value: ch }, ch)))),
+        note("resend")],
+      (f) => withNote(f, { action: "resend", target_channel: f.elements.channel.value || null }), { button: "Resend" });
+    }
     form("note", "Note", [el("label", { for: "note-text" }, "Text", el("textarea", { id: "note-text", name: "text", rows: 3, maxlength: 4000, required: true }))],
       (f) => ({ action: "note", text: f.elements.text.value.trim() }), { button: "Add note" });
     form("assign", c.assigned_to === me.login ? "Unassign" : "Assign to me", [],
@@ -537,6 +580,7 @@ const DEFS = {
   cei: "Collection effectiveness index over the period = (receivables at its start + invoices issued in it − receivables at its end) ÷ (receivables at its start + invoices issued in it − current receivables at its end) × 100. Receivables at a moment: each case's last outstanding amount in the audit trail before it, if the case was open then.",
   promises: "Promises due today: open promises to pay whose date is today. Promise-kept rate: of the promises due in the period that are closed, the share kept in full (partially kept and broken count against it; withdrawn ones not at all).",
   reminders: "Reminders emitted in the period, per channel, and what their delivery came to: delivered; failed (permanently, or the recipient unreached); suppressed (e.g. quiet hours, opted out); pending (no final outcome yet).",
+  lag: "For the engine's consumer group and each sender's: the records on its topics it has not yet processed now, the sum over every partition of (the partition's high watermark − the group's committed offset; a partition without one counts what the topic retains). Not per tenant: the pipeline's backlog. Read from the broker (librdkafka) when the page loads.",
   dead: "Input records or reminders a service could not handle and set aside on the dead-letter topic, in the period, by the service, the topic the record came from and the error code (the console reads the topic from its start when it starts; it keeps the last 200,000).",
   recovery: "Per stage and channel: the cases reminded in the period, and how many of them were paid in full (resolved as paid) within 7 and 14 days after that reminder.",
 };
@@ -600,7 +644,9 @@ async function showOverview() {
           table("recovery", ["Stage", "Channel", "Reminded", "Paid ≤ 7 d", "Paid ≤ 14 d"], o.recovery.map((r) => [r.stage, r.channel, r.reminded, `${r.paid_7d} (${pct(r.share_7d)})`, `${r.paid_14d} (${pct(r.share_14d)})`]))),
         kpi("k-dead", "Dead letters", DEFS.dead,
           table("dead-letters", ["Service", "From topic", "Error", "Count"], o.dead_letters.groups.map((g) => [g.service, g.source_topic, g.error_code, g.count])),
-          o.dead_letters.dropped ? el("p", { class: "muted" }, `${o.dead_letters.dropped} older ones are no longer counted.`) : null));
+          o.dead_letters.dropped ? el("p", { class: "muted" }, `${o.dead_letters.dropped} older ones are no longer counted.`) : null),
+        kpi("k-lag", "Consumer lag", DEFS.lag,
+          table("consumer-lag", ["Consumer group", "Records waiting", "Partitions"], (o.consumer_lag || []).map((g) => [g.group, g.lag === null ? `not read: ${g.error}` : g.lag, g.lag === null ? "" : g.partitions]))));
     } catch (x) {
       if (!failure(x)) status.replaceChildren(el("p", { class: "error", role: "alert" }, x.message));
     }
