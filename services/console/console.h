@@ -91,13 +91,11 @@ void auth_routes(console_t *c);
 int auth_session(void *arg, dn_web_req_t *req, const char *token, dn_web_session_t *out);
 void auth_denied(void *arg, dn_web_req_t *req, unsigned status, const char *reason);
 
-/* worklist.c: GET /api/worklist (JSON or CSV). worklist_sql_scoring appends the tenants'
- * strategies compiled to SQL ("<points> AS priority, <listed> AS listed" over the facts'
- * aliases, w.*) to b: 0, or -1 without a database connection. */
+/* worklist.c: GET /api/worklist (JSON or CSV). */
 void worklist_routes(console_t *c);
-int worklist_sql_scoring(console_t *c, dn_buf_t *b);
 
-/* worklist_rows.c: the worklist's rows (sql/024). worklist_rows_build compiles their
+/* worklist_rows.c: the worklist's rows (sql/024). worklist_rows_build compiles the tenants'
+ * strategies to SQL and, with it, the rows'
  * statements (0/-1); worklist_sync brings the rows up to date (all: until the audit
  * trail's end, else one batch; 0/-1, logged); worklist_sync_poll does that every second.
  * A page's rows are checked against their cases before they are shown (worklist_refresh),

@@ -48,6 +48,113 @@ static const char facts_sql[] =
     "  GROUP BY a.case_id) ch ON ch.case_id = c.case_id "
     "WHERE c.state NOT IN ('resolved', 'written_off', 'handed_over') AND ($1::uuid[] IS NULL OR c.case_id = ANY ($1))";
 
+/* The strategies as SQL (the facts' aliases, w.*): the same sums as dn_priority_score. */
+/* {EUR: 500, ...} as SQL on w.currency (currency codes are checked ISO 4217 codes). */
+static void sql_money(dn_buf_t *b, const money_map_t *m)
+{
+    dn_buf_add(b, "(CASE w.currency");
+    for (size_t i = 0; i < m->n; i++)
+        dn_buf_printf(b, " WHEN '%s' THEN %lld", m->currency[i], (long long)m->minor[i]);
+    dn_buf_printf(b, " ELSE %lld END)", (long long)m->fallback);
+}
+
+static const char *sql_cmp(prio_cmp_t cmp)
+{
+    return cmp == PRIO_CMP_OVER ? ">" : cmp == PRIO_CMP_AT_LEAST ? ">=" : "<";
+}
+
+/* The points of s (NULL: none) as SQL over the facts' aliases (worklist_rows.c): the same sum as
+ * dn_priority_score, which gives the reasons of each row of the page. */
+static void sql_points(dn_buf_t *b, const strategy_t *s)
+{
+    dn_buf_add(b, "(0");
+    for (size_t i = 0; s && i < s->nrules; i++) {
+        const prio_rule_t *r = &s->rules[i];
+        dn_buf_add(b, " + CASE WHEN ");
+        switch (r->when) {
+        case PRIO_BROKEN_PROMISE:
+            dn_buf_add(b, "w.broken > 0");
+            break;
+        case PRIO_CALLBACK:
+            dn_buf_add(b, "w.callbacks > 0");
+            break;
+        case PRIO_DISPUTED:
+            dn_buf_add(b, "w.disputed");
+            break;
+        case PRIO_DAYS_OVERDUE:
+            dn_buf_printf(b, "w.days %s %lld", sql_cmp(r->cmp), (long long)r->value);
+            break;
+        case PRIO_AMOUNT:
+            dn_buf_printf(b, "w.owed %s ", sql_cmp(r->cmp));
+            sql_money(b, r->amount);
+            break;
+        case PRIO_STAGE:
+            dn_buf_printf(b, "w.stage %s %lld", sql_cmp(r->cmp), (long long)r->value);
+            break;
+        case PRIO_RISK_SCORE:
+            dn_buf_printf(b, "w.risk >= 0 AND w.risk %s %lld", sql_cmp(r->cmp), (long long)r->value);
+            break;
+        case PRIO_COND_COUNT:
+            dn_buf_add(b, "false");
+            break;
+        }
+        dn_buf_printf(b, " THEN %d ELSE 0 END", (int)r->points);
+    }
+    dn_buf_add(b, ")");
+}
+
+/* Whether s lists the row (dn_priority_listed), as SQL. */
+static void sql_listed(dn_buf_t *b, const strategy_t *s)
+{
+    if (!s) {
+        dn_buf_add(b, "(w.days >= 0)");
+        return;
+    }
+    dn_buf_add(b, "(true");
+    if (s->min_amount) {
+        dn_buf_add(b, " AND w.owed >= ");
+        sql_money(b, s->min_amount);
+    }
+    if (!s->include_not_due)
+        dn_buf_add(b, " AND w.days >= 0");
+    dn_buf_add(b, ")");
+}
+
+/* CASE w.tenant_id WHEN <a tenant with a strategy of its own> THEN ... ELSE <the default's> END */
+static int sql_by_tenant(dn_buf_t *b, PGconn *conn, const policy_set_t *ps,
+                         void (*part)(dn_buf_t *, const strategy_t *))
+{
+    dn_buf_add(b, "(CASE WHEN false THEN NULL"); /* a CASE needs a WHEN, even with no tenant of its own */
+    for (size_t i = 0; i < ps->ntenants; i++) {
+        const tenant_policies_t *t = &ps->tenants[i];
+        if (strcmp(t->tenant, "default") == 0 || !t->strategy.defined)
+            continue;
+        char *lit = PQescapeLiteral(conn, t->tenant, strlen(t->tenant));
+        if (!lit)
+            return -1;
+        dn_buf_printf(b, " WHEN w.tenant_id = %s THEN ", lit);
+        PQfreemem(lit);
+        part(b, &t->strategy);
+    }
+    dn_buf_add(b, " ELSE ");
+    part(b, dn_policy_strategy(ps, "default"));
+    dn_buf_add(b, " END)");
+    return 0;
+}
+
+/* Appends "<points> AS priority, <listed> AS listed" over the facts' aliases: 0/-1. */
+static int worklist_sql_scoring(console_t *c, dn_buf_t *b)
+{
+    PGconn *conn = dn_pg_conn(c->pg);
+    if (!conn || sql_by_tenant(b, conn, c->policies, sql_points) < 0)
+        return -1;
+    dn_buf_add(b, " AS priority, ");
+    if (sql_by_tenant(b, conn, c->policies, sql_listed) < 0)
+        return -1;
+    dn_buf_add(b, " AS listed");
+    return 0;
+}
+
 static const char columns[] =
     "case_id, tenant_id, invoice_id, invoice_number, customer_id, state, stage, owed_minor, outstanding_minor, "
     "currency, due_date, broken, promise_due, callbacks, disputed, risk, pause_reason, paused_until, channels, "

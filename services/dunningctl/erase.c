@@ -503,16 +503,15 @@ int ctl_customer_erase(ctl_cfg_t *cfg, int argc, char **argv)
         erase_sent(&x) < 0)
         goto out;
 
-    long total =
-        x.invoices + x.outbox + x.suppressed + x.audit_rows + x.deliveries + x.behaviour + x.portal + x.notes + x.prefs +
-        x.sent;
-    json_t *detail = json_pack(
-        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "actor", actor, "invoices", (json_int_t)x.invoices,
-        "outbox_records", (json_int_t)x.outbox, "reminders_suppressed", (json_int_t)x.suppressed, "audit_rows_scrubbed",
-        (json_int_t)x.audit_rows, "deliveries_scrubbed", (json_int_t)x.deliveries, "behaviour_rows_deleted",
-        (json_int_t)x.behaviour, "portal_actions_deleted", (json_int_t)x.portal, "console_notes_deleted",
-        (json_int_t)x.notes, "preferences_rows_deleted", (json_int_t)x.prefs, "sent_messages_deleted",
-        (json_int_t)x.sent, "dry_run", dry);
+    long total = x.invoices + x.outbox + x.suppressed + x.audit_rows + x.deliveries + x.behaviour + x.portal + x.notes +
+                 x.prefs + x.sent;
+    json_t *detail =
+        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "actor", actor, "invoices",
+                  (json_int_t)x.invoices, "outbox_records", (json_int_t)x.outbox, "reminders_suppressed",
+                  (json_int_t)x.suppressed, "audit_rows_scrubbed", (json_int_t)x.audit_rows, "deliveries_scrubbed",
+                  (json_int_t)x.deliveries, "behaviour_rows_deleted", (json_int_t)x.behaviour, "portal_actions_deleted",
+                  (json_int_t)x.portal, "console_notes_deleted", (json_int_t)x.notes, "preferences_rows_deleted",
+                  (json_int_t)x.prefs, "sent_messages_deleted", (json_int_t)x.sent, "dry_run", dry);
     char *ds = json_dumps(detail, JSON_COMPACT);
     json_decref(detail);
     /* The erasure's own audit row, unless a previous run already did everything. */
