@@ -54,3 +54,11 @@ CREATE TABLE console_worklist_sync (
 
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON console_worklist, console_worklist_sync TO dunning_console;
 GRANT SELECT ON console_worklist, console_worklist_sync TO dunning_reader;
+
+-- The overview (services/console/overview.c) reads the audit rows of a period: the
+-- reminders emitted, the recovery after them, the cases changed since a moment (for the
+-- receivables at the period's start). A BRIN index on audit.at finds them: audit rows are
+-- appended in time order, so a block range's min and max cover a short stretch of time; it
+-- is a few pages for millions of rows and costs the engine's appends next to nothing (a
+-- btree would add an entry per row).
+CREATE INDEX audit_at_brin ON audit USING brin (at) WITH (pages_per_range = 32, autosummarize = on);

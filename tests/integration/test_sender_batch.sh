@@ -11,8 +11,10 @@
 # (its debug line "batch handled" says how many records the batched path finished).
 source "$(dirname "$0")/lib.sh"
 # The reminder locks of sender-email; not the outbox relays' lock (key 727002, dn_outbox.c),
-# which any service's relay takes for a moment inside its own transaction at any time.
-NOT_RELAY="AND NOT (classid = 0 AND objid = 727002 AND objsubid = 1)"
+# which any service's relay takes for a moment inside its own transaction at any time, nor
+# the audit trail's append lock (key 727003, sql/011), which the engine holds while it
+# commits a batch with audit rows (seen here once, while the engine wrote a batch).
+NOT_RELAY="AND NOT (classid = 0 AND objid IN (727002, 727003) AND objsubid = 1)"
 reset_state
 clock_start 2026-03-02T00:00:00Z 0
 start_service engine dunning-engine
