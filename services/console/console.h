@@ -111,8 +111,8 @@ long worklist_refresh(console_t *c, const char *ids);
  * invoice and the console's notes, with who did each thing; ordered by at, source, seq. */
 #define CONSOLE_TIMELINE_ROWS                                                                                          \
     "SELECT a.at, 'audit' AS source, a.id AS seq, a.kind, a.from_state, a.to_state, a.stage, a.outstanding_minor, "    \
-    "coalesce(a.detail->>'actor', 'engine') AS actor, a.detail FROM audit a WHERE a.tenant_id = $2 AND a.invoice_id "  \
-    "= $3 "                                                                                                            \
+    "coalesce(a.detail->>'actor', 'engine') AS actor, a.detail FROM audit a WHERE a.case_id = $1::uuid "               \
+    "AND a.tenant_id = $2 AND a.invoice_id = $3 "                                                                      \
     "UNION ALL "                                                                                                       \
     "SELECT n.at, 'note', n.id, 'note', NULL, NULL, NULL, NULL, n.author, jsonb_build_object('text', n.text) "         \
     "FROM console_notes n WHERE n.case_id = $1::uuid"

@@ -64,7 +64,8 @@ enum {
     "AND ($2::date IS NOT NULL) AND ($3::text IS NULL OR w.tenant_id = $3) AND ($4::text IS NULL OR w.state = $4) "    \
     "AND ($5::int IS NULL OR w.stage = $5) AND ($6::text IS NULL OR w.channels @> ARRAY[$6::text]) "                   \
     "AND ($7::boolean IS NULL OR w.disputed = $7) AND ($8::text IS NULL OR ($8 = '' AND ca.login IS NULL) OR "         \
-    "ca.login = $8) AND ($9::date IS NULL OR w.promise_due <= $9)"
+    "w.case_id IN (SELECT x.case_id FROM console_assignments x WHERE x.login = $8 AND $8 <> '')) "                     \
+    "AND ($9::date IS NULL OR w.promise_due <= $9)"
 static const char page_sql[] =
     "SELECT w.case_id, w.tenant_id, w.invoice_id, w.invoice_number, w.customer_id, w.state, w.stage, w.owed_minor, "
     "w.outstanding_minor, w.currency, w.due_date::text, $2::date - w.due_date AS days, w.broken, w.callbacks, "
