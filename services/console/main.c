@@ -8,6 +8,7 @@
 #include "dn_avro.h"
 #include "dn_clock.h"
 #include "dn_log.h"
+#include "dn_pdf.h"
 #include "dn_signal.h"
 #include "dn_topics.h"
 
@@ -198,6 +199,7 @@ out:
     dn_kafka_producer_destroy(c->producer, (int)c->cfg.common.shutdown_ms);
     dn_pg_destroy(c->pg);
     dn_policy_set_destroy(c->policies);
+    dn_pdf_shutdown(); /* the timeline PDFs' fonts (export.c), for the leak checker */
     worklist_rows_free(c);
     dn_config_free(config_table, CONFIG_N, &c->cfg);
     return status;

@@ -28,11 +28,20 @@ SMTP_PW=spw-$RANDOM$RANDOM-secret WRONG_PW=wrong-$RANDOM$RANDOM-secret
 SECRETS=("$REDIS_PW" "$PG_PW" "$KAFKA_PW" "$SMTP_PW" "$WRONG_PW" "$DUNNING_KANNEL_PASSWORD")
 
 # A redis-server of this test that requires AUTH.
-RPORT=$(free_port)
+# A free port can be taken by a test on another stack before redis binds it: a new one then.
 mkdir -p "$WORK/redis"
-redis-server --port "$RPORT" --bind 127.0.0.1 --requirepass "$REDIS_PW" --save '' --appendonly no \
-    --dir "$WORK/redis" --logfile "$WORK/redis-server.out" &
-REDIS_PID=$!
+for _ in 1 2 3 4 5; do
+    RPORT=$(free_port)
+    redis-server --port "$RPORT" --bind 127.0.0.1 --requirepass "$REDIS_PW" --save '' --appendonly no \
+        --dir "$WORK/redis" --logfile "$WORK/redis-server.out" &
+    REDIS_PID=$!
+    for _ in $(seq 1 50); do
+        kill -0 "$REDIS_PID" 2>/dev/null || break
+        REDISCLI_AUTH="$REDIS_PW" redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && break 2
+        sleep 0.1
+    done
+    kill "$REDIS_PID" 2>/dev/null || true
+done
 # An SMTP server of this test that requires AUTH.
 SPORT=$(free_port)
 mkdir -p "$WORK/mail"
