@@ -62,6 +62,17 @@ reset_state() {
     rm -f "$DUNNING_MAIL_DIR"/*.eml 2>/dev/null || true
 }
 
+# console_role: sets CONSOLE_DSN to $DUNNING_PG_DSN as the role sec_console, a member of
+# dunning_console (sql/013, sql/017, sql/024), so that the console runs with its production
+# grants: what it may not read or write fails in the test.
+console_role() {
+    psql_q "DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sec_console') THEN CREATE ROLE sec_console LOGIN IN ROLE dunning_console; END IF;
+END \$\$" >/dev/null
+    CONSOLE_DSN=$(sed "s|://[^@/]*@|://sec_console@|" <<<"$DUNNING_PG_DSN")
+    [ "$CONSOLE_DSN" != "$DUNNING_PG_DSN" ] || fail "cannot put the console's role into $DUNNING_PG_DSN"
+}
+
 # start_service NAME BINARY [ENV=VALUE...]: runs it in the background, logs in $WORK/NAME.log.
 start_service() {
     local name=$1 binary=$2

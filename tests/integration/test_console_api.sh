@@ -50,11 +50,7 @@ YAML
 start_service engine dunning-engine
 # The console runs as a member of dunning_console (sql/013, sql/017), as in production: what
 # it may not read or write fails here.
-psql_q "DO \$\$ BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sec_console') THEN CREATE ROLE sec_console LOGIN IN ROLE dunning_console; END IF;
-END \$\$" >/dev/null
-CONSOLE_DSN=$(sed "s|://[^@/]*@|://sec_console@|" <<<"$DUNNING_PG_DSN")
-[ "$CONSOLE_DSN" != "$DUNNING_PG_DSN" ] || fail "cannot put the console's role into $DUNNING_PG_DSN"
+console_role
 start_service console dunning-console DUNNING_CONSOLE_ADDR=127.0.0.1:0 DUNNING_CONSOLE_ADDR_FILE="$WORK/console.addr" \
     DUNNING_CONSOLE_LOGIN_MAX=5 DUNNING_PG_DSN="$CONSOLE_DSN"
 wait_until 10 "console listening" '[ -s "$WORK/console.addr" ]'

@@ -31,10 +31,7 @@ YAML
 }
 policy 30
 start_service engine dunning-engine
-psql_q "DO \$\$ BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sec_console') THEN CREATE ROLE sec_console LOGIN IN ROLE dunning_console; END IF;
-END \$\$" >/dev/null
-CONSOLE_DSN=$(sed "s|://[^@/]*@|://sec_console@|" <<<"$DUNNING_PG_DSN")
+console_role
 console_up() {
     rm -f "$WORK/console.addr"
     start_service console dunning-console DUNNING_CONSOLE_ADDR=127.0.0.1:0 DUNNING_CONSOLE_ADDR_FILE="$WORK/console.addr" \
